@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds one program of the local test stack from its wrapper module and
+# caches it outside the repo, keyed by module version, so a warm stack
+# starts in seconds. Prints the binary's path on stdout.
+#   tools/build.sh kube-apiserver|kubectl|etcd|traefik|helm
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+name=${1:?usage: tools/build.sh kube-apiserver|kubectl|etcd|traefik|helm}
+case $name in
+  kube-apiserver) dir=kubernetes; mod=k8s.io/kubernetes; pkg=k8s.io/kubernetes/cmd/kube-apiserver ;;
+  kubectl)        dir=kubernetes; mod=k8s.io/kubernetes; pkg=k8s.io/kubernetes/cmd/kubectl ;;
+  etcd)           dir=etcd; mod=go.etcd.io/etcd/server/v3; pkg=. ;;
+  traefik)        dir=traefik; mod=github.com/traefik/traefik/v3; pkg=github.com/traefik/traefik/v3/cmd/traefik ;;
+  helm)           dir=helm; mod=helm.sh/helm/v3; pkg=helm.sh/helm/v3/cmd/helm ;;
+  *) echo "tools/build.sh: unknown program '$name'; expected kube-apiserver, kubectl, etcd, traefik or helm" >&2; exit 2 ;;
+esac
+if ! command -v go >/dev/null 2>&1; then
+  if [[ -x /usr/local/go/bin/go ]]; then export PATH=/usr/local/go/bin:$PATH
+  else echo "tools/build.sh: no Go toolchain found; install Go >= 1.26 and put it on PATH" >&2; exit 3; fi
+fi
+version=$(awk -v m="$mod" '$1 == m || ($1 == "require" && $2 == m) { print ($1 == "require" ? $3 : $2); exit }' "$here/$dir/go.mod")
+cache=${CERTROUTE_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/certroute/bin}
+out=$cache/$name-$version
+if [[ ! -x $out ]]; then
+  mkdir -p "$cache"
+  start=$(date +%s)
+  log=$cache/$name-$version.build.log
+  ( cd "$here/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out.tmp" "$pkg" ) >"$log" 2>&1 || {
+    echo "tools/build.sh: building $name $version failed; see $log" >&2; exit 4; }
+  mv "$out.tmp" "$out"
+  echo "built $name $version in $(( $(date +%s) - start ))s" >&2
+  echo "$name $version $(( $(date +%s) - start ))" >> "$cache/build-times.txt"
+fi
+echo "$out"
