@@ -1,0 +1,296 @@
+/**
+ * The cert-manager v1 API subset certroute serves, typed once here so every
+ * module shares one shape. Field names are cert-manager's on purpose: existing
+ * manifests, dashboards and `cmctl` must keep working unchanged.
+ */
+
+export const CERT_MANAGER_GROUP = 'cert-manager.io';
+export const ACME_GROUP = 'acme.cert-manager.io';
+export const VERSION = 'v1';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+}
+
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface Condition {
+  type: string;
+  status: ConditionStatus;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  observedGeneration?: number;
+}
+
+export interface IssuerRef {
+  name: string;
+  kind?: string;
+  group?: string;
+}
+
+export type PrivateKeyAlgorithm = 'RSA' | 'ECDSA' | 'Ed25519';
+
+export interface PrivateKeySpec {
+  algorithm?: PrivateKeyAlgorithm;
+  size?: number;
+  encoding?: 'PKCS1' | 'PKCS8';
+  rotationPolicy?: 'Never' | 'Always';
+}
+
+export interface CertificateSpec {
+  secretName: string;
+  issuerRef: IssuerRef;
+  commonName?: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  uris?: string[];
+  duration?: string;
+  renewBefore?: string;
+  renewBeforePercentage?: number;
+  usages?: string[];
+  isCA?: boolean;
+  subject?: { organizations?: string[]; organizationalUnits?: string[]; countries?: string[] };
+  privateKey?: PrivateKeySpec;
+  secretTemplate?: { annotations?: Record<string, string>; labels?: Record<string, string> };
+  revisionHistoryLimit?: number;
+}
+
+export interface CertificateStatus {
+  conditions?: Condition[];
+  notBefore?: string;
+  notAfter?: string;
+  renewalTime?: string;
+  revision?: number;
+  nextPrivateKeySecretName?: string;
+  failedIssuanceAttempts?: number;
+  lastFailureTime?: string;
+}
+
+export interface Certificate extends KubeObject {
+  spec: CertificateSpec;
+  status?: CertificateStatus;
+}
+
+export interface CertificateRequestSpec {
+  /** Base64 of the PEM CSR, as cert-manager stores it. */
+  request: string;
+  issuerRef: IssuerRef;
+  duration?: string;
+  usages?: string[];
+  isCA?: boolean;
+  username?: string;
+}
+
+export interface CertificateRequestStatus {
+  conditions?: Condition[];
+  /** Base64 of the PEM chain. */
+  certificate?: string;
+  ca?: string;
+  failureTime?: string;
+}
+
+export interface CertificateRequest extends KubeObject {
+  spec: CertificateRequestSpec;
+  status?: CertificateRequestStatus;
+}
+
+export interface SecretKeySelector {
+  name: string;
+  key?: string;
+}
+
+export interface Http01Solver {
+  ingress?: { class?: string; ingressClassName?: string; name?: string };
+  /** certroute extension: wait this long instead of self-checking. */
+  certroute?: { waitInsteadOfSelfCheck?: string };
+}
+
+export interface AcmeSolver {
+  selector?: { dnsNames?: string[]; dnsZones?: string[]; matchLabels?: Record<string, string> };
+  http01?: Http01Solver;
+  dns01?: Record<string, unknown>;
+}
+
+export interface AcmeIssuerSpec {
+  server: string;
+  email?: string;
+  privateKeySecretRef: SecretKeySelector;
+  caBundle?: string;
+  skipTLSVerify?: boolean;
+  externalAccountBinding?: { keyID: string; keySecretRef: SecretKeySelector; keyAlgorithm?: string };
+  preferredChain?: string;
+  disableAccountKeyGeneration?: boolean;
+  solvers?: AcmeSolver[];
+}
+
+export interface IssuerSpec {
+  acme?: AcmeIssuerSpec;
+  selfSigned?: Record<string, unknown>;
+  ca?: { secretName: string };
+}
+
+export interface IssuerStatus {
+  conditions?: Condition[];
+  acme?: { uri?: string; lastRegisteredEmail?: string; lastPrivateKeyHash?: string };
+}
+
+export interface Issuer extends KubeObject {
+  spec: IssuerSpec;
+  status?: IssuerStatus;
+}
+
+export type OrderState = 'valid' | 'ready' | 'pending' | 'processing' | 'invalid' | 'expired' | 'errored';
+
+export interface OrderSpec {
+  request: string;
+  issuerRef: IssuerRef;
+  commonName?: string;
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  duration?: string;
+}
+
+export interface AcmeChallengeRef {
+  url: string;
+  token: string;
+  type: string;
+}
+
+export interface AcmeAuthorization {
+  url: string;
+  identifier?: string;
+  wildcard?: boolean;
+  initialState?: string;
+  challenges?: AcmeChallengeRef[];
+}
+
+export interface OrderStatus {
+  url?: string;
+  finalizeURL?: string;
+  certificate?: string;
+  state?: OrderState;
+  reason?: string;
+  authorizations?: AcmeAuthorization[];
+  failureTime?: string;
+}
+
+export interface Order extends KubeObject {
+  spec: OrderSpec;
+  status?: OrderStatus;
+}
+
+export type ChallengeState = 'valid' | 'ready' | 'pending' | 'processing' | 'invalid' | 'expired' | 'errored';
+
+export interface ChallengeSpec {
+  url: string;
+  authorizationURL: string;
+  dnsName: string;
+  wildcard?: boolean;
+  type: 'HTTP-01' | 'DNS-01';
+  token: string;
+  key: string;
+  solver: AcmeSolver;
+  issuerRef: IssuerRef;
+}
+
+export interface ChallengeStatus {
+  processing?: boolean;
+  presented?: boolean;
+  reason?: string;
+  state?: ChallengeState;
+}
+
+export interface Challenge extends KubeObject {
+  spec: ChallengeSpec;
+  status?: ChallengeStatus;
+}
+
+export interface Secret extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+/** The Secret annotations cert-manager writes and dashboards key on. */
+export const SecretAnnotations = {
+  certificateName: 'cert-manager.io/certificate-name',
+  issuerName: 'cert-manager.io/issuer-name',
+  issuerKind: 'cert-manager.io/issuer-kind',
+  issuerGroup: 'cert-manager.io/issuer-group',
+  commonName: 'cert-manager.io/common-name',
+  altNames: 'cert-manager.io/alt-names',
+  ipSans: 'cert-manager.io/ip-sans',
+  uriSans: 'cert-manager.io/uri-sans',
+} as const;
+
+/** Label cert-manager puts on Secrets it manages; certroute caches only these. */
+export const MANAGED_LABEL = 'controller.cert-manager.io/fao';
+
+export const CertificateRequestAnnotations = {
+  certificateName: 'cert-manager.io/certificate-name',
+  revision: 'cert-manager.io/certificate-revision',
+  privateKeySecretName: 'cert-manager.io/private-key-secret-name',
+} as const;
+
+/** A kind as the controller addresses it through the API. */
+export interface ResourceDef {
+  group: string;
+  version: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+export const Resources = {
+  certificates: { group: CERT_MANAGER_GROUP, version: VERSION, plural: 'certificates', kind: 'Certificate', namespaced: true },
+  certificaterequests: { group: CERT_MANAGER_GROUP, version: VERSION, plural: 'certificaterequests', kind: 'CertificateRequest', namespaced: true },
+  issuers: { group: CERT_MANAGER_GROUP, version: VERSION, plural: 'issuers', kind: 'Issuer', namespaced: true },
+  clusterissuers: { group: CERT_MANAGER_GROUP, version: VERSION, plural: 'clusterissuers', kind: 'ClusterIssuer', namespaced: false },
+  orders: { group: ACME_GROUP, version: VERSION, plural: 'orders', kind: 'Order', namespaced: true },
+  challenges: { group: ACME_GROUP, version: VERSION, plural: 'challenges', kind: 'Challenge', namespaced: true },
+  secrets: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+  ingressroutes: { group: 'traefik.io', version: 'v1alpha1', plural: 'ingressroutes', kind: 'IngressRoute', namespaced: true },
+  leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
+} as const satisfies Record<string, ResourceDef>;
+
+export interface IngressRouteRoute {
+  match: string;
+  kind?: string;
+  priority?: number;
+  services?: Array<{ name: string; namespace?: string; port?: number | string; kind?: string }>;
+  middlewares?: Array<{ name: string; namespace?: string }>;
+}
+
+export interface IngressRoute extends KubeObject {
+  spec: {
+    entryPoints?: string[];
+    routes: IngressRouteRoute[];
+    tls?: { secretName?: string; options?: { name: string; namespace?: string }; certResolver?: string; domains?: Array<{ main?: string; sans?: string[] }> };
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * A thin typed REST client for the few verbs certroute uses.
+ *
+ * Why not the generated client-node APIs: every kind here is addressed the
+ * same way (group/version/plural), merge patches and status subresources need
+ * per-call content types there, and the benchmark must count API requests by
+ * verb. One small client over undici gives all three.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { Agent, request, type Dispatcher } from 'undici';
+import type https from 'node:https';
+import type { KubeObject, ResourceDef } from '../api/types.ts';
+
+export class ApiError extends Error {
+  readonly statusCode: number;
+  readonly reason: string;
+  constructor(message: string, statusCode: number, reason: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ApiError';
+    this.statusCode = statusCode;
+    this.reason = reason;
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.statusCode === 404;
+export const isConflict = (err: unknown): boolean => err instanceof ApiError && err.statusCode === 409;
+export const isAlreadyExists = (err: unknown): boolean =>
+  err instanceof ApiError && err.statusCode === 409 && err.reason === 'AlreadyExists';
+
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+}
+
+export type Verb = 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete';
+
+/** Counts requests by verb; the benchmark reports it. */
+export const requestCounts: Record<Verb, number> = { get: 0, list: 0, create: 0, update: 0, patch: 0, delete: 0 };
+
+export function resourcePath(def: ResourceDef, namespace?: string, name?: string, subresource?: string): string {
+  const base = def.group === '' ? `/api/${def.version}` : `/apis/${def.group}/${def.version}`;
+  const ns = def.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  const tail = name ? `/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ''}` : '';
+  return `${base}${ns}/${def.plural}${tail}`;
+}
+
+export class KubeClient {
+  readonly kc: KubeConfig;
+  readonly server: string;
+  private dispatcher: Dispatcher | undefined;
+
+  constructor(kc: KubeConfig) {
+    this.kc = kc;
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster; set KUBECONFIG or run in a pod');
+    this.server = cluster.server.replace(/\/$/, '');
+  }
+
+  static fromDefault(): KubeClient {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    return new KubeClient(kc);
+  }
+
+  /** Auth headers are read per request so rotated service-account tokens are picked up. */
+  private async prepare(): Promise<{ dispatcher: Dispatcher; headers: Record<string, string> }> {
+    const opts: https.RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    if (!this.dispatcher) {
+      this.dispatcher = new Agent({
+        connect: {
+          ca: opts.ca,
+          cert: opts.cert,
+          key: opts.key,
+          rejectUnauthorized: opts.rejectUnauthorized ?? true,
+        },
+        keepAliveTimeout: 30_000,
+        connections: 64,
+      });
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
+    return { dispatcher: this.dispatcher, headers };
+  }
+
+  async raw(method: string, path: string, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<unknown> {
+    const { dispatcher, headers } = await this.prepare();
+    const res = await request(`${this.server}${path}`, {
+      method: method as Dispatcher.HttpMethod,
+      dispatcher,
+      headers: { ...headers, accept: 'application/json', ...(body !== undefined ? { 'content-type': contentType } : {}) },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal,
+    });
+    const text = await res.body.text();
+    if (res.statusCode >= 400) {
+      let reason = 'Unknown';
+      let message = text.slice(0, 500);
+      try {
+        const status = JSON.parse(text) as { reason?: string; message?: string };
+        reason = status.reason ?? reason;
+        message = status.message ?? message;
+      } catch {
+        // not a Status object; keep the raw text
+      }
+      throw new ApiError(`${method} ${path}: ${res.statusCode} ${message}`, res.statusCode, reason);
+    }
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  async get<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string): Promise<T> {
+    requestCounts.get++;
+    return (await this.raw('GET', resourcePath(def, namespace, name))) as T;
+  }
+
+  async list<T extends KubeObject>(def: ResourceDef, namespace?: string, labelSelector?: string): Promise<ListResult<T>> {
+    requestCounts.list++;
+    const q = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
+    const res = (await this.raw('GET', resourcePath(def, namespace) + q)) as { items: T[]; metadata: { resourceVersion: string } };
+    const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
+    for (const item of res.items) {
+      item.apiVersion = apiVersion;
+      item.kind = def.kind;
+    }
+    return { items: res.items, resourceVersion: res.metadata.resourceVersion };
+  }
+
+  async create<T extends KubeObject>(def: ResourceDef, obj: T): Promise<T> {
+    requestCounts.create++;
+    return (await this.raw('POST', resourcePath(def, obj.metadata.namespace), withTypeMeta(def, obj))) as T;
+  }
+
+  /** Replace with the resourceVersion the caller read: a lost race is a 409, never a blind overwrite. */
+  async replace<T extends KubeObject>(def: ResourceDef, obj: T): Promise<T> {
+    requestCounts.update++;
+    return (await this.raw('PUT', resourcePath(def, obj.metadata.namespace, obj.metadata.name), withTypeMeta(def, obj))) as T;
+  }
+
+  async replaceStatus<T extends KubeObject>(def: ResourceDef, obj: T): Promise<T> {
+    requestCounts.update++;
+    return (await this.raw('PUT', resourcePath(def, obj.metadata.namespace, obj.metadata.name, 'status'), withTypeMeta(def, obj))) as T;
+  }
+
+  async mergePatch<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
+    requestCounts.patch++;
+    return (await this.raw('PATCH', resourcePath(def, namespace, name, subresource), patch, 'application/merge-patch+json')) as T;
+  }
+
+  async delete(def: ResourceDef, namespace: string | undefined, name: string, preconditionUid?: string): Promise<void> {
+    requestCounts.delete++;
+    const body = preconditionUid ? { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: preconditionUid } } : undefined;
+    try {
+      await this.raw('DELETE', resourcePath(def, namespace, name), body);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}
+
+function withTypeMeta<T extends KubeObject>(def: ResourceDef, obj: T): T {
+  return { ...obj, apiVersion: def.group === '' ? def.version : `${def.group}/${def.version}`, kind: def.kind };
+}

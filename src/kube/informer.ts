@@ -1,0 +1,136 @@
+/**
+ * Informer wrapper: a client-node ListWatch that never stays dead.
+ *
+ * client-node relists by itself after a 410 Gone, but after any other error
+ * (apiserver restart, connection reset) it fires `error` and stops. A
+ * controller whose cache silently freezes is worse than one that crashes, so
+ * this wrapper restarts the ListWatch with capped exponential back-off and
+ * reports whether the cache is in sync for the readiness probe.
+ */
+import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubeObject, ResourceDef } from '../api/types.ts';
+import { resourcePath, type KubeClient } from './client.ts';
+import type { Logger } from '../log.ts';
+
+export type Handler<T> = (obj: T, event: 'add' | 'update' | 'delete') => void;
+
+export interface InformerOptions {
+  labelSelector?: string;
+  namespace?: string;
+  logger: Logger;
+  /** Injected so tests can drive restarts without waiting. */
+  delay?: (ms: number) => Promise<void>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class Informer<T extends KubeObject> {
+  readonly def: ResourceDef;
+  private readonly client: KubeClient;
+  private readonly opts: InformerOptions;
+  private readonly handlers: Handler<T>[] = [];
+  private lw: ListWatch<KubernetesObject & T> | undefined;
+  private pending: ListWatch<KubernetesObject & T> | undefined;
+  private stopped = false;
+  private synced = false;
+  private failures = 0;
+  private onSynced: (() => void) | undefined;
+
+  constructor(client: KubeClient, def: ResourceDef, opts: InformerOptions) {
+    this.client = client;
+    this.def = def;
+    this.opts = opts;
+  }
+
+  on(handler: Handler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  get(namespace: string | undefined, name: string): T | undefined {
+    return this.lw?.get(name, this.def.namespaced ? namespace : undefined);
+  }
+
+  list(namespace?: string): readonly T[] {
+    return this.lw?.list(namespace) ?? [];
+  }
+
+  /** Resolves once the first list is in the cache. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    const synced = new Promise<void>((resolve) => {
+      this.onSynced = resolve;
+    });
+    await this.run();
+    await synced;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.pending?.stop();
+    await this.lw?.stop();
+  }
+
+  /**
+   * Starts a fresh ListWatch; the previous cache keeps answering `get`/`list`
+   * until the new one has listed, so a reconciler never mistakes a restart
+   * for "the object is gone".
+   */
+  private async run(): Promise<void> {
+    const path = resourcePath(this.def, this.opts.namespace);
+    const listFn = async () => {
+      const res = await this.client.list<T>(this.def, this.opts.namespace, this.opts.labelSelector);
+      return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: res.resourceVersion }, items: res.items as (KubernetesObject & T)[] };
+    };
+    const next = new ListWatch<KubernetesObject & T>(path, new Watch(this.client.kc), listFn, false, this.opts.labelSelector);
+    this.pending = next;
+    next.on('add', (o) => this.emit(o, 'add'));
+    next.on('update', (o) => this.emit(o, 'update'));
+    next.on('delete', (o) => this.emit(o, 'delete'));
+    next.on('connect', () => {
+      this.failures = 0;
+    });
+    next.on('error', (err: unknown) => {
+      if (this.pending !== next && this.lw !== next) return;
+      this.synced = false;
+      void this.restart(err);
+    });
+    try {
+      await next.start();
+    } catch (err) {
+      this.synced = false;
+      void this.restart(err);
+      return;
+    }
+    const previous = this.lw;
+    this.lw = next;
+    this.pending = undefined;
+    this.synced = true;
+    this.onSynced?.();
+    if (previous) {
+      await previous.stop().catch(() => undefined);
+      const live = new Set(next.list().map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+      for (const old of previous.list()) {
+        if (!live.has(`${old.metadata.namespace ?? ''}/${old.metadata.name}`)) this.emit(old, 'delete');
+      }
+    }
+  }
+
+  private async restart(err: unknown): Promise<void> {
+    if (this.stopped) return;
+    this.failures++;
+    const backoff = Math.min(30_000, 200 * 2 ** Math.min(this.failures, 8));
+    this.opts.logger.warn({ resource: this.def.plural, err: String(err), backoffMs: backoff }, 'watch failed; restarting informer');
+    await (this.opts.delay ?? sleep)(backoff);
+    if (this.stopped) return;
+    await this.pending?.stop().catch(() => undefined);
+    await this.run();
+  }
+
+  private emit(obj: T, event: 'add' | 'update' | 'delete'): void {
+    for (const h of this.handlers) h(obj, event);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * A keyed, de-duplicating work queue with per-item exponential back-off,
+ * modelled on client-go's workqueue: a key is queued at most once, is never
+ * processed by two workers at once, and a key added while it is being
+ * processed runs again right after ("dirty").
+ */
+
+export type Outcome = { kind: 'done' } | { kind: 'requeueAfter'; ms: number };
+export const done: Outcome = { kind: 'done' };
+export const requeueAfter = (ms: number): Outcome => ({ kind: 'requeueAfter', ms: Math.max(0, Math.round(ms)) });
+
+/** A transient error that names its own delay (ACME 429 Retry-After). */
+export class RetryAfterError extends Error {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RetryAfterError';
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+export interface QueueOptions {
+  name: string;
+  workers: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  onError?: (key: string, err: unknown, retryInMs: number) => void;
+  onSync?: (key: string, ok: boolean) => void;
+}
+
+export class WorkQueue {
+  readonly name: string;
+  private readonly reconcile: (key: string) => Promise<Outcome>;
+  private readonly opts: Required<Omit<QueueOptions, 'onError' | 'onSync'>> & Pick<QueueOptions, 'onError' | 'onSync'>;
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private active = 0;
+  private running = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(reconcile: (key: string) => Promise<Outcome>, opts: QueueOptions) {
+    this.reconcile = reconcile;
+    this.name = opts.name;
+    this.opts = { baseDelayMs: 200, maxDelayMs: 5 * 60_000, ...opts };
+  }
+
+  add(key: string): void {
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.queue.push(key);
+    this.pump();
+  }
+
+  /** Adds after a delay; an earlier pending delay for the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (ms <= 0) return this.add(key);
+    const at = Date.now() + ms;
+    const existing = this.timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    timer.unref();
+    this.timers.set(key, { at, timer });
+  }
+
+  start(): void {
+    this.running = true;
+    this.pump();
+  }
+
+  stop(): void {
+    this.running = false;
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  get length(): number {
+    return this.queue.length + this.active;
+  }
+
+  /** Resolves when nothing is queued or running (tests and benchmarks). */
+  idle(): Promise<void> {
+    if (this.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.running && this.active < this.opts.workers && this.queue.length > 0) {
+      const key = this.queue.shift() as string;
+      this.queued.delete(key);
+      this.processing.add(key);
+      this.active++;
+      void this.work(key);
+    }
+    if (this.length === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private async work(key: string): Promise<void> {
+    try {
+      const outcome = await this.reconcile(key);
+      this.failures.delete(key);
+      this.opts.onSync?.(key, true);
+      if (outcome.kind === 'requeueAfter') this.addAfter(key, outcome.ms);
+    } catch (err) {
+      const n = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, n);
+      const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (n - 1));
+      const delay = err instanceof RetryAfterError ? Math.max(err.retryAfterMs, backoff) : backoff;
+      this.opts.onSync?.(key, false);
+      this.opts.onError?.(key, err, delay);
+      this.addAfter(key, delay);
+    } finally {
+      this.processing.delete(key);
+      this.active--;
+      if (this.dirty.delete(key)) this.add(key);
+      this.pump();
+    }
+  }
+}
