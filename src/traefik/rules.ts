@@ -1,0 +1,338 @@
+/**
+ * Traefik router rules, parsed for one purpose: finding the names a certificate must cover.
+ *
+ * Traefik hands a rule to vulcand/predicate, which parses it as a Go expression. So the grammar
+ * here is that subset of Go: calls whose arguments are Go string literals (backtick raw strings
+ * or double-quoted strings with Go escapes; single quotes are rune literals and rejected),
+ * combined with `!`, `&&`, `||` and parentheses, with Go's precedence (`!` > `&&` > `||`).
+ * Matcher names are accepted as Traefik registers them: `Host`, `host`, `HOST` and `Host` with
+ * the rest lowercased (`Pathprefix`).
+ *
+ * Both rule syntaxes are accepted: v3 (`Host(`a`) || Host(`b`)`) and v2 (`Host(`a`, `b`)`,
+ * `HostHeader`), because a route's syntax is chosen in Traefik's static configuration, which the
+ * controller cannot see.
+ */
+
+export interface RuleString {
+  value: string;
+  /** Offset of the opening quote in the rule. */
+  pos: number;
+}
+
+export type RuleNode =
+  | { type: 'matcher'; name: string; args: RuleString[]; pos: number }
+  | { type: 'not'; operand: RuleNode; pos: number }
+  | { type: 'and' | 'or'; left: RuleNode; right: RuleNode; pos: number };
+
+/** A rule Traefik would refuse; `position` is a 0-based offset into the rule. */
+export class RuleSyntaxError extends Error {
+  readonly position: number;
+  constructor(message: string, position: number) {
+    super(message);
+    this.name = 'RuleSyntaxError';
+    this.position = position;
+  }
+}
+
+export type RuleProblemKind = 'syntax' | 'unsupported' | 'negated' | 'invalid-host' | 'unknown-matcher';
+
+export interface RuleProblem {
+  /** The matcher as written (for syntax errors: the whole rule). */
+  matcher: string;
+  message: string;
+  kind: RuleProblemKind;
+  position?: number;
+}
+
+export interface ExtractedHosts {
+  hosts: string[];
+  problems: RuleProblem[];
+}
+
+/** Matchers Traefik v3 and v2 know, HTTP and TCP. Used only to flag typos. */
+const KNOWN_MATCHERS = [
+  'Header', 'HeaderRegexp', 'Host', 'HostRegexp', 'Method', 'Path', 'PathPrefix', 'PathRegexp',
+  'Query', 'QueryRegexp', 'ClientIP',
+  'Headers', 'HeadersRegexp', 'HostHeader',
+  'HostSNI', 'HostSNIRegexp', 'ALPN',
+];
+const HOST_MATCHERS = new Set(['Host', 'HostHeader', 'HostSNI']);
+const REGEXP_HOST_MATCHERS = new Set(['HostRegexp', 'HostSNIRegexp']);
+
+/** The canonical matcher name for `name`, if Traefik would accept that spelling. */
+export function canonicalMatcher(name: string): string | undefined {
+  for (const known of KNOWN_MATCHERS) {
+    const lower = known.toLowerCase();
+    const title = lower.charAt(0).toUpperCase() + lower.slice(1);
+    if (name === known || name === lower || name === known.toUpperCase() || name === title) return known;
+  }
+  return undefined;
+}
+
+type Token =
+  | { kind: 'ident'; text: string; pos: number }
+  | { kind: 'string'; value: string; pos: number }
+  | { kind: '(' | ')' | ',' | '&&' | '||' | '!' | 'eof'; pos: number };
+
+const SIMPLE_ESCAPES: Record<string, string> = {
+  a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"',
+};
+
+function describe(token: Token): string {
+  switch (token.kind) {
+    case 'eof': return 'the end of the rule';
+    case 'ident': return `"${token.text}"`;
+    case 'string': return `the string \`${token.value}\``;
+    default: return `"${token.kind}"`;
+  }
+}
+
+/** Splits a rule into tokens. Throws RuleSyntaxError on characters Go's scanner would reject. */
+export function tokenize(rule: string): Token[] {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < rule.length) {
+    const c = rule.charAt(i);
+    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
+    const start = i;
+    if (c === '(' || c === ')' || c === ',' || c === '!') {
+      tokens.push({ kind: c, pos: i });
+      i++;
+    } else if (c === '&' || c === '|') {
+      if (rule.charAt(i + 1) !== c) {
+        throw new RuleSyntaxError(`"${c}" is not an operator; use "${c}${c}"`, i);
+      }
+      tokens.push({ kind: c === '&' ? '&&' : '||', pos: i });
+      i += 2;
+    } else if (/[A-Za-z_]/.test(c)) {
+      while (i < rule.length && /[A-Za-z0-9_]/.test(rule.charAt(i))) i++;
+      tokens.push({ kind: 'ident', text: rule.slice(start, i), pos: start });
+    } else if (c === '`') {
+      const end = rule.indexOf('`', i + 1);
+      if (end < 0) throw new RuleSyntaxError('unterminated `…` string: add the closing backtick', start);
+      // Go drops carriage returns from raw strings.
+      tokens.push({ kind: 'string', value: rule.slice(i + 1, end).replaceAll('\r', ''), pos: start });
+      i = end + 1;
+    } else if (c === '"') {
+      const { value, end } = readQuoted(rule, i);
+      tokens.push({ kind: 'string', value, pos: start });
+      i = end;
+    } else if (c === "'") {
+      throw new RuleSyntaxError('single quotes are not accepted; quote values with backticks (`) or double quotes', i);
+    } else {
+      throw new RuleSyntaxError(`unexpected character "${c}"`, i);
+    }
+  }
+  tokens.push({ kind: 'eof', pos: rule.length });
+  return tokens;
+}
+
+/** Reads a Go interpreted string literal starting at the `"` at `start`. */
+function readQuoted(rule: string, start: number): { value: string; end: number } {
+  let value = '';
+  let i = start + 1;
+  while (i < rule.length) {
+    const c = rule.charAt(i);
+    if (c === '"') return { value, end: i + 1 };
+    if (c === '\n') break;
+    if (c !== '\\') { value += c; i++; continue; }
+    const e = rule.charAt(i + 1);
+    const simple = SIMPLE_ESCAPES[e];
+    if (simple !== undefined) { value += simple; i += 2; continue; }
+    const hexLength = e === 'x' ? 2 : e === 'u' ? 4 : e === 'U' ? 8 : 0;
+    const digits = hexLength > 0 ? rule.slice(i + 2, i + 2 + hexLength) : rule.slice(i + 1, i + 4);
+    if (hexLength > 0 && new RegExp(`^[0-9A-Fa-f]{${hexLength}}$`).test(digits)) {
+      value += String.fromCodePoint(Number.parseInt(digits, 16));
+      i += 2 + hexLength;
+    } else if (hexLength === 0 && /^[0-7]{3}$/.test(digits) && Number.parseInt(digits, 8) < 256) {
+      value += String.fromCharCode(Number.parseInt(digits, 8));
+      i += 4;
+    } else {
+      throw new RuleSyntaxError(`invalid escape "\\${e}" in a double-quoted string; use backticks to avoid escaping`, i);
+    }
+  }
+  throw new RuleSyntaxError('unterminated "…" string: add the closing double quote', start);
+}
+
+/** Recursive descent over the tokens: or := and ('||' and)*; and := unary ('&&' unary)*. */
+class Parser {
+  private readonly tokens: Token[];
+  private index = 0;
+
+  constructor(tokens: Token[]) {
+    this.tokens = tokens;
+  }
+
+  parse(): RuleNode {
+    if (this.peek().kind === 'eof') throw new RuleSyntaxError('the rule is empty', 0);
+    const node = this.or();
+    const rest = this.peek();
+    if (rest.kind !== 'eof') {
+      throw new RuleSyntaxError(`expected "&&", "||" or the end of the rule, found ${describe(rest)}`, rest.pos);
+    }
+    return node;
+  }
+
+  private peek(): Token {
+    return this.tokens[this.index] ?? { kind: 'eof', pos: 0 };
+  }
+
+  private next(): Token {
+    const token = this.peek();
+    if (token.kind !== 'eof') this.index++;
+    return token;
+  }
+
+  private or(): RuleNode {
+    let left = this.and();
+    while (this.peek().kind === '||') {
+      const op = this.next();
+      left = { type: 'or', left, right: this.and(), pos: op.pos };
+    }
+    return left;
+  }
+
+  private and(): RuleNode {
+    let left = this.unary();
+    while (this.peek().kind === '&&') {
+      const op = this.next();
+      left = { type: 'and', left, right: this.unary(), pos: op.pos };
+    }
+    return left;
+  }
+
+  private unary(): RuleNode {
+    const token = this.next();
+    if (token.kind === '!') return { type: 'not', operand: this.unary(), pos: token.pos };
+    if (token.kind === '(') {
+      const inner = this.or();
+      const close = this.next();
+      if (close.kind !== ')') {
+        throw new RuleSyntaxError(`expected ")" to close the "(" at column ${token.pos + 1}, found ${describe(close)}`, close.pos);
+      }
+      return inner;
+    }
+    if (token.kind === 'ident') return this.call(token.text, token.pos);
+    throw new RuleSyntaxError(`expected a matcher such as Host(\`example.com\`), "!" or "(", found ${describe(token)}`, token.pos);
+  }
+
+  private call(name: string, pos: number): RuleNode {
+    const open = this.next();
+    if (open.kind !== '(') {
+      throw new RuleSyntaxError(`expected "(" after ${name}, found ${describe(open)}`, open.pos);
+    }
+    const args: RuleString[] = [];
+    for (;;) {
+      const token = this.next();
+      if (token.kind === ')') break;
+      if (token.kind !== 'string') {
+        throw new RuleSyntaxError(`expected a quoted value or ")" in ${name}(…), found ${describe(token)}; quote values with backticks`, token.pos);
+      }
+      args.push({ value: token.value, pos: token.pos });
+      const sep = this.next();
+      if (sep.kind === ')') break;
+      if (sep.kind !== ',') {
+        throw new RuleSyntaxError(`expected "," or ")" after a value of ${name}, found ${describe(sep)}`, sep.pos);
+      }
+    }
+    return { type: 'matcher', name, args, pos };
+  }
+}
+
+/** Parses a Traefik rule. Throws RuleSyntaxError with the offset of the first error. */
+export function parseRule(rule: string): RuleNode {
+  return new Parser(tokenize(rule)).parse();
+}
+
+/** Why `name` cannot go into a certificate's dnsNames, or undefined if it can (RFC 1123, ≤253). */
+export function dnsNameProblem(name: string): string | undefined {
+  if (name === '') return 'is empty';
+  if (name.length > 253) return 'is longer than 253 characters';
+  if (/[^\x00-\x7f]/.test(name)) return 'contains non-ASCII characters; write it in its punycode form (xn--…)';
+  if (name.includes(':')) return 'contains ":"; write the name without a port';
+  if (name.endsWith('.')) return 'ends with a dot; remove the trailing dot';
+  const rest = name.startsWith('*.') ? name.slice(2) : name;
+  if (rest.includes('*')) return 'has a wildcard that is not the whole leftmost label; only *.example.com is allowed';
+  for (const label of rest.split('.')) {
+    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(label)) {
+      return `has the label "${label}", which is not a DNS label (1–63 letters, digits or "-", not starting or ending with "-")`;
+    }
+  }
+  return undefined;
+}
+
+function show(node: { name: string; args: RuleString[] }): string {
+  return `${node.name}(${node.args.map((a) => `\`${a.value}\``).join(', ')})`;
+}
+
+function problemsForHosts(node: { name: string; args: RuleString[]; pos: number }, negated: boolean, hosts: string[], problems: RuleProblem[]): void {
+  const matcher = show(node);
+  if (node.args.length === 0) {
+    problems.push({ matcher, kind: 'invalid-host', position: node.pos, message: `${matcher} names no host; add one, e.g. ${node.name}(\`example.com\`)` });
+    return;
+  }
+  for (const arg of node.args) {
+    const host = arg.value.toLowerCase();
+    if (negated) {
+      problems.push({ matcher, kind: 'negated', position: arg.pos, message: `${matcher} is negated, so ${host} is excluded by the rule and is not added to the certificate` });
+    } else if (host === '*') {
+      problems.push({ matcher, kind: 'unsupported', position: arg.pos, message: `${matcher} matches every name and cannot be turned into a certificate name; match the names with Host(\`…\`) or list them in the cert-manager.io/alt-names annotation` });
+    } else {
+      const why = dnsNameProblem(host);
+      if (why !== undefined) {
+        problems.push({ matcher, kind: 'invalid-host', position: arg.pos, message: `"${arg.value}" in ${matcher} is not added to the certificate: it ${why}` });
+      } else if (!hosts.includes(host)) {
+        hosts.push(host);
+      }
+    }
+  }
+}
+
+function walk(node: RuleNode, negated: boolean, hosts: string[], problems: RuleProblem[]): void {
+  switch (node.type) {
+    case 'and':
+    case 'or':
+      walk(node.left, negated, hosts, problems);
+      walk(node.right, negated, hosts, problems);
+      return;
+    case 'not':
+      walk(node.operand, !negated, hosts, problems);
+      return;
+    case 'matcher': {
+      const canonical = canonicalMatcher(node.name);
+      if (canonical === undefined) {
+        problems.push({ matcher: show(node), kind: 'unknown-matcher', position: node.pos, message: `${node.name} is not a Traefik matcher (check its spelling, e.g. Host, PathPrefix); Traefik will reject this rule` });
+      } else if (HOST_MATCHERS.has(canonical)) {
+        problemsForHosts(node, negated, hosts, problems);
+      } else if (REGEXP_HOST_MATCHERS.has(canonical) && !negated) {
+        const matcher = show(node);
+        problems.push({
+          matcher, kind: 'unsupported', position: node.pos,
+          message: `${matcher} cannot be turned into a certificate name; add a Host(\`…\`) matcher for each name, e.g. Host(\`app.example.com\`) || ${matcher}, or list the names in the cert-manager.io/alt-names annotation (comma-separated)`,
+        });
+      }
+    }
+  }
+}
+
+/**
+ * The names a certificate for `rule` must cover: every positive Host/HostHeader/HostSNI argument,
+ * lowercased, deduplicated, in order of appearance. Everything that was left out is explained in
+ * `problems`, so the caller can surface it as a Warning event.
+ */
+export function extractHosts(rule: string): ExtractedHosts {
+  let ast: RuleNode;
+  try {
+    ast = parseRule(rule);
+  } catch (error) {
+    if (!(error instanceof RuleSyntaxError)) throw error;
+    return {
+      hosts: [],
+      problems: [{ matcher: rule, kind: 'syntax', position: error.position, message: `cannot parse the rule at column ${error.position + 1}: ${error.message}` }],
+    };
+  }
+  const hosts: string[] = [];
+  const problems: RuleProblem[] = [];
+  walk(ast, false, hosts, problems);
+  return { hosts, problems };
+}
