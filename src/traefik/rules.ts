@@ -69,7 +69,7 @@ export function canonicalMatcher(name: string): string | undefined {
   return undefined;
 }
 
-type Token =
+export type Token =
   | { kind: 'ident'; text: string; pos: number }
   | { kind: 'string'; value: string; pos: number }
   | { kind: '(' | ')' | ',' | '&&' | '||' | '!' | 'eof'; pos: number };
@@ -87,44 +87,64 @@ function describe(token: Token): string {
   }
 }
 
-/** Splits a rule into tokens. Throws RuleSyntaxError on characters Go's scanner would reject. */
-export function tokenize(rule: string): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  while (i < rule.length) {
-    const c = rule.charAt(i);
-    if (c === ' ' || c === '\t' || c === '\n' || c === '\r') { i++; continue; }
-    const start = i;
-    if (c === '(' || c === ')' || c === ',' || c === '!') {
-      tokens.push({ kind: c, pos: i });
-      i++;
-    } else if (c === '&' || c === '|') {
-      if (rule.charAt(i + 1) !== c) {
-        throw new RuleSyntaxError(`"${c}" is not an operator; use "${c}${c}"`, i);
-      }
-      tokens.push({ kind: c === '&' ? '&&' : '||', pos: i });
-      i += 2;
-    } else if (/[A-Za-z_]/.test(c)) {
-      while (i < rule.length && /[A-Za-z0-9_]/.test(rule.charAt(i))) i++;
-      tokens.push({ kind: 'ident', text: rule.slice(start, i), pos: start });
-    } else if (c === '`') {
-      const end = rule.indexOf('`', i + 1);
-      if (end < 0) throw new RuleSyntaxError('unterminated `…` string: add the closing backtick', start);
-      // Go drops carriage returns from raw strings.
-      tokens.push({ kind: 'string', value: rule.slice(i + 1, end).replaceAll('\r', ''), pos: start });
-      i = end + 1;
-    } else if (c === '"') {
-      const { value, end } = readQuoted(rule, i);
-      tokens.push({ kind: 'string', value, pos: start });
-      i = end;
-    } else if (c === "'") {
-      throw new RuleSyntaxError('single quotes are not accepted; quote values with backticks (`) or double quotes', i);
-    } else {
-      throw new RuleSyntaxError(`unexpected character "${c}"`, i);
-    }
+/**
+ * Splits a rule into tokens, one at a time, so that a syntax error is reported where the parser
+ * first sees it rather than at the first odd character further on.
+ */
+class Lexer {
+  private readonly rule: string;
+  private i = 0;
+
+  constructor(rule: string) {
+    this.rule = rule;
   }
-  tokens.push({ kind: 'eof', pos: rule.length });
-  return tokens;
+
+  next(): Token {
+    const rule = this.rule;
+    while (/[ \t\n\r]/.test(rule.charAt(this.i))) this.i++;
+    const start = this.i;
+    const c = rule.charAt(start);
+    if (start >= rule.length) return { kind: 'eof', pos: start };
+    if (c === '(' || c === ')' || c === ',' || c === '!') {
+      this.i++;
+      return { kind: c, pos: start };
+    }
+    if (c === '&' || c === '|') {
+      if (rule.charAt(start + 1) !== c) throw new RuleSyntaxError(`"${c}" is not an operator; use "${c}${c}"`, start);
+      this.i += 2;
+      return { kind: c === '&' ? '&&' : '||', pos: start };
+    }
+    if (/[A-Za-z_]/.test(c)) {
+      const [text = ''] = /^[A-Za-z0-9_]+/.exec(rule.slice(start)) ?? [];
+      this.i += text.length;
+      return { kind: 'ident', text, pos: start };
+    }
+    if (c === '`') {
+      const end = rule.indexOf('`', start + 1);
+      if (end < 0) throw new RuleSyntaxError('unterminated `…` string: add the closing backtick', start);
+      this.i = end + 1;
+      // Go drops carriage returns from raw strings.
+      return { kind: 'string', value: rule.slice(start + 1, end).replaceAll('\r', ''), pos: start };
+    }
+    if (c === '"') {
+      const { value, end } = readQuoted(rule, start);
+      this.i = end;
+      return { kind: 'string', value, pos: start };
+    }
+    if (c === "'") throw new RuleSyntaxError('single quotes are not accepted; quote values with backticks (`) or double quotes', start);
+    throw new RuleSyntaxError(`unexpected character "${c}"`, start);
+  }
+}
+
+/** All tokens of a rule, for tools and tests. Throws RuleSyntaxError on characters Go's scanner rejects. */
+export function tokenize(rule: string): Token[] {
+  const lexer = new Lexer(rule);
+  const tokens: Token[] = [];
+  for (;;) {
+    const token = lexer.next();
+    tokens.push(token);
+    if (token.kind === 'eof') return tokens;
+  }
 }
 
 /** Reads a Go interpreted string literal starting at the `"` at `start`. */
@@ -156,11 +176,12 @@ function readQuoted(rule: string, start: number): { value: string; end: number }
 
 /** Recursive descent over the tokens: or := and ('||' and)*; and := unary ('&&' unary)*. */
 class Parser {
-  private readonly tokens: Token[];
-  private index = 0;
+  private readonly lexer: Lexer;
+  /** Read only when asked for, so an error is raised at the token that caused it. */
+  private lookahead: Token | undefined;
 
-  constructor(tokens: Token[]) {
-    this.tokens = tokens;
+  constructor(lexer: Lexer) {
+    this.lexer = lexer;
   }
 
   parse(): RuleNode {
@@ -174,12 +195,13 @@ class Parser {
   }
 
   private peek(): Token {
-    return this.tokens[this.index] ?? { kind: 'eof', pos: 0 };
+    this.lookahead ??= this.lexer.next();
+    return this.lookahead;
   }
 
   private next(): Token {
     const token = this.peek();
-    if (token.kind !== 'eof') this.index++;
+    this.lookahead = undefined;
     return token;
   }
 
@@ -241,7 +263,7 @@ class Parser {
 
 /** Parses a Traefik rule. Throws RuleSyntaxError with the offset of the first error. */
 export function parseRule(rule: string): RuleNode {
-  return new Parser(tokenize(rule)).parse();
+  return new Parser(new Lexer(rule)).parse();
 }
 
 /** Why `name` cannot go into a certificate's dnsNames, or undefined if it can (RFC 1123, ≤253). */
