@@ -1,0 +1,17 @@
+/**
+ * The one place that loads @peculiar/x509.
+ *
+ * The library resolves its ASN.1 helpers through tsyringe, which throws at load
+ * time unless a Reflect metadata polyfill is already installed, and it does all
+ * signing through a WebCrypto provider that must be registered before first use.
+ * Doing both here, in import order, means every other module can simply import
+ * `x509` from this file and never see a half-initialised library.
+ */
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { webcrypto } from 'node:crypto';
+
+// Node's webcrypto is structurally the DOM Crypto the library is typed against.
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+export { x509 };
