@@ -1,0 +1,40 @@
+/**
+ * PEM text handling shared by the parsers.
+ *
+ * Kubernetes hands PEM around in two shapes: Secret `data` and
+ * CertificateRequest `spec.request` / `status.certificate` are base64 of the PEM
+ * text, while everything certroute builds itself is plain PEM. Accepting both
+ * at the parser boundary keeps the base64 step from being forgotten in callers.
+ */
+
+const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+
+/** Returns PEM text, base64-decoding it first when it is Kubernetes-style base64 of PEM. */
+export function pemText(input: string): string {
+  if (input.includes('-----BEGIN')) return input;
+  const decoded = Buffer.from(input.trim(), 'base64').toString('utf8');
+  if (decoded.includes('-----BEGIN')) return decoded;
+  throw new Error('the data is neither PEM nor base64-encoded PEM');
+}
+
+/** The PEM blocks of one label, in order, each normalised to end with a newline. */
+export function pemBlocks(input: string, label: string): string[] {
+  const out: string[] = [];
+  for (const match of pemText(input).matchAll(BLOCK)) {
+    if (match[1] === label) out.push(`${match[0]}\n`);
+  }
+  return out;
+}
+
+/** Base64 of a string, the form Secret data and CertificateRequest fields take. */
+export function toBase64(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64');
+}
+
+/** Decodes a Secret data value; undefined when absent or empty, as cert-manager treats both alike. */
+export function secretValue(data: Record<string, string> | undefined, key: string): string | undefined {
+  const value = data?.[key];
+  if (!value) return undefined;
+  const text = Buffer.from(value, 'base64').toString('utf8');
+  return text.length > 0 ? text : undefined;
+}

@@ -1,0 +1,132 @@
+/**
+ * cert-manager's usage strings ("digital signature", "server auth", …) and the
+ * X.509 key usage bits and extended key usage OIDs they stand for.
+ *
+ * Usages are compared as bits and OIDs, not as strings, because cert-manager
+ * has aliases ("signing" is "digital signature", "s/mime" is "email
+ * protection") and an empty list means the defaults: a spec that spells the
+ * defaults out must not look changed and trigger a re-issue.
+ */
+import { x509 } from './x509.ts';
+
+const KU = x509.KeyUsageFlags;
+
+/** Key usage strings, canonical name first where there is an alias. */
+const KEY_USAGES: ReadonlyArray<readonly [string, number]> = [
+  ['digital signature', KU.digitalSignature],
+  ['signing', KU.digitalSignature],
+  ['content commitment', KU.nonRepudiation],
+  ['key encipherment', KU.keyEncipherment],
+  ['key agreement', KU.keyAgreement],
+  ['data encipherment', KU.dataEncipherment],
+  ['cert sign', KU.keyCertSign],
+  ['crl sign', KU.cRLSign],
+  ['encipher only', KU.encipherOnly],
+  ['decipher only', KU.decipherOnly],
+];
+
+/** Extended key usage strings, canonical name first where there is an alias. */
+const EXT_KEY_USAGES: ReadonlyArray<readonly [string, string]> = [
+  ['any', '2.5.29.37.0'],
+  ['server auth', '1.3.6.1.5.5.7.3.1'],
+  ['client auth', '1.3.6.1.5.5.7.3.2'],
+  ['code signing', '1.3.6.1.5.5.7.3.3'],
+  ['email protection', '1.3.6.1.5.5.7.3.4'],
+  ['s/mime', '1.3.6.1.5.5.7.3.4'],
+  ['ipsec end system', '1.3.6.1.5.5.7.3.5'],
+  ['ipsec tunnel', '1.3.6.1.5.5.7.3.6'],
+  ['ipsec user', '1.3.6.1.5.5.7.3.7'],
+  ['timestamping', '1.3.6.1.5.5.7.3.8'],
+  ['ocsp signing', '1.3.6.1.5.5.7.3.9'],
+  ['microsoft sgc', '1.3.6.1.4.1.311.10.3.3'],
+  ['netscape sgc', '2.16.840.1.113730.4.1'],
+];
+
+/**
+ * cert-manager's `DefaultKeyUsages()`. It deliberately omits "server auth":
+ * adding it to a CA certificate breaks many clients, and ACME CAs add it anyway.
+ */
+export const DEFAULT_USAGES: readonly string[] = ['digital signature', 'key encipherment'];
+
+/** Usages as they go into a certificate: a key usage bit set and EKU OIDs. */
+export interface UsageBits {
+  keyUsage: number;
+  extKeyUsages: string[];
+}
+
+/**
+ * Translates usage strings (defaults when empty) to bits and OIDs. "cert sign"
+ * is added for a CA, as cert-manager does. Unknown strings throw: the CRD enum
+ * should have stopped them, and silently dropping one would issue a certificate
+ * that does less than asked.
+ */
+export function usageBits(usages: readonly string[] | undefined, isCA = false): UsageBits {
+  const list = usages && usages.length > 0 ? usages : DEFAULT_USAGES;
+  let keyUsage = isCA ? KU.keyCertSign : 0;
+  const extKeyUsages: string[] = [];
+  const unknown: string[] = [];
+  for (const usage of list) {
+    const ku = KEY_USAGES.find(([name]) => name === usage);
+    const eku = EXT_KEY_USAGES.find(([name]) => name === usage);
+    if (ku) keyUsage |= ku[1];
+    else if (eku) {
+      if (!extKeyUsages.includes(eku[1])) extKeyUsages.push(eku[1]);
+    } else unknown.push(usage);
+  }
+  if (unknown.length > 0) throw new Error(`unknown usages ${JSON.stringify(unknown)} in spec.usages`);
+  return { keyUsage, extKeyUsages };
+}
+
+/** Turns bits and OIDs back into canonical cert-manager strings; unknown OIDs are kept as OIDs. */
+export function usageStrings(bits: UsageBits): string[] {
+  const out: string[] = [];
+  let seen = 0;
+  for (const [name, flag] of KEY_USAGES) {
+    if (bits.keyUsage & flag & ~seen) out.push(name);
+    seen |= flag;
+  }
+  for (const oid of bits.extKeyUsages) {
+    out.push(EXT_KEY_USAGES.find(([, o]) => o === oid)?.[0] ?? oid);
+  }
+  return out;
+}
+
+/** Whether two usage lists ask for the same certificate, honouring aliases and defaults. */
+export function usagesEqual(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  let x: UsageBits;
+  let y: UsageBits;
+  try {
+    x = usageBits(a);
+    y = usageBits(b);
+  } catch {
+    return sameSet(a ?? [], b ?? []);
+  }
+  return x.keyUsage === y.keyUsage && sameSet(x.extKeyUsages, y.extKeyUsages);
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const x = new Set(a);
+  const y = new Set(b);
+  return x.size === y.size && [...x].every((v) => y.has(v));
+}
+
+/** Key usage and EKU extensions for a CSR or certificate; key usage is critical as Go's x509 writes it. */
+export function usageExtensions(bits: UsageBits): x509.Extension[] {
+  const out: x509.Extension[] = [];
+  if (bits.keyUsage !== 0) out.push(new x509.KeyUsagesExtension(bits.keyUsage, true));
+  if (bits.extKeyUsages.length > 0) out.push(new x509.ExtendedKeyUsageExtension(bits.extKeyUsages, false));
+  return out;
+}
+
+/** Reads usage bits back from a CSR's or certificate's extensions. */
+export function usageBitsFromExtensions(extensions: readonly x509.Extension[]): UsageBits {
+  let keyUsage = 0;
+  const extKeyUsages: string[] = [];
+  for (const ext of extensions) {
+    if (ext.type === '2.5.29.15') keyUsage |= new x509.KeyUsagesExtension(ext.rawData).usages;
+    if (ext.type === '2.5.29.37') {
+      for (const oid of new x509.ExtendedKeyUsageExtension(ext.rawData).usages) extKeyUsages.push(String(oid));
+    }
+  }
+  return { keyUsage, extKeyUsages };
+}

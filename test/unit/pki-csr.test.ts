@@ -1,0 +1,135 @@
+/**
+ * CSRs: what a Certificate spec puts into the request, read back as the
+ * RequestChanged policy and the SelfSigned/CA signers read it.
+ */
+import test from 'ava';
+import type { CertificateSpec } from '../../src/api/types.ts';
+import { createCsr, csrOptionsForCertificate, parseCsr, verifyCsr, type CsrOptions } from '../../src/pki/csr.ts';
+import { generatePrivateKey, publicKeyFingerprint } from '../../src/pki/keys.ts';
+import { normaliseIp } from '../../src/pki/names.ts';
+import { toBase64 } from '../../src/pki/pem.ts';
+import { DEFAULT_USAGES, usageBits, usagesEqual, usageStrings } from '../../src/pki/usages.ts';
+
+const keys = { rsa: generatePrivateKey({}), ec: generatePrivateKey({ algorithm: 'ECDSA' }), ed: generatePrivateKey({ algorithm: 'Ed25519' }) };
+
+/** CSR options with a key of the given kind, overridden by `extra`. */
+async function csrFor(kind: keyof typeof keys, extra: Omit<CsrOptions, 'keyPem'>): Promise<{ pem: string; keyPem: string }> {
+  const keyPem = await keys[kind];
+  return { pem: await createCsr({ keyPem, ...extra }), keyPem };
+}
+
+for (const kind of ['rsa', 'ec', 'ed'] as const) {
+  test(`a CSR signed with an ${kind} key reads back with every name it was given`, async (t) => {
+    const { pem, keyPem } = await csrFor(kind, {
+      commonName: 'www.a.test',
+      dnsNames: ['www.a.test', 'a.test'],
+      ipAddresses: ['10.0.0.1', '2001:DB8::1'],
+      uris: ['spiffe://cluster.local/ns/a/sa/b'],
+      subject: { organizations: ['Example'], organizationalUnits: ['Ops'], countries: ['NL'] },
+    });
+    t.true(pem.startsWith('-----BEGIN CERTIFICATE REQUEST-----'));
+    t.true(await verifyCsr(pem));
+    const csr = parseCsr(pem);
+    t.is(csr.commonName, 'www.a.test');
+    t.deepEqual(csr.dnsNames, ['www.a.test', 'a.test']);
+    t.deepEqual(csr.ipAddresses, ['10.0.0.1', '2001:db8::1']);
+    t.deepEqual(csr.uris, ['spiffe://cluster.local/ns/a/sa/b']);
+    t.deepEqual(csr.organizations, ['Example']);
+    t.deepEqual(csr.organizationalUnits, ['Ops']);
+    t.deepEqual(csr.countries, ['NL']);
+    t.is(csr.publicKeyFingerprint, publicKeyFingerprint(keyPem));
+    t.false(csr.isCA);
+  });
+}
+
+test('a CSR without usages carries cert-manager’s defaults: digital signature and key encipherment', async (t) => {
+  const { pem } = await csrFor('ec', { dnsNames: ['a.test'] });
+  t.deepEqual(parseCsr(pem).usages, [...DEFAULT_USAGES]);
+});
+
+test('a CSR carries the usages it was given, aliases in canonical form', async (t) => {
+  const { pem } = await csrFor('ec', { dnsNames: ['a.test'], usages: ['signing', 'server auth', 'client auth', 's/mime'] });
+  t.deepEqual(parseCsr(pem).usages, ['digital signature', 'server auth', 'client auth', 'email protection']);
+});
+
+test('a CA CSR asks for basic constraints and cert sign', async (t) => {
+  const { pem } = await csrFor('ec', { commonName: 'Example CA', isCA: true });
+  const csr = parseCsr(pem);
+  t.true(csr.isCA);
+  t.true(csr.usages.includes('cert sign'));
+});
+
+test('a CSR with only a common name has no SAN extension and still parses', async (t) => {
+  const { pem } = await csrFor('ec', { commonName: 'only-cn.test' });
+  const csr = parseCsr(pem);
+  t.is(csr.commonName, 'only-cn.test');
+  t.deepEqual(csr.dnsNames, []);
+});
+
+test('a CSR with no name at all is refused, naming the fields to set', async (t) => {
+  await t.throwsAsync(csrFor('ec', {}), { message: /commonName, dnsNames, ipAddresses or uris/ });
+});
+
+test('an unknown usage is refused rather than dropped', async (t) => {
+  await t.throwsAsync(csrFor('ec', { dnsNames: ['a.test'], usages: ['teleport'] }), { message: /unknown usages \["teleport"\]/ });
+});
+
+test('a CSR is read the same from PEM and from base64 of PEM, as stored in spec.request', async (t) => {
+  const { pem } = await csrFor('ec', { dnsNames: ['a.test'] });
+  t.deepEqual(parseCsr(toBase64(pem)).dnsNames, ['a.test']);
+});
+
+test('garbage is not a CSR', (t) => {
+  t.throws(() => parseCsr('not a csr'), { message: /neither PEM nor base64/ });
+  t.throws(() => parseCsr('-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n'), { message: /not valid DER/ });
+});
+
+test('a CSR whose body was tampered with fails verification', async (t) => {
+  const { pem } = await csrFor('rsa', { dnsNames: ['a.test'] });
+  const lines = pem.trim().split('\n');
+  const body = lines.slice(1, -1).join('');
+  const der = Buffer.from(body, 'base64');
+  const at = der.indexOf(Buffer.from('a.test'));
+  der[at] = 'b'.charCodeAt(0);
+  const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  t.deepEqual(parseCsr(tampered).dnsNames, ['b.test']);
+  t.false(await verifyCsr(tampered));
+});
+
+test('CSR options come straight from a Certificate spec', (t) => {
+  const spec: CertificateSpec = { secretName: 's', issuerRef: { name: 'i' }, commonName: 'a.test', dnsNames: ['a.test'], usages: ['server auth'], isCA: false };
+  t.like(csrOptionsForCertificate(spec, 'KEY'), { keyPem: 'KEY', commonName: 'a.test', dnsNames: ['a.test'], usages: ['server auth'], isCA: false });
+});
+
+const usageEquality: Array<[string, string[] | undefined, string[] | undefined, boolean]> = [
+  ['no usages equal the defaults spelled out', undefined, ['key encipherment', 'digital signature'], true],
+  ['order does not matter', ['server auth', 'digital signature'], ['digital signature', 'server auth'], true],
+  ['"signing" is "digital signature"', ['signing'], ['digital signature'], true],
+  ['"s/mime" is "email protection"', ['s/mime'], ['email protection'], true],
+  ['adding client auth is a change', ['server auth'], ['server auth', 'client auth'], false],
+  ['dropping key encipherment is a change', ['digital signature', 'key encipherment'], ['digital signature'], false],
+];
+
+for (const [name, a, b, equal] of usageEquality) {
+  test(`comparing usages: ${name}`, (t) => {
+    t.is(usagesEqual(a, b), equal);
+  });
+}
+
+test('usage strings survive a round trip through key usage bits and OIDs', (t) => {
+  const all = ['digital signature', 'content commitment', 'key encipherment', 'key agreement', 'data encipherment', 'cert sign', 'crl sign', 'encipher only', 'decipher only', 'any', 'server auth', 'client auth', 'code signing', 'email protection', 'ipsec end system', 'ipsec tunnel', 'ipsec user', 'timestamping', 'ocsp signing', 'microsoft sgc', 'netscape sgc'];
+  t.deepEqual(usageStrings(usageBits(all)), all);
+});
+
+const ipCases: Array<[string, string]> = [
+  ['10.0.0.1', '10.0.0.1'],
+  ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
+  ['::ffff:10.0.0.1', '10.0.0.1'],
+  ['0:0:0:0:0:0:0:1', '::1'],
+];
+
+for (const [input, canonical] of ipCases) {
+  test(`the IP address ${input} is compared as ${canonical}`, (t) => {
+    t.is(normaliseIp(input), canonical);
+  });
+}
