@@ -1,0 +1,225 @@
+/**
+ * How each component of the stack is started and how we know it is ready. Kept apart from the
+ * orchestration in stack.ts so that `restart` can rebuild one component's launch spec with new
+ * options (Pebble's env, Traefik's static config) while keeping its ports.
+ */
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { logFile, stackDir, traefikDir } from './paths.ts';
+import type { StackPki } from './pki.ts';
+import { get } from './probe.ts';
+import type { LaunchSpec } from './proc.ts';
+
+/** Start order; `down` stops them in reverse. */
+export const components = ['etcd', 'kube-apiserver', 'challtestsrv', 'pebble', 'traefik'] as const;
+export type Component = (typeof components)[number];
+
+export interface Ports {
+  etcdClient: number;
+  etcdPeer: number;
+  apiserver: number;
+  pebble: number;
+  pebbleManagement: number;
+  challtestsrvDns: number;
+  challtestsrvManagement: number;
+  web: number;
+  websecure: number;
+  traefikApi: number;
+}
+
+export interface TraefikOptions {
+  /** Adds Traefik's entrypoint-level HTTP→HTTPS redirect on `web`, as many production setups do. */
+  redirectWebToWebsecure?: boolean;
+  /** Yaegi plugins by alias; each `dir` is copied to `plugins-local/src/<moduleName>`. */
+  localPlugins?: Record<string, { moduleName: string; dir: string }>;
+  /** Middlewares (e.g. `challenge@file`) attached to every router of an entrypoint. */
+  entryPointMiddlewares?: { web?: string[]; websecure?: string[] };
+}
+
+export interface PebbleOptions {
+  /** Extra environment, e.g. `{ PEBBLE_WFE_NONCEREJECT: '50' }`; merged over the defaults. */
+  env?: Record<string, string>;
+}
+
+export interface Binaries {
+  etcd: string;
+  kubeApiserver: string;
+  kubectl: string;
+  traefik: string;
+  pebble: string;
+  challtestsrv: string;
+}
+
+const loopback = '127.0.0.1';
+
+export function etcdSpec(bins: Binaries, ports: Ports): LaunchSpec {
+  const client = `http://${loopback}:${ports.etcdClient}`;
+  const peer = `http://${loopback}:${ports.etcdPeer}`;
+  const dataDir = join(stackDir, 'etcd');
+  rmSync(dataDir, { recursive: true, force: true });
+  return {
+    command: bins.etcd,
+    args: [
+      '--name=stack', `--data-dir=${dataDir}`,
+      `--listen-client-urls=${client}`, `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=stack=${peer}`,
+      // Test data is disposable; skipping fsync makes every API write several times faster.
+      '--unsafe-no-fsync', '--log-level=warn',
+    ],
+    env: {},
+    cwd: stackDir,
+  };
+}
+
+export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki): LaunchSpec {
+  return {
+    command: bins.kubeApiserver,
+    args: [
+      `--etcd-servers=http://${loopback}:${ports.etcdClient}`,
+      `--bind-address=${loopback}`, `--advertise-address=${loopback}`, `--secure-port=${ports.apiserver}`,
+      `--tls-cert-file=${pki.apiserverCert}`, `--tls-private-key-file=${pki.apiserverKey}`,
+      `--client-ca-file=${pki.caCert}`,
+      '--authorization-mode=RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${pki.serviceAccountPub}`,
+      `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      // No controller-manager creates `default` ServiceAccounts, so this plugin would reject Pods.
+      '--disable-admission-plugins=ServiceAccount',
+      '--allow-privileged=true',
+      `--cert-dir=${join(stackDir, 'apiserver-certs')}`,
+      '--profiling=false',
+    ],
+    env: {},
+    cwd: stackDir,
+  };
+}
+
+export function challtestsrvSpec(bins: Binaries, ports: Ports): LaunchSpec {
+  return {
+    command: bins.challtestsrv,
+    args: [
+      '-defaultIPv4', loopback, '-defaultIPv6', '',
+      '-http01', '', '-https01', '', '-tlsalpn01', '',
+      '-dns01', `${loopback}:${ports.challtestsrvDns}`,
+      '-management', `${loopback}:${ports.challtestsrvManagement}`,
+    ],
+    env: {},
+    cwd: stackDir,
+  };
+}
+
+export const pebbleDefaultEnv: Record<string, string> = {
+  PEBBLE_VA_NOSLEEP: '1',
+  PEBBLE_WFE_NONCEREJECT: '0',
+  // Fresh authorizations for every order, so each test sees a real validation.
+  PEBBLE_AUTHZREUSE: '0',
+};
+
+export function pebbleSpec(bins: Binaries, ports: Ports, pki: StackPki, options: PebbleOptions = {}): LaunchSpec {
+  const dir = join(stackDir, 'pebble');
+  mkdirSync(dir, { recursive: true });
+  const config = {
+    pebble: {
+      listenAddress: `${loopback}:${ports.pebble}`,
+      managementListenAddress: `${loopback}:${ports.pebbleManagement}`,
+      certificate: pki.pebbleCert,
+      privateKey: pki.pebbleKey,
+      // Validation must travel Pebble → Traefik → route → responder, as it would in production.
+      httpPort: ports.web,
+      tlsPort: ports.websecure,
+      ocspResponderURL: '',
+      externalAccountBindingRequired: false,
+      domainBlocklist: ['blocked.test'],
+    },
+  };
+  const configFile = join(dir, 'pebble-config.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
+  return {
+    command: bins.pebble,
+    args: ['-config', configFile, '-dnsserver', `${loopback}:${ports.challtestsrvDns}`],
+    env: { ...pebbleDefaultEnv, ...options.env },
+    cwd: dir,
+  };
+}
+
+function traefikStaticConfig(ports: Ports, options: TraefikOptions): unknown {
+  const entryPoint = (port: number, middlewares: string[] | undefined, extra: Record<string, unknown> = {}) => {
+    const http = { ...extra, ...(middlewares?.length ? { middlewares } : {}) };
+    // Traefik refuses an empty `http:` element.
+    return { address: `${loopback}:${port}`, ...(Object.keys(http).length ? { http } : {}) };
+  };
+  const webExtra = options.redirectWebToWebsecure
+    ? { redirections: { entryPoint: { to: 'websecure', scheme: 'https', permanent: true } } }
+    : {};
+  const plugins = Object.entries(options.localPlugins ?? {});
+  return {
+    global: { checkNewVersion: false, sendAnonymousUsage: false },
+    entryPoints: {
+      web: entryPoint(ports.web, options.entryPointMiddlewares?.web, webExtra),
+      // TLS on by default, as the official Helm chart configures websecure.
+      websecure: entryPoint(ports.websecure, options.entryPointMiddlewares?.websecure, { tls: {} }),
+      traefik: { address: `${loopback}:${ports.traefikApi}` },
+    },
+    api: { insecure: true, dashboard: false },
+    ping: {},
+    log: { level: 'INFO', format: 'common', noColor: true },
+    accessLog: { filePath: logFile('traefik-access') },
+    providers: {
+      // Traefik's default is 2 s; tests wait on every config change, so keep it short.
+      providersThrottleDuration: '100ms',
+      kubernetesCRD: { allowCrossNamespace: true, allowExternalNameServices: true, allowEmptyServices: true },
+      file: { directory: join(traefikDir, 'dynamic'), watch: true },
+    },
+    ...(plugins.length
+      ? { experimental: { localPlugins: Object.fromEntries(plugins.map(([alias, p]) => [alias, { moduleName: p.moduleName }])) } }
+      : {}),
+  };
+}
+
+/** Writes Traefik's static config and plugin sources; Traefik reads plugins relative to its cwd. */
+export function traefikSpec(bins: Binaries, ports: Ports, kubeconfig: string, options: TraefikOptions = {}): LaunchSpec {
+  mkdirSync(join(traefikDir, 'dynamic'), { recursive: true });
+  const pluginRoot = join(traefikDir, 'plugins-local');
+  rmSync(pluginRoot, { recursive: true, force: true });
+  rmSync(join(traefikDir, 'plugins-storage'), { recursive: true, force: true });
+  for (const plugin of Object.values(options.localPlugins ?? {})) {
+    cpSync(plugin.dir, join(pluginRoot, 'src', plugin.moduleName), { recursive: true });
+  }
+  const configFile = join(traefikDir, 'traefik.yml');
+  writeFileSync(configFile, stringify(traefikStaticConfig(ports, options)));
+  return {
+    command: bins.traefik,
+    args: [`--configFile=${configFile}`],
+    env: { KUBECONFIG: kubeconfig },
+    cwd: traefikDir,
+  };
+}
+
+/** A readiness check per component: the endpoint a client of that component would use first. */
+export function readiness(component: Component, ports: Ports, pki: StackPki): () => Promise<boolean> {
+  const ca = () => readFileSync(pki.caCert);
+  switch (component) {
+    case 'etcd':
+      return async () => (await get(`http://${loopback}:${ports.etcdClient}/health`)).body.includes('"health":"true"');
+    case 'kube-apiserver':
+      return async () => {
+        const tls = { ca: ca(), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) };
+        return (await get(`https://${loopback}:${ports.apiserver}/readyz`, tls)).status === 200;
+      };
+    case 'challtestsrv':
+      // Any HTTP answer means the management listener, started after DNS, is up.
+      return async () => (await get(`http://${loopback}:${ports.challtestsrvManagement}/`)).status > 0;
+    case 'pebble':
+      return async () => {
+        const base = `https://${loopback}`;
+        const dir = await get(`${base}:${ports.pebble}/dir`, { ca: ca() });
+        const root = await get(`${base}:${ports.pebbleManagement}/roots/0`, { ca: ca() });
+        return dir.status === 200 && root.status === 200;
+      };
+    case 'traefik':
+      return async () => (await get(`http://${loopback}:${ports.traefikApi}/ping`)).status === 200;
+  }
+}

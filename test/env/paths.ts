@@ -1,0 +1,21 @@
+/**
+ * Where the local stack keeps its state. Everything lives under `.stack/` at the repo root so
+ * that `rm -rf .stack` is always a full reset, and so that test processes started by ava find
+ * the stack that `test/run.ts` brought up without being told.
+ */
+import { join, resolve } from 'node:path';
+
+export const repoRoot = resolve(import.meta.dirname, '..', '..');
+export const stackDir = join(repoRoot, '.stack');
+export const logsDir = join(stackDir, 'logs');
+export const pkiDir = join(stackDir, 'pki');
+export const envFile = join(stackDir, 'env.json');
+export const pidsFile = join(stackDir, 'pids.json');
+export const stateFile = join(stackDir, 'state.json');
+export const kubeconfigFile = join(stackDir, 'kubeconfig');
+export const traefikDir = join(stackDir, 'traefik');
+export const buildScript = join(repoRoot, 'tools', 'build.sh');
+
+export function logFile(component: string): string {
+  return join(logsDir, `${component}.log`);
+}

@@ -1,0 +1,271 @@
+/**
+ * The real local stack: etcd, kube-apiserver, pebble-challtestsrv, Pebble and Traefik, each a
+ * real process on free 127.0.0.1 ports. `npm run stack` and `test/run.ts` both drive it through
+ * this module; tests find it through `.stack/env.json` (see `readEnv`).
+ *
+ * Launch specs and ports persist in `.stack/state.json` and pids in `.stack/pids.json`, so any
+ * process (an ava worker, the CLI) can restart a component or tear the stack down.
+ */
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { binaries, pebbleBinaries, traefikCrdFile } from './binaries.ts';
+import {
+  apiserverSpec, challtestsrvSpec, components, etcdSpec, pebbleSpec, readiness, traefikSpec,
+  type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
+} from './components.ts';
+import { exposeLocalPort, kubectl, loadKubeConfig, writeKubeconfig } from './kube.ts';
+import { envFile, kubeconfigFile, logsDir, pidsFile, pkiDir, stackDir, stateFile } from './paths.ts';
+import { makeStackPki, type StackPki } from './pki.ts';
+import { freePorts } from './ports.ts';
+import { get } from './probe.ts';
+import { commandLine, groupMembers, isAlive, killGroup, launch, StackError, waitReady, type LaunchSpec } from './proc.ts';
+
+export { binary, helmPath, kubectlPath } from './binaries.ts';
+export type { Component, PebbleOptions, TraefikOptions } from './components.ts';
+export { apply, exposeLocalPort, kubectl, loadKubeConfig, localPortService, type KubectlResult, type LocalPort } from './kube.ts';
+export { StackError } from './proc.ts';
+
+/** The contract with every other tool: `.stack/env.json`, exactly this shape. */
+export interface StackEnv {
+  kubeconfig: string;
+  apiserver: string;
+  pebble: { directory: string; management: string; tlsCa: string };
+  challtestsrv: string;
+  traefik: { web: number; websecure: number; api: string };
+}
+
+interface StackState {
+  ports: Ports;
+  pki: StackPki;
+  bins: Binaries;
+  specs: Partial<Record<Component, LaunchSpec>>;
+}
+
+type Pids = Partial<Record<Component, number>>;
+
+/** Port of the certroute responder, as the Helm chart's Service `certroute/certroute` exposes it. */
+export const responderPort = 8089;
+
+const readyTimeoutMs: Record<Component, number> = {
+  etcd: 30_000, 'kube-apiserver': 90_000, challtestsrv: 15_000, pebble: 30_000, traefik: 30_000,
+};
+
+function writeJson(file: string, value: unknown): void {
+  // Write-then-rename: a reader in another process never sees half a file.
+  writeFileSync(`${file}.tmp`, JSON.stringify(value, null, 2) + '\n');
+  renameSync(`${file}.tmp`, file);
+}
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+export function readEnv(): StackEnv {
+  const env = readJson<StackEnv>(envFile);
+  if (!env) throw new StackError(`no local stack: ${envFile} is missing; run \`npm run stack -- up\``);
+  return env;
+}
+
+function readState(): StackState {
+  const state = readJson<StackState>(stateFile);
+  if (!state) throw new StackError(`no local stack: ${stateFile} is missing; run \`npm run stack -- up\``);
+  return state;
+}
+
+function recordPid(component: Component, pid: number | undefined): void {
+  const pids = readJson<Pids>(pidsFile) ?? {};
+  if (pid === undefined) delete pids[component];
+  else pids[component] = pid;
+  writeJson(pidsFile, pids);
+}
+
+async function start(component: Component, state: StackState, spec: LaunchSpec): Promise<void> {
+  state.specs[component] = spec;
+  writeJson(stateFile, state);
+  const pid = launch(component, spec);
+  recordPid(component, pid);
+  await waitReady(component, pid, readiness(component, state.ports, state.pki), readyTimeoutMs[component]);
+}
+
+function envOf(state: StackState): StackEnv {
+  const { ports, pki } = state;
+  return {
+    kubeconfig: kubeconfigFile,
+    apiserver: `https://127.0.0.1:${ports.apiserver}`,
+    pebble: {
+      directory: `https://127.0.0.1:${ports.pebble}/dir`,
+      management: `https://127.0.0.1:${ports.pebbleManagement}`,
+      tlsCa: pki.caCert,
+    },
+    challtestsrv: `http://127.0.0.1:${ports.challtestsrvManagement}`,
+    traefik: { web: ports.web, websecure: ports.websecure, api: `http://127.0.0.1:${ports.traefikApi}` },
+  };
+}
+
+/** Our process, not a recycled pid: alive and running the binary we started. */
+function isOurs(pid: number | undefined, spec: LaunchSpec | undefined): boolean {
+  return pid !== undefined && spec !== undefined && isAlive(pid) && commandLine(pid).startsWith(spec.command);
+}
+
+async function reusable(): Promise<StackEnv | undefined> {
+  const env = readJson<StackEnv>(envFile);
+  const state = readJson<StackState>(stateFile);
+  const pids = readJson<Pids>(pidsFile);
+  if (!env || !state || !pids) return undefined;
+  if (!components.every((c) => isOurs(pids[c], state.specs[c]))) return undefined;
+  const checks = await Promise.all(components.map((c) => readiness(c, state.ports, state.pki)().catch(() => false)));
+  return checks.every(Boolean) ? env : undefined;
+}
+
+async function waitForDefaultNamespace(): Promise<void> {
+  // The apiserver's bootstrap controller creates `default` shortly after /readyz turns green.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await kubectl(['get', 'namespace', 'default', '-o', 'name']);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new StackError('kube-apiserver never created namespace default; see .stack/logs/kube-apiserver.log', { cause: error });
+      await sleep(200);
+    }
+  }
+}
+
+async function startKubernetes(state: StackState): Promise<void> {
+  await start('etcd', state, etcdSpec(state.bins, state.ports));
+  await start('kube-apiserver', state, apiserverSpec(state.bins, state.ports, state.pki));
+  await waitForDefaultNamespace();
+  const crds = await traefikCrdFile();
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', crds]);
+  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
+  // What the Helm chart provides in a real cluster: the namespace and the responder's Service.
+  await kubectl(['create', 'namespace', 'certroute']);
+  await exposeLocalPort(loadKubeConfig(), { namespace: 'certroute', name: 'certroute', port: responderPort });
+}
+
+async function startAcme(state: StackState): Promise<void> {
+  await start('challtestsrv', state, challtestsrvSpec(state.bins, state.ports));
+  await start('pebble', state, pebbleSpec(state.bins, state.ports, state.pki));
+}
+
+export interface UpOptions {
+  /** Progress lines (builds, timings); defaults to stderr. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Starts the stack, or returns the running one if every component is alive and ready. Anything
+ * left from an earlier run is torn down first; a stack that fails half-way is torn down too.
+ */
+export async function up(opts: UpOptions = {}): Promise<StackEnv> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const running = await reusable();
+  if (running) return running;
+  await down();
+  rmSync(stackDir, { recursive: true, force: true });
+  mkdirSync(logsDir, { recursive: true });
+
+  const debianBins = pebbleBinaries();
+  const go = await binaries(['etcd', 'kube-apiserver', 'kubectl', 'traefik'], log);
+  const bins: Binaries = {
+    etcd: go.etcd!, kubeApiserver: go['kube-apiserver']!, kubectl: go.kubectl!, traefik: go.traefik!,
+    pebble: debianBins.pebble, challtestsrv: debianBins.challtestsrv,
+  };
+  const [pki, portList] = await Promise.all([makeStackPki(pkiDir), freePorts(10)]);
+  const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, web, websecure, traefikApi] =
+    portList as [number, number, number, number, number, number, number, number, number, number];
+  const ports: Ports = { etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, web, websecure, traefikApi };
+  const state: StackState = { ports, pki, bins, specs: {} };
+  writeJson(stateFile, state);
+  writeKubeconfig(`https://127.0.0.1:${ports.apiserver}`, pki);
+
+  try {
+    await Promise.all([startKubernetes(state), startAcme(state)]);
+    await start('traefik', state, traefikSpec(bins, ports, kubeconfigFile));
+  } catch (error) {
+    await down().catch(() => {});
+    throw error;
+  }
+  const env = envOf(state);
+  writeJson(envFile, env);
+  return env;
+}
+
+/** Live processes whose working directory is in `.stack` and that run one of our programs. */
+function strays(): number[] {
+  const ours = /^(etcd|kube-apiserver|traefik|kubectl)-v|^pebble(-challtestsrv)?$/;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number)) {
+    try {
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      const exe = basename(readlinkSync(`/proc/${entry}/exe`));
+      if (cwd.startsWith(stackDir) && ours.test(exe) && isAlive(entry)) found.push(entry);
+    } catch {
+      // exited meanwhile, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** Stops every component and verifies that none of their processes is left. */
+export async function down(): Promise<void> {
+  const pids = readJson<Pids>(pidsFile) ?? {};
+  // Reverse start order: a kube-apiserver whose etcd is gone hangs in shutdown until SIGKILL.
+  const ordered = [...components].reverse().flatMap((c) => (pids[c] === undefined ? [] : [pids[c]]));
+  for (const pid of ordered) await killGroup(pid);
+  const leftovers = strays();
+  await Promise.all(leftovers.map((pid) => killGroup(pid)));
+  const left = [...ordered, ...leftovers].flatMap((pid) => groupMembers(pid)).concat(strays());
+  if (left.length > 0) throw new StackError(`stack processes survived down: ${left.join(', ')}; kill them by pid`);
+  rmSync(pidsFile, { force: true });
+  rmSync(envFile, { force: true });
+}
+
+/**
+ * Restarts one component on the same ports, for fault tests. Pebble and Traefik take options that
+ * replace the ones they run with now (pass `{}` to go back to the defaults). Pebble's root CA
+ * changes on restart; fetch it again from `<management>/roots/0`.
+ */
+export async function restart(component: 'traefik', opts?: TraefikOptions): Promise<void>;
+export async function restart(component: 'pebble', opts?: PebbleOptions): Promise<void>;
+export async function restart(component: Component): Promise<void>;
+export async function restart(component: Component, opts?: TraefikOptions | PebbleOptions): Promise<void> {
+  const state = readState();
+  const pid = (readJson<Pids>(pidsFile) ?? {})[component];
+  if (pid !== undefined) await killGroup(pid);
+  recordPid(component, undefined);
+  let spec = state.specs[component];
+  if (component === 'pebble') spec = pebbleSpec(state.bins, state.ports, state.pki, opts as PebbleOptions | undefined);
+  if (component === 'traefik') spec = traefikSpec(state.bins, state.ports, kubeconfigFile, opts as TraefikOptions | undefined);
+  if (!spec) throw new StackError(`no launch spec for ${component} in ${stateFile}; run \`npm run stack -- up\``);
+  await start(component, state, spec);
+}
+
+export interface ComponentStatus {
+  component: Component;
+  pid: number | undefined;
+  alive: boolean;
+}
+
+export function status(): { env: StackEnv | undefined; components: ComponentStatus[] } {
+  const pids = readJson<Pids>(pidsFile) ?? {};
+  const state = readJson<StackState>(stateFile);
+  return {
+    env: readJson<StackEnv>(envFile),
+    components: components.map((component) => ({
+      component,
+      pid: pids[component],
+      alive: isOurs(pids[component], state?.specs[component]),
+    })),
+  };
+}
+
+/** True when Traefik's API answers; a cheap liveness check for callers that only need routing. */
+export async function traefikAnswers(env: StackEnv = readEnv()): Promise<boolean> {
+  return (await get(`${env.traefik.api}/ping`).catch(() => ({ status: 0 }))).status === 200;
+}
