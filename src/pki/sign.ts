@@ -1,0 +1,130 @@
+/**
+ * Signing for the SelfSigned and CA issuers.
+ *
+ * Mirrors cert-manager's behaviour where clients can tell the difference: the
+ * subject and SANs come from the CSR, usages from the CertificateRequest
+ * (falling back to the CSR's, then to the defaults), `ca.crt` is the top of
+ * the issuer's chain (the certificate itself when self-signed), and a leaf
+ * never outlives the CA that signed it.
+ */
+import { randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
+import { parseCertificateChain } from './cert.ts';
+import { parseCsr } from './csr.ts';
+import { parsePrivateKey, publicKeyFingerprint } from './keys.ts';
+import { webSignerFor } from './signer.ts';
+import { usageBits, usageExtensions } from './usages.ts';
+import { x509 } from './x509.ts';
+
+export interface SignOptions {
+  /** PEM CSR (or base64 of PEM, as in a CertificateRequest). */
+  csrPem: string;
+  /** Requested lifetime; a CA issuer caps it at its own expiry. */
+  durationMs: number;
+  /** The CertificateRequest's usages; when empty the CSR's, then cert-manager's defaults. */
+  usages?: string[];
+  /** The CertificateRequest's isCA; when undefined the CSR's basic constraints decide. */
+  isCA?: boolean;
+  /** CA issuer: the CA Secret's tls.crt (issuing certificate first) and tls.key. */
+  issuer?: { certPem: string; keyPem: string };
+  /** SelfSigned issuer: the private key whose public half is in the CSR. */
+  selfSignKeyPem?: string;
+  /** Injected clock; defaults to the current time. */
+  now?: Date;
+}
+
+export interface SignedCertificate {
+  /** The leaf followed by the issuer's intermediates: what goes in tls.crt. */
+  certificatePem: string;
+  /** What goes in ca.crt. */
+  caPem: string;
+}
+
+const SAN_OID = '2.5.29.17';
+const SKI_OID = '2.5.29.14';
+
+/**
+ * Signs a CSR. Throws with a message for the CertificateRequest's status when
+ * the CSR's signature is bad, the self-sign key is not the CSR's key, or the
+ * CA's key, certificate or validity cannot sign.
+ */
+export async function signCsr(options: SignOptions): Promise<SignedCertificate> {
+  const csr = parseCsr(options.csrPem);
+  if (!(await csr.request.verify())) throw new Error('the CSR signature is invalid: it was not signed by the key it carries');
+  const now = options.now ?? new Date();
+  const signer = resolveSigner(options, csr.publicKeyFingerprint, now);
+
+  const isCA = options.isCA ?? csr.isCA;
+  const usages = options.usages?.length ? options.usages : csr.usages.length ? csr.usages : undefined;
+  const ski = await x509.SubjectKeyIdentifierExtension.create(csr.request.publicKey);
+  // A self-signed certificate is its own authority; a CA without an SKI gets no AKI, as a guessed one could mislead path building.
+  const authorityKeyId = signer.chain ? signer.keyId : ski.keyId;
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(isCA, undefined, true),
+    ...usageExtensions(usageBits(usages, isCA)),
+    ski,
+  ];
+  if (authorityKeyId) extensions.push(new x509.AuthorityKeyIdentifierExtension(authorityKeyId));
+  const san = csr.request.extensions.find((e) => e.type === SAN_OID);
+  if (san) extensions.push(san);
+
+  let notAfter = new Date(now.getTime() + options.durationMs);
+  if (signer.notAfter && notAfter > signer.notAfter) notAfter = signer.notAfter;
+  const web = webSignerFor(signer.key);
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: randomBytes(16).toString('hex'),
+    subject: csr.request.subjectName,
+    issuer: signer.issuerName ?? csr.request.subjectName,
+    notBefore: now,
+    notAfter,
+    publicKey: csr.request.publicKey,
+    signingKey: web.keys.privateKey,
+    signingAlgorithm: web.signingAlgorithm,
+    extensions,
+  });
+  const leafPem = `${leaf.toString('pem')}\n`;
+  if (!signer.chain) return { certificatePem: leafPem, caPem: leafPem };
+  const intermediates = signer.chain.filter((pem) => !isSelfSigned(pem));
+  return { certificatePem: leafPem + intermediates.join(''), caPem: signer.chain[signer.chain.length - 1] ?? leafPem };
+}
+
+interface ResolvedSigner {
+  key: ReturnType<typeof parsePrivateKey>;
+  issuerName?: x509.Name;
+  keyId?: string;
+  notAfter?: Date;
+  chain?: string[];
+}
+
+function resolveSigner(options: SignOptions, csrFingerprint: string, now: Date): ResolvedSigner {
+  if (!options.issuer) {
+    if (!options.selfSignKeyPem) throw new Error('signing needs either a CA issuer or the private key to self-sign with');
+    const key = parsePrivateKey(options.selfSignKeyPem);
+    if (publicKeyFingerprint(key) !== csrFingerprint) {
+      throw new Error('the private key for self-signing does not match the public key in the CSR');
+    }
+    return { key };
+  }
+  const chain = parseCertificateChain(options.issuer.certPem).chain;
+  const ca = chain[0];
+  if (!ca) throw new Error('the CA Secret holds no certificate in tls.crt');
+  const key = parsePrivateKey(options.issuer.keyPem);
+  if (publicKeyFingerprint(key) !== ca.publicKeyFingerprint) {
+    throw new Error("the CA Secret's tls.key does not match the first certificate in its tls.crt");
+  }
+  if (!ca.isCA) throw new Error(`the CA certificate (subject ${ca.subject}) is not a CA: it lacks basicConstraints cA=TRUE`);
+  if (now.getTime() >= ca.notAfter.getTime()) throw new Error(`the CA certificate expired at ${ca.notAfter.toISOString()}`);
+  const parsed = new x509.X509Certificate(ca.pem);
+  const caSki = parsed.extensions.find((e) => e.type === SKI_OID);
+  return {
+    key,
+    issuerName: parsed.subjectName,
+    keyId: caSki ? new x509.SubjectKeyIdentifierExtension(caSki.rawData).keyId : undefined,
+    notAfter: ca.notAfter,
+    chain: chain.map((c) => c.pem),
+  };
+}
+
+function isSelfSigned(pem: string): boolean {
+  const cert = new NodeCertificate(pem);
+  return cert.checkIssued(cert) && cert.verify(cert.publicKey);
+}
