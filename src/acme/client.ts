@@ -1,0 +1,182 @@
+/**
+ * A thin, resumable wrapper over acme-client's step methods.
+ *
+ * acme-client 5.4 sends every request through one global axios instance, so
+ * per-issuer TLS settings (caBundle, skipTLSVerify) are chosen per request
+ * origin in a request interceptor, and the status/Retry-After of the last
+ * response is captured per call through AsyncLocalStorage. That lets errors
+ * be classified: 4xx problems are permanent, 429/5xx and network errors are
+ * transient and go back to the work queue, which honours Retry-After.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import https from 'node:https';
+import acme from 'acme-client';
+import { RetryAfterError } from '../kube/queue.ts';
+
+export type AcmeOrder = acme.Order;
+export type AcmeAuthorization = acme.Authorization;
+export type AcmeChallenge = AcmeAuthorization['challenges'][number];
+
+export interface TlsSettings {
+  caBundlePem?: string;
+  skipTLSVerify?: boolean;
+}
+
+export interface RequestObserver {
+  (info: { scheme: string; host: string; action: string; method: string; status: string; seconds: number }): void;
+}
+
+/** A problem document the CA answered with a 4xx: retrying will not help. */
+export class AcmeProblemError extends Error {
+  readonly status: number;
+  readonly type: string;
+  constructor(message: string, status: number, type: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'AcmeProblemError';
+    this.status = status;
+    this.type = type;
+  }
+}
+
+interface CallContext {
+  status?: number;
+  type?: string;
+  retryAfter?: string;
+}
+
+const calls = new AsyncLocalStorage<CallContext>();
+const agents = new Map<string, https.Agent>();
+const tlsByOrigin = new Map<string, TlsSettings>();
+const observers: RequestObserver[] = [];
+let installed = false;
+
+function agentFor(origin: string): https.Agent | undefined {
+  const tls = tlsByOrigin.get(origin);
+  if (!tls) return undefined;
+  const key = `${origin}|${tls.skipTLSVerify ? 1 : 0}|${tls.caBundlePem ?? ''}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = new https.Agent({ keepAlive: true, ca: tls.caBundlePem, rejectUnauthorized: !tls.skipTLSVerify });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  const settings = (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings;
+  // The work queue backs off and honours Retry-After; acme-client's own
+  // sleeping retry would block a reconcile for seconds.
+  settings.retryMaxAttempts = 0;
+  acme.axios.defaults.timeout = 30_000;
+  acme.axios.interceptors.request.use((config) => {
+    const url = new URL(config.url ?? '', config.baseURL);
+    const agent = agentFor(url.origin);
+    if (agent) config.httpsAgent = agent;
+    (config as unknown as { startedAt: number }).startedAt = performance.now();
+    return config;
+  });
+  acme.axios.interceptors.response.use((res) => {
+    const ctx = calls.getStore();
+    const data = res.data as { type?: unknown } | undefined;
+    if (ctx) {
+      ctx.status = res.status;
+      ctx.type = typeof data?.type === 'string' ? data.type : undefined;
+      const ra = res.headers['retry-after'];
+      ctx.retryAfter = typeof ra === 'string' ? ra : undefined;
+    }
+    const url = new URL(res.config.url ?? '', res.config.baseURL);
+    const started = (res.config as unknown as { startedAt?: number }).startedAt ?? performance.now();
+    for (const o of observers) {
+      o({
+        scheme: url.protocol.replace(':', ''),
+        host: url.host,
+        action: actionOf(url.pathname),
+        method: (res.config.method ?? 'get').toUpperCase(),
+        status: String(res.status),
+        seconds: (performance.now() - started) / 1000,
+      });
+    }
+    return res;
+  });
+}
+
+/** Collapses per-object paths into a bounded label set. */
+function actionOf(path: string): string {
+  const seg = path.split('/').filter(Boolean);
+  const known = ['dir', 'directory', 'nonce-plz', 'new-nonce', 'new-acct', 'new-account', 'new-order', 'order', 'authz', 'authz-v3', 'chall', 'challenge', 'finalize', 'cert', 'certZ', 'my-account', 'acct'];
+  return seg.find((s) => known.includes(s)) ?? (seg[0] ?? 'root');
+}
+
+export function observeRequests(o: RequestObserver): void {
+  install();
+  observers.push(o);
+}
+
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const secs = Number(value);
+  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Runs one ACME call and turns its failure into permanent or transient. */
+export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
+  install();
+  const ctx: CallContext = {};
+  try {
+    return await calls.run(ctx, fn);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    const status = ctx.status;
+    if (status === 429 || status === 503) {
+      const ms = parseRetryAfter(ctx.retryAfter) ?? 0;
+      throw new RetryAfterError(`ACME ${step}: the CA answered ${status}${ms ? `, retry after ${Math.round(ms / 1000)}s` : ''}: ${detail}`, ms, { cause: err });
+    }
+    if (status !== undefined && status >= 400 && status < 500 && ctx.type !== 'urn:ietf:params:acme:error:badNonce') {
+      throw new AcmeProblemError(`ACME ${step}: ${detail}`, status, ctx.type ?? '', { cause: err });
+    }
+    throw new Error(`ACME ${step} failed (will retry): ${detail}`, { cause: err });
+  }
+}
+
+export interface ClientSpec {
+  directoryUrl: string;
+  accountKeyPem: string;
+  accountUrl?: string;
+  tls: TlsSettings;
+  eab?: { kid: string; hmacKey: string };
+}
+
+const clients = new Map<string, acme.Client>();
+
+/**
+ * Clients are cached per (directory, key, account URL): each keeps the
+ * directory and a nonce pool, which saves two requests per step.
+ */
+export function clientFor(spec: ClientSpec): acme.Client {
+  install();
+  const origin = new URL(spec.directoryUrl).origin;
+  if (spec.tls.caBundlePem || spec.tls.skipTLSVerify) tlsByOrigin.set(origin, spec.tls);
+  else tlsByOrigin.delete(origin);
+  const key = `${spec.directoryUrl}|${spec.accountUrl ?? ''}|${spec.accountKeyPem}|${spec.tls.caBundlePem ?? ''}|${spec.tls.skipTLSVerify ? 1 : 0}|${spec.eab?.kid ?? ''}`;
+  let c = clients.get(key);
+  if (!c) {
+    if (clients.size > 256) clients.clear();
+    c = new acme.Client({
+      directoryUrl: spec.directoryUrl,
+      accountKey: spec.accountKeyPem,
+      ...(spec.accountUrl ? { accountUrl: spec.accountUrl } : {}),
+      ...(spec.eab ? { externalAccountBinding: spec.eab } : {}),
+      backoffAttempts: 1,
+      backoffMin: 0,
+      backoffMax: 0,
+    });
+    clients.set(key, c);
+  }
+  return c;
+}
+
+export { acme };

@@ -1,0 +1,160 @@
+/**
+ * `certroute controller`: the long-running process the Deployment (and the
+ * e2e tests) run. Every replica serves the responder, health and metrics;
+ * the Lease holder reconciles.
+ */
+import http from 'node:http';
+import { hostname } from 'node:os';
+import { Manager } from '../controller/manager.ts';
+import { KubeClient } from '../kube/client.ts';
+import { createLogger } from '../log.ts';
+import { createResponder } from '../responder/server.ts';
+import { ChallengeRoute, resolveTraefikWeb } from '../traefik/challenge-route.ts';
+import { startShim } from '../traefik/shim.ts';
+import { durationFlag, parse, portFlag } from './args.ts';
+
+const HELP = `Usage: certroute controller [flags]
+
+Runs the controller against the cluster in KUBECONFIG (or the in-cluster config).
+
+Flags:
+  --namespace=NS                  namespace certroute runs in (Lease, responder Service); default $POD_NAMESPACE or certroute
+  --cluster-resource-namespace=NS where ClusterIssuer Secrets live; default the --namespace
+  --responder-port=8089           HTTP-01 responder port
+  --metrics-port=9402             Prometheus /metrics port (0 disables)
+  --health-port=9403              /livez and /readyz port (0 disables)
+  --leader-elect=true|false       run leader election on a Lease (default true)
+  --lease-duration=15s  --retry-period=2s
+  --min-backoff=1h  --max-backoff=32h   failure back-off of a Certificate
+  --traefik-namespace=traefik     where Traefik's Service lives
+  --traefik-service=traefik       Traefik's Service, used for the self-check
+  --self-check-address=URL        override: Traefik's web entrypoint, e.g. http://127.0.0.1:8000
+  --self-check-websecure-address=URL   Traefik's websecure entrypoint, for redirects to https
+  --wiring=route|middleware       how challenges reach the responder (default route)
+  --entrypoints=web,websecure     entrypoints of the challenge route
+  --route-priority=N              priority of the challenge route (default 2^30)
+  --responder-service=certroute   Service in --namespace pointing at the responder
+  --shim-only                     only turn IngressRoutes into Certificates (cert-manager does the rest)
+  --workers=8                     concurrent reconciles per kind
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    namespace: { type: 'string' },
+    'cluster-resource-namespace': { type: 'string' },
+    'responder-port': { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'health-port': { type: 'string' },
+    'leader-elect': { type: 'string' },
+    'lease-duration': { type: 'string' },
+    'retry-period': { type: 'string' },
+    'min-backoff': { type: 'string' },
+    'max-backoff': { type: 'string' },
+    'traefik-namespace': { type: 'string' },
+    'traefik-service': { type: 'string' },
+    'self-check-address': { type: 'string' },
+    'self-check-websecure-address': { type: 'string' },
+    wiring: { type: 'string' },
+    entrypoints: { type: 'string' },
+    'route-priority': { type: 'string' },
+    'responder-service': { type: 'string' },
+    'shim-only': { type: 'boolean' },
+    workers: { type: 'string' },
+    'poll-min': { type: 'string' },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const logger = createLogger();
+  const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'certroute';
+  const client = KubeClient.fromDefault();
+  const wiring = values.wiring ?? 'route';
+  if (wiring !== 'route' && wiring !== 'middleware') throw new Error(`--wiring=${wiring}: use route or middleware`);
+  const responderPort = portFlag('responder-port', values['responder-port'], 8089);
+  const leaseDurationMs = durationFlag('lease-duration', values['lease-duration'], '15s');
+  const traefikNs = values['traefik-namespace'] ?? 'traefik';
+  const web = values['self-check-address']
+    ? { web: values['self-check-address'], websecure: values['self-check-websecure-address'] }
+    : await resolveTraefikWeb(client, traefikNs, values['traefik-service'] ?? 'traefik');
+  const manager = new Manager({
+    client,
+    logger,
+    config: {
+      clusterResourceNamespace: values['cluster-resource-namespace'] ?? namespace,
+      minBackoffMs: durationFlag('min-backoff', values['min-backoff'], '1h'),
+      maxBackoffMs: durationFlag('max-backoff', values['max-backoff'], '32h'),
+      selfCheckWebAddress: web.web,
+      selfCheckWebsecureAddress: web.websecure,
+      pollMinMs: durationFlag('poll-min', values['poll-min'], '25ms'),
+      pollMaxMs: 5_000,
+      selfCheckRetryMs: 5_000,
+    },
+    leaderElection: {
+      enabled: values['leader-elect'] !== 'false',
+      namespace,
+      name: 'certroute-controller',
+      identity: `${hostname()}_${process.pid}`,
+      leaseDurationMs,
+      retryPeriodMs: durationFlag('retry-period', values['retry-period'], '2s'),
+    },
+    workers: values.workers ? Number(values.workers) : 8,
+    shimOnly: values['shim-only'] === true,
+  });
+  const responder = createResponder({
+    port: responderPort,
+    lookup: (token, host) => manager.challengeIndex.lookup(token, host),
+    isReady: () => manager.hasSynced,
+    logger,
+    onRequest: (outcome) => manager.metrics.responderRequests.inc({ outcome }),
+  });
+  const servers: http.Server[] = [];
+  const metricsPort = portFlag('metrics-port', values['metrics-port'], 9402);
+  if (metricsPort) {
+    servers.push(await listen(metricsPort, async (_req, res) => {
+      res.setHeader('content-type', manager.metrics.registry.contentType);
+      res.end(await manager.metrics.registry.metrics());
+    }));
+  }
+  const healthPort = portFlag('health-port', values['health-port'], 9403);
+  if (healthPort) {
+    servers.push(await listen(healthPort, (req, res) => {
+      const ok = req.url === '/livez' || (req.url === '/readyz' && manager.hasSynced);
+      res.statusCode = ok ? 200 : req.url === '/readyz' ? 503 : 404;
+      res.end(ok ? 'ok\n' : 'not ready\n');
+    }));
+  }
+  const bound = await responder.listen();
+  logger.info({ responderPort: bound, metricsPort, healthPort, namespace, selfCheck: web.web, wiring }, 'certroute starting');
+  const stopping = new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await manager.start();
+  const route = new ChallengeRoute(client, logger, {
+    namespace,
+    serviceName: values['responder-service'] ?? 'certroute',
+    servicePort: responderPort,
+    entryPoints: (values.entrypoints ?? 'web,websecure').split(',').map((s) => s.trim()).filter(Boolean),
+    priority: values['route-priority'] ? Number(values['route-priority']) : undefined,
+    enabled: wiring === 'route' && values['shim-only'] !== true,
+  });
+  manager.onLeading(() => route.start(manager));
+  const shim = startShim(manager, { client, logger });
+  logger.info({ leader: manager.isLeader }, 'caches synced');
+  await stopping;
+  logger.info('shutting down');
+  shim.stop();
+  await manager.stop();
+  await responder.close();
+  for (const s of servers) s.close();
+  return 0;
+}
+
+function listen(port: number, handler: http.RequestListener): Promise<http.Server> {
+  return new Promise((resolve, reject) => {
+    const server = http.createServer(handler);
+    server.once('error', (err) => reject(new Error(`cannot listen on port ${port}: ${(err as Error).message}`, { cause: err })));
+    server.listen(port, () => resolve(server));
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * CertificateRequest reconciler: approval, then the issuer-specific signer.
+ * SelfSigned and CA sign in-process; ACME hands over to an Order and copies
+ * its chain back once the Order is valid.
+ */
+import { createHash } from 'node:crypto';
+import type { CertificateRequest, CertificateRequestStatus, Issuer, Order, Secret } from '../api/types.ts';
+import { CertificateRequestAnnotations as CRA, Resources } from '../api/types.ts';
+import { isNotFound } from '../kube/client.ts';
+import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
+import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
+import { parseCsr } from '../pki/csr.ts';
+import { parseGoDuration } from '../pki/renewal.ts';
+import { signCsr } from '../pki/sign.ts';
+import { decodeB64, encodeB64, findIssuer, issuerSecretNamespace, normalizeIssuerRef, ownerRef, splitKey, type Context } from './context.ts';
+import { writeStatus } from './status.ts';
+
+const DEFAULT_DURATION_MS = 90 * 24 * 3600_000;
+const ISSUER_WAIT_MS = 5_000;
+
+export function certificateRequestReconciler(ctx: Context): (key: string) => Promise<Outcome> {
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const cr = ctx.caches.certificaterequests.get(namespace, name);
+    if (!cr || cr.metadata.deletionTimestamp) return done;
+    const ready = getCondition(cr.status?.conditions, 'Ready');
+    if (ready?.status === 'True' || ready?.reason === 'Failed' || ready?.reason === 'Denied') return done;
+    const now = ctx.clock();
+    const status = structuredClone(cr.status ?? {});
+    // certroute is its own approver, as cert-manager's default approver is.
+    if (!getCondition(status.conditions, 'Approved') && !getCondition(status.conditions, 'Denied')) {
+      status.conditions = setCondition(status.conditions, { type: 'Approved', status: 'True', reason: 'cert-manager.io', message: 'Certificate request has been approved by cert-manager.io' }, undefined, now);
+    }
+    if (getCondition(status.conditions, 'Denied')?.status === 'True') {
+      return finish(ctx, cr, status, { status: 'False', reason: 'Denied', message: 'The CertificateRequest was denied by an approval controller' });
+    }
+    const issuer = findIssuer(ctx, cr.spec.issuerRef, namespace);
+    const ref = normalizeIssuerRef(cr.spec.issuerRef);
+    if (!issuer || getCondition(issuer.status?.conditions, 'Ready')?.status !== 'True') {
+      const message = issuer
+        ? `Referenced "${ref.kind}" ${ref.name} is not ready: ${getCondition(issuer.status?.conditions, 'Ready')?.message ?? 'not yet reconciled'}`
+        : `Referenced "${ref.kind}" not found: ${ref.kind.toLowerCase()}.${ref.group} "${ref.name}" not found; create it or fix spec.issuerRef`;
+      status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message }, undefined, now);
+      await writeStatus(ctx, Resources.certificaterequests, cr, status);
+      return requeueAfter(ISSUER_WAIT_MS);
+    }
+    if (issuer.spec.acme) return viaOrder(ctx, cr, status);
+    return signLocally(ctx, cr, issuer, status);
+  };
+}
+
+async function finish(
+  ctx: Context,
+  cr: CertificateRequest,
+  status: CertificateRequestStatus,
+  ready: { status: 'True' | 'False'; reason: string; message: string },
+): Promise<Outcome> {
+  const now = ctx.clock();
+  status.conditions = setCondition(status.conditions, { type: 'Ready', ...ready }, undefined, now);
+  if (ready.status === 'False') status.failureTime = kubeTime(now);
+  await writeStatus(ctx, Resources.certificaterequests, cr, status);
+  ctx.events.event(cr, Resources.certificaterequests, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, ready.message);
+  return done;
+}
+
+function durationMs(cr: CertificateRequest): number {
+  return cr.spec.duration ? parseGoDuration(cr.spec.duration) : DEFAULT_DURATION_MS;
+}
+
+async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus): Promise<Outcome> {
+  const ns = cr.metadata.namespace ?? 'default';
+  const csrPem = decodeB64(cr.spec.request);
+  let signed: { certificatePem: string; caPem: string };
+  if (issuer.spec.selfSigned) {
+    // A self-signed certificate is signed by its own key: the next-key Secret.
+    const keySecret = cr.metadata.annotations?.[CRA.privateKeySecretName];
+    const secret = keySecret ? (ctx.caches.secrets.get(ns, keySecret) ?? (await readSecret(ctx, ns, keySecret))) : undefined;
+    const keyPem = decodeB64(secret?.data?.['tls.key']);
+    if (!keyPem) {
+      return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `SelfSigned issuer needs the private key: annotation ${CRA.privateKeySecretName} on the request must name a Secret with tls.key` });
+    }
+    signed = await signCsr({ csrPem, durationMs: durationMs(cr), usages: cr.spec.usages, isCA: cr.spec.isCA, selfSignKeyPem: keyPem });
+  } else {
+    const secretNs = issuerSecretNamespace(ctx, cr.spec.issuerRef, ns);
+    const secretName = issuer.spec.ca?.secretName ?? '';
+    const caSecret = await readSecret(ctx, secretNs, secretName);
+    const caCert = decodeB64(caSecret?.data?.['tls.crt']);
+    const caKey = decodeB64(caSecret?.data?.['tls.key']);
+    if (!caCert || !caKey) {
+      status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `CA secret "${secretNs}/${secretName}" is missing tls.crt or tls.key` }, undefined, ctx.clock());
+      await writeStatus(ctx, Resources.certificaterequests, cr, status);
+      return requeueAfter(ISSUER_WAIT_MS);
+    }
+    signed = await signCsr({ csrPem, durationMs: durationMs(cr), usages: cr.spec.usages, isCA: cr.spec.isCA, issuer: { certPem: caCert, keyPem: caKey } });
+  }
+  status.certificate = encodeB64(signed.certificatePem);
+  status.ca = encodeB64(signed.caPem);
+  return finish(ctx, cr, status, { status: 'True', reason: 'Issued', message: 'Certificate fetched from issuer successfully' });
+}
+
+async function readSecret(ctx: Context, ns: string, name: string): Promise<Secret | undefined> {
+  try {
+    return await ctx.client.get<Secret>(Resources.secrets, ns, name);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** cert-manager names Orders `<request>-<hash of the order spec>`. */
+export function orderName(cr: CertificateRequest, spec: Order['spec']): string {
+  const hash = createHash('sha256').update(JSON.stringify(spec)).digest().readUInt32BE(0);
+  return `${cr.metadata.name.slice(0, 52)}-${hash}`;
+}
+
+async function viaOrder(ctx: Context, cr: CertificateRequest, status: CertificateRequestStatus): Promise<Outcome> {
+  const ns = cr.metadata.namespace ?? 'default';
+  let csr;
+  try {
+    csr = parseCsr(decodeB64(cr.spec.request));
+  } catch (err) {
+    return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `spec.request is not a valid CSR: ${(err as Error).message}` });
+  }
+  const spec: Order['spec'] = {
+    request: cr.spec.request,
+    issuerRef: normalizeIssuerRef(cr.spec.issuerRef),
+    ...(csr.commonName ? { commonName: csr.commonName } : {}),
+    dnsNames: [...new Set([...(csr.commonName ? [csr.commonName] : []), ...csr.dnsNames])].sort(),
+    ...(csr.ipAddresses.length ? { ipAddresses: csr.ipAddresses } : {}),
+    ...(cr.spec.duration ? { duration: cr.spec.duration } : {}),
+  };
+  const name = orderName(cr, spec);
+  const order = ctx.caches.orders.get(ns, name);
+  if (!order) {
+    status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `Waiting on certificate issuance from order ${ns}/${name}` }, undefined, ctx.clock());
+    await writeStatus(ctx, Resources.certificaterequests, cr, status);
+    try {
+      await ctx.client.create<Order>(Resources.orders, { metadata: { name, namespace: ns, ownerReferences: [ownerRef(Resources.certificaterequests, cr)] }, spec });
+      ctx.events.event(cr, Resources.certificaterequests, 'Normal', 'OrderCreated', `Created Order resource ${ns}/${name}`);
+    } catch (err) {
+      if (!(err instanceof Error && 'statusCode' in err && (err as { statusCode: number }).statusCode === 409)) throw err;
+    }
+    return done;
+  }
+  const state = order.status?.state;
+  if (state === 'valid' && order.status?.certificate) {
+    status.certificate = order.status.certificate;
+    return finish(ctx, cr, status, { status: 'True', reason: 'Issued', message: 'Certificate fetched from issuer successfully' });
+  }
+  if (state === 'invalid' || state === 'errored' || state === 'expired') {
+    return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `Failed to wait for order resource "${name}" to become ready: order is in "${state}" state: ${order.status?.reason ?? ''}` });
+  }
+  status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `Waiting on certificate issuance from order ${ns}/${name}` }, undefined, ctx.clock());
+  await writeStatus(ctx, Resources.certificaterequests, cr, status);
+  return done;
+}

@@ -1,0 +1,262 @@
+/**
+ * The Certificate reconciler: readiness, trigger and issuing, one step per
+ * pass, as cert-manager's certificates controllers split them.
+ *
+ * - Readiness: Ready reflects the Secret as it is now, and never flips to
+ *   False just because a renewal is under way.
+ * - Trigger: the re-issue policy chain decides when to set Issuing=True,
+ *   respecting the failure back-off (1h doubling to 32h by default); a spec
+ *   change retries at once.
+ * - Issuing: next private key Secret → CertificateRequest `<name>-<rev>` →
+ *   the Secret, written once, with its resourceVersion precondition, only
+ *   when the new certificate matches its key and has not expired.
+ */
+import type { Certificate, CertificateRequest, CertificateStatus, Secret } from '../api/types.ts';
+import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources } from '../api/types.ts';
+import { isNotFound } from '../kube/client.ts';
+import { getCondition, kubeTime, removeCondition, setCondition, statusEqual } from '../kube/conditions.ts';
+import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
+import { parseCertificateChain } from '../pki/cert.ts';
+import { parseCsr } from '../pki/csr.ts';
+import { generatePrivateKey, keyMatchesSpec, publicKeyFingerprint } from '../pki/keys.ts';
+import { Reasons, readinessReason, shouldReissue } from '../pki/policies.ts';
+import { renewalTime } from '../pki/renewal.ts';
+import { decodeB64, findIssuer, splitKey, type Context } from './context.ts';
+import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
+import { writeStatus } from './status.ts';
+
+export const NEXT_KEY_LABEL = 'cert-manager.io/next-private-key';
+
+export function certificateReconciler(ctx: Context): (key: string) => Promise<Outcome> {
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const cert = ctx.caches.certificates.get(namespace, name);
+    if (!cert || cert.metadata.deletionTimestamp) return done;
+    const issuing = getCondition(cert.status?.conditions, 'Issuing')?.status === 'True';
+    const outcome = issuing ? await issue(ctx, cert) : await trigger(ctx, cert);
+    const latest = ctx.caches.certificates.get(namespace, name);
+    if (latest) ctx.metrics.observeCertificate(latest);
+    return outcome;
+  };
+}
+
+function secretOf(ctx: Context, cert: Certificate): Secret | undefined {
+  return ctx.caches.secrets.get(cert.metadata.namespace, cert.spec.secretName);
+}
+
+function requestFor(ctx: Context, cert: Certificate, revision: number): CertificateRequest | undefined {
+  const cr = ctx.caches.certificaterequests.get(cert.metadata.namespace, `${cert.metadata.name}-${revision}`);
+  if (!cr || !cr.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid)) return undefined;
+  return cr;
+}
+
+/** The failure back-off: minBackoff · 2^(n−1), capped, from lastFailureTime. */
+export function retryAt(ctx: Context, cert: Certificate): number | undefined {
+  const n = cert.status?.failedIssuanceAttempts ?? 0;
+  const last = cert.status?.lastFailureTime;
+  if (n === 0 || !last) return undefined;
+  const failedGeneration = getCondition(cert.status?.conditions, 'Issuing')?.observedGeneration;
+  if (failedGeneration !== undefined && cert.metadata.generation !== undefined && cert.metadata.generation > failedGeneration) return undefined;
+  const delay = Math.min(ctx.config.maxBackoffMs, ctx.config.minBackoffMs * 2 ** (n - 1));
+  return Date.parse(last) + delay;
+}
+
+async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
+  const now = ctx.clock();
+  const secret = secretOf(ctx, cert);
+  const currentRequest = cert.status?.revision ? requestFor(ctx, cert, cert.status.revision) : undefined;
+  const input = { certificate: cert, secret, now, currentRequest };
+  const decision = shouldReissue(input);
+  const status: CertificateStatus = { ...structuredClone(cert.status ?? {}), ...timesFromSecret(cert, secret) };
+  const notReady = readinessReason(input);
+  status.conditions = setCondition(
+    status.conditions,
+    notReady
+      ? { type: 'Ready', status: 'False', reason: notReady.reason, message: notReady.message }
+      : { type: 'Ready', status: 'True', reason: 'Ready', message: 'Certificate is up to date and has not expired' },
+    cert.metadata.generation,
+    now,
+  );
+  if (!decision) {
+    await writeStatus(ctx, Resources.certificates, cert, status);
+    const renewAt = status.renewalTime ? Date.parse(status.renewalTime) : undefined;
+    return renewAt ? requeueAfter(Math.min(renewAt - now.getTime(), 24 * 3600_000)) : done;
+  }
+  const at = retryAt(ctx, cert);
+  if (at !== undefined && at > now.getTime()) {
+    await writeStatus(ctx, Resources.certificates, cert, status);
+    return requeueAfter(at - now.getTime());
+  }
+  status.conditions = setCondition(status.conditions, { type: 'Issuing', status: 'True', reason: decision.reason, message: decision.message }, cert.metadata.generation, now);
+  await writeStatus(ctx, Resources.certificates, cert, status);
+  ctx.events.event(cert, Resources.certificates, 'Normal', 'Issuing', decision.message);
+  return done;
+}
+
+function timesFromSecret(cert: Certificate, secret: Secret | undefined): Pick<CertificateStatus, 'notBefore' | 'notAfter' | 'renewalTime'> {
+  const pem = decodeB64(secret?.data?.['tls.crt']);
+  if (!pem) return {};
+  try {
+    const leaf = parseCertificateChain(pem).leaf;
+    const renew = renewalTime({ notBefore: leaf.notBefore, notAfter: leaf.notAfter, renewBefore: cert.spec.renewBefore, renewBeforePercentage: cert.spec.renewBeforePercentage });
+    return { notBefore: kubeTime(leaf.notBefore), notAfter: kubeTime(leaf.notAfter), renewalTime: kubeTime(renew) };
+  } catch {
+    return {};
+  }
+}
+
+async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
+  const ns = cert.metadata.namespace ?? 'default';
+  const status = structuredClone(cert.status ?? {});
+  // 1. The next private key lives in a Secret, so any replica can carry on.
+  const nextName = status.nextPrivateKeySecretName;
+  let nextKey = nextName ? ctx.caches.secrets.get(ns, nextName) : undefined;
+  if (nextName && !nextKey) {
+    nextKey = await getSecret(ctx, ns, nextName);
+    if (!nextKey) {
+      delete status.nextPrivateKeySecretName;
+      await writeStatus(ctx, Resources.certificates, cert, status);
+      return done;
+    }
+  }
+  if (!nextKey) return createNextKey(ctx, cert, status);
+  const keyPem = decodeB64(nextKey.data?.['tls.key']);
+  if (!keyPem || !keyMatchesSpec(keyPem, cert.spec.privateKey)) {
+    await ctx.client.delete(Resources.secrets, ns, nextKey.metadata.name);
+    delete status.nextPrivateKeySecretName;
+    await writeStatus(ctx, Resources.certificates, cert, status);
+    return done;
+  }
+  // 2. One CertificateRequest per revision.
+  const revision = (status.revision ?? 0) + 1;
+  const crName = `${cert.metadata.name}-${revision}`;
+  const cr = ctx.caches.certificaterequests.get(ns, crName);
+  if (cr && (!cr.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid) || !requestMatchesSpec(cr, cert, keyPem))) {
+    await ctx.client.delete(Resources.certificaterequests, ns, crName, cr.metadata.uid);
+    return requeueAfter(100);
+  }
+  if (!cr) {
+    if (!findIssuer(ctx, cert.spec.issuerRef, ns) && cert.spec.issuerRef.group && cert.spec.issuerRef.group !== 'cert-manager.io') {
+      ctx.events.event(cert, Resources.certificates, 'Warning', 'IssuerNotFound', `issuerRef group ${cert.spec.issuerRef.group} is not served by certroute`);
+    }
+    const request = await buildCertificateRequest(cert, crName, revision, nextKey.metadata.name, keyPem);
+    await ctx.client.create(Resources.certificaterequests, request);
+    ctx.events.event(cert, Resources.certificates, 'Normal', 'Requested', `Created new CertificateRequest resource "${crName}"`);
+    return done;
+  }
+  const ready = getCondition(cr.status?.conditions, 'Ready');
+  const denied = getCondition(cr.status?.conditions, 'Denied')?.status === 'True';
+  if (denied || (ready?.status === 'False' && (ready.reason === 'Failed' || ready.reason === 'Denied'))) {
+    return recordFailure(ctx, cert, status, cr, ready?.message ?? 'The CertificateRequest was denied');
+  }
+  if (ready?.status !== 'True' || !cr.status?.certificate) return done;
+  return storeCertificate(ctx, cert, status, cr, keyPem, nextKey);
+}
+
+async function getSecret(ctx: Context, ns: string, name: string): Promise<Secret | undefined> {
+  try {
+    return await ctx.client.get<Secret>(Resources.secrets, ns, name);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function createNextKey(ctx: Context, cert: Certificate, status: CertificateStatus): Promise<Outcome> {
+  const ns = cert.metadata.namespace ?? 'default';
+  let keyPem: string | undefined;
+  if (cert.spec.privateKey?.rotationPolicy === 'Never') {
+    const current = decodeB64(secretOf(ctx, cert)?.data?.['tls.key']);
+    if (current && keyMatchesSpec(current, cert.spec.privateKey)) keyPem = current;
+  }
+  keyPem ??= await generatePrivateKey(cert.spec.privateKey ?? {});
+  const suffix = Math.random().toString(36).slice(2, 7);
+  const name = `${cert.metadata.name.slice(0, 240)}-${suffix}`;
+  await ctx.client.create<Secret>(Resources.secrets, {
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { [MANAGED_LABEL]: 'true', [NEXT_KEY_LABEL]: 'true' },
+      ownerReferences: [{ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', name: cert.metadata.name, uid: cert.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
+    },
+    type: 'Opaque',
+    data: { 'tls.key': Buffer.from(keyPem).toString('base64') },
+  });
+  status.nextPrivateKeySecretName = name;
+  await writeStatus(ctx, Resources.certificates, cert, status);
+  return done;
+}
+
+async function recordFailure(ctx: Context, cert: Certificate, status: CertificateStatus, cr: CertificateRequest, message: string): Promise<Outcome> {
+  const now = ctx.clock();
+  status.failedIssuanceAttempts = (status.failedIssuanceAttempts ?? 0) + 1;
+  status.lastFailureTime = kubeTime(now);
+  const text = `The certificate request has failed to complete and will be retried: ${message}`;
+  status.conditions = setCondition(status.conditions, { type: 'Issuing', status: 'False', reason: 'Failed', message: text }, cert.metadata.generation, now);
+  await writeStatus(ctx, Resources.certificates, cert, status);
+  // The failed request is removed so the retry can reuse the revision's name;
+  // its story stays in the Certificate's Events.
+  await ctx.client.delete(Resources.certificaterequests, cr.metadata.namespace, cr.metadata.name, cr.metadata.uid);
+  ctx.events.event(cert, Resources.certificates, 'Warning', 'Failed', text);
+  return done;
+}
+
+async function storeCertificate(ctx: Context, cert: Certificate, status: CertificateStatus, cr: CertificateRequest, keyPem: string, nextKey: Secret): Promise<Outcome> {
+  const ns = cert.metadata.namespace ?? 'default';
+  const now = ctx.clock();
+  const chainPem = decodeB64(cr.status?.certificate);
+  const caPem = decodeB64(cr.status?.ca);
+  const built = buildSecret(cert, chainPem, keyPem, caPem, now);
+  if ('error' in built) {
+    return recordFailure(ctx, cert, status, cr, `refusing to store the issued certificate: ${built.error}`);
+  }
+  const existing = secretOf(ctx, cert) ?? (await getSecret(ctx, ns, cert.spec.secretName));
+  if (existing) {
+    const merged: Secret = {
+      ...structuredClone(existing),
+      type: existing.type ?? 'kubernetes.io/tls',
+      metadata: {
+        ...structuredClone(existing.metadata),
+        labels: { ...existing.metadata.labels, ...built.secret.metadata.labels },
+        annotations: { ...existing.metadata.annotations, ...built.secret.metadata.annotations },
+      },
+      data: { ...existing.data, ...built.secret.data },
+    };
+    if (!statusEqual(merged, existing)) await ctx.client.replace(Resources.secrets, merged);
+  } else {
+    await ctx.client.create(Resources.secrets, built.secret);
+  }
+  const leaf = built.leaf;
+  const renew = renewalTime({ notBefore: leaf.notBefore, notAfter: leaf.notAfter, renewBefore: cert.spec.renewBefore, renewBeforePercentage: cert.spec.renewBeforePercentage });
+  const next: CertificateStatus = {
+    ...status,
+    revision: (status.revision ?? 0) + 1,
+    notBefore: kubeTime(leaf.notBefore),
+    notAfter: kubeTime(leaf.notAfter),
+    renewalTime: kubeTime(renew),
+  };
+  delete next.nextPrivateKeySecretName;
+  delete next.failedIssuanceAttempts;
+  delete next.lastFailureTime;
+  next.conditions = removeCondition(next.conditions, 'Issuing');
+  next.conditions = setCondition(next.conditions, { type: 'Ready', status: 'True', reason: 'Ready', message: 'Certificate is up to date and has not expired' }, cert.metadata.generation, now);
+  await writeStatus(ctx, Resources.certificates, cert, next);
+  await ctx.client.delete(Resources.secrets, ns, nextKey.metadata.name, nextKey.metadata.uid);
+  ctx.events.event(cert, Resources.certificates, 'Normal', 'Issuing', 'The certificate has been successfully issued');
+  await pruneRequests(ctx, cert, next.revision ?? 1);
+  return requeueAfter(Math.min(renew.getTime() - now.getTime(), 24 * 3600_000));
+}
+
+/** Keeps the newest `revisionHistoryLimit` requests (default 1), as cert-manager does. */
+async function pruneRequests(ctx: Context, cert: Certificate, revision: number): Promise<void> {
+  const limit = cert.spec.revisionHistoryLimit ?? 1;
+  for (const cr of ctx.caches.certificaterequests.list(cert.metadata.namespace)) {
+    if (!cr.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid)) continue;
+    const rev = Number(cr.metadata.annotations?.[CRA.revision]);
+    if (Number.isFinite(rev) && rev <= revision - limit) {
+      await ctx.client.delete(Resources.certificaterequests, cr.metadata.namespace, cr.metadata.name, cr.metadata.uid);
+    }
+  }
+}
+
+export { Reasons, parseCsr, publicKeyFingerprint };

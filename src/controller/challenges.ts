@@ -1,0 +1,149 @@
+/**
+ * The Challenge reconciler: presented → self-check → accepted → valid or
+ * invalid. Presenting an HTTP-01 challenge means nothing more than marking
+ * it presented: every replica's responder serves it from its informer cache,
+ * and Traefik already routes the challenge path there. So no per-challenge
+ * object is ever created for Traefik.
+ */
+import type { Challenge, ChallengeStatus } from '../api/types.ts';
+import { Resources } from '../api/types.ts';
+import { AcmeProblemError, call } from '../acme/client.ts';
+import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
+import { parseGoDuration } from '../pki/renewal.ts';
+import { describeSelfCheckFailure, selfCheck } from '../responder/selfcheck.ts';
+import { controllerOf, splitKey, type Context } from './context.ts';
+import { accountFor, acmeClient, CHALLENGE_FINALIZER, Poller } from './orders.ts';
+import { writeStatus } from './status.ts';
+
+export const ChallengeReasons = {
+  Presented: 'Presented',
+  SelfCheckFailed: 'SelfCheckFailed',
+  Accepted: 'Accepted',
+  DomainVerified: 'DomainVerified',
+  Failed: 'Failed',
+} as const;
+
+export function challengeReconciler(ctx: Context): (key: string) => Promise<Outcome> {
+  const poller = new Poller(ctx.config.pollMinMs, ctx.config.pollMaxMs);
+  const selfCheckFailures = new Map<string, number>();
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const ch = ctx.caches.challenges.get(namespace, name);
+    if (!ch) {
+      poller.reset(key);
+      selfCheckFailures.delete(key);
+      return done;
+    }
+    if (ch.metadata.deletionTimestamp) {
+      // HTTP-01 clean-up is implicit: a deleted Challenge leaves the responder's index.
+      if (ch.metadata.finalizers?.includes(CHALLENGE_FINALIZER)) {
+        await ctx.client.mergePatch(Resources.challenges, namespace, name, {
+          metadata: { finalizers: ch.metadata.finalizers.filter((f) => f !== CHALLENGE_FINALIZER), resourceVersion: ch.metadata.resourceVersion },
+        });
+      }
+      return done;
+    }
+    const owner = controllerOf(ch, 'Order');
+    if (owner && !ctx.caches.orders.get(namespace, owner)) {
+      await ctx.client.delete(Resources.challenges, namespace, name, ch.metadata.uid);
+      return done;
+    }
+    observe(ctx, ch);
+    const state = ch.status?.state;
+    if (state === 'valid' || state === 'invalid' || state === 'errored' || state === 'expired') return done;
+    const status: ChallengeStatus = structuredClone(ch.status ?? {});
+    if (!status.presented) {
+      status.presented = true;
+      status.processing = true;
+      status.state = 'pending';
+      status.reason = '';
+      await writeStatus(ctx, Resources.challenges, ch, status);
+      ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.Presented, `Presented challenge using HTTP-01 challenge mechanism for ${ch.spec.dnsName}`);
+      return done;
+    }
+    try {
+      if (status.state === 'pending') return await accept(ctx, ch, status, key, selfCheckFailures, poller);
+      return await pollAuthorization(ctx, ch, status, () => poller.next(key));
+    } catch (err) {
+      if (!(err instanceof AcmeProblemError)) throw err;
+      status.state = 'errored';
+      status.processing = false;
+      status.reason = err.message;
+      await writeStatus(ctx, Resources.challenges, ch, status);
+      ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.Failed, err.message);
+      ctx.enqueue.order(namespace ?? 'default', owner ?? '');
+      return done;
+    }
+  };
+}
+
+async function accept(ctx: Context, ch: Challenge, status: ChallengeStatus, key: string, failures: Map<string, number>, poller: Poller): Promise<Outcome> {
+  const wait = ch.spec.solver.http01?.certroute?.waitInsteadOfSelfCheck;
+  if (wait) {
+    const readyAt = Date.parse(ch.metadata.creationTimestamp ?? '') + parseGoDuration(wait);
+    const left = readyAt - ctx.clock().getTime();
+    if (left > 0) return requeueAfter(left);
+  } else {
+    const result = await selfCheck({
+      webAddress: ctx.config.selfCheckWebAddress,
+      websecureAddress: ctx.config.selfCheckWebsecureAddress,
+      host: ch.spec.dnsName,
+      token: ch.spec.token,
+      expectedKeyAuth: ch.spec.key,
+    });
+    if (!result.ok) {
+      const n = (failures.get(key) ?? 0) + 1;
+      failures.set(key, n);
+      const message = describeSelfCheckFailure(result);
+      if (status.reason !== message) {
+        status.reason = message;
+        await writeStatus(ctx, Resources.challenges, ch, status);
+        ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.SelfCheckFailed, message);
+      }
+      // The first misses are usually route propagation in Traefik (~100 ms).
+      return requeueAfter(Math.min(ctx.config.selfCheckRetryMs, 50 * 2 ** Math.min(n, 10)));
+    }
+    failures.delete(key);
+  }
+  const client = acmeClient(accountFor(ctx, ch));
+  const answered = await call('accept challenge', () => client.completeChallenge({ type: 'http-01', url: ch.spec.url, token: ch.spec.token, status: 'pending' }));
+  status.state = answered.status === 'valid' ? 'valid' : 'processing';
+  status.reason = answered.status === 'valid' ? 'Successfully authorized domain' : 'Challenge accepted; waiting for the ACME server to validate';
+  if (status.state === 'valid') status.processing = false;
+  await writeStatus(ctx, Resources.challenges, ch, status);
+  ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.Accepted, `Accepted challenge for ${ch.spec.dnsName} after the self-check passed`);
+  poller.reset(key);
+  return status.state === 'valid' ? done : requeueAfter(poller.next(key));
+}
+
+async function pollAuthorization(ctx: Context, ch: Challenge, status: ChallengeStatus, poll: () => number): Promise<Outcome> {
+  const client = acmeClient(accountFor(ctx, ch));
+  const [authz] = await call('get authorization', () => client.getAuthorizations({ url: '', finalize: '', status: 'pending', identifiers: [], authorizations: [ch.spec.authorizationURL] }));
+  const acmeChallenge = authz?.challenges.find((c) => c.url === ch.spec.url);
+  const state = acmeChallenge?.status ?? authz?.status;
+  if (state === 'valid') {
+    status.state = 'valid';
+    status.processing = false;
+    status.reason = 'Successfully authorized domain';
+    await writeStatus(ctx, Resources.challenges, ch, status);
+    ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.DomainVerified, `Domain "${ch.spec.dnsName}" verified with "HTTP-01" validation`);
+    return done;
+  }
+  if (state === 'invalid' || authz?.status === 'invalid') {
+    const err = acmeChallenge && 'error' in acmeChallenge ? (acmeChallenge.error as { detail?: string; type?: string } | undefined) : undefined;
+    status.state = 'invalid';
+    status.processing = false;
+    status.reason = `Error accepting authorization: acme: authorization error for ${ch.spec.dnsName}: ${err?.type ?? ''}: ${err?.detail ?? 'invalid'}`;
+    await writeStatus(ctx, Resources.challenges, ch, status);
+    ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.Failed, status.reason);
+    return done;
+  }
+  return requeueAfter(poll());
+}
+
+function observe(ctx: Context, ch: Challenge): void {
+  ctx.metrics.challengeStatus.set(
+    { status: ch.status?.state ?? '', domain: ch.spec.dnsName, reason: (ch.status?.reason ?? '').slice(0, 64), processing: String(ch.status?.processing ?? false), id: ch.metadata.name, type: ch.spec.type },
+    1,
+  );
+}

@@ -1,0 +1,125 @@
+/**
+ * What every reconciler gets injected: the API client, the informer caches,
+ * the Event sink, the clock and the tunables. Nothing here is global, so a
+ * test can hand in a fake clock or short back-offs.
+ */
+import type {
+  Certificate,
+  CertificateRequest,
+  Challenge,
+  Issuer,
+  IssuerRef,
+  KubeObject,
+  Order,
+  ResourceDef,
+  Secret,
+} from '../api/types.ts';
+import { CERT_MANAGER_GROUP } from '../api/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { EventSink } from '../kube/events.ts';
+import type { Informer } from '../kube/informer.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+
+export interface Caches {
+  certificates: Informer<Certificate>;
+  certificaterequests: Informer<CertificateRequest>;
+  issuers: Informer<Issuer>;
+  clusterissuers: Informer<Issuer>;
+  orders: Informer<Order>;
+  challenges: Informer<Challenge>;
+  /** Only Secrets labelled controller.cert-manager.io/fao are cached. */
+  secrets: Informer<Secret>;
+}
+
+export interface ControllerConfig {
+  /** Namespace whose Secrets back ClusterIssuers (cert-manager's --cluster-resource-namespace). */
+  clusterResourceNamespace: string;
+  /** First failure back-off; cert-manager uses 1h, doubling to 32h. */
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  /** Traefik's web entrypoint as seen from the controller, for the self-check. */
+  selfCheckWebAddress: string;
+  selfCheckWebsecureAddress?: string;
+  /** How often a pending ACME object is polled at most, and at least. */
+  pollMinMs: number;
+  pollMaxMs: number;
+  selfCheckRetryMs: number;
+}
+
+export interface Enqueue {
+  certificate(namespace: string, name: string): void;
+  certificateRequest(namespace: string, name: string): void;
+  order(namespace: string, name: string): void;
+  challenge(namespace: string, name: string): void;
+  issuer(namespace: string | undefined, name: string, kind: string): void;
+}
+
+export interface AccountInfo {
+  directoryUrl: string;
+  accountKeyPem: string;
+  accountUrl: string;
+  caBundlePem?: string;
+  skipTLSVerify?: boolean;
+  eab?: { kid: string; hmacKey: string };
+}
+
+export interface Context {
+  client: KubeClient;
+  caches: Caches;
+  events: EventSink;
+  logger: Logger;
+  clock: () => Date;
+  config: ControllerConfig;
+  enqueue: Enqueue;
+  metrics: Metrics;
+  /** ACME accounts registered by the issuer reconciler, keyed by issuerKey(). */
+  accounts: Map<string, AccountInfo>;
+}
+
+export const splitKey = (key: string): { namespace: string | undefined; name: string } => {
+  const i = key.indexOf('/');
+  return i < 0 ? { namespace: undefined, name: key } : { namespace: key.slice(0, i) || undefined, name: key.slice(i + 1) };
+};
+
+export const objectKey = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+export function normalizeIssuerRef(ref: IssuerRef): Required<IssuerRef> {
+  return { name: ref.name, kind: ref.kind || 'Issuer', group: ref.group || CERT_MANAGER_GROUP };
+}
+
+/** Stable key of an issuer: ClusterIssuers have no namespace. */
+export function issuerKey(ref: IssuerRef, namespace: string | undefined): string {
+  const r = normalizeIssuerRef(ref);
+  return r.kind === 'ClusterIssuer' ? `ClusterIssuer//${r.name}` : `Issuer/${namespace ?? ''}/${r.name}`;
+}
+
+/** Resolves an issuerRef from the caches; undefined means not (yet) there. */
+export function findIssuer(ctx: Context, ref: IssuerRef, namespace: string | undefined): Issuer | undefined {
+  const r = normalizeIssuerRef(ref);
+  if (r.group !== CERT_MANAGER_GROUP) return undefined;
+  return r.kind === 'ClusterIssuer' ? ctx.caches.clusterissuers.get(undefined, r.name) : ctx.caches.issuers.get(namespace, r.name);
+}
+
+/** Namespace holding an issuer's Secrets (account key, CA). */
+export function issuerSecretNamespace(ctx: Context, ref: IssuerRef, namespace: string | undefined): string {
+  return normalizeIssuerRef(ref).kind === 'ClusterIssuer' ? ctx.config.clusterResourceNamespace : (namespace ?? 'default');
+}
+
+export function ownerRef(def: ResourceDef, o: KubeObject): { apiVersion: string; kind: string; name: string; uid: string; controller: boolean; blockOwnerDeletion: boolean } {
+  return {
+    apiVersion: `${def.group}/${def.version}`,
+    kind: def.kind,
+    name: o.metadata.name,
+    uid: o.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function controllerOf(o: KubeObject, kind: string): string | undefined {
+  return o.metadata.ownerReferences?.find((r) => r.controller && r.kind === kind)?.name;
+}
+
+export const decodeB64 = (s: string | undefined): string => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
+export const encodeB64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');

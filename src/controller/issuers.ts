@@ -1,0 +1,152 @@
+/**
+ * Issuer and ClusterIssuer readiness. For ACME this registers the account
+ * once and re-registers only when the server, the email or the key changed
+ * (the hash of the key and the email are remembered in status.acme, as
+ * cert-manager does), so a restart never talks to the CA.
+ */
+import { createHash } from 'node:crypto';
+import type { Issuer, ResourceDef, Secret } from '../api/types.ts';
+import { Resources } from '../api/types.ts';
+import { acme, AcmeProblemError, call, clientFor } from '../acme/client.ts';
+import { isNotFound } from '../kube/client.ts';
+import { getCondition, setCondition, type ConditionInput } from '../kube/conditions.ts';
+import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
+import { certificateMatchesKey, parseCertificateChain } from '../pki/cert.ts';
+import { decodeB64, issuerKey, splitKey, type AccountInfo, type Context } from './context.ts';
+import { writeStatus } from './status.ts';
+
+export const IssuerReasons = {
+  AccountRegistered: 'ACMEAccountRegistered',
+  RegisterFailed: 'ErrRegisterACMEAccount',
+  InitFailed: 'ErrInitIssuer',
+  KeyPairVerified: 'KeyPairVerified',
+  GetKeyPairFailed: 'ErrGetKeyPair',
+  InvalidKeyPair: 'ErrInvalidKeyPair',
+  IsReady: 'IsReady',
+} as const;
+
+const CA_RECHECK_MS = 60_000;
+
+export function issuerReconciler(ctx: Context, kind: 'Issuer' | 'ClusterIssuer'): (key: string) => Promise<Outcome> {
+  const def: ResourceDef = kind === 'Issuer' ? Resources.issuers : Resources.clusterissuers;
+  const cache = kind === 'Issuer' ? ctx.caches.issuers : ctx.caches.clusterissuers;
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const issuer = cache.get(namespace, name);
+    if (!issuer) {
+      ctx.accounts.delete(issuerKey({ name, kind }, namespace));
+      return done;
+    }
+    const secretNs = kind === 'ClusterIssuer' ? ctx.config.clusterResourceNamespace : (namespace ?? 'default');
+    const result = await evaluate(ctx, issuer, kind, secretNs);
+    const status = { ...structuredClone(issuer.status ?? {}), ...(result.acme ? { acme: result.acme } : {}) };
+    const prevReady = getCondition(issuer.status?.conditions, 'Ready');
+    status.conditions = setCondition(issuer.status?.conditions, { type: 'Ready', ...result.ready }, issuer.metadata.generation, ctx.clock());
+    await writeStatus(ctx, def, issuer, status);
+    if (prevReady?.status !== result.ready.status || prevReady?.reason !== result.ready.reason) {
+      ctx.events.event(issuer, def, result.ready.status === 'True' ? 'Normal' : 'Warning', result.ready.reason, result.ready.message);
+    }
+    ctx.metrics.observeIssuer(kind, namespace, name, status.conditions);
+    if (result.error) throw result.error;
+    return result.requeueMs ? requeueAfter(result.requeueMs) : done;
+  };
+}
+
+interface Evaluation {
+  ready: Omit<ConditionInput, 'type'>;
+  acme?: NonNullable<Issuer['status']>['acme'];
+  requeueMs?: number;
+  /** A transient failure: status is written, then the queue retries. */
+  error?: Error;
+}
+
+async function evaluate(ctx: Context, issuer: Issuer, kind: string, secretNs: string): Promise<Evaluation> {
+  const { spec } = issuer;
+  const configured = [spec.acme, spec.selfSigned, spec.ca].filter((x) => x !== undefined).length;
+  if (configured !== 1) {
+    return { ready: { status: 'False', reason: IssuerReasons.InitFailed, message: `${kind} ${issuer.metadata.name} must configure exactly one of spec.acme, spec.selfSigned or spec.ca` } };
+  }
+  if (spec.selfSigned) return { ready: { status: 'True', reason: IssuerReasons.IsReady, message: '' } };
+  if (spec.ca) return evaluateCa(ctx, spec.ca.secretName, secretNs);
+  return evaluateAcme(ctx, issuer, kind, secretNs);
+}
+
+async function readSecret(ctx: Context, namespace: string, name: string): Promise<Secret | undefined> {
+  try {
+    return await ctx.client.get<Secret>(Resources.secrets, namespace, name);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function evaluateCa(ctx: Context, secretName: string, ns: string): Promise<Evaluation> {
+  const secret = await readSecret(ctx, ns, secretName);
+  const fail = (reason: string, message: string): Evaluation => ({ ready: { status: 'False', reason, message }, requeueMs: CA_RECHECK_MS });
+  if (!secret) return fail(IssuerReasons.GetKeyPairFailed, `Error getting keypair for CA issuer: secret "${ns}/${secretName}" not found; create it with tls.crt and tls.key`);
+  const crt = decodeB64(secret.data?.['tls.crt']);
+  const keyPem = decodeB64(secret.data?.['tls.key']);
+  if (!crt || !keyPem) return fail(IssuerReasons.GetKeyPairFailed, `Error getting keypair for CA issuer: secret "${ns}/${secretName}" lacks tls.crt or tls.key`);
+  try {
+    const chain = parseCertificateChain(crt);
+    if (!chain.leaf.isCA) return fail(IssuerReasons.InvalidKeyPair, `certificate in secret "${ns}/${secretName}" is not a CA (basicConstraints CA:false)`);
+    if (!certificateMatchesKey(crt, keyPem)) return fail(IssuerReasons.InvalidKeyPair, `tls.crt and tls.key in secret "${ns}/${secretName}" do not match`);
+  } catch (err) {
+    return fail(IssuerReasons.InvalidKeyPair, `secret "${ns}/${secretName}" holds no valid certificate and key: ${(err as Error).message}`);
+  }
+  return { ready: { status: 'True', reason: IssuerReasons.KeyPairVerified, message: 'Signing CA verified' }, requeueMs: CA_RECHECK_MS };
+}
+
+async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs: string): Promise<Evaluation> {
+  const spec = issuer.spec.acme!;
+  const keyName = spec.privateKeySecretRef.key || 'tls.key';
+  const secretName = spec.privateKeySecretRef.name;
+  let secret = await readSecret(ctx, secretNs, secretName);
+  let keyPem = decodeB64(secret?.data?.[keyName]);
+  if (!keyPem) {
+    if (spec.disableAccountKeyGeneration) {
+      return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message: `account key secret "${secretNs}/${secretName}" (key ${keyName}) not found and disableAccountKeyGeneration is set; create it` }, requeueMs: CA_RECHECK_MS };
+    }
+    keyPem = (await acme.crypto.createPrivateRsaKey(2048)).toString('utf8');
+    const data = { ...(secret?.data ?? {}), [keyName]: Buffer.from(keyPem).toString('base64') };
+    if (secret) secret = await ctx.client.replace<Secret>(Resources.secrets, { ...structuredClone(secret), data });
+    else secret = await ctx.client.create<Secret>(Resources.secrets, { metadata: { name: secretName, namespace: secretNs }, type: 'Opaque', data });
+    ctx.events.event(issuer, kind === 'Issuer' ? Resources.issuers : Resources.clusterissuers, 'Normal', 'GeneratedKey', `Generated a new ACME account key in secret ${secretNs}/${secretName}`);
+  }
+  const keyHash = createHash('sha256').update(keyPem).digest('hex');
+  const caBundlePem = spec.caBundle ? decodeB64(spec.caBundle) : undefined;
+  let eab: AccountInfo['eab'];
+  if (spec.externalAccountBinding) {
+    const ref = spec.externalAccountBinding.keySecretRef;
+    const eabSecret = await readSecret(ctx, secretNs, ref.name);
+    const hmac = decodeB64(eabSecret?.data?.[ref.key || 'secret']).trim();
+    if (!hmac) {
+      return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message: `external account binding secret "${secretNs}/${ref.name}" (key ${ref.key || 'secret'}) not found or empty` }, requeueMs: CA_RECHECK_MS };
+    }
+    eab = { kid: spec.externalAccountBinding.keyID, hmacKey: hmac };
+  }
+  const email = spec.email ?? '';
+  const prev = issuer.status?.acme;
+  const base = { directoryUrl: spec.server, accountKeyPem: keyPem, caBundlePem, skipTLSVerify: spec.skipTLSVerify, eab };
+  const sameServer = prev?.uri ? new URL(prev.uri).host === new URL(spec.server).host : false;
+  const key = issuerKey({ name: issuer.metadata.name, kind }, issuer.metadata.namespace);
+  if (prev?.uri && sameServer && prev.lastRegisteredEmail === email && prev.lastPrivateKeyHash === keyHash) {
+    ctx.accounts.set(key, { ...base, accountUrl: prev.uri });
+    return { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: 'The ACME account was registered with the ACME server' }, acme: prev };
+  }
+  try {
+    const client = clientFor({ directoryUrl: spec.server, accountKeyPem: keyPem, tls: { caBundlePem, skipTLSVerify: spec.skipTLSVerify }, eab });
+    await call('register account', () => client.createAccount({ termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) }));
+    const accountUrl = client.getAccountUrl();
+    ctx.accounts.set(key, { ...base, accountUrl });
+    return {
+      ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: 'The ACME account was registered with the ACME server' },
+      acme: { uri: accountUrl, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash },
+    };
+  } catch (err) {
+    ctx.accounts.delete(key);
+    const message = `Failed to register ACME account with ${spec.server}: ${(err as Error).message}`;
+    if (err instanceof AcmeProblemError) return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message }, requeueMs: 5 * 60_000 };
+    return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message }, error: err as Error };
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Builders shared by the issuing path: the CertificateRequest for a
+ * revision, and the Secret that will carry the issued chain. Kept pure so the
+ * shape cert-manager users rely on (annotations, labels, keys) is unit-tested.
+ */
+import type { Certificate, CertificateRequest, Secret } from '../api/types.ts';
+import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, SecretAnnotations as SA } from '../api/types.ts';
+import { parseCertificateChain, validateForSecret, type CertificateInfo } from '../pki/cert.ts';
+import { createCsr, parseCsr } from '../pki/csr.ts';
+import { publicKeyFingerprint } from '../pki/keys.ts';
+import { sameIps, sameSet } from '../pki/names.ts';
+import { encodeB64, normalizeIssuerRef } from './context.ts';
+
+export async function buildCertificateRequest(cert: Certificate, name: string, revision: number, keySecretName: string, keyPem: string): Promise<CertificateRequest> {
+  const csrPem = await createCsr({
+    keyPem,
+    commonName: cert.spec.commonName,
+    dnsNames: cert.spec.dnsNames,
+    ipAddresses: cert.spec.ipAddresses,
+    uris: cert.spec.uris,
+    usages: cert.spec.usages,
+    isCA: cert.spec.isCA,
+    subject: cert.spec.subject,
+  });
+  return {
+    metadata: {
+      name,
+      namespace: cert.metadata.namespace,
+      labels: { ...(cert.metadata.labels ?? {}) },
+      annotations: {
+        [CRA.certificateName]: cert.metadata.name,
+        [CRA.revision]: String(revision),
+        [CRA.privateKeySecretName]: keySecretName,
+      },
+      ownerReferences: [{ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', name: cert.metadata.name, uid: cert.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      request: encodeB64(csrPem),
+      issuerRef: normalizeIssuerRef(cert.spec.issuerRef),
+      ...(cert.spec.duration ? { duration: cert.spec.duration } : {}),
+      ...(cert.spec.usages ? { usages: [...cert.spec.usages] } : {}),
+      ...(cert.spec.isCA ? { isCA: true } : {}),
+    },
+  };
+}
+
+/** A request still fits when its CSR asks for what the spec asks for, with the next key. */
+export function requestMatchesSpec(cr: CertificateRequest, cert: Certificate, keyPem: string): boolean {
+  try {
+    const csr = parseCsr(Buffer.from(cr.spec.request, 'base64').toString('utf8'));
+    const want = normalizeIssuerRef(cert.spec.issuerRef);
+    const have = normalizeIssuerRef(cr.spec.issuerRef);
+    return (
+      csr.publicKeyFingerprint === publicKeyFingerprint(keyPem) &&
+      (csr.commonName ?? '') === (cert.spec.commonName ?? '') &&
+      sameSet(csr.dnsNames, cert.spec.dnsNames) &&
+      sameIps(csr.ipAddresses, cert.spec.ipAddresses) &&
+      sameSet(csr.uris, cert.spec.uris) &&
+      want.name === have.name && want.kind === have.kind && want.group === have.group &&
+      (cr.spec.duration ?? '') === (cert.spec.duration ?? '')
+    );
+  } catch {
+    return false;
+  }
+}
+
+export type BuiltSecret = { secret: Secret; leaf: CertificateInfo } | { error: string };
+
+/**
+ * The Secret exactly as cert-manager writes it. Refuses (returns an error)
+ * when the chain does not match the key or is already expired: a Secret is
+ * never overwritten with something worse than what Traefik serves now.
+ */
+export function buildSecret(cert: Certificate, chainPem: string, keyPem: string, caPem: string, now: Date): BuiltSecret {
+  const problem = validateForSecret(chainPem, keyPem, now);
+  if (problem) return { error: problem };
+  const leaf = parseCertificateChain(chainPem).leaf;
+  const ref = normalizeIssuerRef(cert.spec.issuerRef);
+  const annotations: Record<string, string> = {
+    ...(cert.spec.secretTemplate?.annotations ?? {}),
+    [SA.certificateName]: cert.metadata.name,
+    [SA.issuerName]: ref.name,
+    [SA.issuerKind]: ref.kind,
+    [SA.issuerGroup]: ref.group,
+    [SA.commonName]: leaf.commonName ?? '',
+    [SA.altNames]: leaf.dnsNames.join(','),
+    [SA.ipSans]: leaf.ipAddresses.join(','),
+    [SA.uriSans]: leaf.uris.join(','),
+  };
+  const data: Record<string, string> = { 'tls.crt': encodeB64(chainPem), 'tls.key': encodeB64(keyPem) };
+  if (caPem) data['ca.crt'] = encodeB64(caPem);
+  return {
+    leaf,
+    secret: {
+      metadata: {
+        name: cert.spec.secretName,
+        namespace: cert.metadata.namespace,
+        labels: { ...(cert.spec.secretTemplate?.labels ?? {}), [MANAGED_LABEL]: 'true' },
+        annotations,
+      },
+      type: 'kubernetes.io/tls',
+      data,
+    },
+  };
+}

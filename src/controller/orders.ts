@@ -1,0 +1,254 @@
+/**
+ * The ACME Order state machine. Each pass branches on what the persisted
+ * status still lacks and takes one step: no URL → create the order; no
+ * authorizations → fetch them; missing Challenges → create them; ready →
+ * finalize; valid → download the chain. Every URL is written to status the
+ * moment it is known, so a restarted controller resumes the same order and
+ * never opens a duplicate. Nothing here waits on the CA: pending states
+ * return requeue-after with a growing poll interval.
+ */
+import { createHash } from 'node:crypto';
+import type { AcmeAuthorization, AcmeSolver, Challenge, Issuer, Order, OrderStatus } from '../api/types.ts';
+import { Resources } from '../api/types.ts';
+import { AcmeProblemError, call, clientFor, type AcmeOrder } from '../acme/client.ts';
+import { isAlreadyExists } from '../kube/client.ts';
+import { kubeTime } from '../kube/conditions.ts';
+import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
+import { controllerOf, decodeB64, encodeB64, findIssuer, issuerKey, ownerRef, splitKey, type AccountInfo, type Context } from './context.ts';
+import { writeStatus } from './status.ts';
+
+export const CHALLENGE_FINALIZER = 'finalizer.acme.cert-manager.io';
+const FINAL = new Set(['valid', 'invalid', 'errored', 'expired']);
+
+/** Poll back-off per key: fast at first (Pebble validates in ms), capped later. */
+export class Poller {
+  private readonly attempts = new Map<string, number>();
+  private readonly min: number;
+  private readonly max: number;
+  constructor(min: number, max: number) {
+    this.min = min;
+    this.max = max;
+  }
+  next(key: string): number {
+    const n = this.attempts.get(key) ?? 0;
+    this.attempts.set(key, n + 1);
+    return Math.min(this.max, this.min * 2 ** n);
+  }
+  reset(key: string): void {
+    this.attempts.delete(key);
+  }
+}
+
+export function accountFor(ctx: Context, order: { spec: { issuerRef: Order['spec']['issuerRef'] }; metadata: { namespace?: string } }): AccountInfo {
+  const key = issuerKey(order.spec.issuerRef, order.metadata.namespace);
+  const acct = ctx.accounts.get(key);
+  if (!acct) {
+    ctx.enqueue.issuer(order.metadata.namespace, order.spec.issuerRef.name, order.spec.issuerRef.kind ?? 'Issuer');
+    throw new Error(`ACME account for ${key} is not registered yet; waiting for the issuer to become Ready`);
+  }
+  return acct;
+}
+
+export function acmeClient(acct: AccountInfo) {
+  return clientFor({ directoryUrl: acct.directoryUrl, accountKeyPem: acct.accountKeyPem, accountUrl: acct.accountUrl, tls: { caBundlePem: acct.caBundlePem, skipTLSVerify: acct.skipTLSVerify }, eab: acct.eab });
+}
+
+export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome> {
+  const poller = new Poller(ctx.config.pollMinMs, ctx.config.pollMaxMs);
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const order = ctx.caches.orders.get(namespace, name);
+    if (!order) {
+      poller.reset(key);
+      return done;
+    }
+    const owner = controllerOf(order, 'CertificateRequest');
+    if (owner && !ctx.caches.certificaterequests.get(namespace, owner)) {
+      // Its request is gone (pruned or deleted): finish the garbage collector's job.
+      await ctx.client.delete(Resources.orders, namespace, name, order.metadata.uid);
+      return done;
+    }
+    const state = order.status?.state;
+    if (state && FINAL.has(state)) {
+      poller.reset(key);
+      await cleanUpChallenges(ctx, order);
+      return done;
+    }
+    const status: OrderStatus = structuredClone(order.status ?? {});
+    try {
+      return await step(ctx, order, status, () => poller.next(key), () => poller.reset(key));
+    } catch (err) {
+      if (!(err instanceof AcmeProblemError)) throw err;
+      status.state = 'errored';
+      status.reason = err.message;
+      status.failureTime = kubeTime(ctx.clock());
+      await writeStatus(ctx, Resources.orders, order, status);
+      ctx.events.event(order, Resources.orders, 'Warning', 'Errored', err.message);
+      return done;
+    }
+  };
+}
+
+async function step(ctx: Context, order: Order, status: OrderStatus, poll: () => number, reset: () => void): Promise<Outcome> {
+  const client = acmeClient(accountFor(ctx, order));
+  if (!status.url) {
+    const identifiers = [
+      ...(order.spec.dnsNames ?? []).map((value) => ({ type: 'dns', value })),
+      ...(order.spec.ipAddresses ?? []).map((value) => ({ type: 'ip', value })),
+    ];
+    const created = await call('create order', () => client.createOrder({ identifiers }));
+    status.url = created.url;
+    status.finalizeURL = created.finalize;
+    status.state = created.status;
+    await writeStatus(ctx, Resources.orders, order, status);
+    ctx.events.event(order, Resources.orders, 'Normal', 'Created', `Created ACME order ${created.url}`);
+    return done;
+  }
+  const acmeOrder = (): AcmeOrder => ({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'pending', identifiers: [], authorizations: (status.authorizations ?? []).map((a) => a.url) });
+  if (!status.authorizations) {
+    const fresh = await call('get order', () => client.getOrder(acmeOrder()));
+    const authzs = await call('get authorizations', () => client.getAuthorizations(fresh));
+    status.finalizeURL = fresh.finalize;
+    status.state = fresh.status;
+    status.authorizations = authzs.map((a): AcmeAuthorization => ({
+      url: a.url,
+      identifier: a.identifier.value,
+      wildcard: a.wildcard ?? false,
+      initialState: a.status,
+      challenges: a.challenges.map((c) => ({ url: c.url, token: 'token' in c ? String(c.token) : '', type: c.type })),
+    }));
+    await writeStatus(ctx, Resources.orders, order, status);
+    return done;
+  }
+  if (status.state === 'pending') {
+    const created = await ensureChallenges(ctx, order, status.authorizations);
+    if (created) return done;
+    const mine = challengesOf(ctx, order);
+    if (mine.some((c) => c.status?.state === 'invalid')) return refresh(ctx, order, status, client, poll, reset);
+    const needed = status.authorizations.filter((a) => a.initialState !== 'valid').length;
+    if (mine.filter((c) => c.status?.state === 'valid').length < needed) return done;
+    return refresh(ctx, order, status, client, poll, reset);
+  }
+  if (status.state === 'ready') {
+    const csr = decodeB64(order.spec.request);
+    const finalized = await call('finalize order', () => client.finalizeOrder({ ...acmeOrder(), status: 'ready' }, csr));
+    status.state = finalized.status;
+    if (finalized.certificate) return download(ctx, order, status, client, finalized);
+    await writeStatus(ctx, Resources.orders, order, status);
+    return requeueAfter(poll());
+  }
+  return refresh(ctx, order, status, client, poll, reset);
+}
+
+/** Reads the order from the CA and records a state change, or polls again. */
+async function refresh(ctx: Context, order: Order, status: OrderStatus, client: ReturnType<typeof acmeClient>, poll: () => number, reset: () => void): Promise<Outcome> {
+  const fresh = await call('get order', () => client.getOrder({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'pending', identifiers: [], authorizations: [] }));
+  if (fresh.status === 'valid' && fresh.certificate) return download(ctx, order, status, client, fresh);
+  if (fresh.status === status.state) return requeueAfter(poll());
+  reset();
+  status.state = fresh.status;
+  if (fresh.status === 'invalid') {
+    status.reason = describeAcmeError(fresh.error) ?? 'the ACME server marked the order invalid; see its Challenges for the failed validation';
+    status.failureTime = kubeTime(ctx.clock());
+    ctx.events.event(order, Resources.orders, 'Warning', 'Failed', `Order failed: ${status.reason}`);
+  }
+  await writeStatus(ctx, Resources.orders, order, status);
+  return FINAL.has(fresh.status) ? done : requeueAfter(poll());
+}
+
+function describeAcmeError(error: unknown): string | undefined {
+  if (!error || typeof error !== 'object') return undefined;
+  const e = error as { type?: unknown; detail?: unknown };
+  return [typeof e.type === 'string' ? e.type : '', typeof e.detail === 'string' ? e.detail : ''].filter(Boolean).join(': ') || undefined;
+}
+
+async function download(ctx: Context, order: Order, status: OrderStatus, client: ReturnType<typeof acmeClient>, fresh: AcmeOrder): Promise<Outcome> {
+  const issuer = findIssuer(ctx, order.spec.issuerRef, order.metadata.namespace);
+  const preferred = issuer?.spec.acme?.preferredChain || undefined;
+  const pem = await call('download certificate', () => client.getCertificate(fresh, preferred));
+  status.state = 'valid';
+  status.certificate = encodeB64(pem);
+  delete status.reason;
+  await writeStatus(ctx, Resources.orders, order, status);
+  ctx.events.event(order, Resources.orders, 'Normal', 'Complete', 'Order completed successfully');
+  return done;
+}
+
+export function challengesOf(ctx: Context, order: Order): Challenge[] {
+  return ctx.caches.challenges.list(order.metadata.namespace).filter((c) => c.metadata.ownerReferences?.some((o) => o.uid === order.metadata.uid));
+}
+
+export function challengeName(order: Order, authzUrl: string): string {
+  const hash = createHash('sha256').update(authzUrl).digest().readUInt32BE(0);
+  return `${order.metadata.name.slice(0, 52)}-${hash}`;
+}
+
+/** Picks the solver cert-manager would: the most specific matching selector. */
+export function selectSolver(issuer: Issuer | undefined, dnsName: string): AcmeSolver | undefined {
+  const solvers = (issuer?.spec.acme?.solvers ?? []).filter((s) => s.http01);
+  let best: { s: AcmeSolver; score: number } | undefined;
+  for (const s of solvers) {
+    const sel = s.selector;
+    let score = 0;
+    if (sel?.dnsNames?.length) {
+      if (!sel.dnsNames.includes(dnsName)) continue;
+      score = 3;
+    } else if (sel?.dnsZones?.length) {
+      const zone = sel.dnsZones.filter((z) => dnsName === z || dnsName.endsWith(`.${z}`)).sort((a, b) => b.length - a.length)[0];
+      if (!zone) continue;
+      score = 2;
+    } else if (sel?.matchLabels && Object.keys(sel.matchLabels).length) {
+      score = 1;
+    }
+    if (!best || score > best.score) best = { s, score };
+  }
+  return best?.s;
+}
+
+async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthorization[]): Promise<boolean> {
+  const ns = order.metadata.namespace ?? 'default';
+  const issuer = findIssuer(ctx, order.spec.issuerRef, ns);
+  let created = false;
+  for (const authz of authzs) {
+    if (authz.initialState === 'valid') continue;
+    const name = challengeName(order, authz.url);
+    if (ctx.caches.challenges.get(ns, name)) continue;
+    const dnsName = authz.identifier ?? '';
+    const acmeChallenge = authz.challenges?.find((c) => c.type === 'http-01');
+    const solver = selectSolver(issuer, dnsName);
+    if (!acmeChallenge || !solver || authz.wildcard) {
+      const why = authz.wildcard
+        ? `${dnsName} is a wildcard; HTTP-01 cannot validate wildcards and certroute has no DNS-01 solver yet`
+        : `no http01 solver on the issuer matches ${dnsName}; add one to spec.acme.solvers`;
+      throw new AcmeProblemError(`Failed to determine a valid solver configuration for the set of domains on the Order: ${why}`, 400, 'certroute:noSolver');
+    }
+    const client = acmeClient(accountFor(ctx, order));
+    const key = await client.getChallengeKeyAuthorization({ type: 'http-01', url: acmeChallenge.url, token: acmeChallenge.token, status: 'pending' });
+    try {
+      await ctx.client.create<Challenge>(Resources.challenges, {
+        metadata: { name, namespace: ns, finalizers: [CHALLENGE_FINALIZER], ownerReferences: [ownerRef(Resources.orders, order)] },
+        spec: {
+          url: acmeChallenge.url,
+          authorizationURL: authz.url,
+          dnsName,
+          wildcard: false,
+          type: 'HTTP-01',
+          token: acmeChallenge.token,
+          key,
+          solver,
+          issuerRef: order.spec.issuerRef,
+        },
+      });
+      created = true;
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+  }
+  return created;
+}
+
+async function cleanUpChallenges(ctx: Context, order: Order): Promise<void> {
+  for (const ch of challengesOf(ctx, order)) {
+    if (!ch.metadata.deletionTimestamp) await ctx.client.delete(Resources.challenges, ch.metadata.namespace, ch.metadata.name, ch.metadata.uid);
+  }
+}

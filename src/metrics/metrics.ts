@@ -1,0 +1,66 @@
+/**
+ * Prometheus metrics under cert-manager's names and labels, so existing
+ * dashboards and alerts (e.g. "certificate expires in < 7d") keep working
+ * after switching to certroute.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Certificate, Condition } from '../api/types.ts';
+
+const READY_STATUSES = ['True', 'False', 'Unknown'] as const;
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly certReady = new Gauge({ name: 'certmanager_certificate_ready_status', help: 'The ready status of the certificate.', labelNames: ['name', 'namespace', 'condition', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
+  readonly certExpiration = new Gauge({ name: 'certmanager_certificate_expiration_timestamp_seconds', help: 'The timestamp after which the certificate expires, expressed in Unix Epoch Time.', labelNames: ['name', 'namespace', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
+  readonly certNotAfter = new Gauge({ name: 'certmanager_certificate_not_after_timestamp_seconds', help: 'The timestamp after which the certificate is invalid, expressed as a Unix Epoch Time.', labelNames: ['name', 'namespace', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
+  readonly certNotBefore = new Gauge({ name: 'certmanager_certificate_not_before_timestamp_seconds', help: 'The timestamp before which the certificate is invalid, expressed as a Unix Epoch Time.', labelNames: ['name', 'namespace', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
+  readonly certRenewal = new Gauge({ name: 'certmanager_certificate_renewal_timestamp_seconds', help: 'The timestamp after which the certificate should be renewed, expressed in Unix Epoch Time.', labelNames: ['name', 'namespace', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
+  readonly challengeStatus = new Gauge({ name: 'certmanager_certificate_challenge_status', help: 'The status of certificate challenges.', labelNames: ['status', 'domain', 'reason', 'processing', 'id', 'type'], registers: [this.registry] });
+  readonly clusterIssuerReady = new Gauge({ name: 'certmanager_clusterissuer_ready_status', help: 'The ready status of the cluster issuer.', labelNames: ['name', 'condition'], registers: [this.registry] });
+  readonly issuerReady = new Gauge({ name: 'certmanager_issuer_ready_status', help: 'The ready status of the issuer.', labelNames: ['name', 'namespace', 'condition'], registers: [this.registry] });
+  readonly acmeRequests = new Counter({ name: 'certmanager_http_acme_client_request_count', help: 'The number of requests made by the ACME client.', labelNames: ['scheme', 'host', 'action', 'method', 'status'], registers: [this.registry] });
+  readonly acmeDuration = new Histogram({ name: 'certmanager_http_acme_client_request_duration_seconds', help: 'The HTTP request latencies in seconds for the ACME client.', labelNames: ['scheme', 'host', 'action', 'method', 'status'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+  readonly syncCount = new Counter({ name: 'certmanager_controller_sync_call_count', help: 'The number of sync() calls made by a controller.', labelNames: ['controller'], registers: [this.registry] });
+  readonly syncErrors = new Counter({ name: 'certmanager_controller_sync_error_count', help: 'The number of errors encountered during controller sync().', labelNames: ['controller'], registers: [this.registry] });
+  readonly responderRequests = new Counter({ name: 'certroute_responder_requests_total', help: 'HTTP-01 responder requests by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  observeCertificate(cert: Certificate): void {
+    const labels = this.certLabels(cert);
+    const ready = cert.status?.conditions?.find((c: Condition) => c.type === 'Ready')?.status ?? 'Unknown';
+    for (const condition of READY_STATUSES) this.certReady.set({ ...labels, condition }, condition === ready ? 1 : 0);
+    const secs = (t: string | undefined): number => (t ? Date.parse(t) / 1000 : 0);
+    this.certExpiration.set(labels, secs(cert.status?.notAfter));
+    this.certNotAfter.set(labels, secs(cert.status?.notAfter));
+    this.certNotBefore.set(labels, secs(cert.status?.notBefore));
+    this.certRenewal.set(labels, secs(cert.status?.renewalTime));
+  }
+
+  /** Called with the deleted object, whose labels are exactly the series to drop. */
+  forgetCertificate(cert: Certificate): void {
+    const labels = this.certLabels(cert);
+    for (const condition of READY_STATUSES) this.certReady.remove({ ...labels, condition });
+    for (const g of [this.certExpiration, this.certNotAfter, this.certNotBefore, this.certRenewal]) g.remove(labels);
+  }
+
+  observeIssuer(kind: 'Issuer' | 'ClusterIssuer', namespace: string | undefined, name: string, conditions: readonly Condition[] | undefined): void {
+    const ready = conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+    for (const condition of READY_STATUSES) {
+      if (kind === 'ClusterIssuer') this.clusterIssuerReady.set({ name, condition }, condition === ready ? 1 : 0);
+      else this.issuerReady.set({ name, namespace: namespace ?? '', condition }, condition === ready ? 1 : 0);
+    }
+  }
+
+  private certLabels(cert: Certificate): Record<string, string> {
+    return {
+      name: cert.metadata.name,
+      namespace: cert.metadata.namespace ?? '',
+      issuer_name: cert.spec.issuerRef.name,
+      issuer_kind: cert.spec.issuerRef.kind || 'Issuer',
+      issuer_group: cert.spec.issuerRef.group || 'cert-manager.io',
+    };
+  }
+}

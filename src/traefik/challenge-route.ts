@@ -1,0 +1,126 @@
+/**
+ * Route mode: one controller-owned IngressRoute sends
+ * PathPrefix(`/.well-known/acme-challenge/`) on the web and websecure
+ * entrypoints to the responder Service. It is created at start-up and put
+ * back whenever someone edits or deletes it, so Traefik sees exactly one
+ * object for all challenges, ever.
+ */
+import type { IngressRoute, KubeObject } from '../api/types.ts';
+import { Resources } from '../api/types.ts';
+import { isNotFound, type KubeClient } from '../kube/client.ts';
+import { statusEqual } from '../kube/conditions.ts';
+import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
+import type { Logger } from '../log.ts';
+
+export const CHALLENGE_ROUTE_NAME = 'certroute-acme-challenge';
+/** High enough to beat user routes, below Traefik's maximum and 2^53. */
+export const DEFAULT_PRIORITY = 2 ** 30;
+const REPAIR_INTERVAL_MS = 30_000;
+
+export interface ChallengeRouteOptions {
+  namespace: string;
+  serviceName: string;
+  servicePort: number;
+  entryPoints: string[];
+  priority?: number;
+  enabled: boolean;
+}
+
+export function desiredChallengeRoute(o: ChallengeRouteOptions): IngressRoute {
+  return {
+    metadata: {
+      name: CHALLENGE_ROUTE_NAME,
+      namespace: o.namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'certroute', 'app.kubernetes.io/name': 'certroute' },
+    },
+    spec: {
+      entryPoints: [...o.entryPoints],
+      routes: [
+        {
+          kind: 'Rule',
+          match: 'PathPrefix(`/.well-known/acme-challenge/`)',
+          priority: o.priority ?? DEFAULT_PRIORITY,
+          services: [{ name: o.serviceName, namespace: o.namespace, port: o.servicePort }],
+        },
+      ],
+    },
+  };
+}
+
+interface QueueHost {
+  makeQueue(name: string, fn: (key: string) => Promise<Outcome>, workers: number): { add(key: string): void };
+  onIngressRoute(fn: (r: IngressRoute) => void): void;
+}
+
+export class ChallengeRoute {
+  private readonly client: KubeClient;
+  private readonly logger: Logger;
+  private readonly opts: ChallengeRouteOptions;
+  private queue: { add(key: string): void } | undefined;
+
+  constructor(client: KubeClient, logger: Logger, opts: ChallengeRouteOptions) {
+    this.client = client;
+    this.logger = logger;
+    this.opts = opts;
+  }
+
+  start(host: QueueHost): void {
+    if (!this.opts.enabled || this.queue) return;
+    const key = `${this.opts.namespace}/${CHALLENGE_ROUTE_NAME}`;
+    const queue = host.makeQueue('challenge-route', () => this.reconcile(), 1);
+    this.queue = queue;
+    host.onIngressRoute((r) => {
+      if (r.metadata.name === CHALLENGE_ROUTE_NAME && r.metadata.namespace === this.opts.namespace) queue.add(key);
+    });
+    queue.add(key);
+  }
+
+  async reconcile(): Promise<Outcome> {
+    const want = desiredChallengeRoute(this.opts);
+    let have: IngressRoute | undefined;
+    try {
+      have = await this.client.get<IngressRoute>(Resources.ingressroutes, this.opts.namespace, CHALLENGE_ROUTE_NAME);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (!have) {
+      await this.client.create<KubeObject>(Resources.ingressroutes, want);
+      this.logger.info({ key: `${this.opts.namespace}/${CHALLENGE_ROUTE_NAME}` }, 'created challenge route');
+      return requeueAfter(REPAIR_INTERVAL_MS);
+    }
+    const labelsOk = Object.entries(want.metadata.labels ?? {}).every(([k, v]) => have.metadata.labels?.[k] === v);
+    if (!statusEqual(have.spec, want.spec) || !labelsOk) {
+      await this.client.replace<KubeObject>(Resources.ingressroutes, {
+        ...have,
+        metadata: { ...have.metadata, labels: { ...have.metadata.labels, ...want.metadata.labels } },
+        spec: want.spec,
+      } as IngressRoute);
+      this.logger.warn({ key: `${this.opts.namespace}/${CHALLENGE_ROUTE_NAME}` }, 'challenge route was edited; restored it');
+    }
+    return requeueAfter(REPAIR_INTERVAL_MS);
+  }
+}
+
+interface ServiceObject extends KubeObject {
+  spec: { type?: string; externalName?: string; clusterIP?: string; ports?: Array<{ name?: string; port: number }> };
+}
+
+/**
+ * Where the self-check reaches Traefik: its Service in its namespace. An
+ * ExternalName Service (the local stack's) resolves to its target; any other
+ * to the cluster DNS name. The `web`/`websecure` ports are picked by name,
+ * else 80/443.
+ */
+export async function resolveTraefikWeb(client: KubeClient, namespace: string, name: string): Promise<{ web: string; websecure?: string }> {
+  const def = { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true };
+  let svc: ServiceObject;
+  try {
+    svc = await client.get<ServiceObject>(def, namespace, name);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    return { web: `http://${name}.${namespace}.svc`, websecure: `https://${name}.${namespace}.svc` };
+  }
+  const port = (n: string, fallback: number): number => svc.spec.ports?.find((p) => p.name === n)?.port ?? fallback;
+  const host = svc.spec.type === 'ExternalName' && svc.spec.externalName ? svc.spec.externalName : `${name}.${namespace}.svc`;
+  return { web: `http://${host}:${port('web', 80)}`, websecure: `https://${host}:${port('websecure', 443)}` };
+}

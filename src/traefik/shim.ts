@@ -1,0 +1,85 @@
+/**
+ * The IngressRoute shim: an annotated IngressRoute gets a Certificate named
+ * after its Secret, owned by the route. The decision is the pure
+ * `desiredCertificate`; this file only applies it.
+ *
+ * Removing the annotation (or setting certroute.io/ignore) deletes the
+ * Certificate the shim created, never the Secret: Traefik may still serve it.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Certificate, IngressRoute } from '../api/types.ts';
+import { Resources } from '../api/types.ts';
+import { objectKey, splitKey } from '../controller/context.ts';
+import type { Manager } from '../controller/manager.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { done, type Outcome } from '../kube/queue.ts';
+import type { Logger } from '../log.ts';
+import { desiredCertificate } from './shim-policy.ts';
+
+/** Marks Certificates the shim owns, so it only ever deletes its own. */
+export const SHIM_LABEL = 'certroute.io/ingressroute';
+
+export function shimReconciler(manager: Manager, client: KubeClient): (key: string) => Promise<Outcome> {
+  const { caches, ctx } = manager;
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const route = manager.ingressRoutes.get(namespace, name);
+    if (!route) return done;
+    const result = desiredCertificate(route);
+    for (const w of result.warnings) ctx.events.event(route, Resources.ingressroutes, 'Warning', w.reason, w.message);
+    const owned = caches.certificates.list(namespace).filter((c) => c.metadata.ownerReferences?.some((o) => o.uid === route.metadata.uid) && c.metadata.labels?.[SHIM_LABEL] === name);
+    if (result.skip) {
+      for (const c of owned) {
+        await client.delete(Resources.certificates, namespace, c.metadata.name, c.metadata.uid);
+        ctx.events.event(route, Resources.ingressroutes, 'Normal', 'DeletedCertificate', `No longer managed (${result.skip}); deleted Certificate ${c.metadata.name} and kept Secret ${c.spec.secretName}`);
+      }
+      return done;
+    }
+    if (result.secretNameToWrite && !route.spec.tls?.secretName) {
+      await client.mergePatch(Resources.ingressroutes, namespace, name, { metadata: { resourceVersion: route.metadata.resourceVersion }, spec: { tls: { secretName: result.secretNameToWrite } } });
+      return done;
+    }
+    const want = result.certificate;
+    if (!want) return done;
+    const existing = caches.certificates.get(want.namespace, want.name);
+    if (!existing) {
+      await client.create<Certificate>(Resources.certificates, {
+        metadata: { name: want.name, namespace: want.namespace, labels: { [SHIM_LABEL]: name }, ownerReferences: [want.ownerReference] },
+        spec: want.spec,
+      });
+      ctx.events.event(route, Resources.ingressroutes, 'Normal', 'CreateCertificate', `Successfully created Certificate "${want.name}"`);
+      return done;
+    }
+    if (!existing.metadata.ownerReferences?.some((o) => o.uid === route.metadata.uid)) {
+      ctx.events.event(route, Resources.ingressroutes, 'Warning', 'CertificateNotOwned', `Certificate ${want.namespace}/${want.name} already exists and is not owned by this IngressRoute; rename spec.tls.secretName or delete that Certificate`);
+      return done;
+    }
+    // Stale entries are dropped (cleaned-up annotations must not linger).
+    for (const c of owned) {
+      if (c.metadata.name !== want.name) await client.delete(Resources.certificates, namespace, c.metadata.name, c.metadata.uid);
+    }
+    if (!isDeepStrictEqual(stripUndefined(existing.spec), stripUndefined(want.spec))) {
+      await client.replace<Certificate>(Resources.certificates, { ...structuredClone(existing), spec: want.spec });
+      ctx.events.event(route, Resources.ingressroutes, 'Normal', 'UpdateCertificate', `Successfully updated Certificate "${want.name}"`);
+    }
+    return done;
+  };
+}
+
+function stripUndefined(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v));
+}
+
+export function startShim(manager: Manager, deps: { client: KubeClient; logger: Logger }): { stop(): void } {
+  const queue = manager.makeQueue('ingressroute-shim', shimReconciler(manager, deps.client), 4);
+  manager.onIngressRoute((r) => queue.add(objectKey(r)));
+  // A Certificate the shim owns changed or vanished: look at its route again.
+  manager.caches.certificates.on((c) => {
+    const route = c.metadata.labels?.[SHIM_LABEL];
+    if (route) queue.add(`${c.metadata.namespace}/${route}`);
+  });
+  manager.onLeading(() => {
+    for (const r of manager.ingressRoutes.list()) queue.add(objectKey(r));
+  });
+  return { stop: () => queue.stop() };
+}
