@@ -1,0 +1,147 @@
+/**
+ * `npm test`: type-check, unit tests, then integration and e2e tests against one real local stack
+ * that this process starts and always tears down, on failure and on Ctrl-C too.
+ *
+ *   npm test                              everything
+ *   npm test -- test/e2e/smoke.test.ts    only the given files or globs (plus the type-check)
+ *   npm test -- --match='*redirect*'      flags go to ava unchanged
+ *
+ * It ends with the plain line `N passed, N failed`: the sum over the ava runs, with a failed
+ * type-check, a stack that would not start, or an ava run that crashed without a count as one
+ * failure each, so that the line never reads "0 failed" for a red run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { globSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { repoRoot } from './env/paths.ts';
+import { binary, down, up } from './env/stack.ts';
+
+const unitGlobs = ['test/unit/**/*.test.ts'];
+const stackGlobs = ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'];
+const avaCli = join(repoRoot, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
+const tscCli = join(repoRoot, 'node_modules', '.bin', 'tsc');
+
+const totals = { passed: 0, failed: 0 };
+let current: ChildProcess | undefined;
+let interrupted = false;
+
+function expand(globs: string[]): string[] {
+  const files = globs.flatMap((pattern) => globSync(pattern, { cwd: repoRoot }));
+  return [...new Set(files.map((file) => relative(repoRoot, join(repoRoot, file))))].sort();
+}
+
+/** Runs a command with its output shown live, and also returned for counting. */
+function run(command: string, args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...(process.stdout.isTTY ? { FORCE_COLOR: '1' } : {}) },
+    });
+    current = child;
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      process.stdout.write(chunk);
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      process.stderr.write(chunk);
+    });
+    child.on('error', (error) => {
+      output += String(error);
+    });
+    child.on('close', (code, signal) => {
+      current = undefined;
+      resolve({ code: code ?? (signal ? 128 : 1), output });
+    });
+  });
+}
+
+/** Adds up ava's closing lines ("3 tests passed", "1 test failed", "1 uncaught exception", …). */
+function count(output: string, code: number): void {
+  // eslint-disable-next-line no-control-regex
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const sum = (pattern: RegExp) => [...plain.matchAll(pattern)].reduce((n, m) => n + Number(m[1]), 0);
+  const passed = sum(/^\s*(\d+) tests? passed/gm);
+  let failed = sum(/^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained uncompleted|tests? timed out)/gm);
+  // A run that exits red without saying why (a worker crash, a timeout) is still a failure.
+  if (code !== 0 && failed === 0) failed = 1;
+  totals.passed += passed;
+  totals.failed += failed;
+}
+
+async function ava(files: string[], flags: string[], serial: boolean): Promise<void> {
+  if (files.length === 0) return;
+  const { code, output } = await run(process.execPath, [avaCli, ...(serial ? ['--serial'] : []), ...flags, ...files]);
+  count(output, code);
+}
+
+async function typecheck(): Promise<void> {
+  console.log('» type-check (tsc --noEmit -p .)');
+  const { code } = await run(tscCli, ['--noEmit', '-p', '.']);
+  if (code !== 0) {
+    console.error('type-check failed');
+    totals.failed += 1;
+  }
+}
+
+async function withStack(files: string[], flags: string[]): Promise<void> {
+  if (files.length === 0) return;
+  console.log('» starting the local stack');
+  const started = Date.now();
+  try {
+    await up();
+    // Built now so that no test's timeout has to absorb a first build of helm.
+    await binary('helm');
+  } catch (error) {
+    console.error(`stack: ${error instanceof Error ? error.message : String(error)}`);
+    totals.failed += 1;
+    return;
+  }
+  console.log(`» stack up in ${((Date.now() - started) / 1000).toFixed(1)} s; integration and e2e tests (serial)`);
+  if (!interrupted) await ava(files, flags, true);
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (interrupted) return;
+  interrupted = true;
+  console.error(`\n${signal}: stopping tests and the stack…`);
+  current?.kill('SIGINT');
+  void down().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const args = process.argv.slice(2);
+  const flags = args.filter((arg) => arg.startsWith('-'));
+  const selected = args.filter((arg) => !arg.startsWith('-'));
+  const files = selected.length > 0 ? expand(selected) : [];
+  if (selected.length > 0 && files.length === 0) {
+    console.error(`no test file matches ${selected.join(' ')}`);
+    totals.failed += 1;
+  }
+  const isUnit = (file: string) => file.startsWith('test/unit/');
+  const unitFiles = selected.length > 0 ? files.filter(isUnit) : expand(unitGlobs);
+  const stackFiles = selected.length > 0 ? files.filter((f) => !isUnit(f)) : expand(stackGlobs);
+  const started = Date.now();
+  try {
+    await typecheck();
+    if (unitFiles.length > 0) console.log('» unit tests');
+    await ava(unitFiles, flags, false);
+    if (!interrupted) await withStack(stackFiles, flags);
+  } finally {
+    if (!interrupted && stackFiles.length > 0) {
+      await down().catch((error: unknown) => {
+        console.error(`stack: ${error instanceof Error ? error.message : String(error)}`);
+        totals.failed += 1;
+      });
+    }
+  }
+  console.log(`» done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`${totals.passed} passed, ${totals.failed} failed`);
+  process.exitCode = totals.failed > 0 ? 1 : 0;
+}
+
+await main();
