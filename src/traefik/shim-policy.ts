@@ -1,0 +1,506 @@
+/**
+ * The IngressRoute shim's decision, as a pure function: given an IngressRoute, what Certificate
+ * should exist for it, and what must the user be told.
+ *
+ * It follows cert-manager's ingress-shim (`pkg/controller/certificate-shim`) so that annotations
+ * written for cert-manager mean the same here: the Certificate is named after the Secret, the
+ * issuer comes from `cert-manager.io/issuer` or `cert-manager.io/cluster-issuer` (plus
+ * `issuer-kind`/`issuer-group` for external issuers), and the other annotations fill in the spec.
+ * Unlike cert-manager, every value is validated here, so a bad annotation becomes a Warning event
+ * on the IngressRoute instead of a Certificate the API server rejects, and it never changes a
+ * Certificate that is already serving.
+ *
+ * Durations are written in Go's canonical form (`2160h0m0s`), as cert-manager writes them, so a
+ * Certificate cert-manager created compares equal to the one certroute wants.
+ */
+import { isIP } from 'node:net';
+import type { CertificateSpec, IngressRoute, IssuerRef, OwnerReference, PrivateKeySpec } from '../api/types.ts';
+import { DEFAULT_DURATION_MS, formatGoDuration, parseGoDuration } from '../pki/renewal.ts';
+import { DEFAULT_USAGES } from '../pki/usages.ts';
+import { dnsNameProblem, extractHosts, type RuleProblemKind } from './rules.ts';
+
+/** No issuer annotation: the route is not ours. The reconciler stops managing it, quietly. */
+export const NotAnnotated = 'NotAnnotated';
+/** `certroute.io/ignore: "true"`: the user opted this route out. */
+export const Ignored = 'Ignored';
+/** Both issuer annotations, or cluster-issuer with issuer-kind/issuer-group. Blocks. */
+export const ConflictingIssuerAnnotations = 'ConflictingIssuerAnnotations';
+/** An annotation value that cannot be used. Blocks. */
+export const BadAnnotation = 'BadAnnotation';
+/** A cert-manager annotation certroute does not implement (e.g. email-sans). Blocks. */
+export const UnsupportedAnnotation = 'UnsupportedAnnotation';
+/** A `cert-manager.io/` or `certroute.io/` annotation nobody knows: probably a typo. */
+export const UnknownAnnotation = 'UnknownAnnotation';
+/** A route rule that does not parse. Blocks, so a typo never shrinks a serving certificate. */
+export const InvalidRule = 'InvalidRule';
+/** HostRegexp, HostSNIRegexp or HostSNI(`*`): no certificate name can be derived. */
+export const UnsupportedMatcher = 'UnsupportedMatcher';
+/** A matcher name Traefik does not know. */
+export const UnknownMatcher = 'UnknownMatcher';
+/** A host under `!`: excluded by the rule, so not a certificate name. */
+export const NegatedHost = 'NegatedHost';
+/** A Host value that is not a DNS name. */
+export const InvalidHost = 'InvalidHost';
+/** No name at all for the certificate. Blocks. */
+export const NoHosts = 'NoHosts';
+/** `spec.tls.secretName` (or `<name>-tls`) is not a valid object name. Blocks. */
+export const InvalidSecretName = 'InvalidSecretName';
+/** `spec.tls.certResolver` is set too, so Traefik's own ACME resolver also manages these hosts. */
+export const CertResolverSet = 'CertResolverSet';
+
+export type ShimReason =
+  | typeof ConflictingIssuerAnnotations | typeof BadAnnotation | typeof UnsupportedAnnotation
+  | typeof UnknownAnnotation | typeof InvalidRule | typeof UnsupportedMatcher | typeof UnknownMatcher
+  | typeof NegatedHost | typeof InvalidHost | typeof NoHosts | typeof InvalidSecretName | typeof CertResolverSet;
+
+export type SkipReason = typeof NotAnnotated | typeof Ignored;
+
+/** Reasons that stop the shim from producing a Certificate. */
+export const BlockingReasons: ReadonlySet<ShimReason> = new Set<ShimReason>([
+  ConflictingIssuerAnnotations, BadAnnotation, UnsupportedAnnotation, InvalidRule, NoHosts, InvalidSecretName,
+]);
+
+export const ShimAnnotations = {
+  issuer: 'cert-manager.io/issuer',
+  clusterIssuer: 'cert-manager.io/cluster-issuer',
+  issuerKind: 'cert-manager.io/issuer-kind',
+  issuerGroup: 'cert-manager.io/issuer-group',
+  commonName: 'cert-manager.io/common-name',
+  altNames: 'cert-manager.io/alt-names',
+  ipSans: 'cert-manager.io/ip-sans',
+  duration: 'cert-manager.io/duration',
+  renewBefore: 'cert-manager.io/renew-before',
+  renewBeforePercentage: 'cert-manager.io/renew-before-percentage',
+  usages: 'cert-manager.io/usages',
+  privateKeyAlgorithm: 'cert-manager.io/private-key-algorithm',
+  privateKeySize: 'cert-manager.io/private-key-size',
+  privateKeyEncoding: 'cert-manager.io/private-key-encoding',
+  privateKeyRotationPolicy: 'cert-manager.io/private-key-rotation-policy',
+  revisionHistoryLimit: 'cert-manager.io/revision-history-limit',
+  subjectOrganizations: 'cert-manager.io/subject-organizations',
+  subjectOrganizationalUnits: 'cert-manager.io/subject-organizationalunits',
+  subjectCountries: 'cert-manager.io/subject-countries',
+  secretTemplate: 'cert-manager.io/secret-template',
+  ignore: 'certroute.io/ignore',
+} as const;
+
+/** cert-manager annotations that would need Certificate fields certroute does not issue. */
+const UNSUPPORTED_ANNOTATIONS: Record<string, string> = {
+  'cert-manager.io/email-sans': 'ACME CAs do not issue email addresses',
+  'cert-manager.io/uri-sans': 'ACME CAs do not issue URI names',
+  'cert-manager.io/subject-provinces': 'certroute sets only the organizations, organizational units and countries of the subject',
+  'cert-manager.io/subject-localities': 'certroute sets only the organizations, organizational units and countries of the subject',
+  'cert-manager.io/subject-streetaddresses': 'certroute sets only the organizations, organizational units and countries of the subject',
+  'cert-manager.io/subject-postalcodes': 'certroute sets only the organizations, organizational units and countries of the subject',
+  'cert-manager.io/subject-serialnumber': 'certroute sets only the organizations, organizational units and countries of the subject',
+};
+
+const KNOWN_ANNOTATIONS = new Set<string>([...Object.values(ShimAnnotations), ...Object.keys(UNSUPPORTED_ANNOTATIONS)]);
+
+const KEY_USAGES = new Set([
+  'signing', 'digital signature', 'content commitment', 'key encipherment', 'key agreement', 'data encipherment',
+  'cert sign', 'crl sign', 'encipher only', 'decipher only', 'any', 'server auth', 'client auth', 'code signing',
+  'email protection', 's/mime', 'ipsec end system', 'ipsec tunnel', 'ipsec user', 'timestamping', 'ocsp signing',
+  'microsoft sgc', 'netscape sgc',
+]);
+
+export interface ShimOptions {
+  /**
+   * The issuer used when an issuer annotation is present but empty
+   * (`cert-manager.io/cluster-issuer: ""`), like cert-manager's `--default-issuer-*` flags.
+   */
+  defaultIssuer?: IssuerRef;
+}
+
+export interface ShimWarning {
+  reason: ShimReason;
+  message: string;
+}
+
+export interface DesiredCertificate {
+  name: string;
+  namespace: string;
+  spec: CertificateSpec;
+  ownerReference: OwnerReference;
+}
+
+/**
+ * What the shim wants. Read it as:
+ * - `skip`: not managed; do nothing and emit nothing.
+ * - no `certificate` and no `skip`: blocked by a warning; emit the warnings, change nothing.
+ * - `certificate`: create or update it; write `secretNameToWrite` into `spec.tls.secretName`
+ *   when set; emit any (non-blocking) warnings.
+ */
+export interface ShimResult {
+  certificate?: DesiredCertificate;
+  secretNameToWrite?: string;
+  warnings: ShimWarning[];
+  skip?: SkipReason;
+}
+
+type Gate = (route: IngressRoute) => { skip: SkipReason } | ShimWarning | undefined;
+
+const gates: Gate[] = [
+  function notAnnotated(route) {
+    const a = route.metadata.annotations ?? {};
+    return a[ShimAnnotations.issuer] === undefined && a[ShimAnnotations.clusterIssuer] === undefined ? { skip: NotAnnotated } : undefined;
+  },
+  function ignored(route) {
+    const value = route.metadata.annotations?.[ShimAnnotations.ignore];
+    if (value === undefined || value === 'false') return undefined;
+    if (value === 'true') return { skip: Ignored };
+    return { reason: BadAnnotation, message: `annotation ${ShimAnnotations.ignore}: ${JSON.stringify(value)} is neither "true" nor "false"; set "true" to opt this IngressRoute out, or remove the annotation` };
+  },
+  function conflictingIssuers(route) {
+    const a = route.metadata.annotations ?? {};
+    const issuer = a[ShimAnnotations.issuer];
+    const cluster = a[ShimAnnotations.clusterIssuer];
+    if (issuer !== undefined && cluster !== undefined) {
+      return { reason: ConflictingIssuerAnnotations, message: `both ${ShimAnnotations.issuer} (${JSON.stringify(issuer)}) and ${ShimAnnotations.clusterIssuer} (${JSON.stringify(cluster)}) are set; keep only the one that names your issuer` };
+    }
+    if (cluster !== undefined && (a[ShimAnnotations.issuerKind] !== undefined || a[ShimAnnotations.issuerGroup] !== undefined)) {
+      return { reason: ConflictingIssuerAnnotations, message: `${ShimAnnotations.issuerKind} and ${ShimAnnotations.issuerGroup} go with ${ShimAnnotations.issuer}, not ${ShimAnnotations.clusterIssuer}; for an external issuer, set ${ShimAnnotations.issuer} to its name instead` };
+    }
+    return undefined;
+  },
+];
+
+/** Collects the warnings of one pass; each `bad` names the annotation, the value and the fix. */
+class Findings {
+  readonly warnings: ShimWarning[] = [];
+
+  add(reason: ShimReason, message: string): void {
+    this.warnings.push({ reason, message });
+  }
+
+  bad(key: string, value: string, problem: string, fix: string): undefined {
+    this.add(BadAnnotation, `annotation ${key}: ${JSON.stringify(value)} ${problem}; ${fix}`);
+    return undefined;
+  }
+
+  get blocked(): boolean {
+    return this.warnings.some((w) => BlockingReasons.has(w.reason));
+  }
+}
+
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function isObjectName(name: string): boolean {
+  return name.length <= 253 && OBJECT_NAME.test(name);
+}
+
+/**
+ * Decides the Certificate an IngressRoute asks for. Pure: the same route and options always give
+ * a deep-equal result, with fields in a fixed order and no `undefined` members, so the reconciler
+ * can compare it with what is in the cluster and skip needless writes.
+ */
+export function desiredCertificate(route: IngressRoute, opts: ShimOptions = {}): ShimResult {
+  for (const gate of gates) {
+    const outcome = gate(route);
+    if (outcome === undefined) continue;
+    if ('skip' in outcome) return { warnings: [], skip: outcome.skip };
+    return { warnings: [outcome] };
+  }
+  const findings = new Findings();
+  const annotations = route.metadata.annotations ?? {};
+  for (const key of Object.keys(annotations).sort()) {
+    const why = UNSUPPORTED_ANNOTATIONS[key];
+    if (why !== undefined) {
+      findings.add(UnsupportedAnnotation, `annotation ${key} is not supported: ${why}; remove it`);
+    } else if (/^(cert-manager|certroute)\.io\//.test(key) && !KNOWN_ANNOTATIONS.has(key)) {
+      findings.add(UnknownAnnotation, `annotation ${key} is not one certroute knows, so it has no effect; check its spelling`);
+    }
+  }
+
+  const issuerRef = issuerFor(annotations, opts, findings);
+  const names = namesFor(route, annotations, findings);
+  const fields = specFields(annotations, findings);
+
+  const given = route.spec.tls?.secretName ?? '';
+  const secretName = given === '' ? `${route.metadata.name}-tls` : given;
+  if (!isObjectName(secretName)) {
+    findings.add(InvalidSecretName, `the Secret name ${JSON.stringify(secretName)} is not a valid object name; set spec.tls.secretName to lowercase letters, digits, "-" and "." (at most 253 characters)`);
+  }
+  if (route.spec.tls?.certResolver) {
+    findings.add(CertResolverSet, `spec.tls.certResolver (${route.spec.tls.certResolver}) is set too, so Traefik's own ACME resolver also requests certificates for these hosts; remove certResolver to let certroute alone manage them`);
+  }
+
+  if (findings.blocked || issuerRef === undefined) return { warnings: findings.warnings };
+  const uid = route.metadata.uid;
+  if (uid === undefined) throw new Error(`IngressRoute ${route.metadata.namespace}/${route.metadata.name} has no uid; the shim needs one for the owner reference`);
+
+  const spec: CertificateSpec = { secretName, issuerRef, ...fields.leading, ...names, ...fields.trailing };
+  const result: ShimResult = {
+    certificate: {
+      name: secretName,
+      namespace: route.metadata.namespace ?? 'default',
+      spec,
+      ownerReference: { apiVersion: 'traefik.io/v1alpha1', kind: 'IngressRoute', name: route.metadata.name, uid, controller: true, blockOwnerDeletion: true },
+    },
+    warnings: findings.warnings,
+  };
+  if (given === '') result.secretNameToWrite = secretName;
+  return result;
+}
+
+function issuerFor(annotations: Record<string, string>, opts: ShimOptions, findings: Findings): IssuerRef | undefined {
+  const clusterKey = ShimAnnotations.clusterIssuer;
+  const key = annotations[clusterKey] !== undefined ? clusterKey : ShimAnnotations.issuer;
+  const name = annotations[key] ?? '';
+  let ref: IssuerRef;
+  if (name.trim() === '') {
+    if (opts.defaultIssuer === undefined) {
+      return findings.bad(key, name, 'is empty and no default issuer is configured', `set it to the name of ${key === clusterKey ? 'a ClusterIssuer' : 'an Issuer in this namespace'}`);
+    }
+    const { name: defaultName, kind, group } = opts.defaultIssuer;
+    ref = { name: defaultName };
+    if (kind !== undefined) ref.kind = kind;
+    if (group !== undefined) ref.group = group;
+  } else if (!isObjectName(name)) {
+    return findings.bad(key, name, 'is not a valid issuer name', 'use the metadata.name of the issuer (lowercase letters, digits, "-" and ".")');
+  } else {
+    ref = { name, kind: key === clusterKey ? 'ClusterIssuer' : 'Issuer' };
+  }
+  const kind = annotations[ShimAnnotations.issuerKind];
+  if (kind !== undefined) {
+    if (!/^[A-Z][A-Za-z0-9]*$/.test(kind)) return findings.bad(ShimAnnotations.issuerKind, kind, 'is not a resource kind', 'use the Kind of the external issuer, e.g. AWSPCAClusterIssuer');
+    ref.kind = kind;
+  }
+  const group = annotations[ShimAnnotations.issuerGroup];
+  if (group !== undefined) {
+    if (dnsNameProblem(group) !== undefined || group.startsWith('*')) return findings.bad(ShimAnnotations.issuerGroup, group, 'is not an API group', 'use the API group of the external issuer, e.g. awspca.cert-manager.io');
+    ref.group = group;
+  }
+  return ref;
+}
+
+const PROBLEM_REASONS: Record<RuleProblemKind, ShimReason> = {
+  'syntax': InvalidRule,
+  'unsupported': UnsupportedMatcher,
+  'negated': NegatedHost,
+  'invalid-host': InvalidHost,
+  'unknown-matcher': UnknownMatcher,
+};
+
+/** dnsNames and ipAddresses from every route's Host matchers, then alt-names and ip-sans. */
+function namesFor(route: IngressRoute, annotations: Record<string, string>, findings: Findings): Pick<CertificateSpec, 'dnsNames' | 'ipAddresses'> {
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  const addUnique = (list: string[], value: string) => { if (!list.includes(value)) list.push(value); };
+  let parsed = true;
+  route.spec.routes.forEach((r, i) => {
+    const { hosts, problems } = extractHosts(r.match ?? '');
+    for (const p of problems) {
+      findings.add(PROBLEM_REASONS[p.kind], `spec.routes[${i}].match: ${p.message}`);
+      if (p.kind === 'syntax') parsed = false;
+    }
+    for (const host of hosts) addUnique(isIP(host) === 0 ? dnsNames : ipAddresses, host);
+  });
+  const altNames = list(annotations, ShimAnnotations.altNames, findings, 'list DNS names separated by commas', (name) => {
+    const why = dnsNameProblem(name.toLowerCase());
+    return why === undefined ? name.toLowerCase() : { problem: `is not a DNS name: it ${why}` };
+  });
+  altNames?.forEach((name) => addUnique(dnsNames, name));
+  const ipSans = list(annotations, ShimAnnotations.ipSans, findings, 'list IPv4 or IPv6 addresses separated by commas', (ip) =>
+    isIP(ip) !== 0 ? ip : { problem: 'is not an IP address' });
+  ipSans?.forEach((ip) => addUnique(ipAddresses, ip));
+
+  if (parsed && dnsNames.length === 0 && ipAddresses.length === 0) {
+    findings.add(NoHosts, `no route has a Host(\`…\`) matcher, so there is no name to put in a certificate; add one to a route's match, e.g. Host(\`app.example.com\`) && PathPrefix(\`/\`), or list the names in ${ShimAnnotations.altNames}`);
+  }
+  const names: Pick<CertificateSpec, 'dnsNames' | 'ipAddresses'> = {};
+  if (dnsNames.length > 0) names.dnsNames = dnsNames;
+  if (ipAddresses.length > 0) names.ipAddresses = ipAddresses;
+  return names;
+}
+
+/**
+ * A comma-separated annotation, each item normalized by `item` or rejected with the reason it
+ * gives; undefined when absent or bad.
+ */
+function list(annotations: Record<string, string>, key: string, findings: Findings, fix: string, item: (value: string) => string | { problem: string }): string[] | undefined {
+  const raw = annotations[key];
+  if (raw === undefined) return undefined;
+  const values: string[] = [];
+  for (const part of raw.split(',').map((s) => s.trim())) {
+    if (part === '') return findings.bad(key, raw, 'has an empty item', fix);
+    const value = item(part);
+    if (typeof value !== 'string') return findings.bad(key, raw, `has ${JSON.stringify(part)}, which ${value.problem}`, fix);
+    values.push(value);
+  }
+  return values;
+}
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+
+/** A Go duration in milliseconds, or undefined where Go's time.ParseDuration fails. */
+function durationMs(text: string): number | undefined {
+  try {
+    return parseGoDuration(text);
+  } catch {
+    return undefined;
+  }
+}
+
+type SpecFields = {
+  leading: Pick<CertificateSpec, 'commonName'>;
+  trailing: Omit<CertificateSpec, 'secretName' | 'issuerRef' | 'commonName' | 'dnsNames' | 'ipAddresses'>;
+};
+
+/** Every spec field an annotation sets, in CertificateSpec order. */
+function specFields(a: Record<string, string>, findings: Findings): SpecFields {
+  const A = ShimAnnotations;
+  const leading: SpecFields['leading'] = {};
+  const trailing: SpecFields['trailing'] = {};
+  const present = (key: string): string | undefined => {
+    const value = a[key];
+    if (value !== undefined && value.trim() === '') return findings.bad(key, value, 'is empty', 'set a value or remove the annotation');
+    return value;
+  };
+
+  const commonName = present(A.commonName);
+  if (commonName !== undefined) {
+    if (commonName.length > 64) findings.bad(A.commonName, commonName, 'is longer than 64 characters, the limit for a common name', 'use a shorter name; all names are in the certificate\'s DNS names anyway');
+    else leading.commonName = commonName;
+  }
+
+  const durationText = present(A.duration);
+  const duration = durationText === undefined ? undefined : durationMs(durationText);
+  if (durationText !== undefined) {
+    if (duration === undefined) findings.bad(A.duration, durationText, 'is not a Go duration', 'write hours, minutes or seconds, such as 2160h for 90 days');
+    else if (duration < HOUR_MS) findings.bad(A.duration, durationText, 'is shorter than 1h, the shortest certificate cert-manager allows', 'use at least 1h, such as 2160h for 90 days');
+    else trailing.duration = formatGoDuration(duration);
+  }
+
+  const renewText = present(A.renewBefore);
+  const pctText = present(A.renewBeforePercentage);
+  if (renewText !== undefined && pctText !== undefined) {
+    findings.bad(A.renewBeforePercentage, pctText, `is set together with ${A.renewBefore} (${JSON.stringify(renewText)})`, 'keep only one of the two');
+  } else if (renewText !== undefined) {
+    const renew = durationMs(renewText);
+    const lifetime = duration ?? DEFAULT_DURATION_MS;
+    if (renew === undefined) findings.bad(A.renewBefore, renewText, 'is not a Go duration', 'write hours or minutes, such as 720h for 30 days');
+    else if (renew < 5 * MINUTE_MS) findings.bad(A.renewBefore, renewText, 'is shorter than 5m', 'use at least 5m, such as 720h for 30 days');
+    else if (renew >= lifetime) findings.bad(A.renewBefore, renewText, `is not shorter than the certificate's duration (${formatGoDuration(lifetime)})`, 'use a shorter renew-before or a longer duration');
+    else trailing.renewBefore = formatGoDuration(renew);
+  } else if (pctText !== undefined) {
+    const pct = /^[0-9]+$/.test(pctText) ? Number(pctText) : Number.NaN;
+    if (!(pct >= 1 && pct <= 99)) findings.bad(A.renewBeforePercentage, pctText, 'is not a whole number from 1 to 99', 'write a percentage of the duration without "%", such as 33');
+    else trailing.renewBeforePercentage = pct;
+  }
+
+  const usages = list(a, A.usages, findings, 'use names such as "digital signature", "key encipherment", "server auth", separated by single commas', (u) =>
+    KEY_USAGES.has(u) ? u : { problem: 'is not a key usage' });
+  if (a[A.usages] === undefined) trailing.usages = [...DEFAULT_USAGES];
+  else if (usages !== undefined) trailing.usages = usages;
+
+  const subject: NonNullable<CertificateSpec['subject']> = {};
+  const csv = (key: string, set: (values: string[]) => void) => {
+    const raw = present(key);
+    if (raw === undefined) return;
+    const values = splitCsv(raw);
+    if (typeof values === 'string') findings.bad(key, raw, `is not a comma-separated list: ${values}`, 'separate values with commas and put a value containing a comma in double quotes');
+    else set(values);
+  };
+  csv(A.subjectOrganizations, (v) => { subject.organizations = v; });
+  csv(A.subjectOrganizationalUnits, (v) => { subject.organizationalUnits = v; });
+  csv(A.subjectCountries, (v) => { subject.countries = v; });
+  if (Object.keys(subject).length > 0) trailing.subject = subject;
+
+  const privateKey = privateKeyFields(a, present, findings);
+  if (Object.keys(privateKey).length > 0) trailing.privateKey = privateKey;
+
+  const template = present(A.secretTemplate);
+  if (template !== undefined) {
+    const parsed = parseSecretTemplate(template);
+    if (typeof parsed === 'string') findings.bad(A.secretTemplate, template, parsed, 'write JSON such as {"labels":{"team":"web"},"annotations":{"example.com/owner":"web"}}');
+    else if (parsed.annotations !== undefined || parsed.labels !== undefined) trailing.secretTemplate = parsed;
+  }
+
+  const limitText = present(A.revisionHistoryLimit);
+  if (limitText !== undefined) {
+    const limit = /^[0-9]+$/.test(limitText) ? Number(limitText) : Number.NaN;
+    if (!(limit >= 1 && limit <= 2 ** 31 - 1)) findings.bad(A.revisionHistoryLimit, limitText, 'is not a whole number of at least 1', 'set how many CertificateRequests to keep, such as 3');
+    else trailing.revisionHistoryLimit = limit;
+  }
+  return { leading, trailing };
+}
+
+function privateKeyFields(a: Record<string, string>, present: (key: string) => string | undefined, findings: Findings): PrivateKeySpec {
+  const A = ShimAnnotations;
+  const key: PrivateKeySpec = {};
+  const algorithm = present(A.privateKeyAlgorithm);
+  if (algorithm === 'RSA' || algorithm === 'ECDSA' || algorithm === 'Ed25519') key.algorithm = algorithm;
+  else if (algorithm !== undefined) findings.bad(A.privateKeyAlgorithm, algorithm, 'is not a key algorithm', 'use RSA, ECDSA or Ed25519');
+
+  const sizeText = present(A.privateKeySize);
+  if (sizeText !== undefined && (algorithm === undefined || key.algorithm !== undefined)) {
+    const size = /^[0-9]+$/.test(sizeText) ? Number(sizeText) : Number.NaN;
+    const algo = key.algorithm ?? 'RSA';
+    if (algo === 'Ed25519') findings.bad(A.privateKeySize, sizeText, 'has no meaning for Ed25519 keys', 'remove it');
+    else if (Number.isNaN(size)) findings.bad(A.privateKeySize, sizeText, 'is not a whole number of bits', algo === 'RSA' ? 'use 2048, 3072 or 4096' : 'use 256, 384 or 521');
+    else if (algo === 'RSA' && (size < 2048 || size > 8192)) findings.bad(A.privateKeySize, sizeText, 'is not an RSA key size from 2048 to 8192', 'use 2048, 3072 or 4096');
+    else if (algo === 'ECDSA' && size !== 256 && size !== 384 && size !== 521) findings.bad(A.privateKeySize, sizeText, 'is not an ECDSA key size', 'use 256, 384 or 521');
+    else key.size = size;
+  }
+
+  const encoding = present(A.privateKeyEncoding);
+  if (encoding === 'PKCS1' || encoding === 'PKCS8') key.encoding = encoding;
+  else if (encoding !== undefined) findings.bad(A.privateKeyEncoding, encoding, 'is not a key encoding', 'use PKCS1 or PKCS8');
+
+  const rotation = present(A.privateKeyRotationPolicy);
+  if (rotation === 'Never' || rotation === 'Always') key.rotationPolicy = rotation;
+  else if (rotation !== undefined) findings.bad(A.privateKeyRotationPolicy, rotation, 'is not a rotation policy', 'use Never or Always');
+  return key;
+}
+
+/** One line of CSV as Go's encoding/csv reads it (cert-manager's SplitWithEscapeCSV), or why not. */
+export function splitCsv(input: string): string[] | string {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    let field = '';
+    if (input.charAt(i) === '"') {
+      i++;
+      for (;;) {
+        if (i >= input.length) return 'a quoted value has no closing double quote';
+        const c = input.charAt(i);
+        if (c === '"' && input.charAt(i + 1) === '"') { field += '"'; i += 2; continue; }
+        if (c === '"') { i++; break; }
+        field += c;
+        i++;
+      }
+      if (i < input.length && input.charAt(i) !== ',') return `unexpected text after a quoted value at position ${i + 1}`;
+    } else {
+      const end = input.indexOf(',', i);
+      field = input.slice(i, end < 0 ? input.length : end);
+      if (field.includes('"')) return 'a double quote appears inside an unquoted value';
+      if (/[\r\n]/.test(field)) return 'it spans several lines';
+      i = end < 0 ? input.length : end;
+    }
+    fields.push(field);
+    if (i >= input.length) return fields;
+    i++;
+  }
+}
+
+function parseSecretTemplate(text: string): NonNullable<CertificateSpec['secretTemplate']> | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return `is not JSON (${(error as Error).message})`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'is not a JSON object';
+  const template: NonNullable<CertificateSpec['secretTemplate']> = {};
+  for (const [field, map] of Object.entries(value)) {
+    if (field !== 'annotations' && field !== 'labels') return `has the field "${field}"; only "annotations" and "labels" are allowed`;
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) return `has ${field} that is not an object`;
+    const entries = Object.entries(map as Record<string, unknown>);
+    if (entries.some(([, v]) => typeof v !== 'string')) return `has ${field} with a value that is not a string`;
+    if (field === 'annotations' && entries.some(([k]) => k.startsWith('cert-manager.io/'))) return 'sets cert-manager.io/ annotations, which cert-manager owns';
+    if (entries.length > 0) template[field] = Object.fromEntries(entries) as Record<string, string>;
+  }
+  return template;
+}
