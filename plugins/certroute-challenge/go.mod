@@ -1,0 +1,3 @@
+module github.com/certroute/certroute-challenge
+
+go 1.22
