@@ -1,0 +1,176 @@
+/**
+ * Fast checks on the CRD files in `crds/`, without a cluster: each parses, serves the
+ * cert-manager group, version and kind it should, has a status subresource and cert-manager's
+ * printer columns, and the Issuer and ClusterIssuer schemas have not drifted apart.
+ */
+import test from 'ava';
+import { isDeepStrictEqual } from 'node:util';
+import { basename } from 'node:path';
+import { crdFiles, loadCrds, type CrdDocument } from '../helpers/crds.ts';
+
+const expected: Record<string, { group: string; kind: string; scope: CrdDocument['spec']['scope']; shortNames?: string[]; columns: string[] }> = {
+  'certificates.cert-manager.io': {
+    group: 'cert-manager.io', kind: 'Certificate', scope: 'Namespaced', shortNames: ['cert', 'certs'],
+    columns: ['Ready', 'Secret', 'Issuer', 'Status', 'Age'],
+  },
+  'issuers.cert-manager.io': {
+    group: 'cert-manager.io', kind: 'Issuer', scope: 'Namespaced', shortNames: ['iss'],
+    columns: ['Ready', 'Status', 'Age'],
+  },
+  'clusterissuers.cert-manager.io': {
+    group: 'cert-manager.io', kind: 'ClusterIssuer', scope: 'Cluster', shortNames: ['ciss'],
+    columns: ['Ready', 'Status', 'Age'],
+  },
+  'certificaterequests.cert-manager.io': {
+    group: 'cert-manager.io', kind: 'CertificateRequest', scope: 'Namespaced', shortNames: ['cr', 'crs'],
+    columns: ['Approved', 'Denied', 'Ready', 'Issuer', 'Requester', 'Status', 'Age'],
+  },
+  'orders.acme.cert-manager.io': {
+    group: 'acme.cert-manager.io', kind: 'Order', scope: 'Namespaced',
+    columns: ['State', 'Issuer', 'Reason', 'Age'],
+  },
+  'challenges.acme.cert-manager.io': {
+    group: 'acme.cert-manager.io', kind: 'Challenge', scope: 'Namespaced',
+    columns: ['State', 'Domain', 'Reason', 'Age'],
+  },
+};
+
+const crds = loadCrds();
+const byName = new Map(crds.map(({ crd }) => [crd.metadata.name, crd]));
+
+function v1(crd: CrdDocument) {
+  const version = crd.spec.versions.find((v) => v.name === 'v1');
+  if (!version) throw new Error(`${crd.metadata.name} has no v1`);
+  return version;
+}
+
+type Schema = {
+  type?: string;
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  additionalProperties?: Schema | boolean;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+  'x-kubernetes-validations'?: Array<{ rule: string; message?: string; messageExpression?: string }>;
+};
+
+function schemaOf(crd: CrdDocument): Schema {
+  return v1(crd).schema.openAPIV3Schema as Schema;
+}
+
+/** Calls `visit` on every sub-schema with its path, e.g. `.spec.dnsNames[]`. */
+function walk(schema: Schema, path: string, visit: (s: Schema, path: string) => void): void {
+  visit(schema, path);
+  for (const [key, child] of Object.entries(schema.properties ?? {})) walk(child, `${path}.${key}`, visit);
+  if (schema.items) walk(schema.items, `${path}[]`, visit);
+  if (typeof schema.additionalProperties === 'object') walk(schema.additionalProperties, `${path}{}`, visit);
+}
+
+test('crds/ holds exactly one file per kind, each a single apiextensions.k8s.io/v1 CustomResourceDefinition', (t) => {
+  t.is(crdFiles().length, Object.keys(expected).length);
+  t.is(crds.length, crdFiles().length);
+  for (const { file, crd } of crds) {
+    t.is(crd.apiVersion, 'apiextensions.k8s.io/v1', basename(file));
+    t.is(crd.kind, 'CustomResourceDefinition', basename(file));
+  }
+  t.deepEqual([...byName.keys()].sort(), Object.keys(expected).sort());
+});
+
+for (const [name, want] of Object.entries(expected)) {
+  test(`${name} serves ${want.group}/v1 ${want.kind} with a status subresource and cert-manager's printer columns`, (t) => {
+    const crd = byName.get(name);
+    if (!crd) return t.fail(`missing ${name}`);
+    t.is(crd.spec.group, want.group);
+    t.is(crd.spec.names.kind, want.kind);
+    t.is(crd.spec.scope, want.scope);
+    t.is(`${crd.spec.names.plural}.${crd.spec.group}`, name);
+    t.deepEqual(crd.spec.names.shortNames, want.shortNames);
+    t.true(crd.spec.names.categories?.includes('cert-manager'));
+    t.deepEqual(crd.spec.versions.map((v) => v.name), ['v1']);
+    const version = v1(crd);
+    t.true(version.served);
+    t.true(version.storage);
+    t.deepEqual(version.subresources?.status, {});
+    t.deepEqual(version.additionalPrinterColumns?.map((c) => c.name), want.columns);
+    const age = version.additionalPrinterColumns?.find((c) => c.name === 'Age');
+    t.deepEqual(age, { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' });
+    const schema = schemaOf(crd);
+    t.is(schema.type, 'object');
+    t.truthy(schema.properties?.spec, 'has a spec');
+    t.truthy(schema.properties?.status, 'has a status');
+  });
+}
+
+test('the Ready printer columns read the Ready condition exactly as cert-manager does', (t) => {
+  for (const kind of ['certificates', 'issuers', 'clusterissuers', 'certificaterequests']) {
+    const crd = byName.get(`${kind}.cert-manager.io`)!;
+    const ready = v1(crd).additionalPrinterColumns?.find((c) => c.name === 'Ready');
+    t.is(ready?.jsonPath, '.status.conditions[?(@.type == "Ready")].status', kind);
+    const status = v1(crd).additionalPrinterColumns?.find((c) => c.name === 'Status');
+    t.is(status?.jsonPath, '.status.conditions[?(@.type == "Ready")].message', kind);
+    t.is(status?.priority, 1, kind);
+  }
+});
+
+test('Issuer and ClusterIssuer have the same schema', (t) => {
+  const issuer = schemaOf(byName.get('issuers.cert-manager.io')!);
+  const cluster = schemaOf(byName.get('clusterissuers.cert-manager.io')!);
+  t.true(isDeepStrictEqual(issuer.properties, cluster.properties));
+});
+
+test('no schema preserves unknown fields except the declared-and-rejected ones and opaque copies', (t) => {
+  // Allowed: fields that a CEL rule rejects by name, pod/ingress templates accepted for
+  // compatibility, and the Challenge's copy of an already validated solver.
+  const allowed = new Set([
+    'certificates.cert-manager.io .spec.keystores',
+    'certificates.cert-manager.io .spec.nameConstraints',
+    'certificates.cert-manager.io .spec.additionalOutputFormats[]',
+    'certificates.cert-manager.io .spec.otherNames[]',
+    'challenges.acme.cert-manager.io .spec.solver',
+    ...['issuers', 'clusterissuers'].flatMap((k) => [
+      '.spec.vault', '.spec.venafi',
+      '.spec.acme.solvers[].http01.gatewayHTTPRoute',
+      '.spec.acme.solvers[].http01.ingress.podTemplate.spec',
+      ...['acmeDNS', 'akamai', 'azureDNS', 'cloudDNS', 'digitalocean', 'route53', 'webhook'].map((p) => `.spec.acme.solvers[].dns01.${p}`),
+    ].map((p) => `${k}.cert-manager.io ${p}`)),
+  ]);
+  const found: string[] = [];
+  for (const { crd } of crds) {
+    walk(schemaOf(crd), '', (s, path) => {
+      if (s['x-kubernetes-preserve-unknown-fields']) found.push(`${crd.metadata.name} ${path}`);
+    });
+  }
+  t.deepEqual(found.filter((f) => !allowed.has(f)), []);
+});
+
+test('every CEL rule has a message that tells the user what to fix', (t) => {
+  let rules = 0;
+  for (const { crd } of crds) {
+    walk(schemaOf(crd), '', (s, path) => {
+      for (const v of s['x-kubernetes-validations'] ?? []) {
+        rules++;
+        const message = v.message ?? v.messageExpression ?? '';
+        t.true(message.length > 20, `${crd.metadata.name} ${path}: rule ${v.rule} has no useful message`);
+      }
+    });
+  }
+  t.true(rules >= 40, `only ${rules} rules`);
+});
+
+test('every field cert-manager has and certroute rejects is declared and named in its rejection message', (t) => {
+  const cert = schemaOf(byName.get('certificates.cert-manager.io')!).properties!.spec!;
+  const messages = (cert['x-kubernetes-validations'] ?? []).map((v) => v.message ?? '');
+  for (const field of ['keystores', 'nameConstraints', 'additionalOutputFormats', 'literalSubject', 'emailAddresses', 'otherNames', 'signatureAlgorithm']) {
+    t.truthy(cert.properties?.[field], `spec.${field} is declared`);
+    t.true(messages.some((m) => m.includes(`certroute does not implement spec.${field}`)), `spec.${field} is rejected by name`);
+  }
+});
+
+test('lists and strings checked by CEL rules carry maxItems and maxLength so their cost is bounded', (t) => {
+  for (const { crd } of crds) {
+    walk(schemaOf(crd), '', (s, path) => {
+      const rules = s['x-kubernetes-validations'] ?? [];
+      if (rules.length === 0) return;
+      if (s.type === 'string') t.truthy((s as { maxLength?: number }).maxLength, `${crd.metadata.name} ${path} has maxLength`);
+    });
+  }
+});
