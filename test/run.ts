@@ -1,6 +1,7 @@
 /**
  * `npm test`: type-check, unit tests, then integration and e2e tests against one real local stack
- * that this process starts and always tears down, on failure and on Ctrl-C too.
+ * that this process starts and always tears down, on failure and on Ctrl-C too. A stack that was
+ * already up (`npm run stack -- up`, or another test run using it) is reused and left up.
  *
  *   npm test                              everything
  *   npm test -- test/e2e/smoke.test.ts    only the given files or globs (plus the type-check)
@@ -14,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { globSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { repoRoot } from './env/paths.ts';
-import { binary, down, up } from './env/stack.ts';
+import { binary, release, up, use } from './env/stack.ts';
 
 const unitGlobs = ['test/unit/**/*.test.ts'];
 const stackGlobs = ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'];
@@ -23,6 +24,7 @@ const tscCli = join(repoRoot, 'node_modules', '.bin', 'tsc');
 
 const totals = { passed: 0, failed: 0 };
 let current: ChildProcess | undefined;
+let starting: Promise<unknown> | undefined;
 let interrupted = false;
 
 function expand(globs: string[]): string[] {
@@ -91,9 +93,9 @@ async function withStack(files: string[], flags: string[]): Promise<void> {
   console.log('» starting the local stack');
   const started = Date.now();
   try {
-    await up();
-    // Built now so that no test's timeout has to absorb a first build of helm.
-    await binary('helm');
+    // Built too, so that no test's timeout has to absorb a first build of helm.
+    starting = up({ startedBy: 'test' }).then(() => use()).then(() => binary('helm'));
+    await starting;
   } catch (error) {
     console.error(`stack: ${error instanceof Error ? error.message : String(error)}`);
     totals.failed += 1;
@@ -103,12 +105,32 @@ async function withStack(files: string[], flags: string[]): Promise<void> {
   if (!interrupted) await ava(files, flags, true);
 }
 
+/**
+ * Tears the stack down unless it was already running before this run (started by hand, or in
+ * use by another test run at the same time): those stay up. False if tearing down failed.
+ */
+async function stopStack(): Promise<boolean> {
+  try {
+    if (!(await release())) console.log('» the stack was started by hand or is still in use, so it stays up');
+    return true;
+  } catch (error) {
+    console.error(`stack: ${error instanceof Error ? error.message : String(error)}`);
+    return false;
+  }
+}
+
 function onSignal(signal: NodeJS.Signals): void {
-  if (interrupted) return;
+  const code = signal === 'SIGINT' ? 130 : 143;
+  if (interrupted) process.exit(code); // a second Ctrl-C: stop waiting
   interrupted = true;
   console.error(`\n${signal}: stopping tests and the stack…`);
   current?.kill('SIGINT');
-  void down().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  // Let a start in progress finish first, or it could launch a component after `down` looked.
+  void (async () => {
+    await starting?.catch(() => {});
+    await stopStack();
+    process.exit(code);
+  })();
 }
 
 async function main(): Promise<void> {
@@ -132,12 +154,7 @@ async function main(): Promise<void> {
     await ava(unitFiles, flags, false);
     if (!interrupted) await withStack(stackFiles, flags);
   } finally {
-    if (!interrupted && stackFiles.length > 0) {
-      await down().catch((error: unknown) => {
-        console.error(`stack: ${error instanceof Error ? error.message : String(error)}`);
-        totals.failed += 1;
-      });
-    }
+    if (!interrupted && stackFiles.length > 0 && !(await stopStack())) totals.failed += 1;
   }
   console.log(`» done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`${totals.passed} passed, ${totals.failed} failed`);

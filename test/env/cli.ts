@@ -1,5 +1,5 @@
 /**
- * `npm run stack -- up|down|status`: the local stack by hand, for poking at it with kubectl,
+ * `npm run stack -- up | down [--force] | status`: the local stack by hand, for poking at it with kubectl,
  * curl, or a controller started from a second terminal.
  */
 import { relative } from 'node:path';
@@ -31,7 +31,7 @@ async function main(command: string | undefined): Promise<void> {
       return;
     }
     case 'down':
-      await down();
+      await down({ force: process.argv.includes('--force') });
       console.log('stack down; no process left');
       return;
     case 'status': {
@@ -46,7 +46,7 @@ async function main(command: string | undefined): Promise<void> {
       return;
     }
     default:
-      console.error('usage: npm run stack -- up|down|status');
+      console.error('usage: npm run stack -- up | down [--force] | status');
       process.exitCode = 2;
   }
 }

@@ -4,7 +4,7 @@
  * that started it: `npm run stack -- up` returns while the stack keeps running.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logFile } from './paths.ts';
 
@@ -115,17 +115,26 @@ export async function killGroup(pgid: number, graceMs = 5000): Promise<void> {
   }
 }
 
-function tailOf(name: string, lines = 200): string {
+/** Size of a component's log now, so that a later look reads only what this run wrote. */
+export function logSize(name: string): number {
   try {
-    return readFileSync(logFile(name), 'utf8').split('\n').slice(-lines).join('\n');
+    return statSync(logFile(name)).size;
+  } catch {
+    return 0;
+  }
+}
+
+function logSince(name: string, offset: number): string {
+  try {
+    return readFileSync(logFile(name)).subarray(offset).toString('utf8');
   } catch {
     return '';
   }
 }
 
 /** Why a component died during start, as one actionable line. */
-export function diedMessage(name: string): string {
-  const tail = tailOf(name);
+export function diedMessage(name: string, logOffset = 0): string {
+  const tail = logSince(name, logOffset);
   const inUse = /(?:127\.0\.0\.1|localhost|\[::\]|0\.0\.0\.0)?:(\d+):? bind: address already in use|address already in use.*?:(\d+)/.exec(tail);
   if (inUse || tail.includes('address already in use')) {
     const port = inUse?.[1] ?? inUse?.[2];
@@ -143,10 +152,11 @@ export async function waitReady(
   pid: number,
   ready: () => Promise<boolean>,
   timeoutMs: number,
+  logOffset = 0,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (!isAlive(pid)) throw new StackError(diedMessage(name));
+    if (!isAlive(pid)) throw new StackError(diedMessage(name, logOffset));
     if (await ready().catch(() => false)) return;
     if (Date.now() > deadline) {
       throw new StackError(`${name} did not become ready within ${Math.round(timeoutMs / 1000)} s; see ${logFile(name)}`);

@@ -7,7 +7,7 @@
  * process (an ava worker, the CLI) can restart a component or tear the stack down.
  */
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { binaries, pebbleBinaries, traefikCrdFile } from './binaries.ts';
 import {
@@ -15,11 +15,12 @@ import {
   type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
 } from './components.ts';
 import { exposeLocalPort, kubectl, loadKubeConfig, writeKubeconfig } from './kube.ts';
+import { dropLease, lockFile, otherUsers, takeLease, withLock } from './lock.ts';
 import { envFile, kubeconfigFile, logsDir, pidsFile, pkiDir, stackDir, stateFile } from './paths.ts';
 import { makeStackPki, type StackPki } from './pki.ts';
 import { freePorts } from './ports.ts';
 import { get } from './probe.ts';
-import { commandLine, groupMembers, isAlive, killGroup, launch, StackError, waitReady, type LaunchSpec } from './proc.ts';
+import { commandLine, groupMembers, isAlive, killGroup, launch, logSize, StackError, waitReady, type LaunchSpec } from './proc.ts';
 
 export { binary, helmPath, kubectlPath } from './binaries.ts';
 export type { Component, PebbleOptions, TraefikOptions } from './components.ts';
@@ -35,7 +36,11 @@ export interface StackEnv {
   traefik: { web: number; websecure: number; api: string };
 }
 
+/** Who started the stack: a test run tears down only what a test run started. */
+export type StartedBy = 'test' | 'cli';
+
 interface StackState {
+  startedBy: StartedBy;
   ports: Ports;
   pki: StackPki;
   bins: Binaries;
@@ -87,9 +92,10 @@ function recordPid(component: Component, pid: number | undefined): void {
 async function start(component: Component, state: StackState, spec: LaunchSpec): Promise<void> {
   state.specs[component] = spec;
   writeJson(stateFile, state);
+  const logOffset = logSize(component);
   const pid = launch(component, spec);
   recordPid(component, pid);
-  await waitReady(component, pid, readiness(component, state.ports, state.pki), readyTimeoutMs[component]);
+  await waitReady(component, pid, readiness(component, state.ports, state.pki), readyTimeoutMs[component], logOffset);
 }
 
 function envOf(state: StackState): StackEnv {
@@ -156,6 +162,8 @@ async function startAcme(state: StackState): Promise<void> {
 export interface UpOptions {
   /** Progress lines (builds, timings); defaults to stderr. */
   log?: (line: string) => void;
+  /** Recorded when the stack starts fresh; see `release`. Defaults to 'cli'. */
+  startedBy?: StartedBy;
 }
 
 /**
@@ -164,10 +172,26 @@ export interface UpOptions {
  */
 export async function up(opts: UpOptions = {}): Promise<StackEnv> {
   const log = opts.log ?? ((line: string) => console.error(line));
+  return withLock('stack up', () => upLocked(log, opts.startedBy ?? 'cli'), log);
+}
+
+function clearStackDir(): void {
+  mkdirSync(stackDir, { recursive: true });
+  for (const entry of readdirSync(stackDir)) {
+    const path = join(stackDir, entry);
+    if (path !== lockFile) rmSync(path, { recursive: true, force: true });
+  }
+}
+
+async function upLocked(log: (line: string) => void, startedBy: StartedBy): Promise<StackEnv> {
   const running = await reusable();
-  if (running) return running;
-  await down();
-  rmSync(stackDir, { recursive: true, force: true });
+  if (running) {
+    const state = readState();
+    if (startedBy === 'cli' && state.startedBy !== 'cli') writeJson(stateFile, { ...state, startedBy }); // adopted by hand: keep it up
+    return running;
+  }
+  await stopAll();
+  clearStackDir();
   mkdirSync(logsDir, { recursive: true });
 
   const debianBins = pebbleBinaries();
@@ -180,7 +204,7 @@ export async function up(opts: UpOptions = {}): Promise<StackEnv> {
   const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, web, websecure, traefikApi] =
     portList as [number, number, number, number, number, number, number, number, number, number];
   const ports: Ports = { etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, web, websecure, traefikApi };
-  const state: StackState = { ports, pki, bins, specs: {} };
+  const state: StackState = { startedBy, ports, pki, bins, specs: {} };
   writeJson(stateFile, state);
   writeKubeconfig(`https://127.0.0.1:${ports.apiserver}`, pki);
 
@@ -188,7 +212,7 @@ export async function up(opts: UpOptions = {}): Promise<StackEnv> {
     await Promise.all([startKubernetes(state), startAcme(state)]);
     await start('traefik', state, traefikSpec(bins, ports, kubeconfigFile));
   } catch (error) {
-    await down().catch(() => {});
+    await stopAll().catch(() => {});
     throw error;
   }
   const env = envOf(state);
@@ -212,8 +236,41 @@ function strays(): number[] {
   return found;
 }
 
-/** Stops every component and verifies that none of their processes is left. */
-export async function down(): Promise<void> {
+/**
+ * Stops every component and verifies that none of their processes is left. Refuses while another
+ * live test run holds a lease on the stack, unless `force`.
+ */
+export async function down(opts: { force?: boolean } = {}): Promise<void> {
+  await withLock('stack down', async () => {
+    const users = otherUsers();
+    if (users.length > 0 && !opts.force) {
+      throw new StackError(`the stack is in use by test run(s) ${users.join(', ')}; let them finish, or run \`npm run stack -- down --force\``);
+    }
+    await stopAll();
+  });
+}
+
+/** Registers this process as a user of the stack; `npm test` does this after `up`. */
+export function use(): void {
+  takeLease();
+}
+
+/**
+ * Ends this process's use of the stack and stops the stack if a test run started it and no other
+ * live test run still uses it. A stack started by hand (`npm run stack -- up`) stays up.
+ * Resolves to whether the stack was stopped.
+ */
+export async function release(): Promise<boolean> {
+  dropLease();
+  return withLock('stack release', async () => {
+    const state = readJson<StackState>(stateFile);
+    if (otherUsers().length > 0 || (state && state.startedBy !== 'test')) return false;
+    await stopAll();
+    return true;
+  });
+}
+
+async function stopAll(): Promise<void> {
   const pids = readJson<Pids>(pidsFile) ?? {};
   // Reverse start order: a kube-apiserver whose etcd is gone hangs in shutdown until SIGKILL.
   const ordered = [...components].reverse().flatMap((c) => (pids[c] === undefined ? [] : [pids[c]]));
@@ -228,13 +285,18 @@ export async function down(): Promise<void> {
 
 /**
  * Restarts one component on the same ports, for fault tests. Pebble and Traefik take options that
- * replace the ones they run with now (pass `{}` to go back to the defaults). Pebble's root CA
- * changes on restart; fetch it again from `<management>/roots/0`.
+ * replace the ones they run with now; without options they restart with the defaults. Pebble
+ * forgets accounts and orders and makes a new root CA: fetch it again from `<management>/roots/0`.
+ * Resolves once the component answers again.
  */
 export async function restart(component: 'traefik', opts?: TraefikOptions): Promise<void>;
 export async function restart(component: 'pebble', opts?: PebbleOptions): Promise<void>;
 export async function restart(component: Component): Promise<void>;
 export async function restart(component: Component, opts?: TraefikOptions | PebbleOptions): Promise<void> {
+  await withLock(`restart ${component}`, () => restartLocked(component, opts));
+}
+
+async function restartLocked(component: Component, opts?: TraefikOptions | PebbleOptions): Promise<void> {
   const state = readState();
   const pid = (readJson<Pids>(pidsFile) ?? {})[component];
   if (pid !== undefined) await killGroup(pid);
