@@ -1,0 +1,218 @@
+/**
+ * How an ACME failure becomes one of the three outcomes (STYLE.md 3): a 429/503 is transient and
+ * names its own delay (RetryAfterError), another 4xx problem is permanent (AcmeProblemError), a
+ * 5xx or a network error is transient with back-off (plain Error).
+ *
+ * `call()` learns the status from acme-client's global axios instance through an interceptor, so
+ * these tests make a real HTTP exchange with a loopback server through `acme.axios`, exactly as
+ * acme-client does (every status resolves; acme-client then throws from the problem document).
+ */
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { acme, AcmeProblemError, call, observeRequests, parseRetryAfter } from '../../src/acme/client.ts';
+import { RetryAfterError } from '../../src/kube/queue.ts';
+
+// ── parseRetryAfter ─────────────────────────────────────────────────────────
+
+test('Retry-After is read as seconds or as an HTTP-date; anything else is ignored', (t) => {
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  const table: Array<[string | undefined, number | undefined]> = [
+    ['120', 120_000],
+    ['0', 0],
+    ['Tue, 01 Jan 2030 00:01:30 GMT', 90_000],
+    ['Mon, 31 Dec 2029 23:00:00 GMT', 0],
+    [undefined, undefined],
+    ['', undefined],
+    ['soon', undefined],
+    ['Tue, 99 Foo 2030', undefined],
+  ];
+  for (const [value, ms] of table) t.is(parseRetryAfter(value, now), ms, JSON.stringify(value));
+});
+
+test('a negative Retry-After is no wait at all', (t) => {
+  t.is(parseRetryAfter('-30'), 0);
+});
+
+// ── call() against a loopback server ────────────────────────────────────────
+
+interface Reply {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** A stand-in CA: each path answers with a fixed status, headers and JSON body. */
+async function fakeCa(t: ExecutionContext, routes: Record<string, Reply>): Promise<string> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const reply = routes[req.url ?? ''] ?? { status: 404, body: { type: 'urn:ietf:params:acme:error:malformed', detail: 'no such path' } };
+    const body = reply.body === undefined ? '' : JSON.stringify(reply.body);
+    res.writeHead(reply.status, { 'content-type': reply.status >= 400 ? 'application/problem+json' : 'application/json', ...reply.headers });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/**
+ * What acme-client does for one step: send the request with every status
+ * accepted, then throw from the problem document when the status is an error.
+ */
+function acmeStep(url: string): () => Promise<unknown> {
+  return async () => {
+    const res = await acme.axios.get(url, { validateStatus: null });
+    if (res.status >= 400) {
+      const problem = res.data as { detail?: string };
+      throw new Error(problem?.detail ?? `HTTP ${res.status}`);
+    }
+    return res.data;
+  };
+}
+
+const problem = (type: string, detail: string) => ({ type: `urn:ietf:params:acme:error:${type}`, detail, status: 0 });
+
+test('a 429 with Retry-After in seconds is a RetryAfterError that waits that long', async (t) => {
+  const ca = await fakeCa(t, { '/new-order': { status: 429, headers: { 'retry-after': '7' }, body: problem('rateLimited', 'too many new orders') } });
+  const err = await t.throwsAsync(call('create order', acmeStep(`${ca}/new-order`)));
+  t.true(err instanceof RetryAfterError);
+  t.is((err as RetryAfterError).retryAfterMs, 7_000);
+  t.regex(err?.message ?? '', /^ACME create order: the CA answered 429, retry after 7s: too many new orders$/);
+  t.truthy(err?.cause, 'the original error is kept as the cause');
+});
+
+test('a 503 with an HTTP-date Retry-After is a RetryAfterError until that date', async (t) => {
+  const at = new Date(Date.now() + 60_000).toUTCString();
+  const ca = await fakeCa(t, { '/order/1': { status: 503, headers: { 'retry-after': at }, body: problem('serverInternal', 'maintenance') } });
+  const err = await t.throwsAsync(call('get order', acmeStep(`${ca}/order/1`)));
+  t.true(err instanceof RetryAfterError);
+  const ms = (err as RetryAfterError).retryAfterMs;
+  t.true(ms > 55_000 && ms <= 60_000, `${ms} ms`);
+});
+
+test('a 429 without Retry-After is still transient, with no delay of its own (the queue backs off)', async (t) => {
+  const ca = await fakeCa(t, { '/new-order': { status: 429, body: problem('rateLimited', 'slow down') } });
+  const err = await t.throwsAsync(call('create order', acmeStep(`${ca}/new-order`)));
+  t.true(err instanceof RetryAfterError);
+  t.is((err as RetryAfterError).retryAfterMs, 0);
+  t.notRegex(err?.message ?? '', /retry after/);
+});
+
+test('a 4xx problem is permanent: AcmeProblemError with the status and the problem type', async (t) => {
+  const table: Array<[number, string]> = [[400, 'rejectedIdentifier'], [403, 'unauthorized'], [404, 'malformed'], [400, 'caa']];
+  for (const [status, type] of table) {
+    const ca = await fakeCa(t, { '/finalize/1': { status, body: problem(type, `${type} detail`) } });
+    const err = await t.throwsAsync(call('finalize order', acmeStep(`${ca}/finalize/1`)));
+    t.true(err instanceof AcmeProblemError, `${status} ${type}`);
+    t.is((err as AcmeProblemError).status, status);
+    t.is((err as AcmeProblemError).type, `urn:ietf:params:acme:error:${type}`);
+    t.is(err?.message, `ACME finalize order: ${type} detail`);
+  }
+});
+
+test('a badNonce 400 is transient: a fresh nonce on the next pass fixes it', async (t) => {
+  const ca = await fakeCa(t, { '/new-order': { status: 400, body: problem('badNonce', 'JWS has an invalid anti-replay nonce') } });
+  const err = await t.throwsAsync(call('create order', acmeStep(`${ca}/new-order`)));
+  t.false(err instanceof AcmeProblemError);
+  t.false(err instanceof RetryAfterError);
+  t.regex(err?.message ?? '', /will retry/);
+});
+
+test('a 500 is transient: a plain Error the queue retries with back-off', async (t) => {
+  const ca = await fakeCa(t, { '/authz/1': { status: 500, body: problem('serverInternal', 'database unavailable') } });
+  const err = await t.throwsAsync(call('get authorizations', acmeStep(`${ca}/authz/1`)));
+  t.false(err instanceof AcmeProblemError);
+  t.false(err instanceof RetryAfterError);
+  t.is(err?.message, 'ACME get authorizations failed (will retry): database unavailable');
+});
+
+test('a connection error is transient', async (t) => {
+  const ca = await fakeCa(t, {});
+  const closed = ca.replace(/:\d+$/, ':1');
+  const err = await t.throwsAsync(call('get directory', acmeStep(`${closed}/dir`)));
+  t.false(err instanceof AcmeProblemError);
+  t.false(err instanceof RetryAfterError);
+  t.regex(err?.message ?? '', /^ACME get directory failed \(will retry\)/);
+});
+
+test('a throw after a successful response (say, an unreadable body) is transient', async (t) => {
+  const ca = await fakeCa(t, { '/cert/1': { status: 200, body: { ok: true } } });
+  const err = await t.throwsAsync(call('download certificate', async () => {
+    await acmeStep(`${ca}/cert/1`)();
+    throw new Error('no PEM in the response');
+  }));
+  t.false(err instanceof AcmeProblemError);
+  t.regex(err?.message ?? '', /will retry.*no PEM/);
+});
+
+test('the last response decides: a 429 followed by a successful request and a throw is not a 429', async (t) => {
+  const ca = await fakeCa(t, {
+    '/limited': { status: 429, headers: { 'retry-after': '5' }, body: problem('rateLimited', 'x') },
+    '/ok': { status: 200, body: {} },
+  });
+  const err = await t.throwsAsync(call('step', async () => {
+    await acme.axios.get(`${ca}/limited`, { validateStatus: null });
+    await acme.axios.get(`${ca}/ok`, { validateStatus: null });
+    throw new Error('later failure');
+  }));
+  t.false(err instanceof RetryAfterError);
+});
+
+test('a successful call returns its value unchanged', async (t) => {
+  const ca = await fakeCa(t, { '/dir': { status: 200, body: { newOrder: 'x' } } });
+  t.deepEqual(await call('get directory', acmeStep(`${ca}/dir`)), { newOrder: 'x' });
+});
+
+test('concurrent calls are classified by their own responses', async (t) => {
+  const ca = await fakeCa(t, {
+    '/a': { status: 429, headers: { 'retry-after': '3' }, body: problem('rateLimited', 'a') },
+    '/b': { status: 400, body: problem('rejectedIdentifier', 'b') },
+    '/c': { status: 500, body: problem('serverInternal', 'c') },
+  });
+  const results = await Promise.allSettled([
+    call('a', acmeStep(`${ca}/a`)),
+    call('b', acmeStep(`${ca}/b`)),
+    call('c', acmeStep(`${ca}/c`)),
+  ]);
+  const kinds = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).name : 'ok'));
+  t.deepEqual(kinds, ['RetryAfterError', 'AcmeProblemError', 'Error']);
+});
+
+test('request observers see scheme, host, a bounded action, method and status (for the ACME client metrics)', async (t) => {
+  const seen: Array<{ action: string; method: string; status: string; scheme: string; host: string }> = [];
+  observeRequests((info) => seen.push(info));
+  const ca = await fakeCa(t, {
+    '/acme/new-order': { status: 201, body: {} },
+    '/acme/order/123/abc': { status: 200, body: {} },
+    '/acme/chall/9': { status: 400, body: problem('malformed', 'x') },
+  });
+  await call('create order', acmeStep(`${ca}/acme/new-order`));
+  await call('get order', acmeStep(`${ca}/acme/order/123/abc`));
+  await call('complete challenge', acmeStep(`${ca}/acme/chall/9`)).catch(() => undefined);
+  const host = new URL(ca).host;
+  t.deepEqual(seen.filter((s) => s.host === host).map(({ scheme, action, method, status }) => ({ scheme, action, method, status })), [
+    { scheme: 'http', action: 'new-order', method: 'GET', status: '201' },
+    { scheme: 'http', action: 'order', method: 'GET', status: '200' },
+    { scheme: 'http', action: 'chall', method: 'GET', status: '400' },
+  ]);
+});
+
+test('acme-client’s own sleeping retry is switched off: a 503 fails fast instead of sleeping', async (t) => {
+  let hits = 0;
+  const server = createServer((_req, res) => {
+    hits++;
+    res.writeHead(503, { 'retry-after': '1' });
+    res.end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
+  const started = performance.now();
+  await t.throwsAsync(call('step', acmeStep(url)), { instanceOf: RetryAfterError });
+  t.is(hits, 1);
+  t.true(performance.now() - started < 900, 'no in-process sleep');
+});
