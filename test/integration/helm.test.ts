@@ -1,0 +1,383 @@
+/**
+ * The Helm chart against the stack's real kube-apiserver, with the real helm and kubectl: it
+ * lints, the API server accepts what it renders, `helm install` creates what an operator expects,
+ * the ServiceAccount it creates may do exactly what the controller needs, the Deployment's own
+ * arguments start a controller under that ServiceAccount, and bad values are refused.
+ *
+ * A bare apiserver runs no Pods, so the Deployment is checked as an object; the controller under
+ * the chart's RBAC runs here as a process with the ServiceAccount's token, as a follower (a Lease
+ * held by someone else), so it never reconciles other tests' objects.
+ */
+import test from 'ava';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { applyCrds, crdFiles, crdNames } from '../helpers/crds.ts';
+import { kubectlJson, waitFor } from '../helpers/controller.ts';
+import { helmPath, kubectl, readEnv } from '../env/stack.ts';
+
+const env = readEnv();
+const repo = resolve(import.meta.dirname, '..', '..');
+const chart = join(repo, 'charts', 'certroute');
+const id = process.pid % 100000;
+
+interface Run {
+  stdout: string;
+  stderr: string;
+}
+
+/** The real helm against the stack; rejects with helm's stderr (minus its symlink notices). */
+async function helm(args: string[], input?: string): Promise<Run> {
+  const bin = await helmPath();
+  return new Promise((resolvePromise, reject) => {
+    const child = execFile(bin, [...args, '--kubeconfig', env.kubeconfig], { maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
+      const cleaned = stderr.split('\n').filter((l) => !l.includes('found symbolic link in path')).join('\n').trim();
+      if (error) reject(new Error(`helm ${args.slice(0, 2).join(' ')} failed: ${cleaned || error.message}`, { cause: error }));
+      else resolvePromise({ stdout, stderr: cleaned });
+    });
+    child.stdin?.end(input ?? '');
+  });
+}
+
+/**
+ * `helm template` knows no cluster: it is told the stack's version, the k8s.io/kubernetes module
+ * tools/ builds the apiserver from (the binary itself reports v0.0.0-master: no version ldflags).
+ */
+function kubeVersion(): string {
+  const gomod = readFileSync(join(repo, 'tools/kubernetes/go.mod'), 'utf8');
+  const version = /k8s\.io\/kubernetes (v\d+\.\d+\.\d+)/.exec(gomod)?.[1];
+  if (!version) throw new Error('tools/kubernetes/go.mod names no k8s.io/kubernetes version');
+  return version;
+}
+
+const sets = (values: string[]): string[] => values.flatMap((v) => ['--set', v]);
+
+async function template(release: string, namespace: string, values: string[]): Promise<string> {
+  return (await helm(['template', release, chart, '-n', namespace, '--kube-version', kubeVersion(), ...sets(values)])).stdout;
+}
+
+async function namespace(prefix: string): Promise<string> {
+  const ns = `${prefix}-${id}`;
+  await kubectl(['create', 'namespace', ns]).catch((err: unknown) => {
+    if (!String(err).includes('AlreadyExists')) throw err;
+  });
+  return ns;
+}
+
+const modes: Array<{ title: string; values: string[] }> = [
+  { title: 'defaults (route mode)', values: [] },
+  { title: 'middleware mode', values: ['wiring=middleware'] },
+  { title: 'shim-only with the Let\'s Encrypt ClusterIssuers', values: ['shimOnly=true', 'clusterIssuers.letsencrypt.enabled=true', 'acme.email=ops@example.com'] },
+  { title: 'one replica, no leader election, fixed self-check address', values: ['replicas=1', 'leaderElection.enabled=false', 'traefik.selfCheckAddress=http://traefik.edge.svc:80'] },
+];
+
+test('helm lint passes in every mode', async (t) => {
+  for (const { title, values } of [...modes, { title: 'ServiceMonitor', values: ['metrics.serviceMonitor.enabled=true'] }]) {
+    const { stdout } = await helm(['lint', '--strict', chart, '--kube-version', kubeVersion(), ...sets(values)]);
+    t.regex(stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/, title);
+  }
+});
+
+test('the packaged chart carries crds/ and the plugin sources byte for byte', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'certroute-chart-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await helm(['package', chart, '-d', dir]);
+  const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+  t.is(tgz, 'certroute-0.1.0.tgz');
+  await new Promise<void>((done, fail) => execFile('tar', ['-xzf', join(dir, tgz ?? ''), '-C', dir], (e) => (e ? fail(e) : done())));
+  const packaged = readdirSync(join(dir, 'certroute', 'crds')).sort();
+  t.deepEqual(packaged, crdFiles().map((f) => f.split('/').at(-1)));
+  for (const name of packaged) {
+    t.is(readFileSync(join(dir, 'certroute', 'crds', name), 'utf8'), readFileSync(join(repo, 'crds', name), 'utf8'), name);
+  }
+  t.is(readFileSync(join(dir, 'certroute', 'files', 'certroute-challenge', 'challenge.go'), 'utf8'), readFileSync(join(repo, 'plugins', 'certroute-challenge', 'challenge.go'), 'utf8'));
+  // What an operator applies before an upgrade: every CRD file, unchanged.
+  const { stdout } = await helm(['show', 'crds', join(dir, tgz ?? '')]);
+  for (const file of crdFiles()) t.true(stdout.includes(readFileSync(file, 'utf8')), `helm show crds prints ${file}`);
+});
+
+for (const { title, values } of modes) {
+  test(`the API server accepts what the chart renders: ${title}`, async (t) => {
+    await applyCrds(env.kubeconfig);
+    const ns = await namespace(`helm-dry-${modes.findIndex((m) => m.title === title)}`);
+    const edge = await namespace(`helm-dry-edge-${modes.findIndex((m) => m.title === title)}`);
+    const manifest = await template(`certroute-dry-${id}`, ns, [`traefik.namespace=${edge}`, ...values]);
+    const { stdout } = await kubectl(['apply', '--dry-run=server', '-f', '-'], { input: manifest });
+    t.regex(stdout, /deployment\.apps\/certroute-dry-\d+ created \(server dry run\)/);
+    t.regex(stdout, /clusterrole\.rbac\.authorization\.k8s\.io\/certroute-dry-\d+ created \(server dry run\)/);
+    if (values.includes('wiring=middleware')) {
+      t.regex(stdout, /configmap\/certroute-dry-\d+-challenge-plugin created/);
+      t.regex(stdout, /middleware\.traefik\.io\/certroute-dry-\d+-challenge created/);
+    }
+    if (values.includes('clusterIssuers.letsencrypt.enabled=true')) {
+      t.regex(stdout, /clusterissuer\.cert-manager\.io\/letsencrypt-production (created|configured|unchanged)/);
+      t.regex(stdout, /clusterissuer\.cert-manager\.io\/letsencrypt-staging (created|configured|unchanged)/);
+    }
+  });
+}
+
+// ------------------------------------------------------------------ one real install
+
+interface Container {
+  args: string[];
+  image: string;
+  env: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+  ports: Array<{ name: string; containerPort: number }>;
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  securityContext: { runAsNonRoot: boolean; runAsUser: number; readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; capabilities: { drop: string[] }; seccompProfile: { type: string } };
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+}
+interface Deployment {
+  spec: {
+    replicas: number;
+    template: { spec: { serviceAccountName: string; containers: Container[]; securityContext: { runAsNonRoot: boolean; runAsUser: number; seccompProfile: { type: string } } } };
+  };
+}
+interface Service { spec: { type: string; ports: Array<{ name: string; port: number; targetPort: string | number }>; selector: Record<string, string> } }
+
+const release = `certroute-it-${id}`;
+let installation: Promise<{ ns: string; edge: string }> | undefined;
+
+/** One release for the tests below, installed once, uninstalled after them. */
+function installed(): Promise<{ ns: string; edge: string }> {
+  installation ??= (async () => {
+    await applyCrds(env.kubeconfig);
+    const edge = await namespace('helm-edge');
+    // Traefik's Service as the controller will read it (ExternalName, as on the stack).
+    await kubectl(['apply', '-f', '-'], {
+      input: stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'traefik', namespace: edge }, spec: { type: 'ExternalName', externalName: 'traefik.example', ports: [{ name: 'web', port: 8000 }, { name: 'websecure', port: 8443 }] } }),
+    });
+    const ns = `helm-it-${id}`;
+    await helm(['install', release, chart, '-n', ns, '--create-namespace', '--set', `traefik.namespace=${edge}`]);
+    return { ns, edge };
+  })();
+  return installation;
+}
+
+test.after.always('uninstall the release', async () => {
+  if (!installation) return;
+  const { ns } = await installation.catch(() => ({ ns: `helm-it-${id}` }));
+  await helm(['uninstall', release, '-n', ns]).catch(() => undefined);
+});
+
+test('helm install creates the controller Deployment as the chart promises', async (t) => {
+  const { ns, edge } = await installed();
+  const { stdout } = await helm(['status', release, '-n', ns]);
+  t.regex(stdout, /STATUS: deployed/);
+  t.regex(stdout, /cert-manager\.io\/cluster-issuer/, 'NOTES tell the user to annotate an IngressRoute');
+  const d = await kubectlJson<Deployment>(['-n', ns, 'get', 'deployment', release]);
+  t.is(d.spec.replicas, 2);
+  const pod = d.spec.template.spec;
+  t.is(pod.serviceAccountName, release);
+  t.deepEqual(pod.securityContext, { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+  const [c, ...others] = pod.containers;
+  t.is(others.length, 0);
+  if (!c) return;
+  t.is(c.image, 'ghcr.io/certroute/certroute:0.1.0');
+  t.is(c.args[0], 'controller');
+  for (const arg of ['--leader-elect=true', '--wiring=route', `--traefik-namespace=${edge}`, '--traefik-service=traefik', `--responder-service=${release}`, '--responder-port=8089', '--metrics-port=9402', '--health-port=9403', '--entrypoints=web,websecure', '--route-priority=1073741824', `--cluster-resource-namespace=${ns}`]) {
+    t.true(c.args.includes(arg), arg);
+  }
+  t.deepEqual(c.env.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom, { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } });
+  t.deepEqual(c.ports.map((p) => [p.name, p.containerPort]), [['responder', 8089], ['http-metrics', 9402], ['health', 9403]]);
+  t.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'health', scheme: 'HTTP' });
+  t.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'health', scheme: 'HTTP' });
+  t.like(c.securityContext, { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
+  t.truthy(c.resources.requests?.cpu);
+  t.truthy(c.resources.limits?.memory);
+});
+
+test('helm install creates the responder and metrics Services, the budget and the ServiceAccount', async (t) => {
+  const { ns } = await installed();
+  const responder = await kubectlJson<Service>(['-n', ns, 'get', 'service', release]);
+  t.deepEqual(responder.spec.ports.map((p) => [p.port, p.targetPort]), [[8089, 'responder']]);
+  t.is(responder.spec.selector['app.kubernetes.io/instance'], release);
+  const metrics = await kubectlJson<Service>(['-n', ns, 'get', 'service', `${release}-metrics`]);
+  t.deepEqual(metrics.spec.ports.map((p) => [p.name, p.port]), [['http-metrics', 9402]]);
+  const pdb = await kubectlJson<{ spec: { minAvailable: number } }>(['-n', ns, 'get', 'poddisruptionbudget', release]);
+  t.is(pdb.spec.minAvailable, 1);
+  await t.notThrowsAsync(kubectl(['-n', ns, 'get', 'serviceaccount', release]));
+  for (const name of crdNames()) {
+    const crd = await kubectlJson<{ status: { conditions: Array<{ type: string; status: string }> } }>(['get', 'crd', name]);
+    t.is(crd.status.conditions.find((x) => x.type === 'Established')?.status, 'True', `${name} is established`);
+  }
+});
+
+interface Access {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+}
+
+/** SubjectAccessReviews for the release's ServiceAccount, all in one request. */
+async function allowed(ns: string, checks: Access[]): Promise<boolean[]> {
+  const user = `system:serviceaccount:${ns}:${release}`;
+  const items = checks.map((c) => ({
+    apiVersion: 'authorization.k8s.io/v1',
+    kind: 'SubjectAccessReview',
+    spec: { user, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'], resourceAttributes: c },
+  }));
+  const { stdout } = await kubectl(['create', '-o', 'jsonpath={.status.allowed}{"\\n"}', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
+  const answers = stdout.trim().split('\n');
+  if (answers.length !== checks.length) throw new Error(`expected ${checks.length} SubjectAccessReview answers, got: ${stdout}`);
+  return answers.map((a) => a === 'true');
+}
+
+const show = (a: Access): string => `${a.verb} ${a.group || 'core'}/${a.resource}${a.subresource ? `/${a.subresource}` : ''}${a.name ? ` ${a.name}` : ''} in ${a.namespace ?? 'the cluster'}`;
+
+test('the ServiceAccount may do what the controller does, and not more', async (t) => {
+  const { ns, edge } = await installed();
+  const CM = 'cert-manager.io';
+  const ACME = 'acme.cert-manager.io';
+  const may: Access[] = [
+    { verb: 'watch', group: CM, resource: 'certificates' },
+    { verb: 'list', group: '', resource: 'secrets' },
+    { verb: 'create', group: CM, resource: 'certificates', namespace: 'default' },
+    { verb: 'update', group: CM, resource: 'certificates', subresource: 'status', namespace: 'default' },
+    { verb: 'update', group: CM, resource: 'certificaterequests', subresource: 'finalizers', namespace: 'default' },
+    { verb: 'update', group: CM, resource: 'clusterissuers', subresource: 'status' },
+    { verb: 'patch', group: ACME, resource: 'challenges', namespace: 'default' },
+    { verb: 'create', group: ACME, resource: 'orders', namespace: 'default' },
+    { verb: 'delete', group: '', resource: 'secrets', namespace: 'kube-system' },
+    { verb: 'patch', group: '', resource: 'events', namespace: 'default' },
+    { verb: 'patch', group: 'traefik.io', resource: 'ingressroutes', namespace: 'default' },
+    { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: ns },
+    { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: ns, name: 'certroute-controller' },
+    { verb: 'create', group: 'traefik.io', resource: 'ingressroutes', namespace: ns },
+    { verb: 'update', group: 'traefik.io', resource: 'ingressroutes', namespace: ns, name: 'certroute-acme-challenge' },
+    { verb: 'get', group: '', resource: 'services', namespace: edge, name: 'traefik' },
+  ];
+  const mayNot: Access[] = [
+    { verb: 'get', group: CM, resource: 'certificates', namespace: 'default' }, // read from the informer cache only
+    { verb: 'patch', group: CM, resource: 'certificates', namespace: 'default' },
+    { verb: 'update', group: ACME, resource: 'challenges', subresource: 'finalizers', namespace: 'default' },
+    { verb: 'deletecollection', group: '', resource: 'secrets', namespace: 'default' },
+    { verb: 'get', group: '', resource: 'configmaps', namespace: 'default' },
+    { verb: 'create', group: '', resource: 'pods', namespace: ns },
+    { verb: 'create', group: 'coordination.k8s.io', resource: 'leases', namespace: 'default' },
+    { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: ns, name: 'someone-elses-lease' },
+    { verb: 'update', group: 'traefik.io', resource: 'ingressroutes', namespace: ns, name: 'a-user-route' },
+    { verb: 'create', group: 'traefik.io', resource: 'ingressroutes', namespace: 'default' },
+    { verb: 'get', group: '', resource: 'services', namespace: edge, name: 'other' },
+    { verb: 'list', group: '', resource: 'services', namespace: edge },
+    { verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
+  ];
+  const answers = await allowed(ns, [...may, ...mayNot]);
+  t.deepEqual(may.filter((_, i) => !answers[i]).map(show), [], 'denied but needed');
+  t.deepEqual(mayNot.filter((_, i) => answers[may.length + i]).map(show), [], 'allowed but not needed');
+});
+
+interface LogLine {
+  msg?: string;
+  level?: number;
+  leader?: boolean;
+  selfCheck?: string;
+  err?: string;
+}
+
+test("the Deployment's own arguments start a controller under the chart's RBAC, with no forbidden call", async (t) => {
+  const { ns } = await installed();
+  // A live Lease held by someone else: this controller stays a follower and never reconciles.
+  const now = new Date().toISOString().replace(/Z$/, '000Z');
+  await kubectl(['apply', '-f', '-'], {
+    input: stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'certroute-controller', namespace: ns }, spec: { holderIdentity: 'helm-test-holder', leaseDurationSeconds: 3600, acquireTime: now, renewTime: now } }),
+  });
+  const { stdout: token } = await kubectl(['-n', ns, 'create', 'token', release, '--duration=10m']);
+  const admin = parse(readFileSync(env.kubeconfig, 'utf8')) as { clusters: Array<{ name: string; cluster: Record<string, string> }> };
+  const dir = mkdtempSync(join(tmpdir(), 'certroute-sa-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: admin.clusters,
+    users: [{ name: 'sa', user: { token: token.trim() } }],
+    contexts: [{ name: 'sa', context: { cluster: admin.clusters[0]?.name, user: 'sa' } }],
+    'current-context': 'sa',
+  }), { mode: 0o600 });
+
+  const d = await kubectlJson<Deployment>(['-n', ns, 'get', 'deployment', release]);
+  const ports = { '--responder-port': '0', '--metrics-port': '0', '--health-port': '0' };
+  const args = (d.spec.template.spec.containers[0]?.args ?? []).map((a) => {
+    const [flag = ''] = a.split('=');
+    return flag in ports ? `${flag}=${ports[flag as keyof typeof ports]}` : a;
+  });
+  const child = spawn(process.execPath, [join(repo, 'bin/certroute.js'), ...args], {
+    cwd: repo,
+    env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAMESPACE: ns, LOG_LEVEL: 'debug' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let output = '';
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  const lines = (): LogLine[] => output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+
+  const synced = await waitFor('caches synced', async () => {
+    if (child.exitCode !== null) throw new Error(`the controller exited with ${child.exitCode}:\n${output.slice(-2000)}`);
+    return lines().find((l) => l.msg === 'caches synced');
+  }, 30_000).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\n${output.slice(-3000)}`);
+  });
+  t.is(synced.leader, false, 'a follower while the Lease is held');
+  t.is(lines().find((l) => l.msg === 'certroute starting')?.selfCheck, 'http://traefik.example:8000', "Traefik's Service was read through the Role in its namespace");
+  // A few lease retries and watch restarts' worth of time.
+  await new Promise((r) => setTimeout(r, 3000));
+  t.deepEqual(output.split('\n').filter((l) => /forbidden|\b403\b/i.test(l)), []);
+  t.deepEqual(lines().filter((l) => (l.level ?? 0) >= 40).map((l) => `${l.msg}: ${l.err ?? ''}`), [], 'no warnings or errors');
+  child.kill('SIGTERM');
+  t.is(await exited, 0);
+});
+
+// ------------------------------------------------------------------ bad values
+
+const refused: Array<{ values: string[]; message: RegExp }> = [
+  { values: ['wiring=foo'], message: /at '\/wiring': value must be one of 'route', 'middleware'/ },
+  { values: ['replicas=0'], message: /at '\/replicas': minimum: got 0, want 1/ },
+  { values: ['clusterIssuers.letsencrypt.enabled=true'], message: /clusterIssuers\.letsencrypt\.enabled=true needs acme\.email/ },
+  { values: ['acme.email=not-an-address'], message: /at '\/acme\/email': 'not-an-address' does not match pattern/ },
+  { values: ['traefik.priority=0'], message: /at '\/traefik\/priority': minimum: got 0, want 1/ },
+  { values: ['traefik.priority=9007199254740992'], message: /at '\/traefik\/priority': maximum/ },
+  { values: ['traefik.priority=1.5'], message: /at '\/traefik\/priority': got string, want integer/ },
+  { values: ['traefik.entrypoints=null'], message: /at '\/traefik': missing property 'entrypoints'/ },
+  { values: ['traefik.entrypoints={web,a b}'], message: /at '\/traefik\/entrypoints\/1': 'a b' does not match pattern/ },
+  { values: ['traefik.selfCheckAddress=traefik:80'], message: /at '\/traefik\/selfCheckAddress': 'traefik:80' does not match pattern/ },
+  { values: ['leaderElection.leaseDuration=15'], message: /at '\/leaderElection\/leaseDuration': got number, want string/ },
+  { values: ['leaderElection.leaseDuration=soon'], message: /at '\/leaderElection\/leaseDuration': 'soon' does not match pattern/ },
+  { values: ['logLevel=verbose'], message: /at '\/logLevel': value must be one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'/ },
+  { values: ['image.digest=latest'], message: /at '\/image\/digest': 'latest' does not match pattern/ },
+  { values: ['wireing=route'], message: /additional properties 'wireing' not allowed/ },
+  { values: ['rbac.create=true', 'serviceAccount.create=false'], message: /serviceAccount\.create=false needs serviceAccount\.name/ },
+];
+
+test('helm install refuses bad values with a message that names the problem, and installs nothing', async (t) => {
+  const ns = await namespace('helm-bad');
+  for (const { values, message } of refused) {
+    const error = await t.throwsAsync(helm(['install', `certroute-bad-${id}`, chart, '-n', ns, ...sets(values)]), undefined, values.join(' '));
+    t.regex(error?.message ?? '', message, values.join(' '));
+  }
+  const { stdout } = await helm(['list', '-n', ns, '-a', '-q']);
+  t.is(stdout.trim(), '');
+});
+
+test('helm uninstall removes what install created and keeps the CRDs', async (t) => {
+  const ns = await namespace('helm-rm');
+  const name = `certroute-rm-${id}`;
+  await applyCrds(env.kubeconfig);
+  await helm(['install', name, chart, '-n', ns, '--set', `traefik.namespace=${ns}`, '--set', 'replicas=1']);
+  await t.notThrowsAsync(kubectl(['get', 'clusterrole', name]));
+  await helm(['uninstall', name, '-n', ns, '--wait']);
+  for (const what of [['-n', ns, 'deployment', name], ['-n', ns, 'service', name], ['clusterrole', name], ['clusterrolebinding', name], ['-n', ns, 'role', name]]) {
+    await t.throwsAsync(kubectl(['get', ...what]), { message: /NotFound|not found/ }, what.join(' '));
+  }
+  await t.notThrowsAsync(kubectl(['get', 'crd', 'certificates.cert-manager.io']), 'Certificates outlive the release');
+});
