@@ -13,7 +13,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { applyCrds, crdFiles, crdNames } from '../helpers/crds.ts';
 import { kubectlJson, waitFor } from '../helpers/controller.ts';
 import { helmPath, kubectl, readEnv } from '../env/stack.ts';
@@ -117,6 +117,78 @@ for (const { title, values } of modes) {
     }
   });
 }
+
+interface Doc {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  data?: Record<string, string>;
+  spec?: Record<string, unknown>;
+}
+
+async function renderDocs(values: string[], ns = 'certroute'): Promise<Doc[]> {
+  return parseAllDocuments(await template('certroute', ns, values)).map((d) => d.toJS() as Doc | null).filter((d): d is Doc => d !== null);
+}
+
+const containerArgs = (docs: Doc[]): string[] =>
+  ((docs.find((d) => d.kind === 'Deployment')?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } } | undefined)?.template.spec.containers[0]?.args ?? []);
+
+test('middleware mode ships the plugin sources unchanged, in Traefik\'s namespace, pointed at the responder', async (t) => {
+  const docs = await renderDocs(['wiring=middleware', 'traefik.namespace=edge']);
+  const plugin = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'certroute-challenge-plugin');
+  t.is(plugin?.metadata.namespace, 'edge', 'a Pod mounts ConfigMaps from its own namespace only');
+  const dir = join(repo, 'plugins', 'certroute-challenge');
+  const shipped = readdirSync(dir).filter((f) => f === '.traefik.yml' || f === 'go.mod' || (f.endsWith('.go') && !f.endsWith('_test.go'))).sort();
+  t.deepEqual(Object.keys(plugin?.data ?? {}).sort(), shipped);
+  for (const f of shipped) t.is(plugin?.data?.[f], readFileSync(join(dir, f), 'utf8'), f);
+  const middleware = docs.find((d) => d.kind === 'Middleware');
+  t.deepEqual(middleware?.spec, { plugin: { certroute: { responder: 'http://certroute.certroute.svc:8089' } } });
+  const fallback = docs.find((d) => d.kind === 'IngressRoute');
+  t.like(fallback?.spec, { entryPoints: ['web'], routes: [{ priority: 1, services: [{ kind: 'TraefikService', name: 'noop@internal' }] }] });
+  const args = containerArgs(docs);
+  t.true(args.includes('--wiring=middleware'));
+  t.false(args.some((a) => a.startsWith('--entrypoints=')), 'no challenge route in middleware mode');
+});
+
+test('route mode passes the Traefik values to the controller and creates no Traefik object itself', async (t) => {
+  const docs = await renderDocs(['traefik.entrypoints={web}', 'traefik.priority=9007199254740991', 'traefik.selfCheckAddress=http://traefik.edge.svc:8000', 'traefik.selfCheckWebsecureAddress=https://traefik.edge.svc:8443', 'shimOnly=false', 'logLevel=debug']);
+  const args = containerArgs(docs);
+  for (const a of ['--entrypoints=web', '--route-priority=9007199254740991', '--self-check-address=http://traefik.edge.svc:8000', '--self-check-websecure-address=https://traefik.edge.svc:8443', '--responder-service=certroute']) t.true(args.includes(a), a);
+  t.false(args.some((a) => a.startsWith('--traefik-namespace=')), 'a fixed self-check address needs no Service lookup');
+  t.deepEqual(docs.filter((d) => ['IngressRoute', 'Middleware', 'ConfigMap'].includes(d.kind)), [], 'the controller owns the challenge route');
+});
+
+test('shim-only passes --shim-only and no challenge route flags', async (t) => {
+  const args = containerArgs(await renderDocs(['shimOnly=true']));
+  t.true(args.includes('--shim-only'));
+  t.false(args.some((a) => a.startsWith('--entrypoints=') || a.startsWith('--route-priority=')));
+});
+
+test('a single replica gets no PodDisruptionBudget; two or more get minAvailable 1', async (t) => {
+  t.false((await renderDocs(['replicas=1'])).some((d) => d.kind === 'PodDisruptionBudget'));
+  const pdb = (await renderDocs(['replicas=3'])).find((d) => d.kind === 'PodDisruptionBudget');
+  t.is((pdb?.spec as { minAvailable: number } | undefined)?.minAvailable, 1);
+});
+
+test('the optional ServiceMonitor scrapes the metrics Service port', async (t) => {
+  t.false((await renderDocs([])).some((d) => d.kind === 'ServiceMonitor'));
+  const docs = await renderDocs(['metrics.serviceMonitor.enabled=true', 'metrics.serviceMonitor.labels.release=prometheus']);
+  const monitor = docs.find((d) => d.kind === 'ServiceMonitor') as (Doc & { metadata: { labels: Record<string, string> } }) | undefined;
+  t.is(monitor?.metadata.labels.release, 'prometheus');
+  const endpoints = (monitor?.spec as { endpoints: Array<{ port: string; path: string }>; selector: { matchLabels: Record<string, string> } } | undefined);
+  t.deepEqual(endpoints?.endpoints.map((e) => [e.port, e.path]), [['http-metrics', '/metrics']]);
+  const metrics = docs.find((d) => d.kind === 'Service' && d.metadata.name === 'certroute-metrics') as (Doc & { metadata: { labels: Record<string, string> } }) | undefined;
+  for (const [k, v] of Object.entries(endpoints?.selector.matchLabels ?? {})) t.is(metrics?.metadata.labels[k], v, k);
+  const responder = docs.find((d) => d.kind === 'Service' && d.metadata.name === 'certroute') as (Doc & { metadata: { labels: Record<string, string> } }) | undefined;
+  t.false(Object.entries(endpoints?.selector.matchLabels ?? {}).every(([k, v]) => responder?.metadata.labels[k] === v), 'the responder Service is not scraped');
+});
+
+test('the Let\'s Encrypt ClusterIssuers use the e-mail and solve HTTP-01 through the traefik class', async (t) => {
+  const docs = await renderDocs(['clusterIssuers.letsencrypt.enabled=true', 'acme.email=ops@example.com']);
+  const issuers = docs.filter((d) => d.kind === 'ClusterIssuer');
+  t.deepEqual(issuers.map((i) => i.metadata.name), ['letsencrypt-staging', 'letsencrypt-production']);
+  t.like(issuers[1]?.spec, { acme: { server: 'https://acme-v02.api.letsencrypt.org/directory', email: 'ops@example.com', privateKeySecretRef: { name: 'letsencrypt-production-account-key' }, solvers: [{ http01: { ingress: { ingressClassName: 'traefik' } } }] } });
+  t.like(issuers[0]?.spec, { acme: { server: 'https://acme-staging-v02.api.letsencrypt.org/directory' } });
+});
 
 // ------------------------------------------------------------------ one real install
 
