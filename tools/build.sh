@@ -6,6 +6,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 name=${1:?usage: tools/build.sh kube-apiserver|kubectl|etcd|traefik|helm}
+ldflags='-s -w'
 case $name in
   kube-apiserver) dir=kubernetes; mod=k8s.io/kubernetes; pkg=k8s.io/kubernetes/cmd/kube-apiserver ;;
   kubectl)        dir=kubernetes; mod=k8s.io/kubernetes; pkg=k8s.io/kubernetes/cmd/kubectl ;;
@@ -19,13 +20,22 @@ if ! command -v go >/dev/null 2>&1; then
   else echo "tools/build.sh: no Go toolchain found; install Go >= 1.26 and put it on PATH" >&2; exit 3; fi
 fi
 version=$(awk -v m="$mod" '$1 == m || ($1 == "require" && $2 == m) { print ($1 == "require" ? $3 : $2); exit }' "$here/$dir/go.mod")
+if [[ $mod == k8s.io/kubernetes ]]; then
+  # Stamp the real version: without it the server reports v0.0.0-master,
+  # which kubectl version shows and Helm's kubeVersion checks refuse.
+  minor=$(cut -d. -f2 <<<"$version")
+  v=k8s.io/component-base/version
+  ldflags+=" -X $v.gitVersion=$version -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+  version=$version-stamped
+fi
 cache=${CERTROUTE_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/certroute/bin}
 out=$cache/$name-$version
 if [[ ! -x $out ]]; then
   mkdir -p "$cache"
   start=$(date +%s)
   log=$cache/$name-$version.build.log
-  ( cd "$here/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out.tmp" "$pkg" ) >"$log" 2>&1 || {
+  ( cd "$here/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$out.tmp" "$pkg" ) >"$log" 2>&1 || {
     echo "tools/build.sh: building $name $version failed; see $log" >&2; exit 4; }
   mv "$out.tmp" "$out"
   echo "built $name $version in $(( $(date +%s) - start ))s" >&2

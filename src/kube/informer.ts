@@ -34,6 +34,7 @@ export class Informer<T extends KubeObject> {
   private stopped = false;
   private synced = false;
   private failures = 0;
+  private lastFailureAt = 0;
   private onSynced: (() => void) | undefined;
 
   constructor(client: KubeClient, def: ResourceDef, opts: InformerOptions) {
@@ -90,9 +91,6 @@ export class Informer<T extends KubeObject> {
     next.on('add', (o) => this.emit(o, 'add'));
     next.on('update', (o) => this.emit(o, 'update'));
     next.on('delete', (o) => this.emit(o, 'delete'));
-    next.on('connect', () => {
-      this.failures = 0;
-    });
     next.on('error', (err: unknown) => {
       if (this.pending !== next && this.lw !== next) return;
       this.synced = false;
@@ -121,6 +119,10 @@ export class Informer<T extends KubeObject> {
 
   private async restart(err: unknown): Promise<void> {
     if (this.stopped) return;
+    // A watch that held for a minute earns a fresh back-off; one refused at
+    // every connect (403, say) keeps growing it.
+    if (Date.now() - this.lastFailureAt > 60_000) this.failures = 0;
+    this.lastFailureAt = Date.now();
     this.failures++;
     const backoff = Math.min(30_000, 200 * 2 ** Math.min(this.failures, 8));
     this.opts.logger.warn({ resource: this.def.plural, err: String(err), backoffMs: backoff }, 'watch failed; restarting informer');

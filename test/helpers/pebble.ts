@@ -15,3 +15,24 @@ export async function pebbleRoot(env: StackEnv): Promise<string> {
   if (res.statusCode !== 200) throw new Error(`Pebble /roots/0 answered ${res.statusCode}`);
   return res.body.text();
 }
+
+/**
+ * Every order URL Pebble holds for the account whose key is given, read the
+ * way RFC 8555 §7.1.2.1 lists them (POST-as-GET on the account's `orders`).
+ */
+export async function accountOrders(env: StackEnv, accountKeyPem: string): Promise<string[]> {
+  const { clientFor } = await import('../../src/acme/client.ts');
+  const client = clientFor({ directoryUrl: env.pebble.directory, accountKeyPem, tls: { caBundlePem: readFileSync(env.pebble.tlsCa, 'utf8') } });
+  const account = (await client.createAccount({ onlyReturnExisting: true })) as { orders?: string };
+  if (!account.orders) throw new Error('Pebble returned no orders URL for the account');
+  const api = (client as unknown as { api: { apiRequest(url: string, payload: null, codes: number[]): Promise<{ data: { orders?: string[] }; headers: Record<string, string | undefined> }> } }).api;
+  const urls: string[] = [];
+  let next: string | undefined = account.orders;
+  while (next) {
+    const res = await api.apiRequest(next, null, [200]);
+    urls.push(...(res.data.orders ?? []));
+    const link = res.headers.link ?? '';
+    next = /<([^>]+)>;\s*rel="next"/.exec(link)?.[1];
+  }
+  return urls;
+}
