@@ -13,6 +13,7 @@ import { parseCsr } from '../pki/csr.ts';
 import { parseGoDuration } from '../pki/renewal.ts';
 import { signCsr } from '../pki/sign.ts';
 import { decodeB64, encodeB64, findIssuer, issuerSecretNamespace, normalizeIssuerRef, ownerRef, splitKey, type Context } from './context.ts';
+import { shortenName } from './orders.ts';
 import { writeStatus } from './status.ts';
 
 const DEFAULT_DURATION_MS = 90 * 24 * 3600_000;
@@ -110,7 +111,7 @@ async function readSecret(ctx: Context, ns: string, name: string): Promise<Secre
 /** cert-manager names Orders `<request>-<hash of the order spec>`. */
 export function orderName(cr: CertificateRequest, spec: Order['spec']): string {
   const hash = createHash('sha256').update(JSON.stringify(spec)).digest().readUInt32BE(0);
-  return `${cr.metadata.name.slice(0, 52)}-${hash}`;
+  return `${shortenName(cr.metadata.name)}-${hash}`;
 }
 
 async function viaOrder(ctx: Context, cr: CertificateRequest, status: CertificateRequestStatus): Promise<Outcome> {
@@ -135,7 +136,7 @@ async function viaOrder(ctx: Context, cr: CertificateRequest, status: Certificat
     status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `Waiting on certificate issuance from order ${ns}/${name}` }, undefined, ctx.clock());
     await writeStatus(ctx, Resources.certificaterequests, cr, status);
     try {
-      await ctx.client.create<Order>(Resources.orders, { metadata: { name, namespace: ns, ownerReferences: [ownerRef(Resources.certificaterequests, cr)] }, spec });
+      await ctx.client.create<Order>(Resources.orders, { metadata: { name, namespace: ns, labels: { ...(cr.metadata.labels ?? {}) }, ownerReferences: [ownerRef(Resources.certificaterequests, cr)] }, spec });
       ctx.events.event(cr, Resources.certificaterequests, 'Normal', 'OrderCreated', `Created Order resource ${ns}/${name}`);
     } catch (err) {
       if (!(err instanceof Error && 'statusCode' in err && (err as { statusCode: number }).statusCode === 409)) throw err;

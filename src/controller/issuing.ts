@@ -9,6 +9,7 @@ import { parseCertificateChain, validateForSecret, type CertificateInfo } from '
 import { createCsr, parseCsr } from '../pki/csr.ts';
 import { publicKeyFingerprint } from '../pki/keys.ts';
 import { sameIps, sameSet } from '../pki/names.ts';
+import { usagesEqual } from '../pki/usages.ts';
 import { encodeB64, normalizeIssuerRef } from './context.ts';
 
 export async function buildCertificateRequest(cert: Certificate, name: string, revision: number, keySecretName: string, keyPem: string): Promise<CertificateRequest> {
@@ -57,7 +58,12 @@ export function requestMatchesSpec(cr: CertificateRequest, cert: Certificate, ke
       sameIps(csr.ipAddresses, cert.spec.ipAddresses) &&
       sameSet(csr.uris, cert.spec.uris) &&
       want.name === have.name && want.kind === have.kind && want.group === have.group &&
-      (cr.spec.duration ?? '') === (cert.spec.duration ?? '')
+      (cr.spec.duration ?? '') === (cert.spec.duration ?? '') &&
+      usagesEqual(csr.usages, cert.spec.usages) &&
+      csr.isCA === (cert.spec.isCA ?? false) &&
+      sameSet(csr.organizations, cert.spec.subject?.organizations) &&
+      sameSet(csr.organizationalUnits, cert.spec.subject?.organizationalUnits) &&
+      sameSet(csr.countries, cert.spec.subject?.countries)
     );
   } catch {
     return false;

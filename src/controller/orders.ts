@@ -178,27 +178,36 @@ export function challengesOf(ctx: Context, order: Order): Challenge[] {
   return ctx.caches.challenges.list(order.metadata.namespace).filter((c) => c.metadata.ownerReferences?.some((o) => o.uid === order.metadata.uid));
 }
 
-export function challengeName(order: Order, authzUrl: string): string {
-  const hash = createHash('sha256').update(authzUrl).digest().readUInt32BE(0);
-  return `${order.metadata.name.slice(0, 52)}-${hash}`;
+/** cert-manager's DNSSafeShortenTo52Characters: cut, then drop a trailing '.' or '-'. */
+export function shortenName(name: string): string {
+  return name.slice(0, 52).replace(/[.-]+$/, '');
 }
 
-/** Picks the solver cert-manager would: the most specific matching selector. */
-export function selectSolver(issuer: Issuer | undefined, dnsName: string): AcmeSolver | undefined {
+export function challengeName(order: Order, authzUrl: string): string {
+  const hash = createHash('sha256').update(authzUrl).digest().readUInt32BE(0);
+  return `${shortenName(order.metadata.name)}-${hash}`;
+}
+
+/**
+ * Picks the solver cert-manager would: a dnsNames match beats the longest
+ * dnsZones match, which beats a matchLabels-only selector, which beats none.
+ * Labels are the Certificate's, carried down to the Order.
+ */
+export function selectSolver(issuer: Issuer | undefined, dnsName: string, labels: Record<string, string> = {}): AcmeSolver | undefined {
   const solvers = (issuer?.spec.acme?.solvers ?? []).filter((s) => s.http01);
   let best: { s: AcmeSolver; score: number } | undefined;
   for (const s of solvers) {
     const sel = s.selector;
-    let score = 0;
+    const wanted = Object.entries(sel?.matchLabels ?? {});
+    if (!wanted.every(([k, v]) => labels[k] === v)) continue;
+    let score = wanted.length > 0 ? 1 : 0;
     if (sel?.dnsNames?.length) {
       if (!sel.dnsNames.includes(dnsName)) continue;
-      score = 3;
+      score += 1_000_000;
     } else if (sel?.dnsZones?.length) {
       const zone = sel.dnsZones.filter((z) => dnsName === z || dnsName.endsWith(`.${z}`)).sort((a, b) => b.length - a.length)[0];
       if (!zone) continue;
-      score = 2;
-    } else if (sel?.matchLabels && Object.keys(sel.matchLabels).length) {
-      score = 1;
+      score += 1_000 * (1 + zone.length);
     }
     if (!best || score > best.score) best = { s, score };
   }
@@ -215,7 +224,7 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
     if (ctx.caches.challenges.get(ns, name)) continue;
     const dnsName = authz.identifier ?? '';
     const acmeChallenge = authz.challenges?.find((c) => c.type === 'http-01');
-    const solver = selectSolver(issuer, dnsName);
+    const solver = selectSolver(issuer, dnsName, order.metadata.labels);
     if (!acmeChallenge || !solver || authz.wildcard) {
       const why = authz.wildcard
         ? `${dnsName} is a wildcard; HTTP-01 cannot validate wildcards and certroute has no DNS-01 solver yet`

@@ -59,12 +59,15 @@ export class WorkQueue {
     this.pump();
   }
 
-  /** Adds after a delay; an earlier pending delay for the same key wins. */
-  addAfter(key: string, ms: number): void {
-    if (ms <= 0) return this.add(key);
+  /**
+   * Adds after a delay; an earlier pending delay for the same key wins,
+   * unless `force` (a CA's Retry-After must not be cut short).
+   */
+  addAfter(key: string, ms: number, force = false): void {
+    if (ms <= 0 && !force) return this.add(key);
     const at = Date.now() + ms;
     const existing = this.timers.get(key);
-    if (existing && existing.at <= at) return;
+    if (existing && existing.at <= at && !force) return;
     if (existing) clearTimeout(existing.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
@@ -123,7 +126,7 @@ export class WorkQueue {
       const delay = err instanceof RetryAfterError ? Math.max(err.retryAfterMs, backoff) : backoff;
       this.opts.onSync?.(key, false);
       this.opts.onError?.(key, err, delay);
-      this.addAfter(key, delay);
+      this.addAfter(key, delay, err instanceof RetryAfterError);
     } finally {
       this.processing.delete(key);
       this.active--;

@@ -10,6 +10,8 @@ const READY_STATUSES = ['True', 'False', 'Unknown'] as const;
 
 export class Metrics {
   readonly registry = new Registry();
+  /** The label set each Certificate's series were last written with. */
+  private readonly certSeries = new Map<string, Record<string, string>>();
   readonly certReady = new Gauge({ name: 'certmanager_certificate_ready_status', help: 'The ready status of the certificate.', labelNames: ['name', 'namespace', 'condition', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
   readonly certExpiration = new Gauge({ name: 'certmanager_certificate_expiration_timestamp_seconds', help: 'The timestamp after which the certificate expires, expressed in Unix Epoch Time.', labelNames: ['name', 'namespace', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
   readonly certNotAfter = new Gauge({ name: 'certmanager_certificate_not_after_timestamp_seconds', help: 'The timestamp after which the certificate is invalid, expressed as a Unix Epoch Time.', labelNames: ['name', 'namespace', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
@@ -30,6 +32,12 @@ export class Metrics {
 
   observeCertificate(cert: Certificate): void {
     const labels = this.certLabels(cert);
+    const key = `${labels.namespace}/${labels.name}`;
+    const previous = this.certSeries.get(key);
+    // A changed issuerRef changes the label set: drop the old series, or
+    // `sum by (name)` would count this Certificate twice.
+    if (previous && JSON.stringify(previous) !== JSON.stringify(labels)) this.removeSeries(previous);
+    this.certSeries.set(key, labels);
     const ready = cert.status?.conditions?.find((c: Condition) => c.type === 'Ready')?.status ?? 'Unknown';
     for (const condition of READY_STATUSES) this.certReady.set({ ...labels, condition }, condition === ready ? 1 : 0);
     const secs = (t: string | undefined): number => (t ? Date.parse(t) / 1000 : 0);
@@ -42,6 +50,12 @@ export class Metrics {
   /** Called with the deleted object, whose labels are exactly the series to drop. */
   forgetCertificate(cert: Certificate): void {
     const labels = this.certLabels(cert);
+    const key = `${labels.namespace}/${labels.name}`;
+    this.removeSeries(this.certSeries.get(key) ?? labels);
+    this.certSeries.delete(key);
+  }
+
+  private removeSeries(labels: Record<string, string>): void {
     for (const condition of READY_STATUSES) this.certReady.remove({ ...labels, condition });
     for (const g of [this.certExpiration, this.certNotAfter, this.certNotBefore, this.certRenewal]) g.remove(labels);
   }

@@ -23,7 +23,7 @@ const byName = http01Solver('name www.example.com', { dnsNames: ['www.example.co
 const dns01ByName: AcmeSolver = { selector: { dnsNames: ['www.example.com'] }, dns01: { cloudflare: {} } };
 
 test('the most specific matching selector wins: dnsNames, then dnsZones, then matchLabels, then none', (t) => {
-  const table: Array<{ name: string; solvers: AcmeSolver[]; dnsName: string; want: string | undefined }> = [
+  const table: Array<{ name: string; solvers: AcmeSolver[]; dnsName: string; labels?: Record<string, string>; want: string | undefined }> = [
     { name: 'no solvers', solvers: [], dnsName: 'www.example.com', want: undefined },
     { name: 'a solver without selector takes anything', solvers: [catchAll], dnsName: 'www.example.com', want: 'catch-all' },
     { name: 'dnsNames beats everything, listed last', solvers: [catchAll, byLabels, byZone, byName], dnsName: 'www.example.com', want: 'name www.example.com' },
@@ -33,13 +33,14 @@ test('the most specific matching selector wins: dnsNames, then dnsZones, then ma
     { name: 'a zone matches its apex', solvers: [catchAll, byZone], dnsName: 'example.com', want: 'zone example.com' },
     { name: 'a zone matches only on a label boundary', solvers: [catchAll, byZone], dnsName: 'notexample.com', want: 'catch-all' },
     { name: 'a zone that does not contain the name is skipped', solvers: [byZone], dnsName: 'example.org', want: undefined },
-    { name: 'matchLabels beats no selector', solvers: [catchAll, byLabels], dnsName: 'api.example.org', want: 'labels' },
+    { name: 'matchLabels beats no selector', solvers: [catchAll, byLabels], dnsName: 'api.example.org', labels: { team: 'edge' }, want: 'labels' },
+    { name: 'a matchLabels selector whose labels the Certificate lacks is skipped', solvers: [catchAll, byLabels], dnsName: 'api.example.org', labels: { team: 'core' }, want: 'catch-all' },
     { name: 'only a non-matching dnsNames selector: nothing', solvers: [byName], dnsName: 'api.example.com', want: undefined },
     { name: 'a dns01 solver is never picked for HTTP-01', solvers: [dns01ByName, catchAll], dnsName: 'www.example.com', want: 'catch-all' },
     { name: 'two equally specific solvers: the first listed wins', solvers: [http01Solver('first'), http01Solver('second')], dnsName: 'a.test', want: 'first' },
   ];
   for (const row of table) {
-    t.is(nameOf(selectSolver(issuer('le', withSolvers(...row.solvers)), row.dnsName)), row.want, row.name);
+    t.is(nameOf(selectSolver(issuer('le', withSolvers(...row.solvers)), row.dnsName, row.labels)), row.want, row.name);
   }
 });
 
