@@ -27,9 +27,10 @@ let current: ChildProcess | undefined;
 let starting: Promise<unknown> | undefined;
 let interrupted = false;
 
+/** Files matching the globs, in glob order (integration before e2e), each glob's matches sorted. */
 function expand(globs: string[]): string[] {
-  const files = globs.flatMap((pattern) => globSync(pattern, { cwd: repoRoot }));
-  return [...new Set(files.map((file) => relative(repoRoot, join(repoRoot, file))))].sort();
+  const files = globs.flatMap((pattern) => globSync(pattern, { cwd: repoRoot }).sort());
+  return [...new Set(files.map((file) => relative(repoRoot, join(repoRoot, file))))];
 }
 
 /** Runs a command with its output shown live, and also returned for counting. */
@@ -60,14 +61,22 @@ function run(command: string, args: string[]): Promise<{ code: number; output: s
   });
 }
 
-/** Adds up ava's closing lines ("3 tests passed", "1 test failed", "1 uncaught exception", …). */
+/**
+ * Counts ava's per-test lines. Its closing summary is no use for this: once anything fails it
+ * leaves out how many passed. Tests skipped after a failed hook, uncaught errors and timeouts
+ * come from the summary lines, which do give counts.
+ */
 function count(output: string, code: number): void {
   // eslint-disable-next-line no-control-regex
   const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  const lines = (pattern: RegExp) => plain.match(pattern)?.length ?? 0;
   const sum = (pattern: RegExp) => [...plain.matchAll(pattern)].reduce((n, m) => n + Number(m[1]), 0);
-  const passed = sum(/^\s*(\d+) tests? passed/gm);
-  let failed = sum(/^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained uncompleted|tests? timed out)/gm);
-  // A run that exits red without saying why (a worker crash, a timeout) is still a failure.
+  const passed = lines(/^\s*✔ /gm);
+  let failed =
+    lines(/^\s*✘ \[fail\]:/gm) +
+    sum(/^\s*✘ (\d+) tests? remaining in /gm) +
+    sum(/^\s*(\d+) (?:uncaught exceptions?|unhandled rejections?|tests? remained pending after a timeout)$/gm);
+  // A run that exits red without saying why (a worker crash, say) is still a failure.
   if (code !== 0 && failed === 0) failed = 1;
   totals.passed += passed;
   totals.failed += failed;

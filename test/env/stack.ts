@@ -58,8 +58,9 @@ const readyTimeoutMs: Record<Component, number> = {
 
 function writeJson(file: string, value: unknown): void {
   // Write-then-rename: a reader in another process never sees half a file.
-  writeFileSync(`${file}.tmp`, JSON.stringify(value, null, 2) + '\n');
-  renameSync(`${file}.tmp`, file);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, file);
 }
 
 function readJson<T>(file: string): T | undefined {
