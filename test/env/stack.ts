@@ -119,11 +119,13 @@ function isOurs(pid: number | undefined, spec: LaunchSpec | undefined): boolean 
   return pid !== undefined && spec !== undefined && isAlive(pid) && commandLine(pid).startsWith(spec.command);
 }
 
-async function reusable(): Promise<StackEnv | undefined> {
+/** The running stack, if it is complete, answers, and runs the binaries we would start now. */
+async function reusable(bins: Binaries): Promise<StackEnv | undefined> {
   const env = readJson<StackEnv>(envFile);
   const state = readJson<StackState>(stateFile);
   const pids = readJson<Pids>(pidsFile);
   if (!env || !state || !pids) return undefined;
+  if (JSON.stringify(state.bins) !== JSON.stringify(bins)) return undefined; // rebuilt since: restart
   if (!components.every((c) => isOurs(pids[c], state.specs[c]))) return undefined;
   const checks = await Promise.all(components.map((c) => readiness(c, state.ports, state.pki)().catch(() => false)));
   return checks.every(Boolean) ? env : undefined;
@@ -184,8 +186,18 @@ function clearStackDir(): void {
   }
 }
 
+async function resolveBinaries(log: (line: string) => void): Promise<Binaries> {
+  const debianBins = pebbleBinaries();
+  const go = await binaries(['etcd', 'kube-apiserver', 'kubectl', 'traefik'], log);
+  return {
+    etcd: go.etcd!, kubeApiserver: go['kube-apiserver']!, kubectl: go.kubectl!, traefik: go.traefik!,
+    pebble: debianBins.pebble, challtestsrv: debianBins.challtestsrv,
+  };
+}
+
 async function upLocked(log: (line: string) => void, startedBy: StartedBy): Promise<StackEnv> {
-  const running = await reusable();
+  const bins = await resolveBinaries(log);
+  const running = await reusable(bins);
   if (running) {
     const state = readState();
     if (startedBy === 'cli' && state.startedBy !== 'cli') writeJson(stateFile, { ...state, startedBy }); // adopted by hand: keep it up
@@ -195,12 +207,6 @@ async function upLocked(log: (line: string) => void, startedBy: StartedBy): Prom
   clearStackDir();
   mkdirSync(logsDir, { recursive: true });
 
-  const debianBins = pebbleBinaries();
-  const go = await binaries(['etcd', 'kube-apiserver', 'kubectl', 'traefik'], log);
-  const bins: Binaries = {
-    etcd: go.etcd!, kubeApiserver: go['kube-apiserver']!, kubectl: go.kubectl!, traefik: go.traefik!,
-    pebble: debianBins.pebble, challtestsrv: debianBins.challtestsrv,
-  };
   const [pki, portList] = await Promise.all([makeStackPki(pkiDir), freePorts(10)]);
   const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, web, websecure, traefikApi] =
     portList as [number, number, number, number, number, number, number, number, number, number];
