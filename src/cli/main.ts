@@ -11,7 +11,9 @@ Usage: certroute <command> [flags]
 
 Commands:
   controller   run the controller (reconcilers, HTTP-01 responder, metrics)
+  status       show Certificates, and why any is not Ready (CertificateRequest → Order → Challenges)
   renew        request renewal of a Certificate now (same as cmctl renew)
+  check        follow a host the way an ACME validator does: DNS, route, responder, TLS
 
 Run 'certroute <command> --help' for the flags of a command.
 Exit codes: 0 ok, 1 not ok, 2 usage error, 3 cluster unreachable.
@@ -21,7 +23,9 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   controller: async () => (await import('./controller.ts')).run,
+  status: async () => (await import('./status.ts')).run,
   renew: async () => (await import('./renew.ts')).run,
+  check: async () => (await import('./check.ts')).run,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -43,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const e = err as { code?: string; cause?: { code?: string } };
-    if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'UND_ERR_CONNECT_TIMEOUT'].includes(e.code ?? e.cause?.code ?? '')) {
+    if (['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT'].includes(e.code ?? e.cause?.code ?? '')) {
       process.stderr.write(`certroute ${name}: cannot reach the Kubernetes API (${(err as Error).message}); check KUBECONFIG\n`);
       return 3;
     }
