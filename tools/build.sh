@@ -29,10 +29,17 @@ if [[ $mod == k8s.io/kubernetes ]]; then
   ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
   version=$version-stamped
 fi
+if [[ $name == traefik ]]; then
+  ldflags+=" -X github.com/traefik/traefik/v3/pkg/version.Version=$version"
+  version=$version-stamped
+fi
 cache=${CERTROUTE_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/certroute/bin}
 out=$cache/$name-$version
+mkdir -p "$cache"
+# Two stacks starting at once must not build the same binary twice.
+exec 9>"$cache/$name.lock"
+flock 9
 if [[ ! -x $out ]]; then
-  mkdir -p "$cache"
   start=$(date +%s)
   log=$cache/$name-$version.build.log
   ( cd "$here/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$out.tmp" "$pkg" ) >"$log" 2>&1 || {

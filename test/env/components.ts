@@ -40,7 +40,17 @@ export interface TraefikOptions {
 export interface PebbleOptions {
   /** Extra environment, e.g. `{ PEBBLE_WFE_NONCEREJECT: '50' }`; merged over the defaults. */
   env?: Record<string, string>;
+  /** Where Pebble sends HTTP-01 validations (default: Traefik's web port), e.g. a tunnel stand-in. */
+  httpPort?: number;
+  /** Where Pebble follows redirects to https (default: Traefik's websecure port). */
+  tlsPort?: number;
 }
+
+/**
+ * Lifetime of Pebble's certificates on the stack: 7 days, like short-lived
+ * public certificates, so renewal tests can put renewal seconds after issuance.
+ */
+export const PEBBLE_VALIDITY_SECONDS = 7 * 24 * 3600;
 
 export interface Binaries {
   etcd: string;
@@ -128,8 +138,9 @@ export function pebbleSpec(bins: Binaries, ports: Ports, pki: StackPki, options:
       certificate: pki.pebbleCert,
       privateKey: pki.pebbleKey,
       // Validation must travel Pebble → Traefik → route → responder, as it would in production.
-      httpPort: ports.web,
-      tlsPort: ports.websecure,
+      httpPort: options.httpPort ?? ports.web,
+      tlsPort: options.tlsPort ?? ports.websecure,
+      certificateValidityPeriod: PEBBLE_VALIDITY_SECONDS,
       ocspResponderURL: '',
       externalAccountBindingRequired: false,
       domainBlocklist: ['blocked.test'],

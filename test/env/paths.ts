@@ -19,3 +19,5 @@ export const buildScript = join(repoRoot, 'tools', 'build.sh');
 export function logFile(component: string): string {
   return join(logsDir, `${component}.log`);
 }
+/** certroute's own CRDs: the single source the chart and the stack share. */
+export const certrouteCrdDir = join(repoRoot, 'crds');

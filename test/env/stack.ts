@@ -14,9 +14,10 @@ import {
   apiserverSpec, challtestsrvSpec, components, etcdSpec, pebbleSpec, readiness, traefikSpec,
   type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
 } from './components.ts';
-import { exposeLocalPort, kubectl, loadKubeConfig, writeKubeconfig } from './kube.ts';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { apply, exposeLocalPort, kubectl, loadKubeConfig, writeKubeconfig } from './kube.ts';
 import { dropLease, lockFile, otherUsers, takeLease, withLock } from './lock.ts';
-import { envFile, kubeconfigFile, logsDir, pidsFile, pkiDir, stackDir, stateFile } from './paths.ts';
+import { certrouteCrdDir, envFile, kubeconfigFile, logsDir, pidsFile, pkiDir, stackDir, stateFile } from './paths.ts';
 import { makeStackPki, type StackPki } from './pki.ts';
 import { freePorts } from './ports.ts';
 import { get } from './probe.ts';
@@ -152,9 +153,32 @@ async function startKubernetes(state: StackState): Promise<void> {
   const crds = await traefikCrdFile();
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', crds]);
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
-  // What the Helm chart provides in a real cluster: the namespace and the responder's Service.
+  // What the Helm chart provides in a real cluster: certroute's CRDs, its namespace and the
+  // responder's Service; and what a Traefik install provides: Traefik's Service in namespace
+  // traefik, which the controller's self-check finds by default.
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', certrouteCrdDir]);
+  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', certrouteCrdDir]);
   await kubectl(['create', 'namespace', 'certroute']);
   await exposeLocalPort(loadKubeConfig(), { namespace: 'certroute', name: 'certroute', port: responderPort });
+  await kubectl(['create', 'namespace', 'traefik']);
+  await apply(loadKubeConfig(), [traefikService(state.ports)]);
+}
+
+/** Traefik's Service as its Helm chart names it, pointing at the local entrypoints. */
+function traefikService(ports: Ports): KubernetesObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'traefik', name: 'traefik' },
+    spec: {
+      type: 'ExternalName',
+      externalName: 'localhost',
+      ports: [
+        { name: 'web', port: ports.web, protocol: 'TCP' },
+        { name: 'websecure', port: ports.websecure, protocol: 'TCP' },
+      ],
+    },
+  } as KubernetesObject;
 }
 
 async function startAcme(state: StackState): Promise<void> {
