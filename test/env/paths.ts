@@ -6,7 +6,12 @@
 import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
-export const stackDir = join(repoRoot, '.stack');
+/**
+ * `CERTROUTE_STACK_DIR` lets two stacks run side by side on one machine
+ * (say, a developer's and a clean-clone CI rehearsal); each is then wholly
+ * separate, down to its own responder port (`CERTROUTE_STACK_RESPONDER_PORT`).
+ */
+export const stackDir = process.env.CERTROUTE_STACK_DIR ? resolve(process.env.CERTROUTE_STACK_DIR) : join(repoRoot, '.stack');
 export const logsDir = join(stackDir, 'logs');
 export const pkiDir = join(stackDir, 'pki');
 export const envFile = join(stackDir, 'env.json');

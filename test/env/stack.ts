@@ -50,8 +50,11 @@ interface StackState {
 
 type Pids = Partial<Record<Component, number>>;
 
-/** Port of the certroute responder, as the Helm chart's Service `certroute/certroute` exposes it. */
-export const responderPort = 8089;
+/**
+ * Port of the certroute responder, as the Helm chart's Service `certroute/certroute` exposes it:
+ * the controller's default, unless CERTROUTE_STACK_RESPONDER_PORT gives a stack its own.
+ */
+export const responderPort = Number(process.env.CERTROUTE_STACK_RESPONDER_PORT ?? 8089);
 
 const readyTimeoutMs: Record<Component, number> = {
   etcd: 30_000, 'kube-apiserver': 90_000, challtestsrv: 15_000, pebble: 30_000, traefik: 30_000,

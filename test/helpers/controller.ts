@@ -9,7 +9,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { logsDir } from '../env/paths.ts';
-import { kubectl, readEnv, type StackEnv } from '../env/stack.ts';
+import { kubectl, readEnv, responderPort, type StackEnv } from '../env/stack.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -30,7 +30,7 @@ export function startController(extraArgs: string[] = [], opts: { name?: string;
   const name = opts.name ?? `controller-${process.pid}-${++counter}`;
   const logFile = join(logsDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [join(root, 'bin/certroute.js'), 'controller', '--metrics-port=0', '--health-port=0', ...extraArgs], {
+  const child = spawn(process.execPath, [join(root, 'bin/certroute.js'), 'controller', `--responder-port=${responderPort}`, '--metrics-port=0', '--health-port=0', ...extraArgs], {
     cwd: root,
     env: { ...process.env, KUBECONFIG: env.kubeconfig, LOG_LEVEL: 'debug', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
