@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Certificate, Condition } from '../api/types.ts';
+import { requestCounts, type Verb } from '../kube/client.ts';
 
 const READY_STATUSES = ['True', 'False', 'Unknown'] as const;
 
@@ -25,6 +26,17 @@ export class Metrics {
   readonly syncCount = new Counter({ name: 'certmanager_controller_sync_call_count', help: 'The number of sync() calls made by a controller.', labelNames: ['controller'], registers: [this.registry] });
   readonly syncErrors = new Counter({ name: 'certmanager_controller_sync_error_count', help: 'The number of errors encountered during controller sync().', labelNames: ['controller'], registers: [this.registry] });
   readonly responderRequests = new Counter({ name: 'certroute_responder_requests_total', help: 'HTTP-01 responder requests by outcome.', labelNames: ['outcome'], registers: [this.registry] });
+  /** Read at scrape time from the client's per-verb tally, so the benchmark can diff two scrapes. */
+  readonly kubeRequests = new Counter({
+    name: 'certroute_kube_requests_total',
+    help: 'Kubernetes API requests made by the controller, by verb (informer list calls included; watches are not).',
+    labelNames: ['verb'],
+    registers: [this.registry],
+    collect() {
+      this.reset();
+      for (const [verb, n] of Object.entries(requestCounts) as Array<[Verb, number]>) this.inc({ verb }, n);
+    },
+  });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
