@@ -130,9 +130,10 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   const base = { directoryUrl: spec.server, accountKeyPem: keyPem, caBundlePem, skipTLSVerify: spec.skipTLSVerify, eab };
   const sameServer = prev?.uri ? new URL(prev.uri).host === new URL(spec.server).host : false;
   const key = issuerKey({ name: issuer.metadata.name, kind }, issuer.metadata.namespace);
+  const registered = `The ACME account was registered with the ACME server${unsupportedNote(spec)}`;
   if (prev?.uri && sameServer && prev.lastRegisteredEmail === email && prev.lastPrivateKeyHash === keyHash) {
     ctx.accounts.set(key, { ...base, accountUrl: prev.uri });
-    return { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: 'The ACME account was registered with the ACME server' }, acme: prev };
+    return { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered }, acme: prev };
   }
   try {
     const client = clientFor({ directoryUrl: spec.server, accountKeyPem: keyPem, tls: { caBundlePem, skipTLSVerify: spec.skipTLSVerify }, eab });
@@ -140,7 +141,7 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
     const accountUrl = client.getAccountUrl();
     ctx.accounts.set(key, { ...base, accountUrl });
     return {
-      ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: 'The ACME account was registered with the ACME server' },
+      ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered },
       acme: { uri: accountUrl, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash },
     };
   } catch (err) {
@@ -149,4 +150,21 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
     if (err instanceof AcmeProblemError) return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message }, requeueMs: 5 * 60_000 };
     return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message }, error: err as Error };
   }
+}
+
+/**
+ * Fields the CRD accepts for compatibility but certroute does not act on are
+ * named on the Ready condition, so nothing is silently ignored: solver
+ * Ingress tuning (there are no solver pods or Ingresses) and DNS-01 (not yet
+ * implemented; names only it could validate fail on their Order).
+ */
+export function unsupportedNote(spec: NonNullable<Issuer['spec']['acme']>): string {
+  const notes: string[] = [];
+  (spec.solvers ?? []).forEach((s, i) => {
+    const ingress = (s.http01?.ingress ?? {}) as Record<string, unknown>;
+    const inert = ['name', 'serviceType', 'podTemplate', 'ingressTemplate'].filter((f) => ingress[f] !== undefined);
+    if (inert.length) notes.push(`solvers[${i}].http01.ingress.${inert.join('/')} has no effect (certroute creates no solver Ingress or pod)`);
+    if (s.dns01) notes.push(`solvers[${i}].dns01 is not implemented yet and is not used`);
+  });
+  return notes.length ? `; note: ${notes.join('; ')}` : '';
 }
