@@ -5,6 +5,7 @@
  * cert-manager does), so a restart never talks to the CA.
  */
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { Issuer, ResourceDef, Secret } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { acme, AcmeProblemError, call, clientFor } from '../acme/client.ts';
@@ -137,7 +138,12 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   }
   try {
     const client = clientFor({ directoryUrl: spec.server, accountKeyPem: keyPem, tls: { caBundlePem, skipTLSVerify: spec.skipTLSVerify }, eab });
-    await call('register account', () => client.createAccount({ termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) }));
+    const contact = email ? [`mailto:${email}`] : [];
+    const account = await call('register account', () => client.createAccount({ termsOfServiceAgreed: true, contact }));
+    // An existing key returns the existing account unchanged: a new email needs an update.
+    if (!isDeepStrictEqual([...(account.contact ?? [])].sort(), contact)) {
+      await call('update account contact', () => client.updateAccount({ contact }));
+    }
     const accountUrl = client.getAccountUrl();
     ctx.accounts.set(key, { ...base, accountUrl });
     return {
@@ -146,7 +152,10 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
     };
   } catch (err) {
     ctx.accounts.delete(key);
-    const message = `Failed to register ACME account with ${spec.server}: ${(err as Error).message}`;
+    const hint = err instanceof AcmeProblemError && err.type === 'urn:ietf:params:acme:error:externalAccountRequired'
+      ? '; this CA requires external account binding: set spec.acme.externalAccountBinding to the key ID and HMAC key Secret it gave you'
+      : '';
+    const message = `Failed to register ACME account with ${spec.server}: ${(err as Error).message}${hint}`;
     if (err instanceof AcmeProblemError) return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message }, requeueMs: 5 * 60_000 };
     return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message }, error: err as Error };
   }

@@ -44,6 +44,8 @@ export interface PebbleOptions {
   httpPort?: number;
   /** Where Pebble follows redirects to https (default: Traefik's websecure port). */
   tlsPort?: number;
+  /** External account binding: required or not, and the key IDs with their base64url HMAC keys. */
+  externalAccountBinding?: { required: boolean; macKeys: Record<string, string> };
 }
 
 /**
@@ -142,7 +144,8 @@ export function pebbleSpec(bins: Binaries, ports: Ports, pki: StackPki, options:
       tlsPort: options.tlsPort ?? ports.websecure,
       certificateValidityPeriod: PEBBLE_VALIDITY_SECONDS,
       ocspResponderURL: '',
-      externalAccountBindingRequired: false,
+      externalAccountBindingRequired: options.externalAccountBinding?.required ?? false,
+      ...(options.externalAccountBinding ? { externalAccountMACKeys: options.externalAccountBinding.macKeys } : {}),
       domainBlocklist: ['blocked.test'],
     },
   };
