@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import type { CertificateRequest, CertificateRequestStatus, Issuer, Order, Secret } from '../api/types.ts';
 import { CertificateRequestAnnotations as CRA, Resources } from '../api/types.ts';
-import { isNotFound } from '../kube/client.ts';
 import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCsr } from '../pki/csr.ts';
@@ -75,7 +74,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
   if (issuer.spec.selfSigned) {
     // A self-signed certificate is signed by its own key: the next-key Secret.
     const keySecret = cr.metadata.annotations?.[CRA.privateKeySecretName];
-    const secret = keySecret ? (ctx.caches.secrets.get(ns, keySecret) ?? (await readSecret(ctx, ns, keySecret))) : undefined;
+    const secret = keySecret ? (ctx.caches.secrets.get(ns, keySecret) ?? (await ctx.client.find<Secret>(Resources.secrets, ns, keySecret))) : undefined;
     const keyPem = decodeB64(secret?.data?.['tls.key']);
     if (!keyPem) {
       return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `SelfSigned issuer needs the private key: annotation ${CRA.privateKeySecretName} on the request must name a Secret with tls.key` });
@@ -84,7 +83,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
   } else {
     const secretNs = issuerSecretNamespace(ctx, cr.spec.issuerRef, ns);
     const secretName = issuer.spec.ca?.secretName ?? '';
-    const caSecret = await readSecret(ctx, secretNs, secretName);
+    const caSecret = await ctx.client.find<Secret>(Resources.secrets, secretNs, secretName);
     const caCert = decodeB64(caSecret?.data?.['tls.crt']);
     const caKey = decodeB64(caSecret?.data?.['tls.key']);
     if (!caCert || !caKey) {
@@ -99,14 +98,6 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
   return finish(ctx, cr, status, { status: 'True', reason: 'Issued', message: 'Certificate fetched from issuer successfully' });
 }
 
-async function readSecret(ctx: Context, ns: string, name: string): Promise<Secret | undefined> {
-  try {
-    return await ctx.client.get<Secret>(Resources.secrets, ns, name);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
 
 /** cert-manager names Orders `<request>-<hash of the order spec>`. */
 export function orderName(cr: CertificateRequest, spec: Order['spec']): string {

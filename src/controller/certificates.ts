@@ -13,7 +13,6 @@
  */
 import type { Certificate, CertificateRequest, CertificateStatus, Secret } from '../api/types.ts';
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources } from '../api/types.ts';
-import { isNotFound } from '../kube/client.ts';
 import { getCondition, kubeTime, removeCondition, setCondition, statusEqual } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCertificateChain } from '../pki/cert.ts';
@@ -112,7 +111,7 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
   const nextName = status.nextPrivateKeySecretName;
   let nextKey = nextName ? ctx.caches.secrets.get(ns, nextName) : undefined;
   if (nextName && !nextKey) {
-    nextKey = await getSecret(ctx, ns, nextName);
+    nextKey = await ctx.client.find<Secret>(Resources.secrets, ns, nextName);
     if (!nextKey) {
       delete status.nextPrivateKeySecretName;
       await writeStatus(ctx, Resources.certificates, cert, status);
@@ -153,14 +152,6 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
   return storeCertificate(ctx, cert, status, cr, keyPem, nextKey);
 }
 
-async function getSecret(ctx: Context, ns: string, name: string): Promise<Secret | undefined> {
-  try {
-    return await ctx.client.get<Secret>(Resources.secrets, ns, name);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
 
 async function createNextKey(ctx: Context, cert: Certificate, status: CertificateStatus): Promise<Outcome> {
   const ns = cert.metadata.namespace ?? 'default';
@@ -210,7 +201,7 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   if ('error' in built) {
     return recordFailure(ctx, cert, status, cr, `refusing to store the issued certificate: ${built.error}`);
   }
-  const existing = secretOf(ctx, cert) ?? (await getSecret(ctx, ns, cert.spec.secretName));
+  const existing = secretOf(ctx, cert) ?? (await ctx.client.find<Secret>(Resources.secrets, ns, cert.spec.secretName));
   if (existing) {
     const merged: Secret = {
       ...structuredClone(existing),

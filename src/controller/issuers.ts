@@ -9,7 +9,6 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Issuer, ResourceDef, Secret } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { acme, AcmeProblemError, call, clientFor } from '../acme/client.ts';
-import { isNotFound } from '../kube/client.ts';
 import { getCondition, setCondition, type ConditionInput } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { certificateMatchesKey, parseCertificateChain } from '../pki/cert.ts';
@@ -72,17 +71,9 @@ async function evaluate(ctx: Context, issuer: Issuer, kind: string, secretNs: st
   return evaluateAcme(ctx, issuer, kind, secretNs);
 }
 
-async function readSecret(ctx: Context, namespace: string, name: string): Promise<Secret | undefined> {
-  try {
-    return await ctx.client.get<Secret>(Resources.secrets, namespace, name);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
 
 async function evaluateCa(ctx: Context, secretName: string, ns: string): Promise<Evaluation> {
-  const secret = await readSecret(ctx, ns, secretName);
+  const secret = await ctx.client.find<Secret>(Resources.secrets, ns, secretName);
   const fail = (reason: string, message: string): Evaluation => ({ ready: { status: 'False', reason, message }, requeueMs: CA_RECHECK_MS });
   if (!secret) return fail(IssuerReasons.GetKeyPairFailed, `Error getting keypair for CA issuer: secret "${ns}/${secretName}" not found; create it with tls.crt and tls.key`);
   const crt = decodeB64(secret.data?.['tls.crt']);
@@ -102,7 +93,7 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   const spec = issuer.spec.acme!;
   const keyName = spec.privateKeySecretRef.key || 'tls.key';
   const secretName = spec.privateKeySecretRef.name;
-  let secret = await readSecret(ctx, secretNs, secretName);
+  let secret = await ctx.client.find<Secret>(Resources.secrets, secretNs, secretName);
   let keyPem = decodeB64(secret?.data?.[keyName]);
   if (!keyPem) {
     if (spec.disableAccountKeyGeneration) {
@@ -119,7 +110,7 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   let eab: AccountInfo['eab'];
   if (spec.externalAccountBinding) {
     const ref = spec.externalAccountBinding.keySecretRef;
-    const eabSecret = await readSecret(ctx, secretNs, ref.name);
+    const eabSecret = await ctx.client.find<Secret>(Resources.secrets, secretNs, ref.name);
     const hmac = decodeB64(eabSecret?.data?.[ref.key || 'secret']).trim();
     if (!hmac) {
       return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message: `external account binding secret "${secretNs}/${ref.name}" (key ${ref.key || 'secret'}) not found or empty` }, requeueMs: CA_RECHECK_MS };

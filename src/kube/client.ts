@@ -113,6 +113,16 @@ export class KubeClient {
     return (await this.raw('GET', resourcePath(def, namespace, name))) as T;
   }
 
+  /** A get where "not found" is an answer, not an error. */
+  async find<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string): Promise<T | undefined> {
+    try {
+      return await this.get<T>(def, namespace, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   async list<T extends KubeObject>(def: ResourceDef, namespace?: string, labelSelector?: string): Promise<ListResult<T>> {
     requestCounts.list++;
     const q = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';

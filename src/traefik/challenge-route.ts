@@ -7,7 +7,7 @@
  */
 import type { IngressRoute, KubeObject } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
-import { isNotFound, type KubeClient } from '../kube/client.ts';
+import type { KubeClient } from '../kube/client.ts';
 import { statusEqual } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
@@ -77,12 +77,7 @@ export class ChallengeRoute {
 
   async reconcile(): Promise<Outcome> {
     const want = desiredChallengeRoute(this.opts);
-    let have: IngressRoute | undefined;
-    try {
-      have = await this.client.get<IngressRoute>(Resources.ingressroutes, this.opts.namespace, CHALLENGE_ROUTE_NAME);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const have = await this.client.find<IngressRoute>(Resources.ingressroutes, this.opts.namespace, CHALLENGE_ROUTE_NAME);
     if (!have) {
       await this.client.create<KubeObject>(Resources.ingressroutes, want);
       this.logger.info({ key: `${this.opts.namespace}/${CHALLENGE_ROUTE_NAME}` }, 'created challenge route');
@@ -113,13 +108,8 @@ interface ServiceObject extends KubeObject {
  */
 export async function resolveTraefikWeb(client: KubeClient, namespace: string, name: string): Promise<{ web: string; websecure?: string }> {
   const def = { group: '', version: 'v1', plural: 'services', kind: 'Service', namespaced: true };
-  let svc: ServiceObject;
-  try {
-    svc = await client.get<ServiceObject>(def, namespace, name);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    return { web: `http://${name}.${namespace}.svc`, websecure: `https://${name}.${namespace}.svc` };
-  }
+  const svc = await client.find<ServiceObject>(def, namespace, name);
+  if (!svc) return { web: `http://${name}.${namespace}.svc`, websecure: `https://${name}.${namespace}.svc` };
   const port = (n: string, fallback: number): number => svc.spec.ports?.find((p) => p.name === n)?.port ?? fallback;
   const host = svc.spec.type === 'ExternalName' && svc.spec.externalName ? svc.spec.externalName : `${name}.${namespace}.svc`;
   return { web: `http://${host}:${port('web', 80)}`, websecure: `https://${host}:${port('websecure', 443)}` };

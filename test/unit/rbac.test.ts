@@ -124,7 +124,7 @@ function controllerModules(): string[] {
 }
 
 const byKind = new Map<string, ResourceDef>(Object.values(Resources).map((d) => [d.kind, d]));
-const verbOf: Record<string, string> = { get: 'get', list: 'list', create: 'create', replace: 'update', replaceStatus: 'update', mergePatch: 'patch', delete: 'delete' };
+const verbOf: Record<string, string> = { get: 'get', find: 'get', list: 'list', create: 'create', replace: 'update', replaceStatus: 'update', mergePatch: 'patch', delete: 'delete' };
 
 /**
  * Calls whose resource is a variable, not `Resources.x`: what each one reaches, by reading the
@@ -161,7 +161,7 @@ function scanCode(): { used: Set<string>; unresolved: string[] } {
   };
   for (const file of controllerModules()) {
     const text = readFileSync(join(repo, file), 'utf8');
-    for (const m of text.matchAll(/\bclient\.(get|list|create|replace|replaceStatus|mergePatch|delete)\s*(?:<[^>()]*>)?\(\s*([\w.]+)/g)) {
+    for (const m of text.matchAll(/\bclient\.(get|find|list|create|replace|replaceStatus|mergePatch|delete)\s*(?:<[^>()]*>)?\(\s*([\w.]+)/g)) {
       const [, method = '', expr = ''] = m;
       const r = resourceOf(expr);
       if (!r) note(`${file} ${method}(${expr})`);
