@@ -127,9 +127,11 @@ export class Manager {
     const queue = new WorkQueue(fn, {
       name,
       workers,
-      onSync: (_key, ok) => {
+      onSync: (key, ok, outcome) => {
         this.metrics.syncCount.inc({ controller: name });
         if (!ok) this.metrics.syncErrors.inc({ controller: name });
+        // One line per reconcile, keyed, so a replica's log shows what it worked on.
+        if (outcome) logger.debug({ controller: name, key, outcome: outcome.kind, ...(outcome.kind === 'requeueAfter' ? { requeueAfterMs: outcome.ms } : {}) }, 'reconciled');
       },
       onError: (key, err, retryInMs) => logger.warn({ controller: name, key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed; will retry'),
     });

@@ -25,7 +25,8 @@ export interface QueueOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   onError?: (key: string, err: unknown, retryInMs: number) => void;
-  onSync?: (key: string, ok: boolean) => void;
+  /** Called after every run; `outcome` is set when it succeeded. */
+  onSync?: (key: string, ok: boolean, outcome?: Outcome) => void;
 }
 
 export class WorkQueue {
@@ -117,7 +118,7 @@ export class WorkQueue {
     try {
       const outcome = await this.reconcile(key);
       this.failures.delete(key);
-      this.opts.onSync?.(key, true);
+      this.opts.onSync?.(key, true, outcome);
       if (outcome.kind === 'requeueAfter') this.addAfter(key, outcome.ms);
     } catch (err) {
       const n = (this.failures.get(key) ?? 0) + 1;
