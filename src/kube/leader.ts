@@ -76,6 +76,7 @@ export class LeaderElector {
   }
 
   private async tick(): Promise<void> {
+    const started = Date.now();
     try {
       await this.tryAcquireOrRenew();
     } catch (err) {
@@ -84,8 +85,10 @@ export class LeaderElector {
     // Step down if we could not renew within the lease duration: another
     // replica may already be leading.
     if (this.leading && Date.now() - this.lastRenew > this.opts.leaseDurationMs) this.setLeading(false);
+    // Fixed rate, not fixed delay: a candidate looks every retryPeriod however
+    // long the API took, so takeover stays within leaseDuration + retryPeriod.
     if (!this.stopped) {
-      this.timer = setTimeout(() => void this.tick(), this.opts.retryPeriodMs);
+      this.timer = setTimeout(() => void this.tick(), Math.max(0, this.opts.retryPeriodMs - (Date.now() - started)));
     }
   }
 
