@@ -138,7 +138,7 @@ const indirect: Record<string, string[]> = {
   // The issuer reconciler serves both kinds with one def.
   'src/controller/issuers.ts writeStatus(def)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
   // resolveTraefikWeb's Service def.
-  'src/traefik/challenge-route.ts get(def)': ['core/services get'],
+  'src/traefik/challenge-route.ts find(def)': ['core/services get'],
 };
 
 const pair = (group: string, resource: string, verb: string): string => `${group || 'core'}/${resource} ${verb}`;
