@@ -48,7 +48,7 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
       await ctx.client.delete(Resources.challenges, namespace, name, ch.metadata.uid);
       return done;
     }
-    observe(ctx, ch);
+    ctx.metrics.observeChallenge(ch);
     const state = ch.status?.state;
     if (state === 'valid' || state === 'invalid' || state === 'errored' || state === 'expired') return done;
     const status: ChallengeStatus = structuredClone(ch.status ?? {});
@@ -139,11 +139,4 @@ async function pollAuthorization(ctx: Context, ch: Challenge, status: ChallengeS
     return done;
   }
   return requeueAfter(poll());
-}
-
-function observe(ctx: Context, ch: Challenge): void {
-  ctx.metrics.challengeStatus.set(
-    { status: ch.status?.state ?? '', domain: ch.spec.dnsName, reason: (ch.status?.reason ?? '').slice(0, 64), processing: String(ch.status?.processing ?? false), id: ch.metadata.name, type: ch.spec.type },
-    1,
-  );
 }

@@ -158,8 +158,10 @@ export class Manager {
       if (owner) queues.certificaterequests.add(`${o.metadata.namespace}/${owner}`);
     });
     caches.challenges.on((ch, ev) => {
-      if (ev === 'delete') this.challengeIndex.remove(ch);
-      else this.challengeIndex.upsert(ch);
+      if (ev === 'delete') {
+        this.challengeIndex.remove(ch);
+        this.metrics.forgetChallenge(ch);
+      } else this.challengeIndex.upsert(ch);
       queues.challenges.add(objectKey(ch));
       const owner = controllerOf(ch, 'Order');
       if (owner) queues.orders.add(`${ch.metadata.namespace}/${owner}`);

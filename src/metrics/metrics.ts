@@ -4,7 +4,7 @@
  * after switching to certroute.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Certificate, Condition } from '../api/types.ts';
+import type { Certificate, Challenge, Condition } from '../api/types.ts';
 import { requestCounts, type Verb } from '../kube/client.ts';
 
 const READY_STATUSES = ['True', 'False', 'Unknown'] as const;
@@ -13,6 +13,8 @@ export class Metrics {
   readonly registry = new Registry();
   /** The label set each Certificate's series were last written with. */
   private readonly certSeries = new Map<string, Record<string, string>>();
+  /** The label set each Challenge's series was last written with. */
+  private readonly challengeSeries = new Map<string, Record<string, string>>();
   readonly certReady = new Gauge({ name: 'certmanager_certificate_ready_status', help: 'The ready status of the certificate.', labelNames: ['name', 'namespace', 'condition', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
   readonly certExpiration = new Gauge({ name: 'certmanager_certificate_expiration_timestamp_seconds', help: 'The timestamp after which the certificate expires, expressed in Unix Epoch Time.', labelNames: ['name', 'namespace', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
   readonly certNotAfter = new Gauge({ name: 'certmanager_certificate_not_after_timestamp_seconds', help: 'The timestamp after which the certificate is invalid, expressed as a Unix Epoch Time.', labelNames: ['name', 'namespace', 'issuer_name', 'issuer_kind', 'issuer_group'], registers: [this.registry] });
@@ -57,6 +59,28 @@ export class Metrics {
     this.certNotAfter.set(labels, secs(cert.status?.notAfter));
     this.certNotBefore.set(labels, secs(cert.status?.notBefore));
     this.certRenewal.set(labels, secs(cert.status?.renewalTime));
+  }
+
+  /**
+   * One series per Challenge, carrying its current state: the series of an
+   * earlier state is dropped, or a finished challenge would still count as
+   * pending (and every issuance would leave series behind).
+   */
+  observeChallenge(ch: Challenge): void {
+    const key = `${ch.metadata.namespace ?? ''}/${ch.metadata.name}`;
+    const labels = { status: ch.status?.state ?? '', domain: ch.spec.dnsName, reason: (ch.status?.reason ?? '').slice(0, 64), processing: String(ch.status?.processing ?? false), id: ch.metadata.name, type: ch.spec.type };
+    const previous = this.challengeSeries.get(key);
+    if (previous && JSON.stringify(previous) !== JSON.stringify(labels)) this.challengeStatus.remove(previous);
+    this.challengeSeries.set(key, labels);
+    this.challengeStatus.set(labels, 1);
+  }
+
+  /** A deleted Challenge's series goes with it. */
+  forgetChallenge(ch: Challenge): void {
+    const key = `${ch.metadata.namespace ?? ''}/${ch.metadata.name}`;
+    const previous = this.challengeSeries.get(key);
+    if (previous) this.challengeStatus.remove(previous);
+    this.challengeSeries.delete(key);
   }
 
   /** Called with the deleted object, whose labels are exactly the series to drop. */
