@@ -50,7 +50,7 @@ function servedBy(port: number): Promise<{ issuer: string; san: string; serial: 
 async function main(): Promise<number> {
   const started = Date.now();
   say('» starting the local stack (kube-apiserver, etcd, Traefik, Pebble); the first run builds them from Go modules');
-  const env = await up({ log: (line) => say(`  ${line}`) });
+  const env = await up({ log: (line) => say(`  ${line}`), startedBy: 'demo' });
 
   const backend = http.createServer((_req, res) => {
     res.setHeader('content-type', 'text/plain');

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { binaries, pebbleBinaries, traefikCrdFile } from './binaries.ts';
 import {
   apiserverSpec, challtestsrvSpec, components, etcdSpec, pebbleSpec, readiness, traefikSpec,
-  type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
+  type ApiserverOptions, type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
 } from './components.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { apply, exposeLocalPort, kubectl, loadKubeConfig, writeKubeconfig } from './kube.ts';
@@ -24,7 +24,7 @@ import { get } from './probe.ts';
 import { commandLine, groupMembers, isAlive, killGroup, launch, logSize, StackError, waitReady, type LaunchSpec } from './proc.ts';
 
 export { binary, helmPath, kubectlPath } from './binaries.ts';
-export type { Component, PebbleOptions, TraefikOptions } from './components.ts';
+export type { ApiserverOptions, Component, PebbleOptions, TraefikOptions } from './components.ts';
 export { apply, exposeLocalPort, kubectl, loadKubeConfig, localPortService, type KubectlResult, type LocalPort } from './kube.ts';
 export { StackError } from './proc.ts';
 
@@ -38,7 +38,8 @@ export interface StackEnv {
 }
 
 /** Who started the stack: a test run tears down only what a test run started. */
-export type StartedBy = 'test' | 'cli';
+/** Who started the stack: a test run tears down only what it started; 'demo' (npm start) never adopts a running one. */
+export type StartedBy = 'test' | 'cli' | 'demo';
 
 interface StackState {
   startedBy: StartedBy;
@@ -318,19 +319,21 @@ async function stopAll(): Promise<void> {
 }
 
 /**
- * Restarts one component on the same ports, for fault tests. Pebble and Traefik take options that
- * replace the ones they run with now; without options they restart with the defaults. Pebble
+ * Restarts one component on the same ports, for fault tests. Pebble, Traefik and kube-apiserver
+ * take options that replace the ones they run with now; without options they restart with the
+ * defaults. Pebble
  * forgets accounts and orders and makes a new root CA: fetch it again from `<management>/roots/0`.
  * Resolves once the component answers again.
  */
 export async function restart(component: 'traefik', opts?: TraefikOptions): Promise<void>;
 export async function restart(component: 'pebble', opts?: PebbleOptions): Promise<void>;
+export async function restart(component: 'kube-apiserver', opts?: ApiserverOptions): Promise<void>;
 export async function restart(component: Component): Promise<void>;
-export async function restart(component: Component, opts?: TraefikOptions | PebbleOptions): Promise<void> {
+export async function restart(component: Component, opts?: TraefikOptions | PebbleOptions | ApiserverOptions): Promise<void> {
   await withLock(`restart ${component}`, () => restartLocked(component, opts));
 }
 
-async function restartLocked(component: Component, opts?: TraefikOptions | PebbleOptions): Promise<void> {
+async function restartLocked(component: Component, opts?: TraefikOptions | PebbleOptions | ApiserverOptions): Promise<void> {
   const state = readState();
   const pid = (readJson<Pids>(pidsFile) ?? {})[component];
   if (pid !== undefined) await killGroup(pid);
@@ -338,6 +341,7 @@ async function restartLocked(component: Component, opts?: TraefikOptions | Pebbl
   let spec = state.specs[component];
   if (component === 'pebble') spec = pebbleSpec(state.bins, state.ports, state.pki, opts as PebbleOptions | undefined);
   if (component === 'traefik') spec = traefikSpec(state.bins, state.ports, kubeconfigFile, opts as TraefikOptions | undefined);
+  if (component === 'kube-apiserver') spec = apiserverSpec(state.bins, state.ports, state.pki, opts as ApiserverOptions | undefined);
   if (!spec) throw new StackError(`no launch spec for ${component} in ${stateFile}; run \`npm run stack -- up\``);
   await start(component, state, spec);
 }
