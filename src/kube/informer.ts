@@ -88,25 +88,36 @@ export class Informer<T extends KubeObject> {
     };
     const next = new ListWatch<KubernetesObject & T>(path, new Watch(this.client.kc), listFn, false, this.opts.labelSelector);
     this.pending = next;
-    next.on('add', (o) => this.emit(o, 'add'));
-    next.on('update', (o) => this.emit(o, 'update'));
-    next.on('delete', (o) => this.emit(o, 'delete'));
+    // Events from a ListWatch that is not yet the cache are held back: a
+    // reconciler they trigger would read the previous cache and miss the object.
+    let held: Array<[T, 'add' | 'update' | 'delete']> | undefined = [];
+    const emit = (o: T, ev: 'add' | 'update' | 'delete') => (held ? held.push([o, ev]) : this.emit(o, ev));
+    next.on('add', (o) => emit(o, 'add'));
+    next.on('update', (o) => emit(o, 'update'));
+    next.on('delete', (o) => emit(o, 'delete'));
+    let failed = false;
     next.on('error', (err: unknown) => {
       if (this.pending !== next && this.lw !== next) return;
+      failed = true;
       this.synced = false;
       void this.restart(err);
     });
     try {
+      // A failed list does not reject: ListWatch reports it through 'error' and resolves.
       await next.start();
     } catch (err) {
       this.synced = false;
       void this.restart(err);
       return;
     }
+    if (failed) return; // the restart already scheduled takes over
     const previous = this.lw;
     this.lw = next;
     this.pending = undefined;
     this.synced = true;
+    const events = held;
+    held = undefined;
+    for (const [o, ev] of events) this.emit(o, ev);
     this.onSynced?.();
     if (previous) {
       await previous.stop().catch(() => undefined);
