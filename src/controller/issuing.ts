@@ -59,7 +59,7 @@ export function requestMatchesSpec(cr: CertificateRequest, cert: Certificate, ke
       sameSet(csr.uris, cert.spec.uris) &&
       want.name === have.name && want.kind === have.kind && want.group === have.group &&
       (cr.spec.duration ?? '') === (cert.spec.duration ?? '') &&
-      usagesEqual(csr.usages, cert.spec.usages) &&
+      usagesEqual(csr.usages, cert.spec.usages, cert.spec.isCA) &&
       csr.isCA === (cert.spec.isCA ?? false) &&
       sameSet(csr.organizations, cert.spec.subject?.organizations) &&
       sameSet(csr.organizationalUnits, cert.spec.subject?.organizationalUnits) &&

@@ -91,13 +91,17 @@ export function usageStrings(bits: UsageBits): string[] {
   return out;
 }
 
-/** Whether two usage lists ask for the same certificate, honouring aliases and defaults. */
-export function usagesEqual(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+/**
+ * Whether two usage lists ask for the same certificate, honouring aliases and
+ * defaults. For a CA, `cert sign` is implied on both sides, as a CA's CSR
+ * carries it whether or not spec.usages lists it.
+ */
+export function usagesEqual(a: readonly string[] | undefined, b: readonly string[] | undefined, isCA = false): boolean {
   let x: UsageBits;
   let y: UsageBits;
   try {
-    x = usageBits(a);
-    y = usageBits(b);
+    x = usageBits(a, isCA);
+    y = usageBits(b, isCA);
   } catch {
     return sameSet(a ?? [], b ?? []);
   }
