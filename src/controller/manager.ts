@@ -172,6 +172,16 @@ export class Manager {
       for (const c of caches.certificates.list(s.metadata.namespace)) {
         if (c.spec.secretName === s.metadata.name) queues.certificates.add(objectKey(c));
       }
+      // A CA issuer whose Secret certroute just issued (bootstrapping a CA) is
+      // ready now, not at its next periodic recheck a minute later.
+      for (const i of caches.issuers.list(s.metadata.namespace)) {
+        if (i.spec.ca?.secretName === s.metadata.name) queues.issuers.add(objectKey(i));
+      }
+      if (s.metadata.namespace === this.opts.config.clusterResourceNamespace) {
+        for (const i of caches.clusterissuers.list()) {
+          if (i.spec.ca?.secretName === s.metadata.name) queues.clusterissuers.add(objectKey(i));
+        }
+      }
     });
     const issuerChanged = (kind: 'Issuer' | 'ClusterIssuer') => (i: Issuer) => {
       (kind === 'Issuer' ? queues.issuers : queues.clusterissuers).add(objectKey(i));
