@@ -153,8 +153,25 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
 }
 
 
+/** Next-key Secrets of this Certificate, including any an earlier attempt left unrecorded. */
+function nextKeySecrets(ctx: Context, cert: Certificate): Secret[] {
+  return ctx.caches.secrets.list(cert.metadata.namespace).filter((s) =>
+    s.metadata.labels?.[NEXT_KEY_LABEL] === 'true' && !s.metadata.deletionTimestamp && s.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid));
+}
+
 async function createNextKey(ctx: Context, cert: Certificate, status: CertificateStatus): Promise<Outcome> {
   const ns = cert.metadata.namespace ?? 'default';
+  // When the status write after creating a key Secret lost a conflict (a stale
+  // cache), that Secret is adopted on the retry rather than joined by another.
+  const unrecorded = nextKeySecrets(ctx, cert).find((s) => {
+    const pem = decodeB64(s.data?.['tls.key']);
+    return pem !== '' && keyMatchesSpec(pem, cert.spec.privateKey);
+  });
+  if (unrecorded) {
+    status.nextPrivateKeySecretName = unrecorded.metadata.name;
+    await writeStatus(ctx, Resources.certificates, cert, status);
+    return done;
+  }
   let keyPem: string | undefined;
   if (cert.spec.privateKey?.rotationPolicy === 'Never') {
     const current = decodeB64(secretOf(ctx, cert)?.data?.['tls.key']);
@@ -232,7 +249,10 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   next.conditions = removeCondition(next.conditions, 'Issuing');
   next.conditions = setCondition(next.conditions, { type: 'Ready', status: 'True', reason: 'Ready', message: 'Certificate is up to date and has not expired' }, cert.metadata.generation, now);
   await writeStatus(ctx, Resources.certificates, cert, next);
-  await ctx.client.delete(Resources.secrets, ns, nextKey.metadata.name, nextKey.metadata.uid);
+  // The used key, and any unrecorded one: no private key outlives its issuance.
+  for (const k of [nextKey, ...nextKeySecrets(ctx, cert).filter((k) => k.metadata.name !== nextKey.metadata.name)]) {
+    await ctx.client.delete(Resources.secrets, ns, k.metadata.name, k.metadata.uid);
+  }
   ctx.events.event(cert, Resources.certificates, 'Normal', 'Issuing', 'The certificate has been successfully issued');
   await pruneRequests(ctx, cert, next.revision ?? 1);
   return requeueAfter(Math.min(renew.getTime() - now.getTime(), 24 * 3600_000));
