@@ -37,6 +37,11 @@ export interface TraefikOptions {
   entryPointMiddlewares?: { web?: string[]; websecure?: string[] };
 }
 
+export interface ApiserverOptions {
+  /** Extra kube-apiserver flags, e.g. `['--watch-cache=false']` so a watch can end with 410 Gone. */
+  extraArgs?: string[];
+}
+
 export interface PebbleOptions {
   /** Extra environment, e.g. `{ PEBBLE_WFE_NONCEREJECT: '50' }`; merged over the defaults. */
   env?: Record<string, string>;
@@ -85,7 +90,7 @@ export function etcdSpec(bins: Binaries, ports: Ports): LaunchSpec {
   };
 }
 
-export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki): LaunchSpec {
+export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki, options: ApiserverOptions = {}): LaunchSpec {
   return {
     command: bins.kubeApiserver,
     args: [
@@ -103,6 +108,7 @@ export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki): Laun
       '--allow-privileged=true',
       `--cert-dir=${join(stackDir, 'apiserver-certs')}`,
       '--profiling=false',
+      ...(options.extraArgs ?? []),
     ],
     env: {},
     cwd: stackDir,
