@@ -5,6 +5,7 @@
  * IngressRoute whose served certificate a user would check.
  */
 import http from 'node:http';
+import https from 'node:https';
 import { hostname } from 'node:os';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -174,6 +175,20 @@ export function viaWeb(host: string, path: string, env: StackEnv = readEnv()): P
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${path} (Host: ${host}) timed out`)));
+    req.on('error', reject);
+  });
+}
+
+/** A request to Traefik's websecure entrypoint with SNI and Host `host`; the certificate is not verified. */
+export function viaWebsecure(host: string, path: string, env: StackEnv = readEnv()): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port: env.traefik.websecure, servername: host, path, headers: { host }, rejectUnauthorized: false, timeout: 3_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET https ${path} (Host: ${host}) timed out`)));
     req.on('error', reject);
   });
 }
