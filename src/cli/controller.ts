@@ -11,7 +11,7 @@ import { createLogger } from '../log.ts';
 import { createResponder } from '../responder/server.ts';
 import { ChallengeRoute, resolveTraefikWeb } from '../traefik/challenge-route.ts';
 import { startShim } from '../traefik/shim.ts';
-import { durationFlag, parse, portFlag } from './args.ts';
+import { durationFlag, parse, portFlag, UsageError } from './args.ts';
 
 const HELP = `Usage: certroute controller [flags]
 
@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'certroute';
   const client = KubeClient.fromDefault();
   const wiring = values.wiring ?? 'route';
-  if (wiring !== 'route' && wiring !== 'middleware') throw new Error(`--wiring=${wiring}: use route or middleware`);
+  if (wiring !== 'route' && wiring !== 'middleware') throw new UsageError(`--wiring=${wiring}: use route or middleware`);
   const responderPort = portFlag('responder-port', values['responder-port'], 8089);
   const leaseDurationMs = durationFlag('lease-duration', values['lease-duration'], '15s');
   const traefikNs = values['traefik-namespace'] ?? 'traefik';

@@ -42,7 +42,8 @@ export async function run(argv: string[]): Promise<number> {
   const targets: Certificate[] = values.all
     ? (await client.list<Certificate>(Resources.certificates, ns)).items
     : await Promise.all(positionals.map((name) => client.get<Certificate>(Resources.certificates, ns, name).catch((err: unknown) => {
-      throw new Error(`certificate ${ns}/${name}: ${(err as Error).message.includes('404') ? 'not found' : (err as Error).message}`);
+      // The cause keeps the network error code, which main maps to exit code 3.
+      throw new Error(`certificate ${ns}/${name}: ${(err as Error).message.includes('404') ? 'not found' : (err as Error).message}`, { cause: err });
     })));
   let failed = 0;
   for (const cert of targets) {
