@@ -12,7 +12,8 @@ import { servedCertificate, serveLocal, type LocalServer } from '../helpers/tls.
 import { applyAnnotatedRoute, uniqueHost, viaWebsecure, waitForClusterIssuerReady, waitForLeader, waitForServed } from '../helpers/wiring.ts';
 
 const env = readEnv();
-const issuer = 'pebble-shim';
+// A fresh ACME account per run: Pebble forgets accounts whenever a test restarts it.
+const issuer = `pebble-shim-${Date.now().toString(36)}`;
 let controller: ControllerProcess | undefined;
 let backend: LocalServer;
 

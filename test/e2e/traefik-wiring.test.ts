@@ -20,9 +20,11 @@ import {
 } from '../helpers/wiring.ts';
 
 const env = readEnv();
-const issuer = 'pebble-wiring';
+// Fresh ACME accounts per run: Pebble forgets accounts whenever a test restarts it.
+const run = Date.now().toString(36);
+const issuer = `pebble-wiring-${run}`;
 /** Waits 3 s instead of self-checking, which holds each challenge presented long enough to look at. */
-const slowIssuer = 'pebble-wiring-slow';
+const slowIssuer = `pebble-wiring-slow-${run}`;
 let controller: ControllerProcess | undefined;
 let backend: LocalServer;
 let traefikChanged = false;
