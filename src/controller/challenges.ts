@@ -106,7 +106,16 @@ async function accept(ctx: Context, ch: Challenge, status: ChallengeStatus, key:
     failures.delete(key);
   }
   const client = acmeClient(accountFor(ctx, ch));
-  const answered = await call('accept challenge', () => client.completeChallenge({ type: 'http-01', url: ch.spec.url, token: ch.spec.token, status: 'pending' }));
+  let answered: { status: string };
+  try {
+    answered = await call('accept challenge', () => client.completeChallenge({ type: 'http-01', url: ch.spec.url, token: ch.spec.token, status: 'pending' }));
+  } catch (err) {
+    // Accepting cannot be repeated: a CA that already has it refuses a second POST ("Cannot
+    // update challenge with status valid"). When an earlier pass's answer was lost (a crash, a
+    // failed status write, a stale cache), carry on from the CA's state instead of failing.
+    if (!(err instanceof AcmeProblemError) || (await challengeStateAtCa(client, ch)) === 'pending') throw err;
+    answered = { status: 'processing' };
+  }
   status.state = answered.status === 'valid' ? 'valid' : 'processing';
   status.reason = answered.status === 'valid' ? 'Successfully authorized domain' : 'Challenge accepted; waiting for the ACME server to validate';
   if (status.state === 'valid') status.processing = false;
@@ -114,6 +123,11 @@ async function accept(ctx: Context, ch: Challenge, status: ChallengeStatus, key:
   ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.Accepted, `Accepted challenge for ${ch.spec.dnsName} after the self-check passed`);
   poller.reset(key);
   return status.state === 'valid' ? done : requeueAfter(poller.next(key));
+}
+
+async function challengeStateAtCa(client: ReturnType<typeof acmeClient>, ch: Challenge): Promise<string | undefined> {
+  const [authz] = await call('get authorization', () => client.getAuthorizations({ url: '', finalize: '', status: 'pending', identifiers: [], authorizations: [ch.spec.authorizationURL] }));
+  return authz?.challenges.find((c) => c.url === ch.spec.url)?.status ?? authz?.status;
 }
 
 async function pollAuthorization(ctx: Context, ch: Challenge, status: ChallengeStatus, poll: () => number): Promise<Outcome> {
