@@ -55,6 +55,7 @@ export function acmeClient(acct: AccountInfo) {
 
 export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome> {
   const poller = new Poller(ctx.config.pollMinMs, ctx.config.pollMaxMs);
+  const created: CreatedOrders = new Map();
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const order = ctx.caches.orders.get(namespace, name);
@@ -76,7 +77,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
     }
     const status: OrderStatus = structuredClone(order.status ?? {});
     try {
-      return await step(ctx, order, status, () => poller.next(key), () => poller.reset(key));
+      return await step(ctx, order, status, created, () => poller.next(key), () => poller.reset(key));
     } catch (err) {
       if (!(err instanceof AcmeProblemError)) throw err;
       status.state = 'errored';
@@ -89,21 +90,35 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
   };
 }
 
-async function step(ctx: Context, order: Order, status: OrderStatus, poll: () => number, reset: () => void): Promise<Outcome> {
+/**
+ * ACME orders this process created, by Order uid, until the cache shows their URL. Creating an
+ * order is the one step that cannot be repeated safely, and a pass can miss the URL the previous
+ * one wrote (the status write failed while the apiserver was away, or the cache has not caught
+ * up with it yet): such a pass resumes the order it already has instead of opening a duplicate.
+ */
+type CreatedOrders = Map<string, Pick<AcmeOrder, 'url' | 'finalize' | 'status'>>;
+
+async function step(ctx: Context, order: Order, status: OrderStatus, created: CreatedOrders, poll: () => number, reset: () => void): Promise<Outcome> {
   const client = acmeClient(accountFor(ctx, order));
+  const uid = order.metadata.uid ?? `${order.metadata.namespace}/${order.metadata.name}`;
   if (!status.url) {
-    const identifiers = [
-      ...(order.spec.dnsNames ?? []).map((value) => ({ type: 'dns', value })),
-      ...(order.spec.ipAddresses ?? []).map((value) => ({ type: 'ip', value })),
-    ];
-    const created = await call('create order', () => client.createOrder({ identifiers }));
-    status.url = created.url;
-    status.finalizeURL = created.finalize;
-    status.state = created.status;
+    let acmeOrder = created.get(uid);
+    if (!acmeOrder) {
+      const identifiers = [
+        ...(order.spec.dnsNames ?? []).map((value) => ({ type: 'dns', value })),
+        ...(order.spec.ipAddresses ?? []).map((value) => ({ type: 'ip', value })),
+      ];
+      acmeOrder = await call('create order', () => client.createOrder({ identifiers }));
+      created.set(uid, { url: acmeOrder.url, finalize: acmeOrder.finalize, status: acmeOrder.status });
+      ctx.events.event(order, Resources.orders, 'Normal', 'Created', `Created ACME order ${acmeOrder.url}`);
+    }
+    status.url = acmeOrder.url;
+    status.finalizeURL = acmeOrder.finalize;
+    status.state = acmeOrder.status;
     await writeStatus(ctx, Resources.orders, order, status);
-    ctx.events.event(order, Resources.orders, 'Normal', 'Created', `Created ACME order ${created.url}`);
     return done;
   }
+  created.delete(uid);
   const acmeOrder = (): AcmeOrder => ({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'pending', identifiers: [], authorizations: (status.authorizations ?? []).map((a) => a.url) });
   if (!status.authorizations) {
     const fresh = await call('get order', () => client.getOrder(acmeOrder()));
@@ -131,7 +146,16 @@ async function step(ctx: Context, order: Order, status: OrderStatus, poll: () =>
   }
   if (status.state === 'ready') {
     const csr = decodeB64(order.spec.request);
-    const finalized = await call('finalize order', () => client.finalizeOrder({ ...acmeOrder(), status: 'ready' }, csr));
+    let finalized: AcmeOrder;
+    try {
+      finalized = await call('finalize order', () => client.finalizeOrder({ ...acmeOrder(), status: 'ready' }, csr));
+    } catch (err) {
+      // Finalizing cannot be repeated: once the CA has the CSR it answers orderNotReady. A pass
+      // whose predecessor finalized but never recorded it (a crash, a failed status write, a
+      // stale cache) reads where the order went instead of failing it.
+      if (err instanceof AcmeProblemError && err.type === 'urn:ietf:params:acme:error:orderNotReady') return refresh(ctx, order, status, client, poll, reset);
+      throw err;
+    }
     status.state = finalized.status;
     if (finalized.certificate) return download(ctx, order, status, client, finalized);
     await writeStatus(ctx, Resources.orders, order, status);
