@@ -1,0 +1,223 @@
+/**
+ * What every fault test asserts, in one place: issuance completed, Pebble holds no order the
+ * Orders in the cluster do not account for, and no version of a Secret was ever worse than the
+ * one before it (a certificate that does not match its key, has expired, names other hosts,
+ * expires earlier, or is not chained to Pebble). Secrets are watched, not polled, so a bad
+ * version that lived for a millisecond is still seen.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Watch } from '@kubernetes/client-node';
+import { kubectl, loadKubeConfig, readEnv, type StackEnv } from '../env/stack.ts';
+import { applyYaml, kubectlJson, pebbleClusterIssuer, secretPem, waitFor, type SecretView } from './controller.ts';
+
+/** Flags every fault test's controller runs with: a quick Lease hand-over, a short failure back-off. */
+export const controllerFlags = ['--lease-duration=3s', '--retry-period=500ms', '--min-backoff=2s', '--max-backoff=8s'];
+
+/** A fresh ACME account per test: a ClusterIssuer name Pebble has never seen. */
+export function freshIssuerName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`.slice(0, 60);
+}
+
+/** A ClusterIssuer whose ACME server is `directory` (Pebble itself, or a proxy in front of it). */
+export async function applyIssuer(name: string, directory?: string, env: StackEnv = readEnv()): Promise<void> {
+  await applyYaml(pebbleClusterIssuer(name, directory ? { ...env, pebble: { ...env.pebble, directory } } : env));
+}
+
+export async function deleteIssuer(name: string): Promise<void> {
+  await kubectl(['delete', 'clusterissuer', name, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+  await kubectl(['-n', 'certroute', 'delete', 'secret', `${name}-account`, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+}
+
+export function certificateYaml(ns: string, name: string, dnsNames: string[], issuer: string): string {
+  return `apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  secretName: ${name}-tls
+  dnsNames: [${dnsNames.map((d) => `"${d}"`).join(', ')}]
+  issuerRef: {name: ${issuer}, kind: ClusterIssuer}
+`;
+}
+
+/** What `cmctl renew` does: Issuing=True with reason ManuallyTriggered. */
+export async function triggerRenewal(ns: string, name: string): Promise<void> {
+  const cert = await kubectlJson<{ status?: { conditions?: unknown[] } }>(['-n', ns, 'get', 'certificate', name]);
+  const conditions = [
+    ...(cert.status?.conditions ?? []).filter((c) => (c as { type: string }).type !== 'Issuing'),
+    { type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'Certificate re-issuance manually triggered', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+  ];
+  await kubectl(['-n', ns, 'patch', 'certificate', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions } })]);
+}
+
+export async function waitIssuerReady(name: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(`ClusterIssuer ${name} Ready`, async () => {
+    const { stdout } = await kubectl(['get', 'clusterissuer', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+    return stdout === 'True';
+  }, timeoutMs);
+}
+
+interface OrderView {
+  metadata: { name: string };
+  status?: { url?: string; state?: string };
+}
+
+export async function ordersIn(ns: string): Promise<OrderView[]> {
+  return (await kubectlJson<{ items: OrderView[] }>(['-n', ns, 'get', 'orders'])).items;
+}
+
+const pathOf = (url: string) => new URL(url).pathname;
+
+/**
+ * The paths (origin aside: a proxy and Pebble name the same order differently) of every order
+ * Pebble holds for the issuer's account, and of every order the Orders in `namespaces` record.
+ */
+export async function orderLedger(issuer: string, namespaces: string[], env: StackEnv = readEnv()): Promise<{ atPebble: string[]; inCluster: string[] }> {
+  const { api, account } = await pebbleAccount(issuer, env);
+  const atPebble: string[] = [];
+  // RFC 8555 §7.1.2.1: the account's orders list, paged by Link rel="next". Pebble names URLs
+  // after the Host it was asked on, so every URL is read back through Pebble's own origin.
+  let next: string | undefined = account.orders;
+  for (let page = 0; next && page < 100; page++) {
+    const res = await api.apiRequest(direct(next, env), null, [200]);
+    atPebble.push(...(res.data.orders ?? []).map(pathOf));
+    next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.link ?? '')?.[1];
+  }
+  const inCluster: string[] = [];
+  for (const ns of namespaces) {
+    for (const o of await ordersIn(ns)) if (o.status?.url) inCluster.push(pathOf(o.status.url));
+  }
+  return { atPebble: atPebble.sort(), inCluster: inCluster.sort() };
+}
+
+interface PebbleApi {
+  apiRequest(url: string, payload: null, codes: number[]): Promise<{ data: { status?: string; orders?: string[] }; headers: Record<string, string | undefined> }>;
+}
+
+/** The path of `url` on Pebble's own origin. */
+const direct = (url: string, env: StackEnv) => new URL(new URL(url).pathname, env.pebble.directory).toString();
+
+/** Pebble's API as the issuer's account, talking to Pebble directly (no proxy). */
+async function pebbleAccount(issuer: string, env: StackEnv): Promise<{ api: PebbleApi; account: { orders?: string } }> {
+  const { clientFor } = await import('../../src/acme/client.ts');
+  const secret = await kubectlJson<SecretView>(['-n', 'certroute', 'get', 'secret', `${issuer}-account`]);
+  const client = clientFor({ directoryUrl: env.pebble.directory, accountKeyPem: secretPem(secret, 'tls.key'), tls: { caBundlePem: readFileSync(env.pebble.tlsCa, 'utf8') } });
+  const account = (await client.createAccount({ onlyReturnExisting: true })) as { orders?: string };
+  return { api: (client as unknown as { api: PebbleApi }).api, account };
+}
+
+const pems = (text: string) => text.split(/(?<=-----END CERTIFICATE-----)\s*/).filter((p) => p.includes('BEGIN CERTIFICATE'));
+
+/** Why this Secret must not serve `dnsNames`, or an empty list. */
+export function secretProblems(secret: SecretView, dnsNames: string[], now = new Date()): string[] {
+  const problems: string[] = [];
+  let chain: X509Certificate[];
+  try {
+    chain = pems(secretPem(secret, 'tls.crt')).map((p) => new X509Certificate(p));
+  } catch (err) {
+    return [`tls.crt does not parse: ${(err as Error).message}`];
+  }
+  const leaf = chain[0];
+  if (!leaf) return ['tls.crt holds no certificate'];
+  try {
+    if (!leaf.checkPrivateKey(createPrivateKey(secretPem(secret, 'tls.key')))) problems.push(`certificate ${leaf.serialNumber} does not match tls.key`);
+  } catch (err) {
+    problems.push(`tls.key does not parse: ${(err as Error).message}`);
+  }
+  if (Date.parse(leaf.validTo) <= now.getTime()) problems.push(`certificate ${leaf.serialNumber} expired at ${leaf.validTo}`);
+  const sans = (leaf.subjectAltName ?? '').split(', ').map((s) => s.replace(/^DNS:/, '')).sort();
+  if (JSON.stringify(sans) !== JSON.stringify([...dnsNames].sort())) problems.push(`certificate ${leaf.serialNumber} names ${sans.join(',')}, not ${dnsNames.join(',')}`);
+  for (let i = 0; i + 1 < chain.length; i++) {
+    if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) problems.push(`certificate ${i + 1} of the chain is not issued by the next`);
+  }
+  if (!/Pebble/i.test(chain.at(-1)!.issuer)) problems.push(`the chain ends at ${chain.at(-1)!.issuer}, not at Pebble`);
+  return problems;
+}
+
+export const leafOf = (s: SecretView) => new X509Certificate(pems(secretPem(s, 'tls.crt'))[0]!);
+
+/** Every version of one Secret from now on, as a watch delivers them. */
+export class SecretHistory {
+  readonly versions: Array<{ type: string; secret: SecretView; at: number }> = [];
+  private abort: AbortController | undefined;
+  private stopped = false;
+  private readonly ns: string;
+  private readonly name: string;
+
+  private constructor(ns: string, name: string) {
+    this.ns = ns;
+    this.name = name;
+  }
+
+  static async start(ns: string, name: string): Promise<SecretHistory> {
+    const h = new SecretHistory(ns, name);
+    await h.watch('');
+    return h;
+  }
+
+  private async watch(resourceVersion: string): Promise<void> {
+    if (this.stopped) return;
+    const watch = new Watch(loadKubeConfig());
+    let rv = resourceVersion;
+    this.abort = await watch.watch(`/api/v1/namespaces/${this.ns}/secrets`, { fieldSelector: `metadata.name=${this.name}`, ...(rv ? { resourceVersion: rv } : {}) }, (type, obj: SecretView) => {
+      if (type === 'ERROR' && (obj as unknown as { code?: number }).code === 410) rv = '';
+      if (type === 'ERROR' || type === 'BOOKMARK') return;
+      rv = obj.metadata.resourceVersion;
+      this.versions.push({ type, secret: obj, at: Date.now() });
+    }, () => {
+      // The watch ends after 30 s without events, or when the apiserver restarts: pick it up again.
+      if (!this.stopped) setTimeout(() => void this.watch(rv).catch(() => undefined), 200).unref();
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+
+  /** Each problem a reader of the Secret could have met, across versions. */
+  problems(dnsNames: string[]): string[] {
+    const out: string[] = [];
+    let prev: X509Certificate | undefined;
+    for (const { type, secret, at } of this.versions) {
+      if (type === 'DELETED') {
+        out.push(`the Secret was deleted at ${new Date(at).toISOString()}`);
+        continue;
+      }
+      for (const p of secretProblems(secret, dnsNames, new Date(at))) out.push(`version ${secret.metadata.resourceVersion}: ${p}`);
+      let leaf: X509Certificate;
+      try {
+        leaf = leafOf(secret);
+      } catch {
+        continue;
+      }
+      if (prev && leaf.serialNumber !== prev.serialNumber && Date.parse(leaf.validTo) < Date.parse(prev.validTo)) {
+        out.push(`version ${secret.metadata.resourceVersion} replaced certificate ${prev.serialNumber} (until ${prev.validTo}) with ${leaf.serialNumber}, which expires earlier (${leaf.validTo})`);
+      }
+      prev = leaf;
+    }
+    return out;
+  }
+}
+
+/**
+ * The status Pebble itself reports for an order, authorization or challenge URL (any origin: the
+ * path is what names it), read with the issuer's account key by POST-as-GET.
+ */
+export async function pebbleStatus(issuer: string, url: string, env: StackEnv = readEnv()): Promise<string | undefined> {
+  const { api } = await pebbleAccount(issuer, env);
+  return (await api.apiRequest(direct(url, env), null, [200])).data.status;
+}
+
+/** `promise`, or a rejection naming `what` after `ms`; the timer never outlives the promise. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
