@@ -124,6 +124,12 @@ spec:
 });
 
 test.after.always(async () => {
+  // The stuck Certificate would keep self-checking under every later test's controller:
+  // remove it while this controller can still clear the Challenges' finalizers.
+  if (pendingNs) {
+    await kubectl(['-n', pendingNs, 'delete', 'ingressroutes,certificates,certificaterequests,orders', '--all', '--wait=false']).catch(() => {});
+    await waitFor('the stuck Challenges to go', async () => (await kubectlJson<{ items: unknown[] }>(['-n', pendingNs, 'get', 'challenges'])).items.length === 0, 15_000).catch(() => {});
+  }
   await controller?.stop();
   await backend?.close();
   rmSync(tmp, { recursive: true, force: true });
