@@ -42,13 +42,24 @@ interface CallContext {
   status?: number;
   type?: string;
   retryAfter?: string;
+  /** Set when the request was not sent because the CA's Retry-After for its URL had not passed. */
+  heldUntil?: number;
 }
 
 const calls = new AsyncLocalStorage<CallContext>();
 const agents = new Map<string, https.Agent>();
 const tlsByOrigin = new Map<string, TlsSettings>();
 const observers: RequestObserver[] = [];
+/**
+ * Until when (epoch ms) the CA asked, with a 429 or 503 Retry-After, not to be sent requests for
+ * a URL (origin and path). Kept here, not in the work queue, because the wait binds every key:
+ * a rate-limited new-order URL is the same URL for every Order, and an informer event must not
+ * cut a wait short either.
+ */
+const heldUntil = new Map<string, number>();
 let installed = false;
+
+const urlKey = (url: URL) => `${url.origin}${url.pathname}`;
 
 function agentFor(origin: string): https.Agent | undefined {
   const tls = tlsByOrigin.get(origin);
@@ -72,6 +83,13 @@ function install(): void {
   acme.axios.defaults.timeout = 30_000;
   acme.axios.interceptors.request.use((config) => {
     const url = new URL(config.url ?? '', config.baseURL);
+    const until = heldUntil.get(urlKey(url));
+    if (until !== undefined && until > Date.now()) {
+      const ctx = calls.getStore();
+      if (ctx) ctx.heldUntil = until;
+      throw new Error(`not sent: the CA asked not to be sent requests for ${url.pathname} before ${new Date(until).toISOString()}`);
+    }
+    if (until !== undefined) heldUntil.delete(urlKey(url));
     const agent = agentFor(url.origin);
     if (agent) config.httpsAgent = agent;
     (config as unknown as { startedAt: number }).startedAt = performance.now();
@@ -87,6 +105,14 @@ function install(): void {
       ctx.retryAfter = typeof ra === 'string' ? ra : undefined;
     }
     const url = new URL(res.config.url ?? '', res.config.baseURL);
+    if (res.status === 429 || res.status === 503) {
+      const ra = res.headers['retry-after'];
+      const ms = parseRetryAfter(typeof ra === 'string' ? ra : undefined);
+      if (ms) {
+        if (heldUntil.size > 1024) for (const [k, until] of heldUntil) if (until <= Date.now()) heldUntil.delete(k);
+        heldUntil.set(urlKey(url), Date.now() + ms);
+      }
+    }
     const started = (res.config as unknown as { startedAt?: number }).startedAt ?? performance.now();
     for (const o of observers) {
       o({
@@ -130,6 +156,9 @@ export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
     return await calls.run(ctx, fn);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
+    if (ctx.heldUntil !== undefined) {
+      throw new RetryAfterError(`ACME ${step}: waiting for the CA's Retry-After: ${detail}`, Math.max(0, ctx.heldUntil - Date.now()), { cause: err });
+    }
     const status = ctx.status;
     if (status === 429 || status === 503) {
       const ms = parseRetryAfter(ctx.retryAfter) ?? 0;
