@@ -25,6 +25,16 @@ export interface ControllerProcess {
 
 let counter = 0;
 
+/**
+ * Controllers still running when this test process exits. A worker that dies
+ * on an uncaught exception skips `after.always`; without this its controller
+ * would outlive it and keep the stack's responder port for every later test.
+ */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export function startController(extraArgs: string[] = [], opts: { name?: string; env?: Record<string, string> } = {}): ControllerProcess {
   const env = readEnv();
   const name = opts.name ?? `controller-${process.pid}-${++counter}`;
@@ -37,7 +47,11 @@ export function startController(extraArgs: string[] = [], opts: { name?: string;
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    running.delete(child);
+    resolve(code);
+  }));
   return {
     child,
     logFile,
