@@ -1,0 +1,156 @@
+/**
+ * Faults in Kubernetes (issue 6 §2), against the real kube-apiserver and etcd:
+ * - kube-apiserver stopped and started again in the middle of issuance: the informers restart
+ *   (the controller says so in its log) and every Certificate is issued, one order each;
+ * - an ACME order created while the kube-apiserver is away: its URL cannot be written, and the
+ *   controller must resume that order, not open another;
+ * - a watch ending with 410 Gone: kube-apiserver runs without its watch cache, so watches are
+ *   served by etcd; etcd's history is compacted past the controller's resourceVersions, and the
+ *   watches ending every few seconds (--min-request-timeout) resume from a compacted revision.
+ *   The controller must relist and carry on.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { stateFile } from '../env/paths.ts';
+import { kubectl, readEnv, restart } from '../env/stack.ts';
+import { PebblePaths, startAcmeProxy, type AcmeProxy } from '../helpers/acme-proxy.ts';
+import {
+  applyYaml, freshNamespace, kubectlJson, readLog, startController, waitFor, waitForCertificateRevision,
+  type ControllerProcess, type SecretView,
+} from '../helpers/controller.ts';
+import {
+  applyIssuer, certificateYaml, controllerFlags, deleteIssuer, freshIssuerName, orderLedger, secretProblems, waitIssuerReady, within,
+} from '../helpers/faults.ts';
+
+const env = readEnv();
+let proxy: AcmeProxy;
+let apiserverChanged = false;
+const issuers: string[] = [];
+
+test.before(async () => {
+  proxy = await startAcmeProxy(env);
+});
+
+test.after.always(async () => {
+  await proxy?.close();
+  if (apiserverChanged) await restart('kube-apiserver');
+  for (const i of issuers) await deleteIssuer(i);
+});
+
+/** A controller stopped when the test ends, however it ends: only one may lead at a time. */
+function controller(t: ExecutionContext): ControllerProcess {
+  const c = startController(controllerFlags);
+  t.teardown(() => c.stop());
+  return c;
+}
+
+async function newIssuer(prefix: string, directory?: string): Promise<string> {
+  const name = freshIssuerName(prefix);
+  issuers.push(name);
+  await applyIssuer(name, directory);
+  await waitIssuerReady(name);
+  return name;
+}
+
+const create = (ns: string, issuer: string, names: string[]) =>
+  applyYaml(names.map((n) => certificateYaml(ns, n, [`${n}.${ns}.test`], issuer)).join('---\n'));
+
+async function assertIssued(t: ExecutionContext, ns: string, issuer: string, names: string[], orders = names.length): Promise<void> {
+  for (const name of names) {
+    await waitForCertificateRevision(ns, name, 1, 120_000);
+    const secret = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', `${name}-tls`]);
+    t.deepEqual(secretProblems(secret, [`${name}.${ns}.test`]), [], `Secret ${name}-tls is valid`);
+  }
+  const { atPebble, inCluster } = await orderLedger(issuer, [ns]);
+  t.is(atPebble.length, orders, `one order per Certificate at Pebble, found ${atPebble.length}`);
+  t.deepEqual(atPebble, inCluster, 'every order Pebble holds is the one an Order records');
+}
+
+/** Whether the kube-apiserver's port refuses connections (it is stopped, not just slow). */
+function apiserverRefuses(): Promise<boolean> {
+  const { port } = new URL(env.apiserver);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.setTimeout(500, () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => { socket.destroy(); resolve(false); });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+test.serial('kube-apiserver stopped and started in the middle of issuance: informers restart and every certificate is issued', async (t) => {
+  const c = controller(t);
+  const issuer = await newIssuer('apiserver-restart', proxy.directory);
+  const ns = await freshNamespace('apiserver-restart');
+  // The first finalize waits at the proxy, so issuance is surely under way when the apiserver goes.
+  const hold = proxy.hold(PebblePaths.finalize, 'before');
+  const names = ['one', 'two', 'three'];
+  await create(ns, issuer, names);
+  await within(hold.reached, 60_000, 'the first finalize');
+  const logBefore = readLog(c).length;
+  await restart('kube-apiserver');
+  hold.release();
+  await assertIssued(t, ns, issuer, names);
+  const log = readLog(c).slice(logBefore);
+  t.regex(log, /"resource":"certificates".*"msg":"watch failed; restarting informer"/, 'the controller restarted its informers');
+});
+
+test.serial('an ACME order created while the kube-apiserver is away is resumed, not created again', async (t) => {
+  controller(t);
+  const issuer = await newIssuer('apiserver-away', proxy.directory);
+  const ns = await freshNamespace('apiserver-away');
+  // Pebble creates the order; its answer reaches the controller only once the apiserver is gone.
+  const hold = proxy.hold(PebblePaths.newOrder, 'after');
+  await create(ns, issuer, ['web']);
+  await within(hold.reached, 60_000, 'the new-order request');
+  const restarting = restart('kube-apiserver');
+  await waitFor('the kube-apiserver to stop', apiserverRefuses, 30_000, 20);
+  hold.release();
+  await restarting;
+  await assertIssued(t, ns, issuer, ['web']);
+});
+
+/** etcd's v3 JSON gateway on its client port (the stack's etcd serves it over plain HTTP). */
+async function etcd(path: string, body: unknown): Promise<{ header?: { revision?: string } }> {
+  const { ports } = JSON.parse(readFileSync(stateFile, 'utf8')) as { ports: { etcdClient: number } };
+  const res = await fetch(`http://127.0.0.1:${ports.etcdClient}${path}`, { method: 'POST', body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { header?: { revision?: string } };
+}
+
+/** LIST requests the kube-apiserver has served for a resource since it started. */
+async function lists(resource: string): Promise<number> {
+  const { stdout } = await kubectl(['get', '--raw', '/metrics']);
+  let n = 0;
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('apiserver_request_total{') && line.includes(`resource="${resource}"`) && line.includes('verb="LIST"')) n += Number(line.split(' ').at(-1));
+  }
+  return n;
+}
+
+test.serial('a watch that ends with 410 Gone is relisted and the controller carries on', async (t) => {
+  apiserverChanged = true;
+  await restart('kube-apiserver', { extraArgs: ['--watch-cache=false', '--min-request-timeout=3'] });
+  const c = controller(t);
+  const issuer = await newIssuer('gone');
+  const ns = await freshNamespace('gone');
+  await create(ns, issuer, ['before']);
+  await assertIssued(t, ns, issuer, ['before']);
+
+  // Only the controller lists these two: a rise is its relist.
+  const watched = ['certificaterequests', 'challenges'];
+  const baseline = await Promise.all(watched.map(lists));
+  const logBefore = readLog(c).length;
+  await kubectl(['-n', ns, 'create', 'configmap', 'advance-the-revision']);
+  const revision = Number((await etcd('/v3/kv/range', { key: Buffer.from('/').toString('base64') })).header?.revision);
+  await etcd('/v3/kv/compaction', { revision: String(revision), physical: true });
+
+  await waitFor('the controller to relist after 410 Gone', async () => {
+    const now = await Promise.all(watched.map(lists));
+    return now.every((n, i) => n > baseline[i]!);
+  }, 60_000, 500);
+  t.notRegex(readLog(c).slice(logBefore), /watch failed; restarting informer/, 'the relist came from 410 Gone, not from a watch that failed');
+
+  await create(ns, issuer, ['after']);
+  await assertIssued(t, ns, issuer, ['before', 'after']);
+});
