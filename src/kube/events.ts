@@ -40,7 +40,7 @@ export class EventRecorder implements EventSink {
   /** Fire and forget: an Event that cannot be written must never fail a reconcile. */
   event(obj: KubeObject, def: ResourceDef, type: EventType, reason: string, message: string): void {
     void this.record(obj, def, type, reason, message).catch((err: unknown) => {
-      this.logger.debug({ err: String(err), reason }, 'could not record event');
+      this.logger.debug({ key: `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`, kind: def.kind, err: String(err), reason }, 'could not record event');
     });
   }
 
