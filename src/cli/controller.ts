@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { Manager } from '../controller/manager.ts';
 import { KubeClient } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
-import { createResponder } from '../responder/server.ts';
+import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
 import { ChallengeRoute, resolveTraefikWeb } from '../traefik/challenge-route.ts';
 import { startShim } from '../traefik/shim.ts';
 import { durationFlag, parse, portFlag, UsageError } from './args.ts';
@@ -21,6 +21,7 @@ Flags:
   --namespace=NS                  namespace certroute runs in (Lease, responder Service); default $POD_NAMESPACE or certroute
   --cluster-resource-namespace=NS where ClusterIssuer Secrets live; default the --namespace
   --responder-port=8089           HTTP-01 responder port
+  --responder-header-timeout=5s   time a client has to send its request headers (cuts off slowloris)
   --metrics-port=9402             Prometheus /metrics port (0 disables)
   --health-port=9403              /livez and /readyz port (0 disables)
   --leader-elect=true|false       run leader election on a Lease (default true)
@@ -43,6 +44,7 @@ export async function run(argv: string[]): Promise<number> {
     namespace: { type: 'string' },
     'cluster-resource-namespace': { type: 'string' },
     'responder-port': { type: 'string' },
+    'responder-header-timeout': { type: 'string' },
     'metrics-port': { type: 'string' },
     'health-port': { type: 'string' },
     'leader-elect': { type: 'string' },
@@ -101,8 +103,12 @@ export async function run(argv: string[]): Promise<number> {
     workers: values.workers ? Number(values.workers) : 8,
     shimOnly: values['shim-only'] === true,
   });
+  const headersTimeoutMs = durationFlag('responder-header-timeout', values['responder-header-timeout'], `${DEFAULT_TIMEOUTS.headersTimeoutMs}ms`);
+  if (headersTimeoutMs <= 0) throw new UsageError('--responder-header-timeout must be more than 0');
   const responder = createResponder({
     port: responderPort,
+    // node:http refuses a header timeout longer than the whole request's.
+    timeouts: { headersTimeoutMs, requestTimeoutMs: Math.max(DEFAULT_TIMEOUTS.requestTimeoutMs, headersTimeoutMs) },
     lookup: (token, host) => manager.challengeIndex.lookup(token, host),
     isReady: () => manager.hasSynced,
     logger,
