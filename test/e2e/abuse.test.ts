@@ -15,7 +15,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { readEnv, responderPort } from '../env/stack.ts';
+import { kubectl, readEnv, responderPort } from '../env/stack.ts';
 import { applyYaml, freshNamespace, kubectlJson, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
 import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/faults.ts';
 
@@ -23,6 +23,7 @@ const env = readEnv();
 const HEADER_TIMEOUT_MS = 1_000;
 let controller: ControllerProcess | undefined;
 let issuer = '';
+let ns = '';
 let challenge: { token: string; key: string; dnsName: string };
 
 test.before(async () => {
@@ -30,7 +31,7 @@ test.before(async () => {
   issuer = freshIssuerName('abuse');
   await applyIssuer(issuer);
   await waitIssuerReady(issuer);
-  const ns = await freshNamespace('abuse');
+  ns = await freshNamespace('abuse');
   await applyYaml(certificateYaml(ns, 'probe', [`probe.${ns}.test`], issuer));
   challenge = await waitFor('a presented Challenge', async () => {
     const { items } = await kubectlJson<{ items: Array<{ spec: { token: string; key: string; dnsName: string }; status?: { presented?: boolean } }> }>(['-n', ns, 'get', 'challenges']);
@@ -42,6 +43,12 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  // The Challenge held at "presented" goes while this controller can still lift its finalizer,
+  // so no later controller keeps serving it or retrying its Order.
+  if (ns) {
+    await kubectl(['-n', ns, 'delete', 'certificates,certificaterequests,orders,challenges', '--all', '--wait=false']).catch(() => undefined);
+    await waitFor('the probe Challenge to go', async () => (await kubectlJson<{ items: unknown[] }>(['-n', ns, 'get', 'challenges'])).items.length === 0, 15_000).catch(() => undefined);
+  }
   await controller?.stop();
   if (issuer) await deleteIssuer(issuer);
 });
