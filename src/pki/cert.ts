@@ -9,6 +9,7 @@
 import { X509Certificate as NodeCertificate } from 'node:crypto';
 import { parsePrivateKey, publicKeyFingerprint, spkiFingerprint } from './keys.ts';
 import { sansFromExtensions, subjectFields } from './names.ts';
+import { memoize } from './memo.ts';
 import { pemBlocks } from './pem.ts';
 import { usageBitsFromExtensions, usageStrings } from './usages.ts';
 import { x509 } from './x509.ts';
@@ -42,8 +43,10 @@ export interface CertificateChain {
 
 const BASIC_CONSTRAINTS_OID = '2.5.29.19';
 
-/** Parses one PEM certificate. */
-export function parseCertificate(pem: string): CertificateInfo {
+/** Parses one PEM certificate. Memoized by PEM: the result is frozen and shared. */
+export const parseCertificate: (pem: string) => CertificateInfo = memoize(parseCertificateUncached, 512);
+
+function parseCertificateUncached(pem: string): CertificateInfo {
   let cert: x509.X509Certificate;
   try {
     cert = new x509.X509Certificate(pem);

@@ -10,6 +10,7 @@
 import type { CertificateSpec } from '../api/types.ts';
 import { parsePrivateKey, spkiFingerprint } from './keys.ts';
 import { sanExtension, sansFromExtensions, subjectFields, subjectName, type SubjectAltNames, type SubjectFields } from './names.ts';
+import { memoize } from './memo.ts';
 import { pemBlocks } from './pem.ts';
 import { webSignerFor } from './signer.ts';
 import { usageBits, usageBitsFromExtensions, usageExtensions, usageStrings } from './usages.ts';
@@ -88,9 +89,12 @@ export async function createCsr(options: CsrOptions): Promise<string> {
 
 /**
  * Reads a CSR (PEM, or base64 of PEM as in `spec.request`). Does not check the
- * signature; see `verifyCsr`, which is async because WebCrypto is.
+ * signature; see `verifyCsr`, which is async because WebCrypto is. Memoized by
+ * input: the result is frozen and shared.
  */
-export function parseCsr(pem: string): ParsedCsr {
+export const parseCsr: (pem: string) => ParsedCsr = memoize(parseCsrUncached, 512);
+
+function parseCsrUncached(pem: string): ParsedCsr {
   const block = pemBlocks(pem, 'CERTIFICATE REQUEST')[0];
   if (!block) throw new Error('the data holds no PEM CERTIFICATE REQUEST block');
   let request: x509.Pkcs10CertificateRequest;
