@@ -1,0 +1,159 @@
+/**
+ * The controller under test: the real `certroute controller` process (the
+ * container's command), with its /metrics and health ports on free local
+ * ports, and what the benchmark reads from outside it: RSS and CPU from
+ * /proc, counters from /metrics. Nothing is read from inside the process,
+ * so the figures are what an operator's dashboards would show.
+ */
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePorts } from '../../test/env/ports.ts';
+import { startController, type ControllerProcess } from '../../test/helpers/controller.ts';
+
+const CLK_TCK = 100; // Linux USER_HZ; `getconf CLK_TCK` on every kernel Node supports
+
+/** Memory in MB (10^6 bytes), as the targets are written. */
+export interface ProcStats {
+  rssMB: number;
+  peakRssMB: number;
+  cpuSeconds: number;
+}
+
+/** VmRSS, VmHWM and utime+stime of a live process. */
+export function procStats(pid: number): ProcStats {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  // /proc says "kB" and means KiB.
+  const mb = (field: string): number => (Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024) / 1e6;
+  // Fields after the parenthesised command name, which may itself contain spaces.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return { rssMB: mb('VmRSS'), peakRssMB: mb('VmHWM'), cpuSeconds: (utime + stime) / CLK_TCK };
+}
+
+/** Prometheus text format → `name{labels}` → value; enough for counters and gauges. */
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+/** Sum of every series of one metric, e.g. all controllers' sync counts. */
+export function sumOf(metrics: Map<string, number>, name: string): number {
+  let total = 0;
+  for (const [series, value] of metrics) if (series === name || series.startsWith(`${name}{`)) total += value;
+  return total;
+}
+
+export class BenchController {
+  /** Every controller this run started and has not stopped: stopped between scenarios and on exit. */
+  private static readonly running = new Set<BenchController>();
+  readonly proc: ControllerProcess;
+  readonly metricsPort: number;
+  readonly healthPort: number;
+
+  private constructor(proc: ControllerProcess, metricsPort: number, healthPort: number) {
+    this.proc = proc;
+    this.metricsPort = metricsPort;
+    this.healthPort = healthPort;
+  }
+
+  /**
+   * Leader election off: a Lease left by an earlier, killed controller would
+   * otherwise hold reconciling back for its whole duration. Logs at info, as
+   * the chart runs it (debug logging would measure pino).
+   */
+  static async start(name: string, extraArgs: string[] = []): Promise<BenchController> {
+    const [metricsPort, healthPort] = (await freePorts(2)) as [number, number];
+    const proc = startController([`--metrics-port=${metricsPort}`, `--health-port=${healthPort}`, '--leader-elect=false', ...extraArgs], {
+      name: `bench-${name}-${process.pid}`,
+      // BENCH_CONTROLLER_NODE_OPTIONS (e.g. --cpu-prof) profiles the controller without touching the bench process.
+      env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_OPTIONS: process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? '' },
+    });
+    const ctl = new BenchController(proc, metricsPort, healthPort);
+    BenchController.running.add(ctl);
+    await ctl.waitReady();
+    return ctl;
+  }
+
+  get pid(): number {
+    const pid = this.proc.child.pid;
+    if (pid === undefined) throw new Error('the controller process has no pid: it failed to spawn');
+    return pid;
+  }
+
+  stats(): ProcStats {
+    return procStats(this.pid);
+  }
+
+  async metrics(): Promise<Map<string, number>> {
+    const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`controller /metrics answered ${res.status}`);
+    return parseMetrics(await res.text());
+  }
+
+  /** API requests by verb so far, from certroute_kube_requests_total. */
+  async kubeRequests(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const [series, value] of await this.metrics()) {
+      const verb = /^certroute_kube_requests_total\{verb="(\w+)"\}$/.exec(series)?.[1];
+      if (verb) out[verb] = value;
+    }
+    return out;
+  }
+
+  /** /readyz turns 200 once every informer has listed. */
+  async waitReady(timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.proc.child.exitCode !== null) throw new Error(`the controller exited with code ${this.proc.child.exitCode}; see ${this.proc.logFile}`);
+      const ok = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+      if (ok) return;
+      await sleep(100);
+    }
+    throw new Error(`the controller was not ready within ${timeoutMs} ms; see ${this.proc.logFile}`);
+  }
+
+  /**
+   * Waits until no reconcile has run for `quietMs`: the sum of
+   * certmanager_controller_sync_call_count stops moving. Resolves to the
+   * time (performance.now()) of the last change seen.
+   */
+  async waitIdle(quietMs: number, timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let last = Number.NaN;
+    let changedAt = performance.now();
+    while (Date.now() < deadline) {
+      const n = sumOf(await this.metrics(), 'certmanager_controller_sync_call_count');
+      if (n !== last) {
+        last = n;
+        changedAt = performance.now();
+      } else if (performance.now() - changedAt >= quietMs) {
+        return changedAt;
+      }
+      await sleep(250);
+    }
+    throw new Error(`the controller never went idle within ${timeoutMs} ms (sync count still moving at ${last})`);
+  }
+
+  async stop(): Promise<void> {
+    await this.proc.stop();
+    BenchController.running.delete(this);
+  }
+
+  static async stopAll(): Promise<void> {
+    await Promise.all([...BenchController.running].map((c) => c.stop()));
+  }
+}
+
+/** Differences of two by-verb tallies, every verb present. */
+export function diffCounts(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const verb of Object.keys(after)) out[verb] = (after[verb] ?? 0) - (before[verb] ?? 0);
+  return out;
+}

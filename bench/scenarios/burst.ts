@@ -1,0 +1,60 @@
+/**
+ * Scenario 3: 1,000 ACME Certificates created at once (32 POSTs in flight),
+ * until the last is Ready. Besides the rate, what it cost the controller:
+ * peak RSS and CPU from /proc, API requests by verb from its /metrics.
+ */
+import { Resources } from '../../src/api/types.ts';
+import { BenchController, diffCounts } from '../lib/controller.ts';
+import { certificate, cleanIssuance, createAll, freshNamespace, ReadyTracker } from '../lib/kube.ts';
+import { round } from '../lib/stats.ts';
+import { atLeast, figure, type BenchContext, type Result, type Scenario } from '../lib/types.ts';
+
+export const burst: Scenario = {
+  id: 'burst',
+  title: '1000 ACME Certificates at once',
+  async run(ctx: BenchContext): Promise<Result[]> {
+    const n = ctx.scale(1000, 50);
+    const ns = await freshNamespace(ctx.client, 'burst');
+    const tracker = new ReadyTracker(ctx.client, ns);
+    await tracker.start();
+    const ctl = await BenchController.start('burst', [`--workers=${ctx.concurrency}`]);
+    const issuerRef = { name: ctx.issuer, kind: 'ClusterIssuer' as const };
+    try {
+      await ctx.client.create(Resources.certificates, certificate(ns, 'warmup', `warmup.${ns}.bench.test`, issuerRef));
+      await tracker.ready('warmup', 60_000);
+      const requestsBefore = await ctl.kubeRequests();
+      const cpuBefore = ctl.stats().cpuSeconds;
+
+      const start = performance.now();
+      const createMs = await createAll(ctx.client, Resources.certificates, (i) => certificate(ns, `burst-${i}`, `burst-${i}.${ns}.bench.test`, issuerRef), n);
+      const last = await tracker.count(n + 1, 120_000 + n * 400);
+      const seconds = (last - start) / 1000;
+
+      const stats = ctl.stats();
+      const requests = diffCounts(await ctl.kubeRequests(), requestsBefore);
+      const totalRequests = Object.values(requests).reduce((a, b) => a + b, 0);
+      ctx.setup[`burst: creating ${n} Certificates (s)`] = round(createMs / 1000);
+      const rate = n / seconds;
+      const results: Result[] = [
+        figure(`${n} ACME certificates at once: total time`, round(seconds), 's'),
+        figure(`${n} ACME certificates at once: rate`, round(rate), 'certs/s'),
+      ];
+      if (ctx.floor.ratePerSecond) {
+        results.push(atLeast(`${n} ACME certificates at once: rate / raw floor rate (C=${ctx.concurrency})`, round((100 * rate) / ctx.floor.ratePerSecond), 75, '%'));
+      }
+      results.push(
+        figure(`${n} ACME certificates at once: controller peak RSS (VmHWM)`, round(stats.peakRssMB), 'MB'),
+        figure(`${n} ACME certificates at once: controller CPU`, round(stats.cpuSeconds - cpuBefore), 's'),
+        figure(`${n} ACME certificates at once: API requests, all verbs`, totalRequests, `requests (${round(totalRequests / n)}/cert)`),
+      );
+      for (const [verb, count] of Object.entries(requests)) {
+        results.push(figure(`${n} ACME certificates at once: API requests, ${verb}`, count, `requests (${round(count / n)}/cert)`));
+      }
+      return results;
+    } finally {
+      await tracker.stop();
+      await cleanIssuance(ctx.client, ns);
+      await ctl.stop();
+    }
+  },
+};

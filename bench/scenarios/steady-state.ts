@@ -1,0 +1,120 @@
+/**
+ * Scenario 5: the controller at rest in a big cluster: 10,000 Ready
+ * Certificates with their Secrets, and 30,000 unrelated Secrets it must not
+ * cache. The figure is the controller's RSS once it has synced and its queues
+ * are quiet; the target (≤ 200 MB) holds only if just the labelled Secrets
+ * are cached.
+ *
+ * The state is built cheaply and without the controller: 1,024 distinct
+ * leaves sharing one RSA 2048 key (cert-manager's default; ca.crt included,
+ * so each Secret is full-sized), used in turn by the Secrets, each named and
+ * annotated for its Certificate as cert-manager writes it. More distinct
+ * leaves than certroute's parse memo holds (512), cycled, so no sync is
+ * cheaper than it would be with 10,000 different certificates. The controller then starts, finds
+ * every Certificate up to date and only writes their Ready status. Creation
+ * is setup and is reported separately. Runs last: 50,000 objects slow
+ * everything after them, and are deleted at the end.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Issuer, ResourceDef } from '../../src/api/types.ts';
+import { MANAGED_LABEL, Resources, SecretAnnotations as SA } from '../../src/api/types.ts';
+import { resourcePath, type KubeClient } from '../../src/kube/client.ts';
+import { BenchController, sumOf } from '../lib/controller.ts';
+import { certificate, createAll, deleteCollection, freshNamespace, ReadyTracker } from '../lib/kube.ts';
+import { makeCa, signLeaves, tlsSecret } from '../lib/pki.ts';
+import { round } from '../lib/stats.ts';
+import { atMost, figure, type BenchContext, type Result, type Scenario } from '../lib/types.ts';
+
+const DNS_NAME = 'steady.bench.test';
+const ISSUER = 'steady-ca';
+const DISTINCT_LEAVES = 1024;
+
+/** Collection deletes of 30,000 objects can outlast the apiserver's request timeout: repeat until empty. */
+async function emptyCollection(client: KubeClient, def: ResourceDef, namespace: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    await deleteCollection(client, def, namespace).catch(() => undefined);
+    const left = (await client.raw('GET', `${resourcePath(def, namespace)}?limit=1`)) as { items: unknown[] };
+    if (left.items.length === 0) return;
+    await sleep(1_000);
+  }
+  throw new Error(`${def.plural} in ${namespace} were not all deleted within ${timeoutMs} ms`);
+}
+
+export const steadyState: Scenario = {
+  id: 'steady-state',
+  title: 'steady state: 10,000 Ready Certificates and 30,000 unrelated Secrets',
+  async run(ctx: BenchContext): Promise<Result[]> {
+    const certs = ctx.scale(10_000, 500);
+    const noise = ctx.scale(30_000, 1_500);
+    const ns = await freshNamespace(ctx.client, 'steady');
+    const noiseNs = await freshNamespace(ctx.client, 'noise');
+    const label = `${certs} Ready Certificates + ${noise} unrelated Secrets`;
+    let tracker: ReadyTracker | undefined;
+    try {
+      const ca = await makeCa('certroute bench steady-state CA');
+      const signing = performance.now();
+      const leaves = await signLeaves(ca, [DNS_NAME], Math.min(certs, DISTINCT_LEAVES));
+      ctx.setup[`steady-state: signing ${leaves.length} leaves (s)`] = round((performance.now() - signing) / 1000);
+      await ctx.client.create(Resources.secrets, tlsSecret(ns, ISSUER, ca));
+      await ctx.client.create<Issuer>(Resources.issuers, { metadata: { name: ISSUER, namespace: ns }, spec: { ca: { secretName: ISSUER } } });
+
+      ctx.log(`  creating ${noise} unrelated Secrets, ${certs} TLS Secrets and ${certs} Certificates (32 POSTs in flight)`);
+      const filler = randomBytes(192).toString('base64');
+      ctx.setup[`steady-state: creating ${noise} unrelated Secrets (s)`] = round(
+        (await createAll(ctx.client, Resources.secrets, (i) => ({ metadata: { name: `noise-${i}`, namespace: noiseNs }, type: 'Opaque', data: { password: filler } }), noise)) / 1000,
+      );
+      const annotations = (i: number) => ({
+        [SA.certificateName]: `steady-${i}`, [SA.issuerName]: ISSUER, [SA.issuerKind]: 'Issuer', [SA.issuerGroup]: 'cert-manager.io',
+        [SA.commonName]: '', [SA.altNames]: DNS_NAME, [SA.ipSans]: '', [SA.uriSans]: '',
+      });
+      ctx.setup[`steady-state: creating ${certs} TLS Secrets (s)`] = round(
+        (await createAll(ctx.client, Resources.secrets, (i) => tlsSecret(ns, `steady-${i}-tls`, leaves[i % leaves.length]!, { labels: { [MANAGED_LABEL]: 'true' }, annotations: annotations(i) }), certs)) / 1000,
+      );
+      ctx.setup[`steady-state: creating ${certs} Certificates (s)`] = round(
+        (await createAll(ctx.client, Resources.certificates, (i) => certificate(ns, `steady-${i}`, DNS_NAME, { name: ISSUER, kind: 'Issuer' }), certs)) / 1000,
+      );
+      tracker = new ReadyTracker(ctx.client, ns);
+      await tracker.start();
+
+      const start = performance.now();
+      const ctl = await BenchController.start('steady', [`--workers=${ctx.concurrency}`]);
+      const listedMs = performance.now() - start;
+      const allReady = await tracker.count(certs, 60_000 + certs * 50);
+      const idleAt = await ctl.waitIdle(5_000, 60_000 + certs * 50);
+      const metrics = await ctl.metrics();
+      const stats = ctl.stats();
+      const syncs = metrics.get('certmanager_controller_sync_call_count{controller="certificates"}') ?? Number.NaN;
+      const issued = sumOf(new Map([...metrics].filter(([k]) => k.includes('controller="certificaterequests"'))), 'certmanager_controller_sync_call_count');
+      const heapUsedMB = sumOf(metrics, 'nodejs_heap_size_used_bytes') / 1e6;
+      ctx.log(`  controller memory: RSS ${round(stats.rssMB)} MB, V8 heap ${round(heapUsedMB)} MB used of ${round(sumOf(metrics, 'nodejs_heap_size_total_bytes') / 1e6)} MB, external ${round(sumOf(metrics, 'nodejs_external_memory_bytes') / 1e6)} MB`);
+      // V8 hands freed heap pages back only when its memory reducer sees the process idle for a while.
+      const settleS = ctx.quick ? 30 : 60;
+      await sleep(settleS * 1000);
+      const settled = ctl.stats();
+      await ctl.stop();
+      if (issued > 0) ctx.log(`  warning: ${issued} CertificateRequest syncs: the controller re-issued instead of accepting the Secrets`);
+      return [
+        atMost(`steady state, ${label}: controller RSS after sync, idle`, round(stats.rssMB), 200, 'MB'),
+        figure(`steady state, ${label}: controller RSS ${settleS} s later`, round(settled.rssMB), 'MB'),
+        figure(`steady state, ${label}: controller peak RSS during sync (VmHWM)`, round(stats.peakRssMB), 'MB'),
+        figure(`steady state, ${label}: V8 heap used at that moment (live + garbage)`, round(heapUsedMB), 'MB'),
+        figure(`steady state, ${label}: controller start → caches listed (/readyz)`, round(listedMs / 1000), 's'),
+        figure(`steady state, ${label}: controller start → all Ready`, round((allReady - start) / 1000), 's'),
+        figure(`steady state, ${label}: controller start → queues idle`, round((idleAt - start) / 1000), 's'),
+        figure(`steady state, ${label}: controller CPU, start to idle`, round(stats.cpuSeconds), 's'),
+        figure(`steady state, ${label}: Certificate syncs`, syncs, `syncs (${round(syncs / certs)}/cert)`),
+      ];
+    } finally {
+      await tracker?.stop();
+      await BenchController.stopAll();
+      const t = performance.now();
+      await emptyCollection(ctx.client, Resources.certificates, ns, 300_000);
+      await emptyCollection(ctx.client, Resources.secrets, ns, 300_000);
+      await emptyCollection(ctx.client, Resources.secrets, noiseNs, 300_000);
+      await deleteCollection(ctx.client, Resources.issuers, ns);
+      ctx.setup['steady-state: deleting everything (s)'] = round((performance.now() - t) / 1000);
+    }
+  },
+};
