@@ -12,7 +12,7 @@ import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseGoDuration } from '../pki/renewal.ts';
 import { describeSelfCheckFailure, selfCheck } from '../responder/selfcheck.ts';
 import { controllerOf, splitKey, type Context } from './context.ts';
-import { accountFor, acmeClient, CHALLENGE_FINALIZER, Poller } from './orders.ts';
+import { accountFor, acmeClient, forgetLostAccount, CHALLENGE_FINALIZER, Poller } from './orders.ts';
 import { writeStatus } from './status.ts';
 
 export const ChallengeReasons = {
@@ -65,6 +65,7 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
       if (status.state === 'pending') return await accept(ctx, ch, status, key, selfCheckFailures, poller);
       return await pollAuthorization(ctx, ch, status, () => poller.next(key));
     } catch (err) {
+      await forgetLostAccount(ctx, ch, err);
       if (!(err instanceof AcmeProblemError)) throw err;
       status.state = 'errored';
       status.processing = false;

@@ -14,7 +14,7 @@ import { AcmeProblemError, call, clientFor, type AcmeOrder } from '../acme/clien
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
-import { controllerOf, decodeB64, encodeB64, findIssuer, issuerKey, ownerRef, splitKey, type AccountInfo, type Context } from './context.ts';
+import { controllerOf, decodeB64, encodeB64, findIssuer, issuerKey, normalizeIssuerRef, ownerRef, splitKey, type AccountInfo, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
 export const CHALLENGE_FINALIZER = 'finalizer.acme.cert-manager.io';
@@ -49,6 +49,24 @@ export function accountFor(ctx: Context, order: { spec: { issuerRef: Order['spec
   return acct;
 }
 
+/**
+ * The CA forgot the account (a reset staging CA, a restarted Pebble): drop
+ * what the issuer remembers so it registers again, and let the caller retry
+ * as a transient failure instead of failing the order for good.
+ */
+export async function forgetLostAccount(ctx: Context, obj: { spec: { issuerRef: Order['spec']['issuerRef'] }; metadata: { namespace?: string } }, err: unknown): Promise<void> {
+  if (!(err instanceof AcmeProblemError) || err.type !== 'urn:ietf:params:acme:error:accountDoesNotExist') return;
+  const ref = normalizeIssuerRef(obj.spec.issuerRef);
+  ctx.accounts.delete(issuerKey(ref, obj.metadata.namespace));
+  const issuer = findIssuer(ctx, ref, obj.metadata.namespace);
+  if (issuer?.status?.acme) {
+    const status = structuredClone(issuer.status);
+    delete status.acme;
+    await writeStatus(ctx, ref.kind === 'ClusterIssuer' ? Resources.clusterissuers : Resources.issuers, issuer, status);
+  }
+  throw new Error(`the ACME server no longer knows the account of ${ref.kind} ${ref.name}; registering it again`, { cause: err });
+}
+
 export function acmeClient(acct: AccountInfo) {
   return clientFor({ directoryUrl: acct.directoryUrl, accountKeyPem: acct.accountKeyPem, accountUrl: acct.accountUrl, tls: { caBundlePem: acct.caBundlePem, skipTLSVerify: acct.skipTLSVerify }, eab: acct.eab });
 }
@@ -79,6 +97,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
     try {
       return await step(ctx, order, status, created, () => poller.next(key), () => poller.reset(key));
     } catch (err) {
+      await forgetLostAccount(ctx, order, err);
       if (!(err instanceof AcmeProblemError)) throw err;
       status.state = 'errored';
       status.reason = err.message;

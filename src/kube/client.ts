@@ -56,6 +56,12 @@ export class KubeClient {
     this.server = cluster.server.replace(/\/$/, '');
   }
 
+  static fromKubeconfig(file: string): KubeClient {
+    const kc = new KubeConfig();
+    kc.loadFromFile(file);
+    return new KubeClient(kc);
+  }
+
   static fromDefault(): KubeClient {
     const kc = new KubeConfig();
     kc.loadFromDefault();

@@ -65,7 +65,7 @@ export class ChallengeRoute {
   }
 
   start(host: QueueHost): void {
-    if (!this.opts.enabled || this.queue) return;
+    if (this.queue) return;
     const key = `${this.opts.namespace}/${CHALLENGE_ROUTE_NAME}`;
     const queue = host.makeQueue('challenge-route', () => this.reconcile(), 1);
     this.queue = queue;
@@ -78,6 +78,15 @@ export class ChallengeRoute {
   async reconcile(): Promise<Outcome> {
     const want = desiredChallengeRoute(this.opts);
     const have = await this.client.find<IngressRoute>(Resources.ingressroutes, this.opts.namespace, CHALLENGE_ROUTE_NAME);
+    if (!this.opts.enabled) {
+      // Middleware or shim-only mode: a route left by an earlier route-mode run would
+      // shadow the plugin (or cert-manager's solver), so the one certroute made goes.
+      if (have?.metadata.labels?.['app.kubernetes.io/managed-by'] === 'certroute') {
+        await this.client.delete(Resources.ingressroutes, this.opts.namespace, CHALLENGE_ROUTE_NAME, have.metadata.uid);
+        this.logger.info({ key: `${this.opts.namespace}/${CHALLENGE_ROUTE_NAME}` }, 'deleted the challenge route: not in route mode');
+      }
+      return done;
+    }
     if (!have) {
       await this.client.create<KubeObject>(Resources.ingressroutes, want);
       this.logger.info({ key: `${this.opts.namespace}/${CHALLENGE_ROUTE_NAME}` }, 'created challenge route');

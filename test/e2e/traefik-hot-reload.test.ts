@@ -11,6 +11,9 @@ import { kubectl, loadKubeConfig, exposeLocalPort, readEnv } from '../env/stack.
 import { pidsFile } from '../env/paths.ts';
 import { applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
 import { pebbleRoot } from '../helpers/pebble.ts';
+import type { Certificate } from '../../src/api/types.ts';
+import { renewCertificate } from '../../src/cli/renew.ts';
+import { KubeClient } from '../../src/kube/client.ts';
 import { servedCertificate, serveLocal, type LocalServer } from '../helpers/tls.ts';
 
 const env = readEnv();
@@ -33,7 +36,7 @@ const traefikPid = (): number | undefined => (JSON.parse(readFileSync(pidsFile, 
 
 test('an annotated IngressRoute gets a Pebble certificate that Traefik serves, and a renewal swaps the serial with zero failed handshakes', async (t) => {
   const ns = await freshNamespace('hot');
-  const host = 'app.hot.test';
+  const host = `app.${ns}.test`; // fresh per run: an earlier run's certificate must not pass the check
   await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: ns, name: 'backend', port: backend.port });
   await applyYaml(`apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
@@ -87,15 +90,19 @@ spec:
       await sleep(Math.max(0, 25 - (Date.now() - tick)));
     }
   })();
-  await kubectl(['-n', ns, 'patch', 'certificate', 'app-tls', '--subresource=status', '--type=json', '-p',
-    JSON.stringify([{ op: 'add', path: '/status/conditions/-', value: { type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'renew from test', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') } }])]);
-  const second = await waitFor('Traefik to serve a new serial', async () => {
-    const s = await servedCertificate(env.traefik.websecure, host);
-    return s.serial !== first.serial && s.subjectAltName.includes(host) ? s : undefined;
-  }, 60_000, 50);
-  await sleep(1_000);
-  running = false;
-  await loop;
+  let second;
+  try {
+    // What cmctl renew does: Issuing=True, reason ManuallyTriggered.
+    await renewCertificate(KubeClient.fromKubeconfig(env.kubeconfig), await kubectlJson<Certificate>(['-n', ns, 'get', 'certificate', 'app-tls']));
+    second = await waitFor('Traefik to serve a new serial', async () => {
+      const s = await servedCertificate(env.traefik.websecure, host);
+      return s.serial !== first.serial && s.subjectAltName.includes(host) ? s : undefined;
+    }, 60_000, 50);
+    await sleep(1_000);
+  } finally {
+    running = false;
+    await loop;
+  }
   const seconds = (Date.now() - started) / 1000;
   t.not(second.serial, first.serial);
   t.is(failures, 0, 'no handshake failed while the certificate was swapped');

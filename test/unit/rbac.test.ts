@@ -92,7 +92,8 @@ const grants: Grant[] = [
 
   // Route mode (src/traefik/challenge-route.ts): the one challenge IngressRoute.
   { scope: 'release namespace', group: TRAEFIK, resource: 'ingressroutes', verbs: ['create'], when: (m) => full(m) && m.wiring === 'route', why: 'challenge-route.ts: create it' },
-  { scope: 'release namespace', group: TRAEFIK, resource: 'ingressroutes', verbs: ['get', 'update'], names: [CHALLENGE_ROUTE_NAME], when: (m) => full(m) && m.wiring === 'route', why: 'challenge-route.ts: read and restore it' },
+  { scope: 'release namespace', group: TRAEFIK, resource: 'ingressroutes', verbs: ['get', 'update', 'delete'], names: [CHALLENGE_ROUTE_NAME], when: (m) => full(m) && m.wiring === 'route', why: 'challenge-route.ts: read and restore it' },
+  { scope: 'release namespace', group: TRAEFIK, resource: 'ingressroutes', verbs: ['get', 'delete'], names: [CHALLENGE_ROUTE_NAME], when: (m) => !(full(m) && m.wiring === 'route'), why: 'challenge-route.ts: remove a route left by an earlier route-mode run' },
 
   // Self-check target (challenge-route.ts resolveTraefikWeb), read once at start-up.
   { scope: 'traefik namespace', group: '', resource: 'services', verbs: ['get'], names: ['traefik'], when: (m) => m.readsTraefikService, why: "resolveTraefikWeb: Traefik's web/websecure ports" },
@@ -137,6 +138,8 @@ const indirect: Record<string, string[]> = {
   'src/controller/status.ts replaceStatus(def)': [],
   // The issuer reconciler serves both kinds with one def.
   'src/controller/issuers.ts writeStatus(def)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
+  // forgetLostAccount clears the account of either kind of issuer.
+  'src/controller/orders.ts writeStatus(ref.kind)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
   // resolveTraefikWeb's Service def.
   'src/traefik/challenge-route.ts find(def)': ['core/services get'],
 };
