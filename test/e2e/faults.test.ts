@@ -89,7 +89,8 @@ test.serial('ACME 500s on every step are retried with growing back-off until the
   for (const m of failing) {
     const rs = requestsTo(proxy, m).filter((r) => r.at >= since);
     t.true(rs.filter((r) => r.injected).length >= 2, `${m.pathPrefix} failed as injected`);
-    t.truthy(rs.at(-1)!.status! < 300, `${m.pathPrefix} succeeded in the end`);
+    const lastFailure = rs.findLastIndex((r) => r.injected);
+    t.true(rs.slice(lastFailure + 1).some((r) => r.status! < 300), `${m.pathPrefix} was retried and succeeded`);
   }
   const newOrders = requestsTo(proxy, PebblePaths.newOrder).filter((r) => r.at >= since);
   t.is(newOrders.length, 5, 'four failed attempts to create the order, then one that created it');
