@@ -10,6 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import https from 'node:https';
+import { createRequire } from 'node:module';
 import acme from 'acme-client';
 import { RetryAfterError } from '../kube/queue.ts';
 
@@ -44,7 +45,17 @@ interface CallContext {
   retryAfter?: string;
   /** Set when the request was not sent because the CA's Retry-After for its URL had not passed. */
   heldUntil?: number;
+  /** Why the request got no answer at all (refused, reset, TLS, timeout). */
+  networkError?: string;
 }
+
+/**
+ * axios's own HTTP adapter, from the copy acme-client uses. acme-client, with its retries off,
+ * answers a request that got no response with a TypeError ("reading 'config'") and loses the
+ * cause; wrapping the adapter keeps it (ECONNREFUSED, a certificate the caBundle does not
+ * trust), so an Issuer's status says what is wrong.
+ */
+const httpAdapter = (createRequire(import.meta.resolve('acme-client')) as NodeJS.Require)('axios').getAdapter('http') as (config: unknown) => Promise<unknown>;
 
 const calls = new AsyncLocalStorage<CallContext>();
 const agents = new Map<string, https.Agent>();
@@ -92,6 +103,16 @@ function install(): void {
     if (until !== undefined) heldUntil.delete(urlKey(url));
     const agent = agentFor(url.origin);
     if (agent) config.httpsAgent = agent;
+    config.adapter = async (c) => {
+      try {
+        return (await httpAdapter(c)) as never;
+      } catch (err) {
+        const e = err as { response?: unknown; code?: string; message?: string };
+        const ctx = calls.getStore();
+        if (ctx && !e.response) ctx.networkError = `no answer from ${url.origin}: ${[e.code, e.message].filter(Boolean).join(' ')}`;
+        throw err;
+      }
+    };
     (config as unknown as { startedAt: number }).startedAt = performance.now();
     return config;
   });
@@ -155,7 +176,7 @@ export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await calls.run(ctx, fn);
   } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
+    const detail = ctx.networkError ?? (err instanceof Error ? err.message : String(err));
     if (ctx.heldUntil !== undefined) {
       throw new RetryAfterError(`ACME ${step}: waiting for the CA's Retry-After: ${detail}`, Math.max(0, ctx.heldUntil - Date.now()), { cause: err });
     }
