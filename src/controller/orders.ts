@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { AcmeAuthorization, AcmeSolver, Challenge, Issuer, Order, OrderStatus } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
-import { AcmeProblemError, call, clientFor, type AcmeOrder } from '../acme/client.ts';
+import { AcmeProblemError, call, clientFor, forgetClients, type AcmeOrder } from '../acme/client.ts';
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
@@ -57,7 +57,10 @@ export function accountFor(ctx: Context, order: { spec: { issuerRef: Order['spec
 export async function forgetLostAccount(ctx: Context, obj: { spec: { issuerRef: Order['spec']['issuerRef'] }; metadata: { namespace?: string } }, err: unknown): Promise<void> {
   if (!(err instanceof AcmeProblemError) || err.type !== 'urn:ietf:params:acme:error:accountDoesNotExist') return;
   const ref = normalizeIssuerRef(obj.spec.issuerRef);
-  ctx.accounts.delete(issuerKey(ref, obj.metadata.namespace));
+  const key = issuerKey(ref, obj.metadata.namespace);
+  const lost = ctx.accounts.get(key);
+  if (lost) forgetClients(lost.directoryUrl, lost.accountKeyPem);
+  ctx.accounts.delete(key);
   const issuer = findIssuer(ctx, ref, obj.metadata.namespace);
   if (issuer?.status?.acme) {
     const status = structuredClone(issuer.status);

@@ -97,3 +97,29 @@ spec:
     await restart('pebble');
   }
 });
+
+test.serial('when the CA forgets the account (Pebble restarted), the issuer registers again and issuance carries on', async (t) => {
+  const name = `pebble-reset-${Date.now().toString(36)}`;
+  await applyYaml(pebbleClusterIssuer(name));
+  const controller = startController();
+  try {
+    const before = await waitReady(name);
+    await restart('pebble');
+    const ns = await freshNamespace('reset');
+    await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: after-reset, namespace: ${ns}}
+spec:
+  secretName: after-reset-tls
+  dnsNames: [after.reset.test]
+  issuerRef: {name: ${name}, kind: ClusterIssuer}
+`);
+    await waitForCertificateRevision(ns, 'after-reset', 1, 90_000);
+    const after = await issuer(name);
+    t.not(after.status?.acme?.uri, before.status?.acme?.uri, 'a new account at the reset CA');
+    t.is(after.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+  } finally {
+    await controller.stop();
+    await kubectl(['delete', 'clusterissuer', name, '--wait=false']);
+  }
+});
