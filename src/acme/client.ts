@@ -137,8 +137,11 @@ function install(): void {
     }
     const url = new URL(res.config.url ?? '', res.config.baseURL);
     const nonce = res.headers['replay-nonce'];
+    const badNonce = res.status === 400 && data?.type === BAD_NONCE;
+    // The CA restarted or rotated its nonces: what the pool holds is as stale as the one it refused.
+    if (badNonce) nonces.delete(url.origin);
     // Not a HEAD's (getNonce hands that one out) nor a badNonce's (acme-client retries with it).
-    if (typeof nonce === 'string' && res.config.method !== 'head' && !(res.status === 400 && data?.type === BAD_NONCE)) {
+    else if (typeof nonce === 'string' && res.config.method !== 'head') {
       const pool = nonces.get(url.origin) ?? [];
       pool.push(nonce);
       if (pool.length > NONCE_POOL_MAX) pool.shift();
