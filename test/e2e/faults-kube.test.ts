@@ -142,13 +142,16 @@ test.serial('a watch that ends with 410 Gone is relisted and the controller carr
   const baseline = await Promise.all(watched.map(lists));
   const logBefore = readLog(c).length;
   await kubectl(['-n', ns, 'create', 'configmap', 'advance-the-revision']);
-  const revision = Number((await etcd('/v3/kv/range', { key: Buffer.from('/').toString('base64') })).header?.revision);
-  await etcd('/v3/kv/compaction', { revision: String(revision), physical: true });
-
+  // Compacted again and again at the newest revision: other controllers' leftovers may keep a
+  // watch busy, and it is the revision a watch resumes from that must be gone.
   await waitFor('the controller to relist after 410 Gone', async () => {
+    const revision = Number((await etcd('/v3/kv/range', { key: Buffer.from('/').toString('base64') })).header?.revision);
+    await etcd('/v3/kv/compaction', { revision: String(revision), physical: true }).catch((err: Error) => {
+      if (!/compacted/.test(err.message)) throw err;
+    });
     const now = await Promise.all(watched.map(lists));
     return now.every((n, i) => n > baseline[i]!);
-  }, 60_000, 500);
+  }, 60_000, 300);
   t.notRegex(readLog(c).slice(logBefore), /watch failed; restarting informer/, 'the relist came from 410 Gone, not from a watch that failed');
 
   await create(ns, issuer, ['after']);
