@@ -62,10 +62,21 @@ export function retryAt(ctx: Context, cert: Certificate): number | undefined {
 
 async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
   const now = ctx.clock();
-  const secret = secretOf(ctx, cert);
+  let secret = secretOf(ctx, cert);
   const currentRequest = cert.status?.revision ? requestFor(ctx, cert, cert.status.revision) : undefined;
-  const input = { certificate: cert, secret, now, currentRequest };
-  const decision = shouldReissue(input);
+  let input = { certificate: cert, secret, now, currentRequest };
+  let decision = shouldReissue(input);
+  if (decision) {
+    // An issuance goes to the CA, so it is decided on the Secret as it is, not as the cache has
+    // it: the Secret just written can reach the cache after the Certificate's own update (or
+    // while a watch is away), and a missing or old Secret there would start a second issuance.
+    const live = await ctx.client.find<Secret>(Resources.secrets, cert.metadata.namespace, cert.spec.secretName);
+    if (live?.metadata.resourceVersion !== secret?.metadata.resourceVersion) {
+      secret = live;
+      input = { certificate: cert, secret, now, currentRequest };
+      decision = shouldReissue(input);
+    }
+  }
   const status: CertificateStatus = { ...structuredClone(cert.status ?? {}), ...timesFromSecret(cert, secret) };
   const notReady = readinessReason(input);
   status.conditions = setCondition(
