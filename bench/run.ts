@@ -114,6 +114,10 @@ async function main(): Promise<number> {
   };
   const results: Result[] = [];
   let failures = 0;
+  // Every controller the bench starts works on the whole cluster: what earlier test runs left
+  // (a Certificate renewing every few seconds, say) is work it does during every figure.
+  const preexisting = (await ctx.client.list(Resources.certificates)).items.length;
+  if (preexisting > 0) log(`warning: ${preexisting} Certificates already exist on this stack; the controllers will reconcile them too, which skews every figure (a fresh stack has none)`);
   try {
     await createClusterIssuer(ctx);
     for (const scenario of selected) {
@@ -146,6 +150,7 @@ async function main(): Promise<number> {
     scale: quick ? 'quick (about 1/10)' : 'full',
     durationSeconds: Math.round((Date.now() - startedAt) / 1000),
     controller: `certroute controller --workers=${concurrency} --leader-elect=false, LOG_LEVEL=info`,
+    preexistingCertificates: preexisting,
     setup: ctx.setup,
     results,
   };

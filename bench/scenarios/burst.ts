@@ -4,7 +4,7 @@
  * peak RSS and CPU from /proc, API requests by verb from its /metrics.
  */
 import { Resources } from '../../src/api/types.ts';
-import { BenchController, diffCounts } from '../lib/controller.ts';
+import { BenchController, cpuPerCert, diffCounts, stackCpu } from '../lib/controller.ts';
 import { certificate, cleanIssuance, createAll, freshNamespace, ReadyTracker } from '../lib/kube.ts';
 import { round } from '../lib/stats.ts';
 import { atLeast, figure, type BenchContext, type Result, type Scenario } from '../lib/types.ts';
@@ -23,7 +23,8 @@ export const burst: Scenario = {
       await ctx.client.create(Resources.certificates, certificate(ns, 'warmup', `warmup.${ns}.bench.test`, issuerRef));
       await tracker.ready('warmup', 60_000);
       const requestsBefore = await ctl.kubeRequests();
-      const cpuBefore = ctl.stats().cpuSeconds;
+      const syncsBefore = await ctl.metrics();
+      const cpuBefore = { controller: ctl.stats().cpuSeconds, ...stackCpu() };
 
       const start = performance.now();
       const createMs = await createAll(ctx.client, Resources.certificates, (i) => certificate(ns, `burst-${i}`, `burst-${i}.${ns}.bench.test`, issuerRef), n);
@@ -31,7 +32,10 @@ export const burst: Scenario = {
       const seconds = (last - start) / 1000;
 
       const stats = ctl.stats();
+      const cpu = cpuPerCert(cpuBefore, { controller: stats.cpuSeconds, ...stackCpu() }, n);
       const requests = diffCounts(await ctl.kubeRequests(), requestsBefore);
+      const syncs = [...(await ctl.metrics())].filter(([k]) => k.startsWith('certmanager_controller_sync_call_count{'));
+      ctx.log(`  reconciles per certificate: ${syncs.map(([k, v]) => `${/controller="([^"]+)"/.exec(k)?.[1]} ${round((v - (syncsBefore.get(k) ?? 0)) / n)}`).join(', ')}`);
       const totalRequests = Object.values(requests).reduce((a, b) => a + b, 0);
       ctx.setup[`burst: creating ${n} Certificates (s)`] = round(createMs / 1000);
       const rate = n / seconds;
@@ -44,7 +48,8 @@ export const burst: Scenario = {
       }
       results.push(
         figure(`${n} ACME certificates at once: controller peak RSS (VmHWM)`, round(stats.peakRssMB), 'MB'),
-        figure(`${n} ACME certificates at once: controller CPU`, round(stats.cpuSeconds - cpuBefore), 's'),
+        figure(`${n} ACME certificates at once: controller CPU`, round((cpu.controller! * n) / 1000), 's'),
+        ...Object.entries(cpu).map(([proc, ms]) => figure(`${n} ACME certificates at once: CPU per certificate, ${proc}`, round(ms), 'ms')),
         figure(`${n} ACME certificates at once: API requests, all verbs`, totalRequests, `requests (${round(totalRequests / n)}/cert)`),
       );
       for (const [verb, count] of Object.entries(requests)) {

@@ -6,7 +6,7 @@
  */
 import type { Issuer } from '../../src/api/types.ts';
 import { Resources } from '../../src/api/types.ts';
-import { BenchController } from '../lib/controller.ts';
+import { BenchController, cpuPerCert, stackCpu } from '../lib/controller.ts';
 import { certificate, cleanIssuance, createAll, freshNamespace, ReadyTracker } from '../lib/kube.ts';
 import { makeCa, tlsSecret } from '../lib/pki.ts';
 import { round } from '../lib/stats.ts';
@@ -35,15 +35,18 @@ export const caIssuers: Scenario = {
         return items.filter((i) => i.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length === ISSUERS;
       }, 60_000, 100);
 
+      const cpuBefore = { controller: ctl.stats().cpuSeconds, ...stackCpu() };
       const start = performance.now();
       const createMs = await createAll(ctx.client, Resources.certificates, (i) => certificate(ns, `ca-cert-${i}`, `ca-cert-${i}.${ns}.bench.test`, { name: `ca-${i % ISSUERS}`, kind: 'Issuer' }), n);
       const last = await tracker.count(n, 60_000 + n * 400);
       const seconds = (last - start) / 1000;
+      const cpu = cpuPerCert(cpuBefore, { controller: ctl.stats().cpuSeconds, ...stackCpu() }, n);
       ctx.setup[`ca-issuers: creating ${n} Certificates (s)`] = round(createMs / 1000);
       const label = `${n} certificates from ${ISSUERS} CA issuers`;
       return [
         n === 500 ? atMost(`${label}: total time`, round(seconds), 40, 's') : figure(`${label}: total time (target 40 s is for 500)`, round(seconds), 's'),
         figure(`${label}: rate`, round(n / seconds), 'certs/s'),
+        ...Object.entries(cpu).map(([proc, ms]) => figure(`${label}: CPU per certificate, ${proc}`, round(ms), 'ms')),
         figure(`${label}: cert-manager's ${CERT_MANAGER_SECONDS} s for 500 / this (rate-scaled)`, round((CERT_MANAGER_SECONDS / 500) / (seconds / n)), '×'),
       ];
     } finally {

@@ -22,6 +22,7 @@ import { Resources } from '../../src/api/types.ts';
 import { createCsr } from '../../src/pki/csr.ts';
 import { generatePrivateKey } from '../../src/pki/keys.ts';
 import { exposeLocalPort, loadKubeConfig } from '../../test/env/stack.ts';
+import { cpuPerCert, stackCpu } from '../lib/controller.ts';
 import { freshNamespace, pool } from '../lib/kube.ts';
 import { p50, p95, round } from '../lib/stats.ts';
 import { figure, type BenchContext, type Result, type Scenario } from '../lib/types.ts';
@@ -148,11 +149,17 @@ export const rawFloor: Scenario = {
       for (let i = 0; i < n; i++) singles.push(await issueOne(client, responder, `single-${i}.${ns}.${HOST_SUFFIX}`));
 
       const total = ctx.scale(1000, 50);
+      const selfCpu = (): number => {
+        const u = process.cpuUsage();
+        return (u.user + u.system) / 1e6;
+      };
+      const cpuBefore = { 'acme-client (this process)': selfCpu(), ...stackCpu() };
       const start = performance.now();
       await pool(total, ctx.concurrency, async (i) => {
         await issueOne(client, responder, `burst-${i}.${ns}.${HOST_SUFFIX}`);
       });
       const seconds = (performance.now() - start) / 1000;
+      const cpu = cpuPerCert(cpuBefore, { 'acme-client (this process)': selfCpu(), ...stackCpu() }, total);
       ctx.floor.p50Ms = p50(singles);
       ctx.floor.ratePerSecond = total / seconds;
       return [
@@ -160,6 +167,7 @@ export const rawFloor: Scenario = {
         figure(`raw floor: single certificate p95 (${n} runs)`, round(p95(singles)), 'ms'),
         figure(`raw floor: ${total} certificates at concurrency ${ctx.concurrency}, total`, round(seconds), 's'),
         figure(`raw floor: ${total} certificates at concurrency ${ctx.concurrency}, rate`, round(total / seconds), 'certs/s'),
+        ...Object.entries(cpu).map(([proc, ms]) => figure(`raw floor: CPU per certificate, ${proc}`, round(ms), 'ms')),
       ];
     } finally {
       await ctx.client.delete(Resources.ingressroutes, ns, 'raw-responder').catch(() => undefined);
