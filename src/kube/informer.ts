@@ -159,7 +159,10 @@ export class Informer<T extends KubeObject> {
     this.lastFailureAt = Date.now();
     this.failures++;
     const backoff = Math.min(30_000, 200 * 2 ** Math.min(this.failures, 8));
-    this.opts.logger.warn({ resource: this.def.plural, err: String(err), backoffMs: backoff }, 'watch failed; restarting informer');
+    // A 429 is the apiserver asking for patience (say, "storage is (re)initializing" right
+    // after a CRD is installed): expected, so not a warning.
+    const level = (err as { statusCode?: number } | undefined)?.statusCode === 429 ? 'info' : 'warn';
+    this.opts.logger[level]({ resource: this.def.plural, err: String(err), backoffMs: backoff }, 'watch failed; restarting informer');
     await (this.opts.delay ?? sleep)(backoff);
     if (this.stopped) return;
     await this.pending?.stop().catch(() => undefined);
