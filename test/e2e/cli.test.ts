@@ -19,6 +19,7 @@ import { exposeLocalPort, kubectl, loadKubeConfig, readEnv } from '../env/stack.
 import { stateFile } from '../env/paths.ts';
 import { freePorts } from '../env/ports.ts';
 import {
+  annotatedIngressRoute,
   applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision,
   type CertificateView, type ControllerProcess,
 } from '../helpers/controller.ts';
@@ -67,21 +68,7 @@ function viaWeb(host: string, path: string): Promise<string> {
 }
 
 function routeWithCertificate(ns: string, name: string, host: string, issuerName = issuer): string {
-  return `apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata:
-  name: ${name}
-  namespace: ${ns}
-  annotations:
-    cert-manager.io/cluster-issuer: ${issuerName}
-spec:
-  entryPoints: [websecure]
-  routes:
-    - match: Host(\`${host}\`)
-      kind: Rule
-      services: [{ name: backend, port: ${backend.port} }]
-  tls: {}
-`;
+  return annotatedIngressRoute({ namespace: ns, name, host, issuer: issuerName, backendPort: backend.port });
 }
 
 const checkFlags = ['--web-address', `http://127.0.0.1:${env.traefik.web}`, '--websecure-address', `https://127.0.0.1:${env.traefik.websecure}`, '--dns-server', `127.0.0.1:${dnsPort}`];

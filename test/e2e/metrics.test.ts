@@ -9,6 +9,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { exposeLocalPort, kubectl, loadKubeConfig, readEnv, type StackEnv } from '../env/stack.ts';
 import { freePorts } from '../env/ports.ts';
 import {
+  annotatedIngressRoute,
   applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, readLog, secretPem, startController, waitFor,
   waitForCertificateRevision, type CertificateView, type ControllerProcess, type SecretView,
 } from '../helpers/controller.ts';
@@ -71,21 +72,7 @@ test.before(async () => {
   controller = startController([`--metrics-port=${metricsPort}`, `--health-port=${healthPort}`], { name: `metrics-${process.pid}` });
   ns = await freshNamespace('metrics');
   await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: ns, name: 'backend', port: backend.port });
-  await applyYaml(`apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata:
-  name: app
-  namespace: ${ns}
-  annotations:
-    cert-manager.io/cluster-issuer: ${issuer}
-spec:
-  entryPoints: [websecure]
-  routes:
-    - match: Host(\`${host}\`)
-      kind: Rule
-      services: [{ name: backend, port: ${backend.port} }]
-  tls: {}
-`);
+  await applyYaml(annotatedIngressRoute({ namespace: ns, name: 'app', host, issuer, backendPort: backend.port }));
   cert = await waitForCertificateRevision(ns, 'app-tls', 1, 90_000);
   secret = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', 'app-tls']);
   served = await waitFor('Traefik to serve the issued certificate', async () => {

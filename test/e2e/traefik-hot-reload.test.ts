@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { kubectl, loadKubeConfig, exposeLocalPort, readEnv } from '../env/stack.ts';
 import { pidsFile } from '../env/paths.ts';
-import { applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
+import { annotatedIngressRoute, applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
 import { pebbleRoot } from '../helpers/pebble.ts';
 import type { Certificate } from '../../src/api/types.ts';
 import { renewCertificate } from '../../src/cli/renew.ts';
@@ -38,21 +38,7 @@ test('an annotated IngressRoute gets a Pebble certificate that Traefik serves, a
   const ns = await freshNamespace('hot');
   const host = `app.${ns}.test`; // fresh per run: an earlier run's certificate must not pass the check
   await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: ns, name: 'backend', port: backend.port });
-  await applyYaml(`apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata:
-  name: app
-  namespace: ${ns}
-  annotations:
-    cert-manager.io/cluster-issuer: ${issuer}
-spec:
-  entryPoints: [websecure]
-  routes:
-    - match: Host(\`${host}\`)
-      kind: Rule
-      services: [{ name: backend, port: ${backend.port} }]
-  tls: {}
-`);
+  await applyYaml(annotatedIngressRoute({ namespace: ns, name: 'app', host, issuer, backendPort: backend.port }));
   // certroute names the Secret <route>-tls and writes it into the route.
   const route = await waitFor('spec.tls.secretName written', async () => {
     const r = await kubectlJson<{ spec: { tls?: { secretName?: string } } }>(['-n', ns, 'get', 'ingressroute', 'app']);

@@ -157,3 +157,22 @@ export function readLog(p: ControllerProcess): string {
     return '';
   }
 }
+
+/** An IngressRoute on websecure for one host, annotated for a ClusterIssuer, with `tls: {}`. */
+export function annotatedIngressRoute(o: { namespace: string; name: string; host: string; issuer: string; backendPort: number }): string {
+  return `apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata:
+  name: ${o.name}
+  namespace: ${o.namespace}
+  annotations:
+    cert-manager.io/cluster-issuer: ${o.issuer}
+spec:
+  entryPoints: [websecure]
+  routes:
+    - match: Host(\`${o.host}\`)
+      kind: Rule
+      services: [{ name: backend, port: ${o.backendPort} }]
+  tls: {}
+`;
+}
