@@ -13,11 +13,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import tls from 'node:tls';
 import { Agent, request } from 'undici';
 import { readFileSync } from 'node:fs';
-import { exposeLocalPort, kubectl, loadKubeConfig, responderPort, up, type StackEnv } from '../test/env/stack.ts';
+import { exposeLocalPort, kubectl, loadKubeConfig, responderPort, up } from '../test/env/stack.ts';
 import { logsDir, repoRoot, stackDir } from '../test/env/paths.ts';
+import { pebbleRoot } from '../test/helpers/pebble.ts';
+import { servedCertificate, type Served } from '../test/helpers/tls.ts';
 
 const HOST = 'demo.certroute.test';
 const NS = 'demo';
@@ -26,25 +27,6 @@ const exitWhenDone = process.argv.includes('--exit');
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
-}
-
-async function pebbleRoot(env: StackEnv): Promise<string> {
-  const res = await request(`${env.pebble.management}/roots/0`, { dispatcher: new Agent({ connect: { ca: readFileSync(env.pebble.tlsCa) } }) });
-  if (res.statusCode !== 200) throw new Error(`Pebble /roots/0 answered ${res.statusCode}`);
-  return res.body.text();
-}
-
-function servedBy(port: number): Promise<{ issuer: string; san: string; serial: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: HOST, rejectUnauthorized: false, timeout: 3000 }, () => {
-      const cert = socket.getPeerX509Certificate();
-      socket.destroy();
-      if (!cert) return reject(new Error('no certificate'));
-      resolve({ issuer: cert.issuer, san: cert.subjectAltName ?? '', serial: cert.serialNumber });
-    });
-    socket.on('timeout', () => socket.destroy(new Error('timeout')));
-    socket.on('error', reject);
-  });
 }
 
 async function main(): Promise<number> {
@@ -137,12 +119,12 @@ spec:
   };
 
   const deadline = Date.now() + 120_000;
-  let served: { issuer: string; san: string; serial: string } | undefined;
+  let served: Served | undefined;
   while (!served && Date.now() < deadline && !controllerExited) {
     try {
-      const s = await servedBy(env.traefik.websecure);
+      const s = await servedCertificate(env.traefik.websecure, HOST);
       // Done when the certificate is served and Traefik routes to this run's backend.
-      if (s.san.includes(`DNS:${HOST}`) && (await reachesBackend())) served = s;
+      if (s.subjectAltName.includes(`DNS:${HOST}`) && (await reachesBackend())) served = s;
     } catch {
       // Traefik may not have the route yet.
     }
