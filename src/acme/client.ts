@@ -182,12 +182,19 @@ export function observeRequests(o: RequestObserver): void {
   observers.push(o);
 }
 
+/**
+ * The longest Retry-After honoured. A CA that asks for more (by mistake, or a hostile one a
+ * tenant points an Issuer at) is asked again after a day instead of stalling an Order for weeks.
+ */
+export const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000;
+
+/** A Retry-After header (seconds or an HTTP date) in ms, between 0 and MAX_RETRY_AFTER_MS. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
   const secs = Number(value);
-  if (Number.isFinite(secs)) return Math.max(0, secs * 1000);
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  const ms = Number.isFinite(secs) ? secs * 1000 : Number.isNaN(at) ? undefined : at - now;
+  return ms === undefined ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
 /** Runs one ACME call and turns its failure into permanent or transient. */

@@ -49,15 +49,18 @@ function requestFor(ctx: Context, cert: Certificate, revision: number): Certific
   return cr;
 }
 
-/** The failure back-off: minBackoff · 2^(n−1), capped, from lastFailureTime. */
-export function retryAt(ctx: Context, cert: Certificate): number | undefined {
+/** The failure back-off: minBackoff · 2^(n−1), capped, from lastFailureTime (at the latest `now`). */
+export function retryAt(ctx: Context, cert: Certificate, now: Date): number | undefined {
   const n = cert.status?.failedIssuanceAttempts ?? 0;
   const last = cert.status?.lastFailureTime;
   if (n === 0 || !last) return undefined;
   const failedGeneration = getCondition(cert.status?.conditions, 'Issuing')?.observedGeneration;
   if (failedGeneration !== undefined && cert.metadata.generation !== undefined && cert.metadata.generation > failedGeneration) return undefined;
   const delay = Math.min(ctx.config.maxBackoffMs, ctx.config.minBackoffMs * 2 ** (n - 1));
-  return Date.parse(last) + delay;
+  // Anyone who can write certificates/status can set lastFailureTime; one in the future (or
+  // unparsable) counts from now, so it can delay a retry by one back-off and no more.
+  const failedAt = Date.parse(last);
+  return (Number.isNaN(failedAt) || failedAt > now.getTime() ? now.getTime() : failedAt) + delay;
 }
 
 async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
@@ -92,7 +95,7 @@ async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
     const renewAt = status.renewalTime ? Date.parse(status.renewalTime) : undefined;
     return renewAt ? requeueAfter(Math.min(renewAt - now.getTime(), 24 * 3600_000)) : done;
   }
-  const at = retryAt(ctx, cert);
+  const at = retryAt(ctx, cert, now);
   if (at !== undefined && at > now.getTime()) {
     await writeStatus(ctx, Resources.certificates, cert, status);
     return requeueAfter(at - now.getTime());

@@ -7,7 +7,25 @@
 
 export type Outcome = { kind: 'done' } | { kind: 'requeueAfter'; ms: number };
 export const done: Outcome = { kind: 'done' };
-export const requeueAfter = (ms: number): Outcome => ({ kind: 'requeueAfter', ms: Math.max(0, Math.round(ms)) });
+export const requeueAfter = (ms: number): Outcome => ({ kind: 'requeueAfter', ms: clampDelay(ms) });
+
+/**
+ * The longest delay a Node timer keeps: a `setTimeout` longer than 2^31−1 ms
+ * (about 24.8 days) fires after 1 ms instead, and a NaN delay fires at once,
+ * so an unchecked delay from outside (a CA's Retry-After, a status time in the
+ * future) would turn a wait into a hot loop.
+ */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * Any delay as a timer can hold it: negatives are 0, the rest at most MAX_DELAY_MS. NaN (a time
+ * that did not parse) waits a minute: as 0 it would run the key again at once, for ever.
+ */
+export function clampDelay(ms: number): number {
+  if (Number.isNaN(ms)) return 60_000;
+  if (ms <= 0) return 0;
+  return Math.min(MAX_DELAY_MS, Math.round(ms));
+}
 
 /** A transient error that names its own delay (ACME 429 Retry-After). */
 export class RetryAfterError extends Error {
@@ -64,7 +82,8 @@ export class WorkQueue {
    * Adds after a delay; an earlier pending delay for the same key wins,
    * unless `force` (a CA's Retry-After must not be cut short).
    */
-  addAfter(key: string, ms: number, force = false): void {
+  addAfter(key: string, delayMs: number, force = false): void {
+    const ms = clampDelay(delayMs);
     if (ms <= 0 && !force) return this.add(key);
     const at = Date.now() + ms;
     const existing = this.timers.get(key);
@@ -124,7 +143,7 @@ export class WorkQueue {
       const n = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, n);
       const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (n - 1));
-      const delay = err instanceof RetryAfterError ? Math.max(err.retryAfterMs, backoff) : backoff;
+      const delay = err instanceof RetryAfterError ? Math.max(clampDelay(err.retryAfterMs), backoff) : backoff;
       this.opts.onSync?.(key, false);
       this.opts.onError?.(key, err, delay);
       this.addAfter(key, delay, err instanceof RetryAfterError);

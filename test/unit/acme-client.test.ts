@@ -11,7 +11,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { acme, AcmeProblemError, call, observeRequests, parseRetryAfter } from '../../src/acme/client.ts';
+import { acme, AcmeProblemError, call, MAX_RETRY_AFTER_MS, observeRequests, parseRetryAfter } from '../../src/acme/client.ts';
 import { RetryAfterError } from '../../src/kube/queue.ts';
 
 // ── parseRetryAfter ─────────────────────────────────────────────────────────
@@ -33,6 +33,14 @@ test('Retry-After is read as seconds or as an HTTP-date; anything else is ignore
 
 test('a negative Retry-After is no wait at all', (t) => {
   t.is(parseRetryAfter('-30'), 0);
+});
+
+test('a Retry-After of more than a day is capped at a day', (t) => {
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  t.is(parseRetryAfter('3000000', now), MAX_RETRY_AFTER_MS);
+  t.is(parseRetryAfter('1e300', now), MAX_RETRY_AFTER_MS);
+  t.is(parseRetryAfter('Fri, 01 Jan 2100 00:00:00 GMT', now), MAX_RETRY_AFTER_MS);
+  t.is(MAX_RETRY_AFTER_MS, 24 * 3600_000);
 });
 
 // ── call() against a loopback server ────────────────────────────────────────

@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { done, requeueAfter, RetryAfterError, WorkQueue, type Outcome, type QueueOptions } from '../../src/kube/queue.ts';
+import { clampDelay, done, MAX_DELAY_MS, requeueAfter, RetryAfterError, WorkQueue, type Outcome, type QueueOptions } from '../../src/kube/queue.ts';
 
 /** A reconcile function that records each call and can be held open until released. */
 function recorder(behaviour: (key: string, call: number) => Promise<Outcome> | Outcome = () => done) {
@@ -373,4 +373,30 @@ test('a RetryAfterError is honoured even when an earlier requeue-after for the k
   const [, second, third] = r.calls;
   t.true((third?.at ?? 0) - (second?.at ?? 0) >= 299);
   q.stop();
+});
+
+// Node fires a timer longer than 2^31−1 ms after 1 ms, and a NaN one at once: a delay from
+// outside (a CA's Retry-After, a status time far ahead) once turned a wait into a 1 ms loop.
+for (const [name, outcome] of [
+  ['a requeue-after longer than a Node timer holds (50 days)', () => requeueAfter(50 * 24 * 3600_000)],
+  ['a requeue-after of NaN (an unparsable time)', () => requeueAfter(Number.NaN)],
+  ['a Retry-After longer than a Node timer holds', () => { throw new RetryAfterError('429', 3_000_000_000); }],
+] as const) {
+  test(`${name} does not run the key again in a loop`, async (t) => {
+    const rec = recorder(async () => outcome());
+    const q = queue(rec.reconcile);
+    q.start();
+    q.add('a');
+    await waitUntil('the first run', () => rec.calls.length === 1);
+    await sleep(200);
+    t.is(rec.calls.length, 1, 'one run, then a wait');
+    q.stop();
+  });
+}
+
+test('delays are clamped to what a Node timer holds', (t) => {
+  t.deepEqual(requeueAfter(2 ** 40), { kind: 'requeueAfter', ms: MAX_DELAY_MS });
+  t.deepEqual(requeueAfter(Number.NaN), { kind: 'requeueAfter', ms: 60_000 });
+  t.is(clampDelay(Number.POSITIVE_INFINITY), MAX_DELAY_MS);
+  t.is(clampDelay(-5), 0);
 });
