@@ -12,6 +12,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import acme from 'acme-client';
+import { assertFence } from '../kube/fence.ts';
 import { RetryAfterError } from '../kube/queue.ts';
 
 export type AcmeOrder = acme.Order;
@@ -103,6 +104,8 @@ function install(): void {
   settings.retryMaxAttempts = 0;
   acme.axios.defaults.timeout = 30_000;
   acme.axios.interceptors.request.use((config) => {
+    // A leader that lost its Lease while this step was on its way sends nothing more.
+    assertFence();
     const url = new URL(config.url ?? '', config.baseURL);
     const until = heldUntil.get(urlKey(url));
     if (until !== undefined && until > Date.now()) {

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { hostname } from 'node:os';
 import { Manager } from '../controller/manager.ts';
+import { validateTiming } from '../kube/leader.ts';
 import { KubeClient } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
@@ -25,7 +26,9 @@ Flags:
   --metrics-port=9402             Prometheus /metrics port (0 disables)
   --health-port=9403              /livez and /readyz port (0 disables)
   --leader-elect=true|false       run leader election on a Lease (default true)
-  --lease-duration=15s  --retry-period=2s
+  --lease-duration=15s  --renew-deadline=10s  --retry-period=2s
+                                  a leader that cannot renew within the renew deadline stops at once;
+                                  retry period < renew deadline < lease duration (default ⅔ of it)
   --min-backoff=1h  --max-backoff=32h   failure back-off of a Certificate
   --traefik-namespace=traefik     where Traefik's Service lives
   --traefik-service=traefik       Traefik's Service, used for the self-check
@@ -49,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     'health-port': { type: 'string' },
     'leader-elect': { type: 'string' },
     'lease-duration': { type: 'string' },
+    'renew-deadline': { type: 'string' },
     'retry-period': { type: 'string' },
     'min-backoff': { type: 'string' },
     'max-backoff': { type: 'string' },
@@ -69,16 +73,38 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const logger = createLogger();
+  // Before the first await: a SIGTERM during start-up (the informers' first list can take a
+  // while) shuts down cleanly instead of killing the process with the default handler.
+  const stopping = new Promise<'stop'>((resolve) => {
+    process.once('SIGTERM', () => resolve('stop'));
+    process.once('SIGINT', () => resolve('stop'));
+  });
+  // A promise nobody awaited failed: the process state is unknown, so log it and exit and let
+  // the Deployment restart the pod, rather than carry on or die without a word.
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason instanceof Error ? reason.message : String(reason) }, 'unhandled promise rejection; exiting');
+    process.exit(1);
+  });
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'certroute';
   const client = KubeClient.fromDefault();
   const wiring = values.wiring ?? 'route';
   if (wiring !== 'route' && wiring !== 'middleware') throw new UsageError(`--wiring=${wiring}: use route or middleware`);
   const responderPort = portFlag('responder-port', values['responder-port'], 8089);
-  const leaseDurationMs = durationFlag('lease-duration', values['lease-duration'], '15s');
+  const leaderTiming = {
+    leaseDurationMs: durationFlag('lease-duration', values['lease-duration'], '15s'),
+    renewDeadlineMs: values['renew-deadline'] ? durationFlag('renew-deadline', values['renew-deadline'], '10s') : undefined,
+    retryPeriodMs: durationFlag('retry-period', values['retry-period'], '2s'),
+  };
+  try {
+    validateTiming(leaderTiming);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const traefikNs = values['traefik-namespace'] ?? 'traefik';
   const web = values['self-check-address']
     ? { web: values['self-check-address'], websecure: values['self-check-websecure-address'] }
-    : await resolveTraefikWeb(client, traefikNs, values['traefik-service'] ?? 'traefik');
+    : await Promise.race([resolveTraefikWeb(client, traefikNs, values['traefik-service'] ?? 'traefik'), stopping]);
+  if (web === 'stop') return 0;
   const manager = new Manager({
     client,
     logger,
@@ -97,8 +123,7 @@ export async function run(argv: string[]): Promise<number> {
       namespace,
       name: 'certroute-controller',
       identity: `${hostname()}_${process.pid}`,
-      leaseDurationMs,
-      retryPeriodMs: durationFlag('retry-period', values['retry-period'], '2s'),
+      ...leaderTiming,
     },
     workers: values.workers ? Number(values.workers) : 8,
     shimOnly: values['shim-only'] === true,
@@ -117,9 +142,19 @@ export async function run(argv: string[]): Promise<number> {
   const servers: http.Server[] = [];
   const metricsPort = portFlag('metrics-port', values['metrics-port'], 9402);
   if (metricsPort) {
-    servers.push(await listen(metricsPort, async (_req, res) => {
-      res.setHeader('content-type', manager.metrics.registry.contentType);
-      res.end(await manager.metrics.registry.metrics());
+    servers.push(await listen(metricsPort, (_req, res) => {
+      // A collector that throws answers 500; it must not become an unhandled rejection.
+      manager.metrics.registry.metrics().then(
+        (text) => {
+          res.setHeader('content-type', manager.metrics.registry.contentType);
+          res.end(text);
+        },
+        (err: unknown) => {
+          logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'collecting metrics failed');
+          res.statusCode = 500;
+          res.end('collecting metrics failed\n');
+        },
+      );
     }));
   }
   const healthPort = portFlag('health-port', values['health-port'], 9403);
@@ -132,11 +167,16 @@ export async function run(argv: string[]): Promise<number> {
   }
   const bound = await responder.listen();
   logger.info({ responderPort: bound, metricsPort, healthPort, namespace, selfCheck: web.web, wiring }, 'certroute starting');
-  const stopping = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
-  await manager.start();
+  const shutdown = async () => {
+    await manager.stop();
+    await responder.close();
+    for (const s of servers) s.close();
+  };
+  if ((await Promise.race([manager.start(), stopping])) === 'stop') {
+    logger.info('shutting down during start-up');
+    await shutdown();
+    return 0;
+  }
   const route = new ChallengeRoute(client, logger, {
     namespace,
     serviceName: values['responder-service'] ?? 'certroute',
@@ -151,9 +191,7 @@ export async function run(argv: string[]): Promise<number> {
   await stopping;
   logger.info('shutting down');
   shim.stop();
-  await manager.stop();
-  await responder.close();
-  for (const s of servers) s.close();
+  await shutdown();
   return 0;
 }
 

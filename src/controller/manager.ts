@@ -10,7 +10,8 @@ import { observeRequests } from '../acme/client.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { Informer } from '../kube/informer.ts';
-import { LeaderElector } from '../kube/leader.ts';
+import { LeaderElector, type LeaderTiming } from '../kube/leader.ts';
+import { LostLeadershipError } from '../kube/fence.ts';
 import { WorkQueue, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics/metrics.ts';
@@ -27,7 +28,7 @@ export interface ManagerOptions {
   logger: Logger;
   config: ControllerConfig;
   metrics?: Metrics;
-  leaderElection: { enabled: boolean; namespace: string; name: string; identity?: string; leaseDurationMs: number; retryPeriodMs: number };
+  leaderElection: { enabled: boolean; namespace: string; name: string; identity?: string } & LeaderTiming;
   workers?: number;
   clock?: () => Date;
   /** Only the IngressRoute shim runs; cert-manager owns the rest. */
@@ -48,6 +49,8 @@ export class Manager {
   private readonly extraQueues: WorkQueue[] = [];
   private readonly elector: LeaderElector | undefined;
   private leading = false;
+  /** Counts terms of leadership, so a run from an earlier term cannot act in a later one. */
+  private term = 0;
   private readonly leadingHooks: Array<() => void> = [];
 
   constructor(opts: ManagerOptions) {
@@ -106,6 +109,7 @@ export class Manager {
         name: le.name,
         identity: le.identity ?? `${hostname()}_${process.pid}`,
         leaseDurationMs: le.leaseDurationMs,
+        renewDeadlineMs: le.renewDeadlineMs,
         retryPeriodMs: le.retryPeriodMs,
         logger,
         onStartedLeading: () => this.startLeading(),
@@ -127,6 +131,7 @@ export class Manager {
     const queue = new WorkQueue(fn, {
       name,
       workers,
+      fence: () => this.fence(),
       onSync: (key, ok, outcome) => {
         this.metrics.syncCount.inc({ controller: name });
         if (!ok) this.metrics.syncErrors.inc({ controller: name });
@@ -209,6 +214,14 @@ export class Manager {
     return this.leading;
   }
 
+  /** The check every write and ACME request of a run started now goes through. */
+  private fence(): () => void {
+    const term = this.term;
+    return () => {
+      if (term !== this.term || !this.leading || (this.elector && !this.elector.holds())) throw new LostLeadershipError();
+    };
+  }
+
   private get informers(): Informer<KubeObject>[] {
     return [...(Object.values(this.caches) as Informer<KubeObject>[]), this.ingressRoutes as unknown as Informer<KubeObject>];
   }
@@ -224,7 +237,15 @@ export class Manager {
     else this.startLeading();
   }
 
+  /**
+   * Stops taking work, lets the runs in flight finish (they stay fenced: one that outlives the
+   * renew deadline fails its next write), and only then releases the Lease, so the successor
+   * never overlaps them.
+   */
   async stop(): Promise<void> {
+    const queues = this.activeQueues;
+    for (const q of queues) q.stop();
+    await Promise.all(queues.map((q) => q.drain()));
     this.stopLeading();
     await this.elector?.stop();
     await Promise.all(this.informers.map((c) => c.stop()));
@@ -240,6 +261,7 @@ export class Manager {
   }
 
   private startLeading(): void {
+    this.term++;
     this.leading = true;
     for (const q of this.activeQueues) q.start();
     // Level-based: on taking over, look at everything once.
@@ -253,6 +275,7 @@ export class Manager {
   private stopLeading(): void {
     if (!this.leading) return;
     this.leading = false;
+    this.term++;
     for (const q of this.activeQueues) q.stop();
   }
 }

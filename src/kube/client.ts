@@ -10,6 +10,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
 import type https from 'node:https';
 import type { KubeObject, ResourceDef } from '../api/types.ts';
+import { assertFence } from './fence.ts';
 
 export class ApiError extends Error {
   readonly statusCode: number;
@@ -32,6 +33,11 @@ export interface ListResult<T> {
   resourceVersion: string;
 }
 
+export interface CallOptions {
+  /** Ends the request early (the leader's renew deadline). */
+  signal?: AbortSignal;
+}
+
 export type Verb = 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete';
 
 /** Counts requests by verb; the benchmark reports it. */
@@ -44,13 +50,23 @@ export function resourcePath(def: ResourceDef, namespace?: string, name?: string
   return `${base}${ns}/${def.plural}${tail}`;
 }
 
+/**
+ * Every request gives up after this (undici's own defaults wait 300 s for headers and body).
+ * Long enough for a list of 10,000 objects; the leader passes a shorter signal of its own.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 export class KubeClient {
   readonly kc: KubeConfig;
   readonly server: string;
   private dispatcher: Dispatcher | undefined;
+  private readonly timeoutMs: number;
 
-  constructor(kc: KubeConfig) {
+  constructor(kc: KubeConfig, opts: { timeoutMs?: number } = {}) {
     this.kc = kc;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster; set KUBECONFIG or run in a pod');
     this.server = cluster.server.replace(/\/$/, '');
@@ -89,16 +105,29 @@ export class KubeClient {
     return { dispatcher: this.dispatcher, headers };
   }
 
+  /**
+   * One request, with a timeout on the whole exchange. A write made from a leader's work is
+   * refused once that leadership is in doubt (see fence.ts).
+   */
   async raw(method: string, path: string, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<unknown> {
     const { dispatcher, headers } = await this.prepare();
-    const res = await request(`${this.server}${path}`, {
-      method: method as Dispatcher.HttpMethod,
-      dispatcher,
-      headers: { ...headers, accept: 'application/json', ...(body !== undefined ? { 'content-type': contentType } : {}) },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal,
-    });
-    const text = await res.body.text();
+    if (MUTATING.has(method)) assertFence();
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    let text: string;
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${this.server}${path}`, {
+        method: method as Dispatcher.HttpMethod,
+        dispatcher,
+        headers: { ...headers, accept: 'application/json', ...(body !== undefined ? { 'content-type': contentType } : {}) },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      text = await res.body.text();
+    } catch (err) {
+      if (timeout.aborted || signal?.aborted) throw new Error(`${method} ${path}: no answer from the API server within ${signal?.aborted ? 'the caller\'s deadline' : `${this.timeoutMs} ms`}`, { cause: err });
+      throw err;
+    }
     if (res.statusCode >= 400) {
       let reason = 'Unknown';
       let message = text.slice(0, 500);
@@ -114,9 +143,9 @@ export class KubeClient {
     return text ? JSON.parse(text) : undefined;
   }
 
-  async get<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string): Promise<T> {
+  async get<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string, opts: CallOptions = {}): Promise<T> {
     requestCounts.get++;
-    return (await this.raw('GET', resourcePath(def, namespace, name))) as T;
+    return (await this.raw('GET', resourcePath(def, namespace, name), undefined, undefined, opts.signal)) as T;
   }
 
   /** A get where "not found" is an answer, not an error. */
@@ -141,15 +170,15 @@ export class KubeClient {
     return { items: res.items, resourceVersion: res.metadata.resourceVersion };
   }
 
-  async create<T extends KubeObject>(def: ResourceDef, obj: T): Promise<T> {
+  async create<T extends KubeObject>(def: ResourceDef, obj: T, opts: CallOptions = {}): Promise<T> {
     requestCounts.create++;
-    return (await this.raw('POST', resourcePath(def, obj.metadata.namespace), withTypeMeta(def, obj))) as T;
+    return (await this.raw('POST', resourcePath(def, obj.metadata.namespace), withTypeMeta(def, obj), undefined, opts.signal)) as T;
   }
 
   /** Replace with the resourceVersion the caller read: a lost race is a 409, never a blind overwrite. */
-  async replace<T extends KubeObject>(def: ResourceDef, obj: T): Promise<T> {
+  async replace<T extends KubeObject>(def: ResourceDef, obj: T, opts: CallOptions = {}): Promise<T> {
     requestCounts.update++;
-    return (await this.raw('PUT', resourcePath(def, obj.metadata.namespace, obj.metadata.name), withTypeMeta(def, obj))) as T;
+    return (await this.raw('PUT', resourcePath(def, obj.metadata.namespace, obj.metadata.name), withTypeMeta(def, obj), undefined, opts.signal)) as T;
   }
 
   async replaceStatus<T extends KubeObject>(def: ResourceDef, obj: T): Promise<T> {

@@ -5,7 +5,10 @@
  * (apiserver restart, connection reset) it fires `error` and stops. A
  * controller whose cache silently freezes is worse than one that crashes, so
  * this wrapper restarts the ListWatch with capped exponential back-off and
- * reports whether the cache is in sync for the readiness probe.
+ * reports whether the first list is in the cache, for the readiness probe.
+ * A later watch error does not make the cache unready: the previous cache
+ * keeps answering while the watch restarts, and an apiserver blip would
+ * otherwise turn every replica unready at once, failing live challenges.
  */
 import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeObject, ResourceDef } from '../api/types.ts';
@@ -122,14 +125,12 @@ export class Informer<T extends KubeObject> {
     next.on('error', (err: unknown) => {
       if (this.pending !== next && this.lw !== next) return;
       failed = true;
-      this.synced = false;
       void this.restart(err);
     });
     try {
       // A failed list does not reject: ListWatch reports it through 'error' and resolves.
       await next.start();
     } catch (err) {
-      this.synced = false;
       void this.restart(err);
       return;
     }

@@ -4,6 +4,7 @@
  * processed by two workers at once, and a key added while it is being
  * processed runs again right after ("dirty").
  */
+import { fenced, type FenceCheck } from './fence.ts';
 
 export type Outcome = { kind: 'done' } | { kind: 'requeueAfter'; ms: number };
 export const done: Outcome = { kind: 'done' };
@@ -45,12 +46,17 @@ export interface QueueOptions {
   onError?: (key: string, err: unknown, retryInMs: number) => void;
   /** Called after every run; `outcome` is set when it succeeded. */
   onSync?: (key: string, ok: boolean, outcome?: Outcome) => void;
+  /**
+   * Called as each run starts; the check it returns guards every write and ACME request of that
+   * run (fence.ts), so a run that outlives its leadership cannot act.
+   */
+  fence?: () => FenceCheck;
 }
 
 export class WorkQueue {
   readonly name: string;
   private readonly reconcile: (key: string) => Promise<Outcome>;
-  private readonly opts: Required<Omit<QueueOptions, 'onError' | 'onSync'>> & Pick<QueueOptions, 'onError' | 'onSync'>;
+  private readonly opts: Required<Omit<QueueOptions, 'onError' | 'onSync' | 'fence'>> & Pick<QueueOptions, 'onError' | 'onSync' | 'fence'>;
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
   private readonly processing = new Set<string>();
@@ -60,6 +66,7 @@ export class WorkQueue {
   private active = 0;
   private running = false;
   private idleWaiters: Array<() => void> = [];
+  private drainWaiters: Array<() => void> = [];
 
   constructor(reconcile: (key: string) => Promise<Outcome>, opts: QueueOptions) {
     this.reconcile = reconcile;
@@ -112,6 +119,12 @@ export class WorkQueue {
     return this.queue.length + this.active;
   }
 
+  /** Resolves when no run is in flight; after stop(), when the last one has finished. */
+  drain(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
   /** Resolves when nothing is queued or running (tests and benchmarks). */
   idle(): Promise<void> {
     if (this.length === 0) return Promise.resolve();
@@ -126,6 +139,11 @@ export class WorkQueue {
       this.active++;
       void this.work(key);
     }
+    if (this.active === 0) {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
     if (this.length === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
@@ -135,7 +153,7 @@ export class WorkQueue {
 
   private async work(key: string): Promise<void> {
     try {
-      const outcome = await this.reconcile(key);
+      const outcome = await fenced(this.opts.fence?.(), () => this.reconcile(key));
       this.failures.delete(key);
       this.opts.onSync?.(key, true, outcome);
       if (outcome.kind === 'requeueAfter') this.addAfter(key, outcome.ms);
