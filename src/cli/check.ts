@@ -189,6 +189,8 @@ export function routeVerdict(host: string, probe: RouteProbe): { route: StepResu
   const via = probe.responses.length > 1 ? ` (after ${probe.responses.length - 1} redirect${probe.responses.length > 2 ? 's' : ''})` : '';
   const requested = `request: ${result.requested}`;
   switch (result.kind) {
+    case 'host':
+      return { route: step('route', 'fail', result.got, ['give a DNS name or an IP address']), responder: notReached };
     case 'connection':
     case 'timeout':
       return { route: step('route', 'fail', `cannot reach Traefik's web entrypoint: ${result.got}`, [requested, 'check --web-address, or that the host points at Traefik']), responder: notReached };
@@ -199,7 +201,7 @@ export function routeVerdict(host: string, probe: RouteProbe): { route: StepResu
     case 'status':
       break;
   }
-  const status = last?.status ?? Number(/^(\d{3})/.exec(result.got)?.[1] ?? 0);
+  const status = last?.status ?? Number(/^status (\d{3})/.exec(result.got)?.[1] ?? 0);
   if (last && isResponderNotFound(last)) {
     return {
       route: step('route', 'pass', `Traefik routes ${path} to the certroute responder${via}`),

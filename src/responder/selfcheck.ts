@@ -7,8 +7,11 @@
  * to Traefik's websecure entrypoint, with SNI set and the certificate not
  * verified (the certificate is what we are trying to obtain).
  */
+import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
+import { dnsNameProblem } from '../traefik/rules.ts';
+import { TOKEN_PATTERN } from './challenge-index.ts';
 
 export interface SelfCheckOptions {
   /** Traefik's web entrypoint, e.g. `http://traefik.traefik.svc:80`. */
@@ -32,7 +35,7 @@ export interface SelfCheckOptions {
 }
 
 /** What went wrong, so that callers can give the user the right next step. */
-export type SelfCheckFailureKind = 'status' | 'body' | 'connection' | 'timeout' | 'redirect';
+export type SelfCheckFailureKind = 'host' | 'status' | 'body' | 'connection' | 'timeout' | 'redirect';
 
 export type SelfCheckResult =
   | { ok: true }
@@ -68,6 +71,18 @@ function parseAddress(address: string, what: string): URL {
 function sameHost(a: string, b: string): boolean {
   const norm = (h: string) => h.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.+$/, '');
   return norm(a) === norm(b);
+}
+
+/**
+ * Why `host` cannot be self-checked, or undefined: it must be a DNS name or an IP address. The
+ * URL is built from it, so `internal.example/admin?x=` would otherwise request another path.
+ */
+export function challengeHostProblem(host: string): string | undefined {
+  if (isIP(host) !== 0) return undefined;
+  const problem = dnsNameProblem(host);
+  if (problem !== undefined) return `is neither an IP address nor a DNS name: it ${problem}`;
+  if (host.startsWith('*.')) return 'is a wildcard, which HTTP-01 cannot validate';
+  return undefined;
 }
 
 /** An IPv6 literal needs brackets to sit in a URL. */
@@ -168,12 +183,13 @@ async function fetchHop(hop: Hop, opts: SelfCheckOptions, web: URL, dispatcher: 
     return redirectTarget(hop, Array.isArray(location) ? location[0] : location, opts, web);
   }
   const body = await readLimited(res.body);
+  // The body is compared, never quoted: whatever answered may be an internal service, and what
+  // it says must not reach the Challenge's status or Events, which namespace users can read.
   if (res.statusCode !== 200) {
-    const excerpt = sanitizeBody(body);
-    return { done: { ok: false, kind: 'status', requested, got: `${res.statusCode}: '${excerpt}'` } };
+    return { done: { ok: false, kind: 'status', requested, got: `status ${res.statusCode}` } };
   }
   if (body.trimEnd() !== opts.expectedKeyAuth) {
-    return { done: { ok: false, kind: 'body', requested, got: `200 with a different body: '${sanitizeBody(body)}'` } };
+    return { done: { ok: false, kind: 'body', requested, got: `200 with a body that is not the key authorization (${Buffer.byteLength(body)} bytes)` } };
   }
   return { done: { ok: true } };
 }
@@ -185,6 +201,13 @@ async function fetchHop(hop: Hop, opts: SelfCheckOptions, web: URL, dispatcher: 
  */
 export async function selfCheck(opts: SelfCheckOptions): Promise<SelfCheckResult> {
   const web = parseAddress(opts.webAddress, 'webAddress');
+  const hostProblem = challengeHostProblem(opts.host);
+  if (hostProblem !== undefined) {
+    return { ok: false, kind: 'host', requested: 'nothing', got: `the challenged name ${JSON.stringify(opts.host.slice(0, 256))} ${hostProblem}` };
+  }
+  if (!TOKEN_PATTERN.test(opts.token)) {
+    return { ok: false, kind: 'host', requested: 'nothing', got: 'the challenge token is not base64url (RFC 8555 §8.3)' };
+  }
   if (opts.websecureAddress !== undefined) parseAddress(opts.websecureAddress, 'websecureAddress');
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const maxRedirects = opts.maxRedirects ?? 10;
@@ -226,6 +249,7 @@ export async function selfCheck(opts: SelfCheckOptions): Promise<SelfCheckResult
 }
 
 const HINTS: Record<SelfCheckFailureKind, string> = {
+  host: 'nothing was requested; a Challenge must name the DNS name or IP address of its Order and carry the token the CA gave',
   status:
     'check that the challenge route exists in Traefik on the web entrypoint and points at the certroute responder Service, and that no other route or middleware takes precedence',
   body: 'another service answered the challenge path; check that the certroute challenge route has the highest priority for this host',

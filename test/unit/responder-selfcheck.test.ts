@@ -81,7 +81,7 @@ test('self-check passes against the real responder', async (t) => {
   t.deepEqual(result, { ok: true });
 });
 
-test('self-check reports a 404 with the body that came back', async (t) => {
+test('self-check reports a 404 by its status, without the body that came back', async (t) => {
   const port = await web(t, (_req, res) => {
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404 page not found\n');
@@ -91,16 +91,53 @@ test('self-check reports a 404 with the body that came back', async (t) => {
     ok: false,
     kind: 'status',
     requested: `GET http://127.0.0.1:${port}${CHALLENGE_PATH} (Host: a.test)`,
-    got: "404: '404 page not found'",
+    got: 'status 404',
   });
   const message = describeSelfCheckFailure(result);
-  t.true(message.startsWith(`self-check GET http://127.0.0.1:${port}${CHALLENGE_PATH} (Host: a.test) returned 404: '404 page not found'; check that the challenge route exists in Traefik`));
+  t.true(message.startsWith(`self-check GET http://127.0.0.1:${port}${CHALLENGE_PATH} (Host: a.test) returned status 404; check that the challenge route exists in Traefik`));
 });
 
-test('self-check reports a 200 whose body is not the key authorization', async (t) => {
+test('self-check reports a 200 whose body is not the key authorization, without quoting it', async (t) => {
   const port = await web(t, (_req, res) => res.end('<html>welcome</html>'));
   const result = await selfCheck({ webAddress: `http://127.0.0.1:${port}`, host: 'a.test', token: TOKEN, expectedKeyAuth: KEY_AUTH });
-  t.like(result, { ok: false, kind: 'body', got: "200 with a different body: '<html>welcome</html>'" });
+  t.like(result, { ok: false, kind: 'body', got: '200 with a body that is not the key authorization (20 bytes)' });
+});
+
+// SSRF: the URL is built from the Challenge's dnsName, which a namespace user may write.
+for (const host of ['internal.example/admin?x=', 'internal.example#', 'user@internal.example', 'internal.example:8443', 'a b.example', '*.example.com', '']) {
+  test(`a challenged name that is not a DNS name or IP address (${JSON.stringify(host)}) is refused and nothing is requested`, async (t) => {
+    const requests: string[] = [];
+    const port = await web(t, (req, res) => {
+      requests.push(`${req.headers.host} ${req.url}`);
+      res.end('secret internal page');
+    });
+    const result = await selfCheck({ webAddress: `http://127.0.0.1:${port}`, host, token: TOKEN, expectedKeyAuth: KEY_AUTH });
+    t.like(result, { ok: false, kind: 'host' });
+    t.deepEqual(requests, []);
+    t.false(describeSelfCheckFailure(result).includes('secret'));
+  });
+}
+
+test('an internal service answering the self-check does not leak its page into the message', async (t) => {
+  const port = await web(t, (_req, res) => {
+    res.writeHead(500);
+    res.end('db password: hunter2');
+  });
+  const result = await selfCheck({ webAddress: `http://127.0.0.1:${port}`, host: 'internal.example', token: TOKEN, expectedKeyAuth: KEY_AUTH });
+  t.like(result, { ok: false, kind: 'status' });
+  t.false(describeSelfCheckFailure(result).includes('hunter2'));
+});
+
+test('IP addresses can be self-checked', async (t) => {
+  const seen: string[] = [];
+  const port = await web(t, (req, res) => {
+    seen.push(req.headers.host ?? '');
+    res.end(`${KEY_AUTH}\n`);
+  });
+  for (const host of ['192.0.2.7', '2001:db8::1']) {
+    t.deepEqual(await selfCheck({ webAddress: `http://127.0.0.1:${port}`, host, token: TOKEN, expectedKeyAuth: KEY_AUTH }), { ok: true }, host);
+  }
+  t.deepEqual(seen, ['192.0.2.7', '[2001:db8::1]']);
 });
 
 test('self-check follows an http→https redirect to a self-signed websecure endpoint', async (t) => {
@@ -180,5 +217,6 @@ test('the failure message is stable across identical failures', async (t) => {
   const first = describeSelfCheckFailure(await selfCheck(opts));
   const second = describeSelfCheckFailure(await selfCheck(opts));
   t.is(first, second);
-  t.true(first.includes("returned 503: 'no available server'"));
+  t.true(first.includes('returned status 503;'));
+  t.false(first.includes('no available server'));
 });
