@@ -40,7 +40,34 @@ export class AcmeProblemError extends Error {
   }
 }
 
+/** The largest ACME response read (a certificate chain is a few kB): larger ones are cut off. */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/** The directory URLs of the clients made here, so their answers can be checked. */
+const directoryUrls = new Set<string>();
+
+const DIRECTORY_RESOURCES = ['newNonce', 'newAccount', 'newOrder', 'newAuthz', 'revokeCert', 'keyChange', 'renewalInfo'];
+
+/** Why a directory document is refused: it must be an object whose resource URLs are all https. */
+export function directoryProblem(data: unknown): string | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'the ACME directory is not a JSON object; check spec.acme.server';
+  for (const name of DIRECTORY_RESOURCES) {
+    const value = (data as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    let url: URL | undefined;
+    try {
+      url = typeof value === 'string' ? new URL(value) : undefined;
+    } catch {
+      url = undefined;
+    }
+    if (url?.protocol !== 'https:') return `the ACME directory's ${name} is not an https URL; certroute talks to an ACME server over https only`;
+  }
+  return undefined;
+}
+
 interface CallContext {
+  /** Set when the answer was refused on sight (a directory with a non-https URL). */
+  refused?: string;
   status?: number;
   type?: string;
   retryAfter?: string;
@@ -78,6 +105,8 @@ const heldUntil = new Map<string, number>();
  */
 const nonces = new Map<string, string[]>();
 const NONCE_POOL_MAX = 64;
+/** CA origins with a nonce pool; a tenant can point Issuers at any number of them. */
+const MAX_ORIGINS = 256;
 const BAD_NONCE = 'urn:ietf:params:acme:error:badNonce';
 let installed = false;
 
@@ -103,6 +132,10 @@ function install(): void {
   // sleeping retry would block a reconcile for seconds.
   settings.retryMaxAttempts = 0;
   acme.axios.defaults.timeout = 30_000;
+  // A CA is a server a tenant may choose (a namespaced Issuer): nothing it answers may lead the
+  // controller elsewhere (a redirect to a loopback or cluster address) or fill its memory.
+  acme.axios.defaults.maxRedirects = 0;
+  acme.axios.defaults.maxContentLength = MAX_RESPONSE_BYTES;
   acme.axios.interceptors.request.use((config) => {
     // A leader that lost its Lease while this step was on its way sends nothing more.
     assertFence();
@@ -131,6 +164,13 @@ function install(): void {
   });
   acme.axios.interceptors.response.use((res) => {
     const ctx = calls.getStore();
+    if (directoryUrls.has(res.config.url ?? '')) {
+      const problem = directoryProblem(res.data);
+      if (problem !== undefined) {
+        if (ctx) ctx.refused = problem;
+        throw new Error(problem);
+      }
+    }
     const data = res.data as { type?: unknown } | undefined;
     if (ctx) {
       ctx.status = res.status;
@@ -149,6 +189,7 @@ function install(): void {
       pool.push(nonce);
       if (pool.length > NONCE_POOL_MAX) pool.shift();
       nonces.set(url.origin, pool);
+      bound(nonces, MAX_ORIGINS);
     }
     if (res.status === 429 || res.status === 503) {
       const ra = res.headers['retry-after'];
@@ -156,13 +197,14 @@ function install(): void {
       if (ms) {
         if (heldUntil.size > 1024) for (const [k, until] of heldUntil) if (until <= Date.now()) heldUntil.delete(k);
         heldUntil.set(urlKey(url), Date.now() + ms);
+        bound(heldUntil, 1024);
       }
     }
     const started = (res.config as unknown as { startedAt?: number }).startedAt ?? performance.now();
     for (const o of observers) {
       o({
-        scheme: url.protocol.replace(':', ''),
-        host: url.host,
+        scheme: url.protocol === 'https:' ? 'https' : 'http',
+        host: hostLabel(url),
         action: actionOf(url.pathname),
         method: (res.config.method ?? 'get').toUpperCase(),
         status: String(res.status),
@@ -177,7 +219,22 @@ function install(): void {
 function actionOf(path: string): string {
   const seg = path.split('/').filter(Boolean);
   const known = ['dir', 'directory', 'nonce-plz', 'new-nonce', 'new-acct', 'new-account', 'new-order', 'order', 'authz', 'authz-v3', 'chall', 'challenge', 'finalize', 'cert', 'certZ', 'my-account', 'acct'];
-  return seg.find((s) => known.includes(s)) ?? (seg[0] ?? 'root');
+  // Never a path segment the CA chose: each would be a new series for ever.
+  return seg.find((s) => known.includes(s)) ?? 'other';
+}
+
+/** The host label: a directory's host, or "other" for any host a CA's answers pointed elsewhere. */
+function hostLabel(url: URL): string {
+  for (const d of directoryUrls) if (new URL(d).host === url.host) return url.host;
+  return 'other';
+}
+
+/** Keeps a map keyed by something outside our control at `max` entries, dropping the oldest. */
+function bound<K, V>(map: Map<K, V>, max: number): void {
+  for (const key of map.keys()) {
+    if (map.size <= max) return;
+    map.delete(key);
+  }
 }
 
 export function observeRequests(o: RequestObserver): void {
@@ -207,6 +264,7 @@ export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await calls.run(ctx, fn);
   } catch (err) {
+    if (ctx.refused !== undefined) throw new AcmeProblemError(`ACME ${step}: ${ctx.refused}`, 0, 'certroute:refusedDirectory', { cause: err });
     const detail = ctx.networkError ?? (err instanceof Error ? err.message : String(err));
     if (ctx.heldUntil !== undefined) {
       throw new RetryAfterError(`ACME ${step}: waiting for the CA's Retry-After: ${detail}`, Math.max(0, ctx.heldUntil - Date.now()), { cause: err });
@@ -245,7 +303,11 @@ export function clientFor(spec: ClientSpec): acme.Client {
   const key = `${spec.directoryUrl}|${spec.accountUrl ?? ''}|${spec.accountKeyPem}|${spec.tls.caBundlePem ?? ''}|${spec.tls.skipTLSVerify ? 1 : 0}|${spec.eab?.kid ?? ''}`;
   let c = clients.get(key);
   if (!c) {
-    if (clients.size > 256) clients.clear();
+    if (clients.size > 256) {
+      clients.clear();
+      directoryUrls.clear();
+    }
+    directoryUrls.add(spec.directoryUrl);
     c = new acme.Client({
       directoryUrl: spec.directoryUrl,
       accountKey: spec.accountKeyPem,

@@ -11,7 +11,9 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { acme, AcmeProblemError, call, MAX_RETRY_AFTER_MS, observeRequests, parseRetryAfter } from '../../src/acme/client.ts';
+import { acme, AcmeProblemError, call, clientFor, directoryProblem, MAX_RESPONSE_BYTES, MAX_RETRY_AFTER_MS, observeRequests, parseRetryAfter } from '../../src/acme/client.ts';
+
+const accountKey = (await acme.crypto.createPrivateKey()).toString();
 import { RetryAfterError } from '../../src/kube/queue.ts';
 
 // ── parseRetryAfter ─────────────────────────────────────────────────────────
@@ -198,6 +200,7 @@ test('request observers see scheme, host, a bounded action, method and status (f
     '/acme/order/123/abc': { status: 200, body: {} },
     '/acme/chall/9': { status: 400, body: problem('malformed', 'x') },
   });
+  clientFor({ directoryUrl: `${ca}/dir`, accountKeyPem: accountKey, tls: {} });
   await call('create order', acmeStep(`${ca}/acme/new-order`));
   await call('get order', acmeStep(`${ca}/acme/order/123/abc`));
   await call('complete challenge', acmeStep(`${ca}/acme/chall/9`)).catch(() => undefined);
@@ -207,6 +210,85 @@ test('request observers see scheme, host, a bounded action, method and status (f
     { scheme: 'http', action: 'order', method: 'GET', status: '200' },
     { scheme: 'http', action: 'chall', method: 'GET', status: '400' },
   ]);
+});
+
+test.serial('metric labels are never chosen by the CA: an unknown path is action "other", a host no directory names is host "other"', async (t) => {
+  const seen: Array<{ action: string; host: string }> = [];
+  observeRequests((info) => seen.push(info));
+  const marker = `x${Date.now().toString(36)}`;
+  const ca = await fakeCa(t, { [`/${marker}/a`]: { status: 200, body: {} } });
+  // No client has this CA as its directory: its URLs came from some other CA's answers.
+  await call('get order', acmeStep(`${ca}/${marker}/a`));
+  t.deepEqual(seen.filter((s) => s.host === 'other' && s.action === 'other').length, 1);
+  t.false(seen.some((s) => s.action === marker || s.host === new URL(ca).host));
+});
+
+// ── A hostile CA: redirects, huge answers, directories that point elsewhere ──
+
+test('a redirect from the CA is not followed: the request it points at is never made', async (t) => {
+  const hits: string[] = [];
+  const target = createServer((req, res) => {
+    hits.push(req.url ?? '');
+    res.end('{}');
+  });
+  await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => target.close(() => resolve())));
+  const loopback = `http://127.0.0.1:${(target.address() as AddressInfo).port}/admin`;
+  const ca = await fakeCa(t, { '/dir': { status: 302, headers: { location: loopback } } });
+  await t.throwsAsync(call('get directory', async () => {
+    const res = await acme.axios.get(`${ca}/dir`);
+    return res.data;
+  }));
+  t.deepEqual(hits, []);
+});
+
+test('a 50 MB answer is cut off at the size limit, not buffered', async (t) => {
+  let sent = 0;
+  let closedEarly = false;
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const pump = () => {
+      while (sent < 50 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    res.on('close', () => (closedEarly = !res.writableFinished));
+    pump();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const err = await t.throwsAsync(call('get directory', acmeStep(`http://127.0.0.1:${(server.address() as AddressInfo).port}/dir`)));
+  t.regex(err?.message ?? '', /maxContentLength size of 1048576 exceeded/);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.true(closedEarly, 'the connection was closed before the CA finished sending');
+  t.true(sent < 50 * 1024 * 1024, `${sent} bytes were sent before the cut`);
+  t.is(MAX_RESPONSE_BYTES, 1024 * 1024);
+});
+
+test('a directory whose resource URLs are not all https is refused, permanently', async (t) => {
+  const problems: Array<[unknown, RegExp | undefined]> = [
+    [{ newNonce: 'https://ca.test/nonce', newAccount: 'https://ca.test/acct', newOrder: 'https://ca.test/order' }, undefined],
+    [{ newNonce: 'https://ca.test/nonce', newAccount: 'http://127.0.0.1:6443/api', newOrder: 'https://ca.test/order' }, /newAccount is not an https URL/],
+    [{ newNonce: 'file:///etc/passwd', newOrder: 'https://ca.test/order' }, /newNonce is not an https URL/],
+    [{ newOrder: 42 }, /newOrder is not an https URL/],
+    [['https://ca.test'], /not a JSON object/],
+  ];
+  for (const [dir, problem] of problems) {
+    const got = directoryProblem(dir);
+    if (problem) t.regex(got ?? '', problem, JSON.stringify(dir));
+    else t.is(got, undefined);
+  }
+  const ca = await fakeCa(t, { '/directory': { status: 200, body: { newNonce: 'http://127.0.0.1:1/n', newAccount: 'https://a.test/a', newOrder: 'https://a.test/o' } } });
+  const client = clientFor({ directoryUrl: `${ca}/directory`, accountKeyPem: accountKey, tls: {} });
+  const err = await t.throwsAsync(call('get directory', () => client.getTermsOfServiceUrl()));
+  t.true(err instanceof AcmeProblemError, 'permanent: the Issuer says why instead of retrying');
+  t.regex(err?.message ?? '', /newNonce is not an https URL/);
 });
 
 test('acme-client’s own sleeping retry is switched off: a 503 fails fast instead of sleeping', async (t) => {
