@@ -26,6 +26,7 @@ Flags:
   --metrics-port=9402             Prometheus /metrics port (0 disables)
   --health-port=9403              /livez and /readyz port (0 disables)
   --leader-elect=true|false       run leader election on a Lease (default true)
+  --lease-name=certroute-controller   the Lease in --namespace that elects the leader
   --lease-duration=15s  --renew-deadline=10s  --retry-period=2s
                                   a leader that cannot renew within the renew deadline stops at once;
                                   retry period < renew deadline < lease duration (default ⅔ of it)
@@ -51,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     'metrics-port': { type: 'string' },
     'health-port': { type: 'string' },
     'leader-elect': { type: 'string' },
+    'lease-name': { type: 'string' },
     'lease-duration': { type: 'string' },
     'renew-deadline': { type: 'string' },
     'retry-period': { type: 'string' },
@@ -121,7 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     leaderElection: {
       enabled: values['leader-elect'] !== 'false',
       namespace,
-      name: 'certroute-controller',
+      name: values['lease-name'] ?? 'certroute-controller',
       identity: `${hostname()}_${process.pid}`,
       ...leaderTiming,
     },

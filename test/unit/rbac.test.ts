@@ -23,8 +23,8 @@ const repo = resolve(import.meta.dirname, '..', '..');
 const chart = join(repo, 'charts', 'certroute');
 const run = promisify(execFile);
 
-/** The Lease name is a literal in the controller's leaderElection options. */
-const LEASE_NAME = /leaderElection:\s*{[^}]*?name:\s*'([^']+)'/s.exec(readFileSync(join(repo, 'src/cli/controller.ts'), 'utf8'))?.[1] ?? 'not found';
+/** The Lease name is the literal default of --lease-name in the controller's leaderElection options. */
+const LEASE_NAME = /leaderElection:\s*{[^}]*?name:\s*(?:values\['lease-name'\]\s*\?\?\s*)?'([^']+)'/s.exec(readFileSync(join(repo, 'src/cli/controller.ts'), 'utf8'))?.[1] ?? 'not found';
 
 interface Mode {
   shimOnly: boolean;
