@@ -166,11 +166,28 @@ test('every field cert-manager has and certroute rejects is declared and named i
 });
 
 test('lists and strings checked by CEL rules carry maxItems and maxLength so their cost is bounded', (t) => {
+  const checked = { array: 0, string: 0 };
   for (const { crd } of crds) {
     walk(schemaOf(crd), '', (s, path) => {
       const rules = s['x-kubernetes-validations'] ?? [];
       if (rules.length === 0) return;
-      if (s.type === 'string') t.truthy((s as { maxLength?: number }).maxLength, `${crd.metadata.name} ${path} has maxLength`);
+      if (s.type === 'string') {
+        checked.string++;
+        t.truthy((s as { maxLength?: number }).maxLength, `${crd.metadata.name} ${path} has maxLength`);
+      }
+      if (s.type === 'array') {
+        checked.array++;
+        t.truthy((s as { maxItems?: number }).maxItems, `${crd.metadata.name} ${path} has maxItems`);
+      }
+      // A rule on an object that reads one of its lists (`self.dnsNames.all(…)`, not only
+      // `has(self.dnsNames)`) costs per item too.
+      for (const [name, child] of Object.entries(s.properties ?? {})) {
+        const reads = (rule: string) => new RegExp(`self\\.${name}\\b`).test(rule.replaceAll(`has(self.${name})`, ''));
+        if (child.type !== 'array' || !rules.some((r) => reads(r.rule))) continue;
+        checked.array++;
+        t.truthy((child as { maxItems?: number }).maxItems, `${crd.metadata.name} ${path}.${name} has maxItems`);
+      }
     });
   }
+  t.true(checked.array > 0 && checked.string > 0, `both kinds are checked: ${checked.array} lists, ${checked.string} strings`);
 });

@@ -81,7 +81,13 @@ test('a signed certificate has a fresh positive 128-bit serial and the requested
   const sign = () => signCsr({ csrPem, durationMs: 2 * HOUR, issuer: { certPem: ca.certificatePem, keyPem: ca.keyPem }, now });
   const [a, b] = [parseCertificateChain((await sign()).certificatePem).leaf, parseCertificateChain((await sign()).certificatePem).leaf];
   t.not(a.serialNumber, b.serialNumber);
-  t.regex(a.serialNumber, /^[0-9a-f]{1,34}$/);
+  for (const serial of [a.serialNumber, b.serialNumber]) {
+    t.regex(serial, /^[0-9a-f]+$/i);
+    const n = BigInt(`0x${serial}`);
+    t.true(n > 0n && n < 1n << 128n, `serial ${serial} is positive and fits in 128 bits`);
+    // A random 128-bit number is below 2^64 once in 2^64 draws: this is no counter or timestamp.
+    t.true(n >= 1n << 64n, `serial ${serial} uses more than 64 bits`);
+  }
   t.is(a.notBefore.toISOString(), now.toISOString());
   t.is(a.notAfter.toISOString(), '2030-05-01T14:00:00.000Z');
 });
