@@ -97,13 +97,27 @@ async function typecheck(): Promise<void> {
   }
 }
 
+/**
+ * helm, built before any test needs it (unit tests render the chart with it too), so that no
+ * test's timeout has to absorb a first build. False if it would not build.
+ */
+async function buildHelm(): Promise<boolean> {
+  try {
+    await binary('helm');
+    return true;
+  } catch (error) {
+    console.error(`helm: ${error instanceof Error ? error.message : String(error)}`);
+    totals.failed += 1;
+    return false;
+  }
+}
+
 async function withStack(files: string[], flags: string[]): Promise<void> {
   if (files.length === 0) return;
   console.log('» starting the local stack');
   const started = Date.now();
   try {
-    // Built too, so that no test's timeout has to absorb a first build of helm.
-    starting = up({ startedBy: 'test' }).then(() => use()).then(() => binary('helm'));
+    starting = up({ startedBy: 'test' }).then(() => use());
     await starting;
   } catch (error) {
     console.error(`stack: ${error instanceof Error ? error.message : String(error)}`);
@@ -159,6 +173,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     await typecheck();
+    if (unitFiles.length > 0 || stackFiles.length > 0) await buildHelm();
     if (unitFiles.length > 0) console.log('» unit tests');
     await ava(unitFiles, flags, false);
     if (!interrupted) await withStack(stackFiles, flags);
