@@ -17,7 +17,7 @@ import { isIP } from 'node:net';
 import type { CertificateSpec, IngressRoute, IssuerRef, OwnerReference, PrivateKeySpec } from '../api/types.ts';
 import { DEFAULT_DURATION_MS, formatGoDuration, parseGoDuration } from '../pki/renewal.ts';
 import { DEFAULT_USAGES } from '../pki/usages.ts';
-import { dnsNameProblem, extractHosts, type RuleProblemKind } from './rules.ts';
+import { dnsNameProblem, extractHosts, MAX_HOSTS, type RuleProblemKind } from './rules.ts';
 
 /** No issuer annotation: the route is not ours. The reconciler stops managing it, quietly. */
 export const NotAnnotated = 'NotAnnotated';
@@ -41,6 +41,8 @@ export const UnknownMatcher = 'UnknownMatcher';
 export const NegatedHost = 'NegatedHost';
 /** A Host value that is not a DNS name. */
 export const InvalidHost = 'InvalidHost';
+/** More names than a certificate can hold (100). Blocks: a certificate with some of them would silently drop the rest. */
+export const TooManyHosts = 'TooManyHosts';
 /** No name at all for the certificate. Blocks. */
 export const NoHosts = 'NoHosts';
 /** `spec.tls.secretName` (or `<name>-tls`) is not a valid object name. Blocks. */
@@ -51,13 +53,14 @@ export const CertResolverSet = 'CertResolverSet';
 export type ShimReason =
   | typeof ConflictingIssuerAnnotations | typeof BadAnnotation | typeof UnsupportedAnnotation
   | typeof UnknownAnnotation | typeof InvalidRule | typeof UnsupportedMatcher | typeof UnknownMatcher
-  | typeof NegatedHost | typeof InvalidHost | typeof NoHosts | typeof InvalidSecretName | typeof CertResolverSet;
+  | typeof NegatedHost | typeof InvalidHost | typeof NoHosts | typeof InvalidSecretName | typeof CertResolverSet
+  | typeof TooManyHosts;
 
 export type SkipReason = typeof NotAnnotated | typeof Ignored;
 
 /** Reasons that stop the shim from producing a Certificate. */
 export const BlockingReasons: ReadonlySet<ShimReason> = new Set<ShimReason>([
-  ConflictingIssuerAnnotations, BadAnnotation, UnsupportedAnnotation, InvalidRule, NoHosts, InvalidSecretName,
+  ConflictingIssuerAnnotations, BadAnnotation, UnsupportedAnnotation, InvalidRule, NoHosts, InvalidSecretName, TooManyHosts,
 ]);
 
 export const ShimAnnotations = {
@@ -280,13 +283,19 @@ const PROBLEM_REASONS: Record<RuleProblemKind, ShimReason> = {
   'negated': NegatedHost,
   'invalid-host': InvalidHost,
   'unknown-matcher': UnknownMatcher,
+  'too-many-hosts': TooManyHosts,
 };
 
 /** dnsNames and ipAddresses from every route's Host matchers, then alt-names and ip-sans. */
 function namesFor(route: IngressRoute, annotations: Record<string, string>, findings: Findings): Pick<CertificateSpec, 'dnsNames' | 'ipAddresses'> {
   const dnsNames: string[] = [];
   const ipAddresses: string[] = [];
-  const addUnique = (list: string[], value: string) => { if (!list.includes(value)) list.push(value); };
+  const seen = new Set<string>();
+  const addUnique = (list: string[], value: string) => {
+    if (seen.has(value)) return;
+    seen.add(value);
+    list.push(value);
+  };
   let parsed = true;
   route.spec.routes.forEach((r, i) => {
     const { hosts, problems } = extractHosts(r.match ?? '');
@@ -305,6 +314,9 @@ function namesFor(route: IngressRoute, annotations: Record<string, string>, find
     isIP(ip) !== 0 ? ip : { problem: 'is not an IP address' });
   ipSans?.forEach((ip) => addUnique(ipAddresses, ip));
 
+  if (seen.size > MAX_HOSTS) {
+    findings.add(TooManyHosts, `the routes and annotations name ${seen.size} hosts, more than the ${MAX_HOSTS} a certificate can hold; split them over several IngressRoutes, each with its own spec.tls.secretName`);
+  }
   if (parsed && dnsNames.length === 0 && ipAddresses.length === 0) {
     findings.add(NoHosts, `no route has a Host(\`…\`) matcher, so there is no name to put in a certificate; add one to a route's match, e.g. Host(\`app.example.com\`) && PathPrefix(\`/\`), or list the names in ${ShimAnnotations.altNames}`);
   }

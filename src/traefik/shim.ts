@@ -14,7 +14,7 @@ import type { Manager } from '../controller/manager.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { done, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
-import { desiredCertificate } from './shim-policy.ts';
+import { desiredCertificate, type ShimWarning } from './shim-policy.ts';
 
 /** Marks Certificates the shim owns, so it only ever deletes its own. */
 export const SHIM_LABEL = 'certroute.io/ingressroute';
@@ -26,7 +26,7 @@ export function shimReconciler(manager: Manager, client: KubeClient): (key: stri
     const route = manager.ingressRoutes.get(namespace, name);
     if (!route) return done;
     const result = desiredCertificate(route);
-    for (const w of result.warnings) ctx.events.event(route, Resources.ingressroutes, 'Warning', w.reason, w.message);
+    for (const [reason, message] of foldWarnings(result.warnings)) ctx.events.event(route, Resources.ingressroutes, 'Warning', reason, message);
     const owned = caches.certificates.list(namespace).filter((c) => c.metadata.ownerReferences?.some((o) => o.uid === route.metadata.uid) && c.metadata.labels?.[SHIM_LABEL] === name);
     if (result.skip) {
       for (const c of owned) {
@@ -64,6 +64,30 @@ export function shimReconciler(manager: Manager, client: KubeClient): (key: stri
     }
     return done;
   };
+}
+
+/** How many findings of one reason an Event quotes before it only counts the rest. */
+const QUOTED_PER_EVENT = 5;
+
+/**
+ * One Warning per reason, whatever the number of findings: a rule with thousands of bad hosts
+ * must not write thousands of Events to etcd. Each message quotes the first few findings and
+ * counts the rest.
+ */
+export function foldWarnings(warnings: readonly ShimWarning[]): Map<string, string> {
+  const byReason = new Map<string, string[]>();
+  for (const w of warnings) {
+    const messages = byReason.get(w.reason) ?? [];
+    messages.push(w.message);
+    byReason.set(w.reason, messages);
+  }
+  const folded = new Map<string, string>();
+  for (const [reason, messages] of byReason) {
+    const quoted = messages.slice(0, QUOTED_PER_EVENT).join('; ');
+    const rest = messages.length - QUOTED_PER_EVENT;
+    folded.set(reason, rest > 0 ? `${quoted}; and ${rest} more like these` : quoted);
+  }
+  return folded;
 }
 
 function stripUndefined(v: unknown): unknown {

@@ -3,7 +3,7 @@
  * and what is explained back to the user when a matcher cannot become a certificate name.
  */
 import test from 'ava';
-import { canonicalMatcher, dnsNameProblem, extractHosts, parseRule, RuleSyntaxError, type RuleProblemKind } from '../../src/traefik/rules.ts';
+import { canonicalMatcher, dnsNameProblem, extractHosts, MAX_HOSTS, MAX_NESTING, MAX_RULE_LENGTH, parseRule, RuleSyntaxError, type RuleProblemKind } from '../../src/traefik/rules.ts';
 
 interface HostCase {
   name: string;
@@ -121,4 +121,48 @@ test('dnsNameProblem accepts RFC 1123 names up to 253 characters and rejects lon
   t.regex(dnsNameProblem(`${'a'.repeat(64)}.test`) ?? '', /not a DNS label/);
   t.regex(dnsNameProblem('-a.test') ?? '', /not a DNS label/);
   t.is(dnsNameProblem('10.0.0.1'), undefined);
+});
+
+// ── Hostile rules: a namespace user writes the rule, the leader parses it ──
+
+const hostChain = (n: number) => Array.from({ length: n }, (_, i) => `Host(\`h${i}.test\`)`).join(' || ');
+
+test('a rule of 40,000 hosts is refused as too long, and no host is taken from it', (t) => {
+  // It once took over a minute of one core (a quadratic de-duplication and a recursive walk).
+  const rule = hostChain(40_000);
+  const { hosts, problems } = extractHosts(rule);
+  t.deepEqual(hosts, []);
+  t.is(problems.length, 1);
+  t.like(problems[0], { kind: 'syntax' });
+  t.regex(problems[0]?.message ?? '', new RegExp(`the rule is ${rule.length} characters long, more than the ${MAX_RULE_LENGTH}`));
+});
+
+test('a rule naming more hosts than a certificate can hold is refused with one problem', (t) => {
+  const { hosts, problems } = extractHosts(hostChain(MAX_HOSTS + 1));
+  t.deepEqual(hosts, []);
+  t.deepEqual(problems.map((p) => p.kind), ['too-many-hosts']);
+  t.regex(problems[0]?.message ?? '', /names 101 hosts, more than the 100 a certificate can hold/);
+  t.is(extractHosts(hostChain(MAX_HOSTS)).hosts.length, MAX_HOSTS);
+});
+
+test('a long run of "!" is read without recursing on it', (t) => {
+  // 15,000 nested calls overflowed the stack before; the loop reads them flat.
+  const { hosts, problems } = extractHosts(`${'!'.repeat(15_000)}Host(\`a.test\`)`);
+  t.deepEqual(hosts, ['a.test'], 'an even number of "!" cancels out');
+  t.deepEqual(problems, []);
+  t.like(extractHosts(`${'!'.repeat(15_001)}Host(\`a.test\`)`).problems[0], { kind: 'negated' });
+});
+
+test('parentheses nested deeper than the limit are a syntax problem, not a stack overflow', (t) => {
+  const deep = (n: number) => `${'('.repeat(n)}Host(\`a.test\`)${')'.repeat(n)}`;
+  t.deepEqual(extractHosts(deep(MAX_NESTING)).hosts, ['a.test']);
+  const { hosts, problems } = extractHosts(deep(MAX_NESTING + 1));
+  t.deepEqual(hosts, []);
+  t.like(problems[0], { kind: 'syntax' });
+  t.regex(problems[0]?.message ?? '', /parentheses nest more than 64 deep/);
+});
+
+test('a long chain of hosts, repeated, keeps each host once in order of appearance', (t) => {
+  const rule = `${hostChain(50)} || ${hostChain(50)}`;
+  t.deepEqual(extractHosts(rule).hosts, Array.from({ length: 50 }, (_, i) => `h${i}.test`));
 });

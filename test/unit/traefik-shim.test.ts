@@ -7,8 +7,9 @@ import type { CertificateSpec, IngressRoute } from '../../src/api/types.ts';
 import {
   BadAnnotation, BlockingReasons, CertResolverSet, ConflictingIssuerAnnotations, desiredCertificate, Ignored, InvalidHost,
   InvalidRule, InvalidSecretName, NegatedHost, NoHosts, NotAnnotated, splitCsv, UnknownAnnotation, UnknownMatcher,
-  UnsupportedAnnotation, UnsupportedMatcher, type ShimReason,
+  TooManyHosts, UnsupportedAnnotation, UnsupportedMatcher, type ShimReason,
 } from '../../src/traefik/shim-policy.ts';
+import { foldWarnings } from '../../src/traefik/shim.ts';
 
 type Option = (route: IngressRoute) => void;
 
@@ -316,7 +317,7 @@ test('the route given to the shim is not modified', (t) => {
 });
 
 test('blocking reasons are exactly those that stop a Certificate', (t) => {
-  t.deepEqual([...BlockingReasons].sort(), [BadAnnotation, ConflictingIssuerAnnotations, InvalidRule, InvalidSecretName, NoHosts, UnsupportedAnnotation].sort());
+  t.deepEqual([...BlockingReasons].sort(), [BadAnnotation, ConflictingIssuerAnnotations, InvalidRule, InvalidSecretName, NoHosts, TooManyHosts, UnsupportedAnnotation].sort());
 });
 
 test('splitCsv reads one CSV line as Go encoding/csv does', (t) => {
@@ -327,4 +328,23 @@ test('splitCsv reads one CSV line as Go encoding/csv does', (t) => {
   t.is(typeof splitCsv('"open'), 'string');
   t.is(typeof splitCsv('a"b'), 'string');
   t.is(typeof splitCsv('"a"b'), 'string');
+});
+
+test('900 bad hosts give one Warning per reason, quoting five and counting the rest', (t) => {
+  const rule = Array.from({ length: 900 }, (_, i) => `Host(\`bad_${i}\`)`).join('||');
+  const result = desiredCertificate(ingressRoute('web', clusterIssuer, withRoute(rule), withRoute('Host(`a.test`) || HostRegexp(`.+`)')));
+  t.true(result.warnings.filter((w) => w.reason === InvalidHost).length >= 900);
+  const folded = foldWarnings(result.warnings);
+  t.deepEqual([...folded.keys()].sort(), [InvalidHost, UnsupportedMatcher].sort());
+  t.regex(folded.get(InvalidHost) ?? '', /bad_4".*; and 895 more like these$/);
+  t.notRegex(folded.get(InvalidHost) ?? '', /bad_5"/);
+  t.notRegex(folded.get(UnsupportedMatcher) ?? '', /more like these/);
+});
+
+test('routes and alt-names that together name more than 100 hosts block the Certificate', (t) => {
+  const routes = Array.from({ length: 60 }, (_, i) => withRoute(`Host(\`r${i}.test\`)`));
+  const altNames = Array.from({ length: 41 }, (_, i) => `alt${i}.test`).join(',');
+  const result = desiredCertificate(ingressRoute('web', clusterIssuer, withAnnotations({ 'cert-manager.io/alt-names': altNames }), ...routes));
+  t.is(result.certificate, undefined);
+  t.deepEqual(reasons(result.warnings), [TooManyHosts]);
 });
