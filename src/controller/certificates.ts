@@ -232,7 +232,9 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   if ('error' in built) {
     return recordFailure(ctx, cert, status, cr, `refusing to store the issued certificate: ${built.error}`);
   }
-  const existing = secretOf(ctx, cert) ?? (await ctx.client.find<Secret>(Resources.secrets, ns, cert.spec.secretName));
+  // Merged into the Secret as the API server has it: the cache keeps only the keys certroute
+  // reads, and other keys (added by the user) must survive.
+  const existing = await ctx.client.find<Secret>(Resources.secrets, ns, cert.spec.secretName);
   if (existing) {
     const merged: Secret = {
       ...structuredClone(existing),
@@ -244,6 +246,9 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
       },
       data: { ...existing.data, ...built.secret.data },
     };
+    // An issuer that gives no CA (ACME) must not leave the previous issuer's ca.crt beside the
+    // new chain, where clients would trust the wrong root.
+    if (built.secret.data?.['ca.crt'] === undefined) delete merged.data?.['ca.crt'];
     if (!statusEqual(merged, existing)) await ctx.client.replace(Resources.secrets, merged);
   } else {
     await ctx.client.create(Resources.secrets, built.secret);

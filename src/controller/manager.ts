@@ -15,6 +15,7 @@ import { LostLeadershipError } from '../kube/fence.ts';
 import { WorkQueue, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics/metrics.ts';
+import { trimSecret } from '../kube/secret-cache.ts';
 import { ChallengeIndex } from '../responder/challenge-index.ts';
 import { certificateRequestReconciler } from './certificaterequests.ts';
 import { certificateReconciler } from './certificates.ts';
@@ -57,7 +58,7 @@ export class Manager {
     this.opts = opts;
     const { client, logger } = opts;
     this.metrics = opts.metrics ?? new Metrics();
-    const inf = <T extends KubeObject>(def: ResourceDef, labelSelector?: string) => new Informer<T>(client, def, { logger, labelSelector });
+    const inf = <T extends KubeObject>(def: ResourceDef, labelSelector?: string, trim?: (o: object) => void) => new Informer<T>(client, def, { logger, labelSelector, trim });
     this.caches = {
       certificates: inf<Certificate>(Resources.certificates),
       certificaterequests: inf<CertificateRequest>(Resources.certificaterequests),
@@ -65,7 +66,7 @@ export class Manager {
       clusterissuers: inf<Issuer>(Resources.clusterissuers),
       orders: inf<Order>(Resources.orders),
       challenges: inf<Challenge>(Resources.challenges),
-      secrets: inf<Secret>(Resources.secrets, `${MANAGED_LABEL}=true`),
+      secrets: inf<Secret>(Resources.secrets, `${MANAGED_LABEL}=true`, trimSecret),
     };
     this.ingressRoutes = inf<IngressRoute>(Resources.ingressroutes);
     const enqueue: Enqueue = {
@@ -188,7 +189,8 @@ export class Manager {
         }
       }
     });
-    const issuerChanged = (kind: 'Issuer' | 'ClusterIssuer') => (i: Issuer) => {
+    const issuerChanged = (kind: 'Issuer' | 'ClusterIssuer') => (i: Issuer, ev: 'add' | 'update' | 'delete') => {
+      if (ev === 'delete') this.metrics.forgetIssuer(kind, i.metadata.namespace, i.metadata.name);
       (kind === 'Issuer' ? queues.issuers : queues.clusterissuers).add(objectKey(i));
       // Requests waiting on this issuer move on as soon as it is Ready.
       for (const cr of caches.certificaterequests.list(kind === 'Issuer' ? i.metadata.namespace : undefined)) {

@@ -19,6 +19,11 @@ export type Handler<T> = (obj: T, event: 'add' | 'update' | 'delete') => void;
 
 export interface InformerOptions {
   labelSelector?: string;
+  /**
+   * Trims each object before it is cached, in place (it is the only copy). For Secrets, whose
+   * label selector a namespace user can match at will, this bounds what they can make us hold.
+   */
+  trim?: (obj: object) => void;
   namespace?: string;
   logger: Logger;
   /** Injected so tests can drive restarts without waiting. */
@@ -41,9 +46,17 @@ function stripManagedFields(o: unknown): void {
 }
 
 class StrippingWatch extends Watch {
+  private readonly trim: ((obj: object) => void) | undefined;
+
+  constructor(kc: ConstructorParameters<typeof Watch>[0], trim?: (obj: object) => void) {
+    super(kc);
+    this.trim = trim;
+  }
+
   override watch(...[path, query, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
     return super.watch(path, query, (phase, obj, raw) => {
       stripManagedFields(obj);
+      if (obj && typeof obj === 'object') this.trim?.(obj);
       callback(phase, obj, raw);
     }, done);
   }
@@ -109,10 +122,13 @@ export class Informer<T extends KubeObject> {
     const path = resourcePath(this.def, this.opts.namespace);
     const listFn = async () => {
       const res = await this.client.list<T>(this.def, this.opts.namespace, this.opts.labelSelector);
-      for (const item of res.items) stripManagedFields(item);
+      for (const item of res.items) {
+        stripManagedFields(item);
+        this.opts.trim?.(item);
+      }
       return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: res.resourceVersion }, items: res.items as (KubernetesObject & T)[] };
     };
-    const next = new ListWatch<KubernetesObject & T>(path, new StrippingWatch(this.client.kc), listFn, false, this.opts.labelSelector);
+    const next = new ListWatch<KubernetesObject & T>(path, new StrippingWatch(this.client.kc, this.opts.trim), listFn, false, this.opts.labelSelector);
     this.pending = next;
     // Events from a ListWatch that is not yet the cache are held back: a
     // reconciler they trigger would read the previous cache and miss the object.

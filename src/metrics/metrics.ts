@@ -104,6 +104,14 @@ export class Metrics {
     }
   }
 
+  /** A deleted Issuer's series go with it, or every Issuer ever created would stay exported. */
+  forgetIssuer(kind: 'Issuer' | 'ClusterIssuer', namespace: string | undefined, name: string): void {
+    for (const condition of READY_STATUSES) {
+      if (kind === 'ClusterIssuer') this.clusterIssuerReady.remove({ name, condition });
+      else this.issuerReady.remove({ name, namespace: namespace ?? '', condition });
+    }
+  }
+
   private certLabels(cert: Certificate): Record<string, string> {
     return {
       name: cert.metadata.name,

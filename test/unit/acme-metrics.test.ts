@@ -153,3 +153,15 @@ test('default process metrics are on unless turned off', async (t) => {
   t.regex(await new Metrics().registry.metrics(), /^process_cpu_user_seconds_total/m);
   t.notRegex(await new Metrics({ defaultMetrics: false }).registry.metrics(), /^process_cpu_user_seconds_total/m);
 });
+
+test('a deleted Issuer or ClusterIssuer leaves no series behind, and the others stay', async (t) => {
+  // Without it, a tenant creating and deleting Issuers in a loop grows the exposition for ever.
+  const m = new Metrics({ defaultMetrics: false });
+  for (let i = 0; i < 50; i++) m.observeIssuer('Issuer', 'team', `churn-${i}`, [{ type: 'Ready', status: 'True', reason: 'x', message: '' }]);
+  m.observeIssuer('Issuer', 'team', 'kept', undefined);
+  m.observeIssuer('ClusterIssuer', undefined, 'le', undefined);
+  for (let i = 0; i < 50; i++) m.forgetIssuer('Issuer', 'team', `churn-${i}`);
+  m.forgetIssuer('ClusterIssuer', undefined, 'le');
+  t.deepEqual([...new Set((await series(m, 'certmanager_issuer_ready_status')).map((s) => s.labels.name))], ['kept']);
+  t.deepEqual(await series(m, 'certmanager_clusterissuer_ready_status'), []);
+});
