@@ -30,3 +30,9 @@ export function portFlag(name: string, value: string | undefined, fallback: numb
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--${name}=${value}: not a port number (0-65535)`);
   return n;
 }
+
+export function booleanFlag(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new UsageError(`--${name}=${value}: use true or false`);
+}

@@ -12,7 +12,7 @@ import { createLogger } from '../log.ts';
 import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
 import { ChallengeRoute, resolveTraefikWeb } from '../traefik/challenge-route.ts';
 import { startShim } from '../traefik/shim.ts';
-import { durationFlag, parse, portFlag, UsageError } from './args.ts';
+import { booleanFlag, durationFlag, parse, portFlag, UsageError } from './args.ts';
 
 const HELP = `Usage: certroute controller [flags]
 
@@ -40,6 +40,9 @@ Flags:
   --route-priority=N              priority of the challenge route (default 2^30)
   --responder-service=certroute   Service in --namespace pointing at the responder
   --shim-only                     only turn IngressRoutes into Certificates (cert-manager does the rest)
+  --shim-default-secret-name=true|false
+                                  write <name>-tls into an IngressRoute's empty spec.tls.secretName
+                                  (needs patch on IngressRoutes cluster-wide; false: a Warning asks the user)
   --workers=8                     concurrent reconciles per kind
 `;
 
@@ -67,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
     'route-priority': { type: 'string' },
     'responder-service': { type: 'string' },
     'shim-only': { type: 'boolean' },
+    'shim-default-secret-name': { type: 'string' },
     workers: { type: 'string' },
     'poll-min': { type: 'string' },
   });
@@ -92,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
   const wiring = values.wiring ?? 'route';
   if (wiring !== 'route' && wiring !== 'middleware') throw new UsageError(`--wiring=${wiring}: use route or middleware`);
   const responderPort = portFlag('responder-port', values['responder-port'], 8089);
+  const defaultSecretName = booleanFlag('shim-default-secret-name', values['shim-default-secret-name'], true);
   const leaderTiming = {
     leaseDurationMs: durationFlag('lease-duration', values['lease-duration'], '15s'),
     renewDeadlineMs: values['renew-deadline'] ? durationFlag('renew-deadline', values['renew-deadline'], '10s') : undefined,
@@ -188,7 +193,7 @@ export async function run(argv: string[]): Promise<number> {
     enabled: wiring === 'route' && values['shim-only'] !== true,
   });
   manager.onLeading(() => route.start(manager));
-  const shim = startShim(manager, { client, logger });
+  const shim = startShim(manager, { client, logger, defaultSecretName });
   logger.info({ leader: manager.isLeader }, 'caches synced');
   await stopping;
   logger.info('shutting down');

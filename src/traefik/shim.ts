@@ -19,7 +19,18 @@ import { desiredCertificate, type ShimWarning } from './shim-policy.ts';
 /** Marks Certificates the shim owns, so it only ever deletes its own. */
 export const SHIM_LABEL = 'certroute.io/ingressroute';
 
-export function shimReconciler(manager: Manager, client: KubeClient): (key: string) => Promise<Outcome> {
+export interface ShimOptions {
+  /**
+   * Write `<name>-tls` into an empty `spec.tls.secretName`. This is the only write to
+   * IngressRoutes and needs `patch` on them in every namespace; off, the route is told to set it.
+   */
+  defaultSecretName: boolean;
+}
+
+/** The route's spec.tls.secretName is empty and certroute may not write it. */
+export const SecretNameNotSet = 'SecretNameNotSet';
+
+export function shimReconciler(manager: Manager, client: KubeClient, opts: ShimOptions = { defaultSecretName: true }): (key: string) => Promise<Outcome> {
   const { caches, ctx } = manager;
   return async (key) => {
     const { namespace, name } = splitKey(key);
@@ -35,7 +46,9 @@ export function shimReconciler(manager: Manager, client: KubeClient): (key: stri
       }
       return done;
     }
-    if (result.secretNameToWrite && !route.spec.tls?.secretName) {
+    if (result.secretNameToWrite && !route.spec.tls?.secretName && !opts.defaultSecretName) {
+      ctx.events.event(route, Resources.ingressroutes, 'Warning', SecretNameNotSet, `spec.tls.secretName is empty, so Traefik will not serve the certificate certroute issues into Secret ${result.secretNameToWrite}; set spec.tls.secretName: ${result.secretNameToWrite}`);
+    } else if (result.secretNameToWrite && !route.spec.tls?.secretName) {
       await client.mergePatch(Resources.ingressroutes, namespace, name, { metadata: { resourceVersion: route.metadata.resourceVersion }, spec: { tls: { secretName: result.secretNameToWrite } } });
       return done;
     }
@@ -94,8 +107,8 @@ function stripUndefined(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v));
 }
 
-export function startShim(manager: Manager, deps: { client: KubeClient; logger: Logger }): { stop(): void } {
-  const queue = manager.makeQueue('ingressroute-shim', shimReconciler(manager, deps.client), 4);
+export function startShim(manager: Manager, deps: { client: KubeClient; logger: Logger } & Partial<ShimOptions>): { stop(): void } {
+  const queue = manager.makeQueue('ingressroute-shim', shimReconciler(manager, deps.client, { defaultSecretName: deps.defaultSecretName ?? true }), 4);
   manager.onIngressRoute((r) => queue.add(objectKey(r)));
   // A Certificate the shim owns changed or vanished: look at its route again.
   manager.caches.certificates.on((c) => {

@@ -32,6 +32,8 @@ interface Mode {
   leaderElection: boolean;
   /** No traefik.selfCheckAddress: the controller reads Traefik's Service at start-up. */
   readsTraefikService: boolean;
+  /** shim.defaultSecretName: the shim patches an empty spec.tls.secretName. */
+  defaultSecretName: boolean;
 }
 
 type Scope = 'cluster' | 'release namespace' | 'traefik namespace';
@@ -67,7 +69,7 @@ const grants: Grant[] = [
 
   // The IngressRoute shim (src/traefik/shim.ts), every mode.
   { scope: 'cluster', group: CM, resource: 'certificates', verbs: ['create', 'update', 'delete'], when: always, why: 'shim: create/replace/delete the Certificate it owns' },
-  { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes', verbs: ['patch'], when: always, why: 'shim: merge-patch spec.tls.secretName' },
+  { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes', verbs: ['patch'], when: (m) => m.defaultSecretName, why: 'shim: merge-patch an empty spec.tls.secretName (shim.defaultSecretName)' },
   { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes/finalizers', verbs: ['update'], when: always, why: 'shim-policy: Certificate ownerReference to the IngressRoute with blockOwnerDeletion' },
   { scope: 'cluster', group: '', resource: 'events', verbs: ['create', 'patch'], when: always, why: 'src/kube/events.ts: create, then patch the count of a repeat' },
 
@@ -251,13 +253,18 @@ function chartTuples(docs: RbacDoc[]): string[] {
 }
 
 const modes: Array<{ title: string; set: string[]; mode: Mode }> = [
-  { title: 'defaults (route mode, leader election)', set: [], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true } },
-  { title: 'shim-only', set: ['shimOnly=true'], mode: { shimOnly: true, wiring: 'route', leaderElection: true, readsTraefikService: true } },
-  { title: 'middleware mode', set: ['wiring=middleware'], mode: { shimOnly: false, wiring: 'middleware', leaderElection: true, readsTraefikService: true } },
+  { title: 'defaults (route mode, leader election)', set: [], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true } },
+  { title: 'shim-only', set: ['shimOnly=true'], mode: { shimOnly: true, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true } },
+  { title: 'middleware mode', set: ['wiring=middleware'], mode: { shimOnly: false, wiring: 'middleware', leaderElection: true, readsTraefikService: true, defaultSecretName: true } },
   {
     title: 'no leader election and a fixed self-check address',
     set: ['leaderElection.enabled=false', 'traefik.selfCheckAddress=http://traefik.edge.svc:80', 'replicas=1'],
-    mode: { shimOnly: false, wiring: 'route', leaderElection: false, readsTraefikService: false },
+    mode: { shimOnly: false, wiring: 'route', leaderElection: false, readsTraefikService: false, defaultSecretName: true },
+  },
+  {
+    title: 'shim.defaultSecretName off: no patch on IngressRoutes anywhere',
+    set: ['shim.defaultSecretName=false'],
+    mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: false },
   },
 ];
 
