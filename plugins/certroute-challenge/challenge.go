@@ -51,8 +51,13 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
-			// The responder answers only when the token and the Host both match a challenge.
+			// The responder answers only when the token and the Host both match a challenge, and
+			// needs nothing else: no other header, no query and no body of the client's reaches it.
 			r.Out.Host = r.In.Host
+			r.Out.Header = http.Header{}
+			r.Out.URL.RawQuery = ""
+			r.Out.Body = http.NoBody
+			r.Out.ContentLength = 0
 		},
 		// Never through an HTTP(S)_PROXY from Traefik's environment: the responder is in-cluster.
 		Transport: &http.Transport{
@@ -67,7 +72,8 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			// Traefik logs a plugin's stderr as errors; the client learns nothing about the inside.
-			fmt.Fprintf(os.Stderr, "%s: proxying %s%s to the responder %s failed: %v\n", name, req.Host, req.URL.Path, config.Responder, err)
+			// Host and path are the client's: quoted, so they cannot forge a log line.
+			fmt.Fprintf(os.Stderr, "%s: proxying host %q path %q to the responder %s failed: %v\n", name, req.Host, req.URL.Path, config.Responder, err)
 			http.Error(w, "ACME challenge responder unavailable", http.StatusBadGateway)
 		},
 	}
@@ -76,6 +82,12 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 
 func (c *challenge) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if strings.HasPrefix(req.URL.Path, ChallengePrefix) {
+		// A validator only ever GETs a token (HEAD for a probe); nothing else is passed on.
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		c.proxy.ServeHTTP(w, req)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -99,5 +100,75 @@ func TestAMissingOrMalformedResponderFailsAtLoadTime(t *testing.T) {
 		if _, err := New(context.Background(), nextHandler, config, "challenge"); err == nil {
 			t.Errorf("responder %q: New succeeded, want an error", responder)
 		}
+	}
+}
+
+func TestOnlyGetAndHeadAreForwardedAndOnlyWithTheirHost(t *testing.T) {
+	srv, seen := responder(t)
+	h := newMiddleware(t, srv.URL)
+
+	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions, "PROPFIND"} {
+		req := httptest.NewRequest(method, "http://app.example.test/.well-known/acme-challenge/tok", strings.NewReader("payload"))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s: got %d (Allow %q), want 405 with Allow: GET, HEAD", method, rec.Code, rec.Header().Get("Allow"))
+		}
+	}
+	if len(*seen) != 0 {
+		t.Fatalf("the responder saw %d requests for other methods, want none", len(*seen))
+	}
+
+	req := httptest.NewRequest(http.MethodGet, "http://app.example.test/.well-known/acme-challenge/tok?x=1&admin=true", strings.NewReader("body"))
+	req.Header.Set("Authorization", "Bearer secret")
+	req.Header.Set("Cookie", "session=abc")
+	req.Header.Set("X-Forwarded-For", "10.0.0.1")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	req = httptest.NewRequest(http.MethodHead, "http://app.example.test/.well-known/acme-challenge/tok", nil)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if len(*seen) != 2 {
+		t.Fatalf("the responder saw %d requests, want the GET and the HEAD", len(*seen))
+	}
+	got := (*seen)[0]
+	if got.Host != "app.example.test" || got.URL.RawQuery != "" {
+		t.Errorf("responder saw Host %q and query %q, want the host and no query", got.Host, got.URL.RawQuery)
+	}
+	for _, name := range []string{"Authorization", "Cookie", "X-Forwarded-For"} {
+		if got.Header.Get(name) != "" {
+			t.Errorf("the client's %s header reached the responder", name)
+		}
+	}
+	if got.ContentLength > 0 {
+		t.Errorf("a body of %d bytes reached the responder", got.ContentLength)
+	}
+	if (*seen)[1].Method != http.MethodHead {
+		t.Errorf("the second request was %s, want HEAD", (*seen)[1].Method)
+	}
+}
+
+func TestAPathWithANewlineCannotForgeALogLine(t *testing.T) {
+	srv, _ := responder(t)
+	url := srv.URL
+	srv.Close()
+	h := newMiddleware(t, url)
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	req := httptest.NewRequest(http.MethodGet, "http://app.example.test/.well-known/acme-challenge/tok%0Alevel=error%20msg=forged", nil)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	os.Stderr = stderr
+	_ = w.Close()
+	logged, _ := io.ReadAll(r)
+
+	lines := strings.Split(strings.TrimRight(string(logged), "\n"), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("one failed request logged %d lines: %q", len(lines), logged)
+	}
+	if !strings.Contains(lines[0], `"/.well-known/acme-challenge/tok\nlevel=error msg=forged"`) {
+		t.Errorf("the path is not quoted in %q", lines[0])
 	}
 }

@@ -121,7 +121,7 @@ export function createResponder(options: ResponderOptions): Responder {
       const result = classifyChallenge(req, path, options.lookup);
       options.onRequest?.(result.outcome);
       if (result.keyAuthorization !== undefined) {
-        log?.info({ token: result.token, host: req.headers.host }, 'served HTTP-01 challenge');
+        log?.info({ token: result.token, host: clip(req.headers.host) }, 'served HTTP-01 challenge');
         send(req, res, 200, result.keyAuthorization);
         return;
       }

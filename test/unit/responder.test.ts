@@ -265,3 +265,17 @@ test('a request body is never read and the connection is closed after the 404', 
   t.true(reply.startsWith('HTTP/1.1 404'));
   t.regex(reply, /\r\nConnection: close\r\n/i);
 });
+
+test('the info line for a served challenge clips the Host header the client sent', async (t) => {
+  // normalizeHost drops everything after a ':', so a 7 KB "port" still matches the challenge.
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = { debug: () => undefined, warn: () => undefined, info: (obj: Record<string, unknown>) => void lines.push(obj) };
+  const { port } = await startResponder(t, { logger: logger as unknown as ResponderOptions['logger'] });
+  const host = `a.test:${'9'.repeat(7_000)}`;
+  const res = await get(port, challengePath(TOKEN), host);
+  t.is(res.status, 200, 'served: the padding rides in the port');
+  t.is(lines.length, 1);
+  const logged = String(lines[0]?.host);
+  t.true(logged.length <= 257, `logged ${logged.length} characters`);
+  t.true(logged.startsWith('a.test:999'));
+});
