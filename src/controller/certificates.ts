@@ -43,8 +43,18 @@ function secretOf(ctx: Context, cert: Certificate): Secret | undefined {
   return ctx.caches.secrets.get(cert.metadata.namespace, cert.spec.secretName);
 }
 
+/** cert-manager's name for the CertificateRequest of one revision. */
+export function requestName(cert: Certificate, revision: number): string {
+  return `${cert.metadata.name}-${revision}`;
+}
+
+/**
+ * The CertificateRequest of a revision: the one of that name, when this
+ * Certificate (by uid) owns it. The only way certroute finds "the current
+ * request"; a namesake left by a deleted Certificate of the same name is not it.
+ */
 function requestFor(ctx: Context, cert: Certificate, revision: number): CertificateRequest | undefined {
-  const cr = ctx.caches.certificaterequests.get(cert.metadata.namespace, `${cert.metadata.name}-${revision}`);
+  const cr = ctx.caches.certificaterequests.get(cert.metadata.namespace, requestName(cert, revision));
   if (!cr || !cr.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid)) return undefined;
   return cr;
 }
@@ -121,6 +131,12 @@ function timesFromSecret(cert: Certificate, secret: Secret | undefined): Pick<Ce
 async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
   const ns = cert.metadata.namespace ?? 'default';
   const status = structuredClone(cert.status ?? {});
+  // The Issuing condition says which generation this issuance has seen, so a
+  // spec edit that leaves the request in flight is acknowledged all the same.
+  const issuing = getCondition(status.conditions, 'Issuing');
+  if (issuing) {
+    status.conditions = setCondition(status.conditions, { ...issuing, reason: issuing.reason ?? '', message: issuing.message ?? '' }, cert.metadata.generation, ctx.clock());
+  }
   // 1. The next private key lives in a Secret, so any replica can carry on.
   const nextName = status.nextPrivateKeySecretName;
   let nextKey = nextName ? ctx.caches.secrets.get(ns, nextName) : undefined;
@@ -142,7 +158,7 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
   }
   // 2. One CertificateRequest per revision.
   const revision = (status.revision ?? 0) + 1;
-  const crName = `${cert.metadata.name}-${revision}`;
+  const crName = requestName(cert, revision);
   const cr = ctx.caches.certificaterequests.get(ns, crName);
   if (cr && (!cr.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid) || !requestMatchesSpec(cr, cert, keyPem))) {
     await ctx.client.delete(Resources.certificaterequests, ns, crName, cr.metadata.uid);
@@ -162,7 +178,10 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
   if (denied || (ready?.status === 'False' && (ready.reason === 'Failed' || ready.reason === 'Denied'))) {
     return recordFailure(ctx, cert, status, cr, ready?.message ?? 'The CertificateRequest was denied');
   }
-  if (ready?.status !== 'True' || !cr.status?.certificate) return done;
+  if (ready?.status !== 'True' || !cr.status?.certificate) {
+    await writeStatus(ctx, Resources.certificates, cert, status);
+    return done;
+  }
   return storeCertificate(ctx, cert, status, cr, keyPem, nextKey);
 }
 

@@ -6,10 +6,9 @@
 import type { Certificate, CertificateRequest, Secret } from '../api/types.ts';
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, SecretAnnotations as SA } from '../api/types.ts';
 import { parseCertificateChain, validateForSecret, type CertificateInfo } from '../pki/cert.ts';
-import { createCsr, parseCsr } from '../pki/csr.ts';
+import { createCsr } from '../pki/csr.ts';
 import { publicKeyFingerprint } from '../pki/keys.ts';
-import { sameIps, sameSet } from '../pki/names.ts';
-import { usagesEqual } from '../pki/usages.ts';
+import { requestCsr, requestMismatches } from '../pki/request-match.ts';
 import { encodeB64, normalizeIssuerRef } from './context.ts';
 
 export async function buildCertificateRequest(cert: Certificate, name: string, revision: number, keySecretName: string, keyPem: string): Promise<CertificateRequest> {
@@ -45,26 +44,15 @@ export async function buildCertificateRequest(cert: Certificate, name: string, r
   };
 }
 
-/** A request still fits when its CSR asks for what the spec asks for, with the next key. */
+/**
+ * Whether an in-flight request can go on: it is for the next key, and asks
+ * for what the spec asks for by the same rule the trigger policy applies
+ * (`requestMismatches`), so an edit that re-spells the spec keeps it.
+ */
 export function requestMatchesSpec(cr: CertificateRequest, cert: Certificate, keyPem: string): boolean {
   try {
-    const csr = parseCsr(Buffer.from(cr.spec.request, 'base64').toString('utf8'));
-    const want = normalizeIssuerRef(cert.spec.issuerRef);
-    const have = normalizeIssuerRef(cr.spec.issuerRef);
-    return (
-      csr.publicKeyFingerprint === publicKeyFingerprint(keyPem) &&
-      (csr.commonName ?? '') === (cert.spec.commonName ?? '') &&
-      sameSet(csr.dnsNames, cert.spec.dnsNames) &&
-      sameIps(csr.ipAddresses, cert.spec.ipAddresses) &&
-      sameSet(csr.uris, cert.spec.uris) &&
-      want.name === have.name && want.kind === have.kind && want.group === have.group &&
-      (cr.spec.duration ?? '') === (cert.spec.duration ?? '') &&
-      usagesEqual(csr.usages, cert.spec.usages, cert.spec.isCA) &&
-      csr.isCA === (cert.spec.isCA ?? false) &&
-      sameSet(csr.organizations, cert.spec.subject?.organizations) &&
-      sameSet(csr.organizationalUnits, cert.spec.subject?.organizationalUnits) &&
-      sameSet(csr.countries, cert.spec.subject?.countries)
-    );
+    const csr = requestCsr(cr);
+    return csr.publicKeyFingerprint === publicKeyFingerprint(keyPem) && requestMismatches(cr, cert.spec, csr).length === 0;
   } catch {
     return false;
   }

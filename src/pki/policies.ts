@@ -7,14 +7,14 @@
  * and Ready conditions, where users, alerts and `cmctl status` read them.
  */
 import type { Certificate, CertificateRequest, IssuerRef, Secret } from '../api/types.ts';
-import { CertificateRequestAnnotations, SecretAnnotations } from '../api/types.ts';
+import { SecretAnnotations } from '../api/types.ts';
 import { parseCertificateChain, type CertificateInfo } from './cert.ts';
-import { parseCsr, type ParsedCsr } from './csr.ts';
+import type { ParsedCsr } from './csr.ts';
 import { keySpecViolations, parsePrivateKey, publicKeyFingerprint } from './keys.ts';
 import { sameIps, sameSet } from './names.ts';
-import { pemText, secretValue } from './pem.ts';
-import { parseGoDuration, renewalTime } from './renewal.ts';
-import { usagesEqual } from './usages.ts';
+import { secretValue } from './pem.ts';
+import { renewalTime } from './renewal.ts';
+import { issuerRefsEqual, requestCsr, requestMismatches } from './request-match.ts';
 import type { KeyObject } from 'node:crypto';
 
 /** The Secret named by spec.secretName does not exist. */
@@ -180,7 +180,7 @@ export const currentRequestMismatchesSpec: Policy = (input) => {
   const csr = currentCsr(input.currentRequest);
   // An unreadable request is not a reason to replace a certificate that may be fine.
   if (typeof csr === 'string') return undefined;
-  const fields = requestViolations(input.currentRequest, csr, input.certificate);
+  const fields = requestMismatches(input.currentRequest, input.certificate.spec, csr);
   if (fields.length === 0) return undefined;
   return violation(RequestChanged, `Fields on existing CertificateRequest resource not up to date: [${fields.join(' ')}]`);
 };
@@ -256,55 +256,12 @@ export function readinessReason(input: PolicyInput): Violation | undefined {
   return evaluate(readinessPolicies, input);
 }
 
-/**
- * Picks the CertificateRequest of the Certificate's current revision from
- * candidates (e.g. an informer's list for the namespace): the same namespace,
- * the certificate-name annotation naming the Certificate and the revision
- * annotation equal to status.revision. The newest wins if there are several.
- */
-export function currentRevisionRequest(certificate: Certificate, requests: readonly CertificateRequest[]): CertificateRequest | undefined {
-  const revision = certificate.status?.revision;
-  if (revision === undefined) return undefined;
-  const matches = requests.filter((cr) => {
-    const a = cr.metadata.annotations ?? {};
-    return (
-      cr.metadata.namespace === certificate.metadata.namespace &&
-      a[CertificateRequestAnnotations.certificateName] === certificate.metadata.name &&
-      a[CertificateRequestAnnotations.revision] === String(revision)
-    );
-  });
-  matches.sort((x, y) => (y.metadata.creationTimestamp ?? '').localeCompare(x.metadata.creationTimestamp ?? ''));
-  return matches[0];
-}
-
-/** Builds the input from objects already read from the informer caches. */
-export function gather(certificate: Certificate, secret: Secret | undefined, requests: readonly CertificateRequest[], now: Date): PolicyInput {
-  return { certificate, secret, now, currentRequest: currentRevisionRequest(certificate, requests) };
-}
-
 function currentCsr(request: CertificateRequest): ParsedCsr | string {
   try {
-    return parseCsr(pemText(request.spec.request));
+    return requestCsr(request);
   } catch (err) {
     return (err as Error).message;
   }
-}
-
-function requestViolations(request: CertificateRequest, csr: ParsedCsr, certificate: Certificate): string[] {
-  const spec = certificate.spec;
-  const out: string[] = [];
-  if (!sameIps(csr.ipAddresses, spec.ipAddresses)) out.push('spec.ipAddresses');
-  if (!sameSet(csr.uris, spec.uris)) out.push('spec.uris');
-  if (!sameSet(csr.dnsNames, spec.dnsNames)) out.push('spec.dnsNames');
-  if (csr.commonName !== (spec.commonName ?? '')) out.push('spec.commonName');
-  if (!sameSet(csr.organizations, spec.subject?.organizations)) out.push('spec.subject.organizations');
-  if (!sameSet(csr.countries, spec.subject?.countries)) out.push('spec.subject.countries');
-  if (!sameSet(csr.organizationalUnits, spec.subject?.organizationalUnits)) out.push('spec.subject.organizationalUnits');
-  if ((request.spec.isCA ?? false) !== (spec.isCA ?? false)) out.push('spec.isCA');
-  if (!usagesEqual(request.spec.usages, spec.usages)) out.push('spec.usages');
-  if (request.spec.duration && spec.duration && !sameDuration(request.spec.duration, spec.duration)) out.push('spec.duration');
-  if (!issuerRefsEqual(request.spec.issuerRef, spec.issuerRef)) out.push('spec.issuerRef');
-  return out;
 }
 
 function issuedCertificateMismatchesSpec(input: PolicyInput): Violation | undefined {
@@ -322,19 +279,6 @@ function issuedCertificateMismatchesSpec(input: PolicyInput): Violation | undefi
   if (!sameSet(cert.uris, spec.uris)) out.push('spec.uris');
   if (out.length === 0) return undefined;
   return violation(SecretMismatch, `Issuing certificate as Existing issued Secret is not up to date for spec: [${out.join(' ')}]`);
-}
-
-function sameDuration(a: string, b: string): boolean {
-  try {
-    return parseGoDuration(a) === parseGoDuration(b);
-  } catch {
-    return a === b;
-  }
-}
-
-/** Issuer references with cert-manager's defaults: kind Issuer, group cert-manager.io. */
-export function issuerRefsEqual(a: IssuerRef, b: IssuerRef): boolean {
-  return a.name === b.name && (a.kind || 'Issuer') === (b.kind || 'Issuer') && (a.group || 'cert-manager.io') === (b.group || 'cert-manager.io');
 }
 
 function formatIssuerRef(ref: IssuerRef): string {

@@ -107,6 +107,9 @@ test('a request no longer matches when what the spec asks for changed', async (t
     { name: 'the issuer name', cert: changed(withIssuer('other', 'ClusterIssuer')), matches: false },
     { name: 'the issuer kind', cert: changed(withIssuer('letsencrypt', 'Issuer')), matches: false },
     { name: 'the duration', cert: changed(withSpec({ duration: '2160h' })), matches: false },
+    { name: 'the same duration spelled as Go prints it', cert: changed(withSpec({ duration: '720h0m0s' })), matches: true },
+    { name: 'the same duration in minutes', cert: changed(withSpec({ duration: '43200m' })), matches: true },
+    { name: 'the duration removed, so the 90-day default', cert: changed((c) => delete c.spec.duration), matches: false },
   ];
   for (const row of table) t.is(requestMatchesSpec(cr, row.cert, await keyPem), row.matches, row.name);
 });

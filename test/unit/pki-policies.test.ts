@@ -8,8 +8,6 @@ import { createCsr } from '../../src/pki/csr.ts';
 import { generatePrivateKey } from '../../src/pki/keys.ts';
 import { toBase64 } from '../../src/pki/pem.ts';
 import {
-  currentRevisionRequest,
-  gather,
   Reasons,
   readinessReason,
   shouldReissue,
@@ -188,16 +186,4 @@ test('violation messages say what to look at, without volatile detail', async (t
   const changed = shouldReissue({ ...healthy(f, certificate('web', withDnsNames('b.test'))), currentRequest: request(certificate('web'), f.csrPem, 1) });
   t.is(changed?.message, 'Fields on existing CertificateRequest resource not up to date: [spec.dnsNames]');
   t.is(shouldReissue(healthy(f, certificate('web'), after(91 * DAY)))?.message, 'Certificate expired on Mon, 01 Apr 2030 00:00:00 GMT');
-});
-
-test('the current request is the one annotated with the certificate’s name and current revision', (t) => {
-  const cert = certificate('web', (c) => void (c.status = { revision: 2 }));
-  const r1 = request(cert, 'x', 1);
-  const r2 = request(cert, 'y', 2);
-  const other = request(certificate('api'), 'z', 2);
-  const elsewhere = { ...request(cert, 'w', 2), metadata: { ...request(cert, 'w', 2).metadata, namespace: 'other' } };
-  t.is(currentRevisionRequest(cert, [r1, other, elsewhere, r2]), r2);
-  t.is(currentRevisionRequest(certificate('web', (c) => void (c.status = {})), [r1, r2]), undefined);
-  const now = new Date();
-  t.deepEqual(gather(cert, undefined, [r1, r2], now), { certificate: cert, secret: undefined, now, currentRequest: r2 });
 });
