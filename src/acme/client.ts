@@ -12,8 +12,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import acme from 'acme-client';
+import { RetryAfterError } from '../base/errors.ts';
 import { assertFence } from '../kube/fence.ts';
-import { RetryAfterError } from '../kube/queue.ts';
 
 export type AcmeOrder = acme.Order;
 export type AcmeAuthorization = acme.Authorization;
@@ -28,7 +28,11 @@ export interface RequestObserver {
   (info: { scheme: string; host: string; action: string; method: string; status: string; seconds: number }): void;
 }
 
-/** A problem document the CA answered with a 4xx: retrying will not help. */
+/**
+ * A problem document the CA answered with a 4xx: retrying will not help.
+ * Shaped like the Kubernetes client's ApiError on purpose, and kept apart:
+ * each names the status and reason of its own protocol.
+ */
 export class AcmeProblemError extends Error {
   readonly status: number;
   readonly type: string;

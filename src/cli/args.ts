@@ -3,7 +3,7 @@
  * durations, so `--min-backoff=30s` reads like cert-manager's flags.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseGoDuration } from '../pki/renewal.ts';
+import { parseGoDuration } from '../base/duration.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';

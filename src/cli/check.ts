@@ -14,6 +14,7 @@ import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { connect } from 'node:tls';
 import { selfCheck, type SelfCheckResult } from '../responder/selfcheck.ts';
+import { isResponderNotFound } from '../responder/server.ts';
 import { durationFlag, parse, UsageError } from './args.ts';
 import { marks, withProgress, type Marks, type ProgressOptions } from './progress.ts';
 
@@ -48,9 +49,6 @@ export interface StepResult {
 
 const step = (name: StepName, verdict: Verdict, summary: string, details: string[] = []): StepResult => ({ step: name, verdict, summary, details });
 
-/** The body the certroute responder sends with every 404 (src/responder/server.ts). */
-export const RESPONDER_NOT_FOUND_BODY = '404 page not found\n';
-const RESPONDER_CACHE_CONTROL = 'no-cache, no-store, must-revalidate';
 
 // ── 1. DNS ──────────────────────────────────────────────────────────────────
 
@@ -110,11 +108,6 @@ export interface RouteProbe {
   result: SelfCheckResult;
   /** Every response on the way, redirects included; the last one decided. */
   responses: ObservedResponse[];
-}
-
-/** The certroute responder's 404, as opposed to Traefik's own (same body, no cache headers). */
-export function isResponderNotFound(r: ObservedResponse): boolean {
-  return r.status === 404 && r.body === RESPONDER_NOT_FOUND_BODY && r.headers['cache-control'] === RESPONDER_CACHE_CONTROL && r.headers.pragma === 'no-cache';
 }
 
 interface UndiciRequest {

@@ -9,6 +9,8 @@
  */
 import type { Certificate, CertificateRequest, Challenge, Condition, KubeObject, Order } from '../api/types.ts';
 import { CERT_MANAGER_GROUP, Resources } from '../api/types.ts';
+import { isOwnedBy } from '../base/objects.ts';
+import { requestName } from '../controller/certificates.ts';
 import { isNotFound, KubeClient } from '../kube/client.ts';
 import { getCondition } from '../kube/conditions.ts';
 import { parse, UsageError } from './args.ts';
@@ -58,7 +60,7 @@ export const isIssuing = (cert: Certificate): boolean => getCondition(cert.statu
 export const needsChain = (cert: Certificate): boolean => !isReady(cert) || isIssuing(cert);
 
 /** cert-manager names the request of revision n `<certificate>-<n>`; the one in flight is the next revision. */
-export const nextRequestName = (cert: Certificate): string => `${cert.metadata.name}-${(cert.status?.revision ?? 0) + 1}`;
+export const nextRequestName = (cert: Certificate): string => requestName(cert, (cert.status?.revision ?? 0) + 1);
 
 /** 0 when every listed Certificate is Ready, 1 otherwise. */
 export const exitCodeFor = (data: StatusData): number => (data.entries.every((e) => isReady(e.certificate)) ? 0 : 1);
@@ -72,9 +74,6 @@ export interface FetchOptions {
   name?: string;
 }
 
-const ownedBy = (o: KubeObject, owner: KubeObject): boolean =>
-  owner.metadata.uid !== undefined && (o.metadata.ownerReferences ?? []).some((r) => r.uid === owner.metadata.uid);
-
 const newestFirst = (a: KubeObject, b: KubeObject): number => (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '');
 
 /** Links each Certificate needing it to its request, that request's Order, and the Order's Challenges. */
@@ -83,9 +82,9 @@ export function linkChains(certificates: readonly Certificate[], requests: reado
     if (!needsChain(certificate)) return { certificate };
     const ns = certificate.metadata.namespace;
     const requestName = nextRequestName(certificate);
-    const request = requests.find((r) => r.metadata.namespace === ns && r.metadata.name === requestName && ownedBy(r, certificate));
-    const order = request ? orders.filter((o) => o.metadata.namespace === ns && ownedBy(o, request)).sort(newestFirst)[0] : undefined;
-    const mine = order ? challenges.filter((c) => c.metadata.namespace === ns && ownedBy(c, order)) : [];
+    const request = requests.find((r) => r.metadata.namespace === ns && r.metadata.name === requestName && isOwnedBy(r, certificate));
+    const order = request ? orders.filter((o) => o.metadata.namespace === ns && isOwnedBy(o, request)).sort(newestFirst)[0] : undefined;
+    const mine = order ? challenges.filter((c) => c.metadata.namespace === ns && isOwnedBy(c, order)) : [];
     mine.sort((a, b) => a.spec.dnsName.localeCompare(b.spec.dnsName) || a.metadata.name.localeCompare(b.metadata.name));
     return { certificate, requestName, request, order, challenges: mine };
   });

@@ -9,13 +9,13 @@ import { CertificateRequestAnnotations as CRA, Resources } from '../api/types.ts
 import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCsr } from '../pki/csr.ts';
-import { parseGoDuration } from '../pki/renewal.ts';
+import { durationMs } from '../base/duration.ts';
 import { signCsr } from '../pki/sign.ts';
-import { decodeB64, encodeB64, findIssuer, issuerSecretNamespace, normalizeIssuerRef, ownerRef, splitKey, type Context } from './context.ts';
+import { controllerReference, decodeB64, encodeB64, splitKey } from '../base/objects.ts';
+import { findIssuer, issuerSecretNamespace, normalizeIssuerRef, type Context } from './context.ts';
 import { shortenName } from './orders.ts';
 import { writeStatus } from './status.ts';
 
-const DEFAULT_DURATION_MS = 90 * 24 * 3600_000;
 const ISSUER_WAIT_MS = 5_000;
 
 export function certificateRequestReconciler(ctx: Context): (key: string) => Promise<Outcome> {
@@ -63,10 +63,6 @@ async function finish(
   return done;
 }
 
-function durationMs(cr: CertificateRequest): number {
-  return cr.spec.duration ? parseGoDuration(cr.spec.duration) : DEFAULT_DURATION_MS;
-}
-
 async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus): Promise<Outcome> {
   const ns = cr.metadata.namespace ?? 'default';
   const csrPem = decodeB64(cr.spec.request);
@@ -79,7 +75,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
     if (!keyPem) {
       return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `SelfSigned issuer needs the private key: annotation ${CRA.privateKeySecretName} on the request must name a Secret with tls.key` });
     }
-    signed = await signCsr({ csrPem, durationMs: durationMs(cr), usages: cr.spec.usages, isCA: cr.spec.isCA, selfSignKeyPem: keyPem });
+    signed = await signCsr({ csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA, selfSignKeyPem: keyPem });
   } else {
     const secretNs = issuerSecretNamespace(ctx, cr.spec.issuerRef, ns);
     const secretName = issuer.spec.ca?.secretName ?? '';
@@ -91,7 +87,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
       await writeStatus(ctx, Resources.certificaterequests, cr, status);
       return requeueAfter(ISSUER_WAIT_MS);
     }
-    signed = await signCsr({ csrPem, durationMs: durationMs(cr), usages: cr.spec.usages, isCA: cr.spec.isCA, issuer: { certPem: caCert, keyPem: caKey } });
+    signed = await signCsr({ csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA, issuer: { certPem: caCert, keyPem: caKey } });
   }
   status.certificate = encodeB64(signed.certificatePem);
   status.ca = encodeB64(signed.caPem);
@@ -127,7 +123,7 @@ async function viaOrder(ctx: Context, cr: CertificateRequest, status: Certificat
     status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `Waiting on certificate issuance from order ${ns}/${name}` }, undefined, ctx.clock());
     await writeStatus(ctx, Resources.certificaterequests, cr, status);
     try {
-      await ctx.client.create<Order>(Resources.orders, { metadata: { name, namespace: ns, labels: { ...(cr.metadata.labels ?? {}) }, ownerReferences: [ownerRef(Resources.certificaterequests, cr)] }, spec });
+      await ctx.client.create<Order>(Resources.orders, { metadata: { name, namespace: ns, labels: { ...(cr.metadata.labels ?? {}) }, ownerReferences: [controllerReference(Resources.certificaterequests, cr)] }, spec });
       ctx.events.event(cr, Resources.certificaterequests, 'Normal', 'OrderCreated', `Created Order resource ${ns}/${name}`);
     } catch (err) {
       if (!(err instanceof Error && 'statusCode' in err && (err as { statusCode: number }).statusCode === 409)) throw err;

@@ -20,7 +20,8 @@ import { parseCsr } from '../pki/csr.ts';
 import { generatePrivateKey, keyMatchesSpec, publicKeyFingerprint } from '../pki/keys.ts';
 import { Reasons, readinessReason, shouldReissue } from '../pki/policies.ts';
 import { renewalTime } from '../pki/renewal.ts';
-import { decodeB64, findIssuer, splitKey, type Context } from './context.ts';
+import { controllerReference, decodeB64, isOwnedBy, splitKey } from '../base/objects.ts';
+import { findIssuer, type Context } from './context.ts';
 import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
 import { writeStatus } from './status.ts';
 
@@ -55,7 +56,7 @@ export function requestName(cert: Certificate, revision: number): string {
  */
 function requestFor(ctx: Context, cert: Certificate, revision: number): CertificateRequest | undefined {
   const cr = ctx.caches.certificaterequests.get(cert.metadata.namespace, requestName(cert, revision));
-  if (!cr || !cr.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid)) return undefined;
+  if (!cr || !isOwnedBy(cr, cert)) return undefined;
   return cr;
 }
 
@@ -160,7 +161,7 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
   const revision = (status.revision ?? 0) + 1;
   const crName = requestName(cert, revision);
   const cr = ctx.caches.certificaterequests.get(ns, crName);
-  if (cr && (!cr.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid) || !requestMatchesSpec(cr, cert, keyPem))) {
+  if (cr && (!isOwnedBy(cr, cert) || !requestMatchesSpec(cr, cert, keyPem))) {
     await ctx.client.delete(Resources.certificaterequests, ns, crName, cr.metadata.uid);
     return requeueAfter(100);
   }
@@ -189,7 +190,7 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
 /** Next-key Secrets of this Certificate, including any an earlier attempt left unrecorded. */
 function nextKeySecrets(ctx: Context, cert: Certificate): Secret[] {
   return ctx.caches.secrets.list(cert.metadata.namespace).filter((s) =>
-    s.metadata.labels?.[NEXT_KEY_LABEL] === 'true' && !s.metadata.deletionTimestamp && s.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid));
+    s.metadata.labels?.[NEXT_KEY_LABEL] === 'true' && !s.metadata.deletionTimestamp && isOwnedBy(s, cert));
 }
 
 async function createNextKey(ctx: Context, cert: Certificate, status: CertificateStatus): Promise<Outcome> {
@@ -218,7 +219,7 @@ async function createNextKey(ctx: Context, cert: Certificate, status: Certificat
       name,
       namespace: ns,
       labels: { [MANAGED_LABEL]: 'true', [NEXT_KEY_LABEL]: 'true' },
-      ownerReferences: [{ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', name: cert.metadata.name, uid: cert.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [controllerReference(Resources.certificates, cert)],
     },
     type: 'Opaque',
     data: { 'tls.key': Buffer.from(keyPem).toString('base64') },
@@ -300,7 +301,7 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
 async function pruneRequests(ctx: Context, cert: Certificate, revision: number): Promise<void> {
   const limit = cert.spec.revisionHistoryLimit ?? 1;
   for (const cr of ctx.caches.certificaterequests.list(cert.metadata.namespace)) {
-    if (!cr.metadata.ownerReferences?.some((o) => o.uid === cert.metadata.uid)) continue;
+    if (!isOwnedBy(cr, cert)) continue;
     const rev = Number(cr.metadata.annotations?.[CRA.revision]);
     if (Number.isFinite(rev) && rev <= revision - limit) {
       await ctx.client.delete(Resources.certificaterequests, cr.metadata.namespace, cr.metadata.name, cr.metadata.uid);

@@ -9,9 +9,7 @@ import type {
   Challenge,
   Issuer,
   IssuerRef,
-  KubeObject,
   Order,
-  ResourceDef,
   Secret,
 } from '../api/types.ts';
 import { CERT_MANAGER_GROUP } from '../api/types.ts';
@@ -77,13 +75,6 @@ export interface Context {
   accounts: Map<string, AccountInfo>;
 }
 
-export const splitKey = (key: string): { namespace: string | undefined; name: string } => {
-  const i = key.indexOf('/');
-  return i < 0 ? { namespace: undefined, name: key } : { namespace: key.slice(0, i) || undefined, name: key.slice(i + 1) };
-};
-
-export const objectKey = (o: KubeObject): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
-
 export function normalizeIssuerRef(ref: IssuerRef): Required<IssuerRef> {
   return { name: ref.name, kind: ref.kind || 'Issuer', group: ref.group || CERT_MANAGER_GROUP };
 }
@@ -105,21 +96,3 @@ export function findIssuer(ctx: Context, ref: IssuerRef, namespace: string | und
 export function issuerSecretNamespace(ctx: Context, ref: IssuerRef, namespace: string | undefined): string {
   return normalizeIssuerRef(ref).kind === 'ClusterIssuer' ? ctx.config.clusterResourceNamespace : (namespace ?? 'default');
 }
-
-export function ownerRef(def: ResourceDef, o: KubeObject): { apiVersion: string; kind: string; name: string; uid: string; controller: boolean; blockOwnerDeletion: boolean } {
-  return {
-    apiVersion: `${def.group}/${def.version}`,
-    kind: def.kind,
-    name: o.metadata.name,
-    uid: o.metadata.uid ?? '',
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-export function controllerOf(o: KubeObject, kind: string): string | undefined {
-  return o.metadata.ownerReferences?.find((r) => r.controller && r.kind === kind)?.name;
-}
-
-export const decodeB64 = (s: string | undefined): string => (s ? Buffer.from(s, 'base64').toString('utf8') : '');
-export const encodeB64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');

@@ -12,7 +12,8 @@ import { acme, AcmeProblemError, call, clientFor } from '../acme/client.ts';
 import { getCondition, setCondition, type ConditionInput } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { certificateMatchesKey, parseCertificateChain } from '../pki/cert.ts';
-import { decodeB64, issuerKey, splitKey, type AccountInfo, type Context } from './context.ts';
+import { decodeB64, splitKey } from '../base/objects.ts';
+import { issuerKey, type AccountInfo, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
 export const IssuerReasons = {

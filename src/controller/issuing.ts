@@ -4,12 +4,13 @@
  * shape cert-manager users rely on (annotations, labels, keys) is unit-tested.
  */
 import type { Certificate, CertificateRequest, Secret } from '../api/types.ts';
-import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, SecretAnnotations as SA } from '../api/types.ts';
+import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources, SecretAnnotations as SA } from '../api/types.ts';
 import { parseCertificateChain, validateForSecret, type CertificateInfo } from '../pki/cert.ts';
 import { createCsr } from '../pki/csr.ts';
 import { publicKeyFingerprint } from '../pki/keys.ts';
 import { requestCsr, requestMismatches } from '../pki/request-match.ts';
-import { encodeB64, normalizeIssuerRef } from './context.ts';
+import { controllerReference, encodeB64 } from '../base/objects.ts';
+import { normalizeIssuerRef } from './context.ts';
 
 export async function buildCertificateRequest(cert: Certificate, name: string, revision: number, keySecretName: string, keyPem: string): Promise<CertificateRequest> {
   const csrPem = await createCsr({
@@ -32,7 +33,7 @@ export async function buildCertificateRequest(cert: Certificate, name: string, r
         [CRA.revision]: String(revision),
         [CRA.privateKeySecretName]: keySecretName,
       },
-      ownerReferences: [{ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', name: cert.metadata.name, uid: cert.metadata.uid ?? '', controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [controllerReference(Resources.certificates, cert)],
     },
     spec: {
       request: encodeB64(csrPem),

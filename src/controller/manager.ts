@@ -20,7 +20,8 @@ import { ChallengeIndex } from '../responder/challenge-index.ts';
 import { certificateRequestReconciler } from './certificaterequests.ts';
 import { certificateReconciler } from './certificates.ts';
 import { challengeReconciler } from './challenges.ts';
-import { controllerOf, normalizeIssuerRef, objectKey, type Caches, type Context, type ControllerConfig, type Enqueue } from './context.ts';
+import { controllerOf, objectKey } from '../base/objects.ts';
+import { normalizeIssuerRef, type Caches, type Context, type ControllerConfig, type Enqueue } from './context.ts';
 import { issuerReconciler } from './issuers.ts';
 import { orderReconciler } from './orders.ts';
 
@@ -57,7 +58,7 @@ export class Manager {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     const { client, logger } = opts;
-    this.metrics = opts.metrics ?? new Metrics();
+    this.metrics = opts.metrics ?? new Metrics({ kubeRequests: () => opts.client.requestCounts });
     const inf = <T extends KubeObject>(def: ResourceDef, labelSelector?: string, trim?: (o: object) => void) => new Informer<T>(client, def, { logger, labelSelector, trim });
     this.caches = {
       certificates: inf<Certificate>(Resources.certificates),

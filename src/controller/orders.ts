@@ -14,7 +14,8 @@ import { AcmeProblemError, call, clientFor, forgetClients, type AcmeOrder } from
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
-import { controllerOf, decodeB64, encodeB64, findIssuer, issuerKey, normalizeIssuerRef, ownerRef, splitKey, type AccountInfo, type Context } from './context.ts';
+import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, splitKey } from '../base/objects.ts';
+import { findIssuer, issuerKey, normalizeIssuerRef, type AccountInfo, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
 export const CHALLENGE_FINALIZER = 'finalizer.acme.cert-manager.io';
@@ -221,7 +222,7 @@ async function download(ctx: Context, order: Order, status: OrderStatus, client:
 }
 
 export function challengesOf(ctx: Context, order: Order): Challenge[] {
-  return ctx.caches.challenges.list(order.metadata.namespace).filter((c) => c.metadata.ownerReferences?.some((o) => o.uid === order.metadata.uid));
+  return ctx.caches.challenges.list(order.metadata.namespace).filter((c) => isOwnedBy(c, order));
 }
 
 /** cert-manager's DNSSafeShortenTo52Characters: cut, then drop a trailing '.' or '-'. */
@@ -281,7 +282,7 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
     const key = await client.getChallengeKeyAuthorization({ type: 'http-01', url: acmeChallenge.url, token: acmeChallenge.token, status: 'pending' });
     try {
       await ctx.client.create<Challenge>(Resources.challenges, {
-        metadata: { name, namespace: ns, finalizers: [CHALLENGE_FINALIZER], ownerReferences: [ownerRef(Resources.orders, order)] },
+        metadata: { name, namespace: ns, finalizers: [CHALLENGE_FINALIZER], ownerReferences: [controllerReference(Resources.orders, order)] },
         spec: {
           url: acmeChallenge.url,
           authorizationURL: authz.url,

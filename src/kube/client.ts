@@ -40,9 +40,6 @@ export interface CallOptions {
 
 export type Verb = 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete';
 
-/** Counts requests by verb; the benchmark reports it. */
-export const requestCounts: Record<Verb, number> = { get: 0, list: 0, create: 0, update: 0, patch: 0, delete: 0 };
-
 export function resourcePath(def: ResourceDef, namespace?: string, name?: string, subresource?: string): string {
   const base = def.group === '' ? `/api/${def.version}` : `/apis/${def.group}/${def.version}`;
   const ns = def.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
@@ -61,6 +58,8 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 export class KubeClient {
   readonly kc: KubeConfig;
   readonly server: string;
+  /** Requests made, by verb (informer lists included, watches not), for the metrics and the benchmark. */
+  readonly requestCounts: Record<Verb, number> = { get: 0, list: 0, create: 0, update: 0, patch: 0, delete: 0 };
   private dispatcher: Dispatcher | undefined;
   private readonly timeoutMs: number;
 
@@ -144,7 +143,7 @@ export class KubeClient {
   }
 
   async get<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string, opts: CallOptions = {}): Promise<T> {
-    requestCounts.get++;
+    this.requestCounts.get++;
     return (await this.raw('GET', resourcePath(def, namespace, name), undefined, undefined, opts.signal)) as T;
   }
 
@@ -159,7 +158,7 @@ export class KubeClient {
   }
 
   async list<T extends KubeObject>(def: ResourceDef, namespace?: string, labelSelector?: string): Promise<ListResult<T>> {
-    requestCounts.list++;
+    this.requestCounts.list++;
     const q = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
     const res = (await this.raw('GET', resourcePath(def, namespace) + q)) as { items: T[]; metadata: { resourceVersion: string } };
     const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
@@ -171,28 +170,28 @@ export class KubeClient {
   }
 
   async create<T extends KubeObject>(def: ResourceDef, obj: T, opts: CallOptions = {}): Promise<T> {
-    requestCounts.create++;
+    this.requestCounts.create++;
     return (await this.raw('POST', resourcePath(def, obj.metadata.namespace), withTypeMeta(def, obj), undefined, opts.signal)) as T;
   }
 
   /** Replace with the resourceVersion the caller read: a lost race is a 409, never a blind overwrite. */
   async replace<T extends KubeObject>(def: ResourceDef, obj: T, opts: CallOptions = {}): Promise<T> {
-    requestCounts.update++;
+    this.requestCounts.update++;
     return (await this.raw('PUT', resourcePath(def, obj.metadata.namespace, obj.metadata.name), withTypeMeta(def, obj), undefined, opts.signal)) as T;
   }
 
   async replaceStatus<T extends KubeObject>(def: ResourceDef, obj: T): Promise<T> {
-    requestCounts.update++;
+    this.requestCounts.update++;
     return (await this.raw('PUT', resourcePath(def, obj.metadata.namespace, obj.metadata.name, 'status'), withTypeMeta(def, obj))) as T;
   }
 
   async mergePatch<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
-    requestCounts.patch++;
+    this.requestCounts.patch++;
     return (await this.raw('PATCH', resourcePath(def, namespace, name, subresource), patch, 'application/merge-patch+json')) as T;
   }
 
   async delete(def: ResourceDef, namespace: string | undefined, name: string, preconditionUid?: string): Promise<void> {
-    requestCounts.delete++;
+    this.requestCounts.delete++;
     const body = preconditionUid ? { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: preconditionUid } } : undefined;
     try {
       await this.raw('DELETE', resourcePath(def, namespace, name), body);

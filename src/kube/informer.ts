@@ -12,6 +12,7 @@
  */
 import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeObject, ResourceDef } from '../api/types.ts';
+import { objectKey } from '../base/objects.ts';
 import { resourcePath, type KubeClient } from './client.ts';
 import type { Logger } from '../log.ts';
 
@@ -161,9 +162,9 @@ export class Informer<T extends KubeObject> {
     this.onSynced?.();
     if (previous) {
       await previous.stop().catch(() => undefined);
-      const live = new Set(next.list().map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`));
+      const live = new Set(next.list().map(objectKey));
       for (const old of previous.list()) {
-        if (!live.has(`${old.metadata.namespace ?? ''}/${old.metadata.name}`)) this.emit(old, 'delete');
+        if (!live.has(objectKey(old))) this.emit(old, 'delete');
       }
     }
   }

@@ -4,6 +4,7 @@
  * processed by two workers at once, and a key added while it is being
  * processed runs again right after ("dirty").
  */
+import { RetryAfterError } from '../base/errors.ts';
 import { fenced, type FenceCheck } from './fence.ts';
 
 export type Outcome = { kind: 'done' } | { kind: 'requeueAfter'; ms: number };
@@ -26,16 +27,6 @@ export function clampDelay(ms: number): number {
   if (Number.isNaN(ms)) return 60_000;
   if (ms <= 0) return 0;
   return Math.min(MAX_DELAY_MS, Math.round(ms));
-}
-
-/** A transient error that names its own delay (ACME 429 Retry-After). */
-export class RetryAfterError extends Error {
-  readonly retryAfterMs: number;
-  constructor(message: string, retryAfterMs: number, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'RetryAfterError';
-    this.retryAfterMs = retryAfterMs;
-  }
 }
 
 export interface QueueOptions {

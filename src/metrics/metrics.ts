@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Certificate, Challenge, Condition } from '../api/types.ts';
-import { requestCounts, type Verb } from '../kube/client.ts';
+import { objectKey } from '../base/objects.ts';
 
 const READY_STATUSES = ['True', 'False', 'Unknown'] as const;
 
@@ -29,24 +29,27 @@ export class Metrics {
   readonly syncErrors = new Counter({ name: 'certmanager_controller_sync_error_count', help: 'The number of errors encountered during controller sync().', labelNames: ['controller'], registers: [this.registry] });
   readonly responderRequests = new Counter({ name: 'certroute_responder_requests_total', help: 'HTTP-01 responder requests by outcome.', labelNames: ['outcome'], registers: [this.registry] });
   /** Read at scrape time from the client's per-verb tally, so the benchmark can diff two scrapes. */
+  private readonly kubeRequestCounts: () => Readonly<Record<string, number>>;
   readonly kubeRequests = new Counter({
     name: 'certroute_kube_requests_total',
     help: 'Kubernetes API requests made by the controller, by verb (informer list calls included; watches are not).',
     labelNames: ['verb'],
     registers: [this.registry],
-    collect() {
-      this.reset();
-      for (const [verb, n] of Object.entries(requestCounts) as Array<[Verb, number]>) this.inc({ verb }, n);
+    collect: () => {
+      this.kubeRequests.reset();
+      for (const [verb, n] of Object.entries(this.kubeRequestCounts())) this.kubeRequests.inc({ verb }, n);
     },
   });
 
-  constructor(opts: { defaultMetrics?: boolean } = {}) {
+  /** `kubeRequests` reads the Kubernetes client's tally of requests by verb. */
+  constructor(opts: { defaultMetrics?: boolean; kubeRequests?: () => Readonly<Record<string, number>> } = {}) {
+    this.kubeRequestCounts = opts.kubeRequests ?? (() => ({}));
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
   observeCertificate(cert: Certificate): void {
     const labels = this.certLabels(cert);
-    const key = `${labels.namespace}/${labels.name}`;
+    const key = objectKey(cert);
     const previous = this.certSeries.get(key);
     // A changed issuerRef changes the label set: drop the old series, or
     // `sum by (name)` would count this Certificate twice.
@@ -67,7 +70,7 @@ export class Metrics {
    * pending (and every issuance would leave series behind).
    */
   observeChallenge(ch: Challenge): void {
-    const key = `${ch.metadata.namespace ?? ''}/${ch.metadata.name}`;
+    const key = objectKey(ch);
     const labels = { status: ch.status?.state ?? '', domain: ch.spec.dnsName, reason: (ch.status?.reason ?? '').slice(0, 64), processing: String(ch.status?.processing ?? false), id: ch.metadata.name, type: ch.spec.type };
     const previous = this.challengeSeries.get(key);
     if (previous && JSON.stringify(previous) !== JSON.stringify(labels)) this.challengeStatus.remove(previous);
@@ -77,7 +80,7 @@ export class Metrics {
 
   /** A deleted Challenge's series goes with it. */
   forgetChallenge(ch: Challenge): void {
-    const key = `${ch.metadata.namespace ?? ''}/${ch.metadata.name}`;
+    const key = objectKey(ch);
     const previous = this.challengeSeries.get(key);
     if (previous) this.challengeStatus.remove(previous);
     this.challengeSeries.delete(key);
@@ -86,7 +89,7 @@ export class Metrics {
   /** Called with the deleted object, whose labels are exactly the series to drop. */
   forgetCertificate(cert: Certificate): void {
     const labels = this.certLabels(cert);
-    const key = `${labels.namespace}/${labels.name}`;
+    const key = objectKey(cert);
     this.removeSeries(this.certSeries.get(key) ?? labels);
     this.certSeries.delete(key);
   }

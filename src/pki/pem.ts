@@ -6,6 +6,7 @@
  * text, while everything certroute builds itself is plain PEM. Accepting both
  * at the parser boundary keeps the base64 step from being forgotten in callers.
  */
+import { decodeB64 } from '../base/objects.ts';
 
 const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
 
@@ -26,15 +27,8 @@ export function pemBlocks(input: string, label: string): string[] {
   return out;
 }
 
-/** Base64 of a string, the form Secret data and CertificateRequest fields take. */
-export function toBase64(text: string): string {
-  return Buffer.from(text, 'utf8').toString('base64');
-}
-
 /** Decodes a Secret data value; undefined when absent or empty, as cert-manager treats both alike. */
 export function secretValue(data: Record<string, string> | undefined, key: string): string | undefined {
-  const value = data?.[key];
-  if (!value) return undefined;
-  const text = Buffer.from(value, 'base64').toString('utf8');
+  const text = decodeB64(data?.[key]);
   return text.length > 0 ? text : undefined;
 }

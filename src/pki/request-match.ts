@@ -14,10 +14,10 @@
  * their aliases and defaults, issuer references with their defaults.
  */
 import type { CertificateRequest, CertificateSpec, IssuerRef } from '../api/types.ts';
+import { durationMs } from '../base/duration.ts';
 import { parseCsr, type ParsedCsr } from './csr.ts';
 import { sameIps, sameSet } from './names.ts';
 import { pemText } from './pem.ts';
-import { durationMs } from './renewal.ts';
 import { usagesEqual } from './usages.ts';
 
 /** The CSR of a request's spec.request (base64 of PEM). Throws when it does not parse. */

@@ -42,6 +42,9 @@ const EXT_KEY_USAGES: ReadonlyArray<readonly [string, string]> = [
   ['netscape sgc', '2.16.840.1.113730.4.1'],
 ];
 
+/** Every usage string cert-manager accepts (its CRD's enum), aliases included. */
+export const USAGE_NAMES: ReadonlySet<string> = new Set([...KEY_USAGES, ...EXT_KEY_USAGES].map(([name]) => name));
+
 /**
  * cert-manager's `DefaultKeyUsages()`. It deliberately omits "server auth":
  * adding it to a CA certificate breaks many clients, and ACME CAs add it anyway.

@@ -5,6 +5,7 @@
  * lookup no matter how many Challenges exist.
  */
 import type { Challenge } from '../api/types.ts';
+import { objectKey } from '../base/objects.ts';
 
 /** An ACME token is base64url (RFC 8555 §8.3); anything else is never looked up. */
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
@@ -30,10 +31,6 @@ export function normalizeHost(raw: string): string {
   }
   while (host.endsWith('.')) host = host.slice(0, -1);
   return host;
-}
-
-function objectKey(ch: Challenge): string {
-  return `${ch.metadata.namespace ?? ''}/${ch.metadata.name}`;
 }
 
 /**

@@ -50,7 +50,8 @@ export interface Responder {
 }
 
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
-const NOT_FOUND_BODY = '404 page not found\n';
+/** The body of every 404 the responder sends: Traefik's own 404 has the same one. */
+export const NOT_FOUND_BODY = '404 page not found\n';
 
 const COMMON_HEADERS = {
   'Content-Type': 'text/plain; charset=utf-8',
@@ -58,6 +59,16 @@ const COMMON_HEADERS = {
   Pragma: 'no-cache',
   'X-Content-Type-Options': 'nosniff',
 } as const;
+
+/**
+ * Whether a response is this responder's 404 rather than Traefik's own for a
+ * request no router matches: the bodies are the same, the no-cache headers
+ * only the responder sends tell them apart. `certroute check` relies on it to
+ * say which hop a broken route stops at. Header names in lower case.
+ */
+export function isResponderNotFound(r: { status: number; headers: Readonly<Record<string, string>>; body: string }): boolean {
+  return r.status === 404 && r.body === NOT_FOUND_BODY && r.headers['cache-control'] === COMMON_HEADERS['Cache-Control'] && r.headers.pragma === COMMON_HEADERS.Pragma;
+}
 
 const CLIENT_ERROR_RESPONSES: Record<string, string> = {
   HPE_HEADER_OVERFLOW: 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',

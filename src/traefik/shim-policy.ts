@@ -15,8 +15,10 @@
  */
 import { isIP } from 'node:net';
 import type { CertificateSpec, IngressRoute, IssuerRef, OwnerReference, PrivateKeySpec } from '../api/types.ts';
-import { DEFAULT_DURATION_MS, formatGoDuration, parseGoDuration } from '../pki/renewal.ts';
-import { DEFAULT_USAGES } from '../pki/usages.ts';
+import { Resources } from '../api/types.ts';
+import { DEFAULT_DURATION_MS, formatGoDuration, tryParseGoDuration } from '../base/duration.ts';
+import { controllerReference } from '../base/objects.ts';
+import { DEFAULT_USAGES, USAGE_NAMES } from '../pki/usages.ts';
 import { dnsNameProblem, extractHosts, MAX_HOSTS, type RuleProblemKind } from './rules.ts';
 
 /** No issuer annotation: the route is not ours. The reconciler stops managing it, quietly. */
@@ -99,13 +101,6 @@ const UNSUPPORTED_ANNOTATIONS: Record<string, string> = {
 };
 
 const KNOWN_ANNOTATIONS = new Set<string>([...Object.values(ShimAnnotations), ...Object.keys(UNSUPPORTED_ANNOTATIONS)]);
-
-const KEY_USAGES = new Set([
-  'signing', 'digital signature', 'content commitment', 'key encipherment', 'key agreement', 'data encipherment',
-  'cert sign', 'crl sign', 'encipher only', 'decipher only', 'any', 'server auth', 'client auth', 'code signing',
-  'email protection', 's/mime', 'ipsec end system', 'ipsec tunnel', 'ipsec user', 'timestamping', 'ocsp signing',
-  'microsoft sgc', 'netscape sgc',
-]);
 
 export interface ShimOptions {
   /**
@@ -229,8 +224,7 @@ export function desiredCertificate(route: IngressRoute, opts: ShimOptions = {}):
   }
 
   if (findings.blocked || issuerRef === undefined) return { warnings: findings.warnings };
-  const uid = route.metadata.uid;
-  if (uid === undefined) throw new Error(`IngressRoute ${route.metadata.namespace}/${route.metadata.name} has no uid; the shim needs one for the owner reference`);
+  if (route.metadata.uid === undefined) throw new Error(`IngressRoute ${route.metadata.namespace}/${route.metadata.name} has no uid; the shim needs one for the owner reference`);
 
   const spec: CertificateSpec = { secretName, issuerRef, ...fields.leading, ...names, ...fields.trailing };
   const result: ShimResult = {
@@ -238,7 +232,7 @@ export function desiredCertificate(route: IngressRoute, opts: ShimOptions = {}):
       name: secretName,
       namespace: route.metadata.namespace ?? 'default',
       spec,
-      ownerReference: { apiVersion: 'traefik.io/v1alpha1', kind: 'IngressRoute', name: route.metadata.name, uid, controller: true, blockOwnerDeletion: true },
+      ownerReference: controllerReference(Resources.ingressroutes, route),
     },
     warnings: findings.warnings,
   };
@@ -346,15 +340,6 @@ function list(annotations: Record<string, string>, key: string, findings: Findin
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 
-/** A Go duration in milliseconds, or undefined where Go's time.ParseDuration fails. */
-function durationMs(text: string): number | undefined {
-  try {
-    return parseGoDuration(text);
-  } catch {
-    return undefined;
-  }
-}
-
 type SpecFields = {
   leading: Pick<CertificateSpec, 'commonName'>;
   trailing: Omit<CertificateSpec, 'secretName' | 'issuerRef' | 'commonName' | 'dnsNames' | 'ipAddresses'>;
@@ -378,7 +363,7 @@ function specFields(a: Record<string, string>, findings: Findings): SpecFields {
   }
 
   const durationText = present(A.duration);
-  const duration = durationText === undefined ? undefined : durationMs(durationText);
+  const duration = durationText === undefined ? undefined : tryParseGoDuration(durationText);
   if (durationText !== undefined) {
     if (duration === undefined) findings.bad(A.duration, durationText, 'is not a Go duration', 'write hours, minutes or seconds, such as 2160h for 90 days');
     else if (duration < HOUR_MS) findings.bad(A.duration, durationText, 'is shorter than 1h, the shortest certificate cert-manager allows', 'use at least 1h, such as 2160h for 90 days');
@@ -390,7 +375,7 @@ function specFields(a: Record<string, string>, findings: Findings): SpecFields {
   if (renewText !== undefined && pctText !== undefined) {
     findings.bad(A.renewBeforePercentage, pctText, `is set together with ${A.renewBefore} (${JSON.stringify(renewText)})`, 'keep only one of the two');
   } else if (renewText !== undefined) {
-    const renew = durationMs(renewText);
+    const renew = tryParseGoDuration(renewText);
     const lifetime = duration ?? DEFAULT_DURATION_MS;
     if (renew === undefined) findings.bad(A.renewBefore, renewText, 'is not a Go duration', 'write hours or minutes, such as 720h for 30 days');
     else if (renew < 5 * MINUTE_MS) findings.bad(A.renewBefore, renewText, 'is shorter than 5m', 'use at least 5m, such as 720h for 30 days');
@@ -403,7 +388,7 @@ function specFields(a: Record<string, string>, findings: Findings): SpecFields {
   }
 
   const usages = list(a, A.usages, findings, 'use names such as "digital signature", "key encipherment", "server auth", separated by single commas', (u) =>
-    KEY_USAGES.has(u) ? u : { problem: 'is not a key usage' });
+    USAGE_NAMES.has(u) ? u : { problem: 'is not a key usage' });
   if (a[A.usages] === undefined) trailing.usages = [...DEFAULT_USAGES];
   else if (usages !== undefined) trailing.usages = usages;
 

@@ -9,7 +9,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Certificate, IngressRoute } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
-import { objectKey, splitKey } from '../controller/context.ts';
+import { isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
 import type { Manager } from '../controller/manager.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { done, type Outcome } from '../kube/queue.ts';
@@ -38,7 +38,7 @@ export function shimReconciler(manager: Manager, client: KubeClient, opts: ShimO
     if (!route) return done;
     const result = desiredCertificate(route);
     for (const [reason, message] of foldWarnings(result.warnings)) ctx.events.event(route, Resources.ingressroutes, 'Warning', reason, message);
-    const owned = caches.certificates.list(namespace).filter((c) => c.metadata.ownerReferences?.some((o) => o.uid === route.metadata.uid) && c.metadata.labels?.[SHIM_LABEL] === name);
+    const owned = caches.certificates.list(namespace).filter((c) => isOwnedBy(c, route) && c.metadata.labels?.[SHIM_LABEL] === name);
     if (result.skip) {
       for (const c of owned) {
         await client.delete(Resources.certificates, namespace, c.metadata.name, c.metadata.uid);
@@ -63,7 +63,7 @@ export function shimReconciler(manager: Manager, client: KubeClient, opts: ShimO
       ctx.events.event(route, Resources.ingressroutes, 'Normal', 'CreateCertificate', `Successfully created Certificate "${want.name}"`);
       return done;
     }
-    if (!existing.metadata.ownerReferences?.some((o) => o.uid === route.metadata.uid)) {
+    if (!isOwnedBy(existing, route)) {
       ctx.events.event(route, Resources.ingressroutes, 'Warning', 'CertificateNotOwned', `Certificate ${want.namespace}/${want.name} already exists and is not owned by this IngressRoute; rename spec.tls.secretName or delete that Certificate`);
       return done;
     }

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { acme, AcmeProblemError, call, clientFor, directoryProblem, MAX_RESPONSE_BYTES, MAX_RETRY_AFTER_MS, observeRequests, parseRetryAfter } from '../../src/acme/client.ts';
 
 const accountKey = (await acme.crypto.createPrivateKey()).toString();
-import { RetryAfterError } from '../../src/kube/queue.ts';
+import { RetryAfterError } from '../../src/base/errors.ts';
 
 // ── parseRetryAfter ─────────────────────────────────────────────────────────
 

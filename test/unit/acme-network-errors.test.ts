@@ -9,7 +9,7 @@ import { createServer as createTlsServer } from 'node:https';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { acme, AcmeProblemError, call } from '../../src/acme/client.ts';
-import { RetryAfterError } from '../../src/kube/queue.ts';
+import { RetryAfterError } from '../../src/base/errors.ts';
 import { selfSigned } from '../helpers/builders.ts';
 
 const get = (url: string) => () => acme.axios.get(url, { validateStatus: null });

@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { acme, call } from '../../src/acme/client.ts';
-import { RetryAfterError } from '../../src/kube/queue.ts';
+import { RetryAfterError } from '../../src/base/errors.ts';
 
 /** A CA whose `/limited` answers 429 (Retry-After: `seconds`) once, then 200; it counts hits per path. */
 async function rateLimitedCa(t: ExecutionContext, status: 429 | 503, seconds: number): Promise<{ url: string; hits: Map<string, number> }> {

@@ -13,12 +13,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import { createServer as createTlsServer, createSecureContext } from 'node:tls';
 import {
-  dnsVerdict, exitCodeFor, fetchServedCertificate, formatStep, isResponderNotFound, parseCheckArgs, probeRoute, resolveHost, RESPONDER_NOT_FOUND_BODY,
+  dnsVerdict, exitCodeFor, fetchServedCertificate, formatStep, parseCheckArgs, probeRoute, resolveHost,
   routeVerdict, runCheck, tlsVerdict, type ObservedResponse, type RouteProbe, type StepResult, type Verdict,
 } from '../../src/cli/check.ts';
 import { UsageError } from '../../src/cli/args.ts';
 import { PLAIN_MARKS, TTY_MARKS } from '../../src/cli/progress.ts';
-import { createResponder } from '../../src/responder/server.ts';
+import { createResponder, isResponderNotFound, NOT_FOUND_BODY as RESPONDER_NOT_FOUND_BODY } from '../../src/responder/server.ts';
 import { DAY, selfSigned, type KeyAndChain } from '../helpers/builders.ts';
 
 const quiet = { progress: { delayMs: 60_000 } };

@@ -6,6 +6,7 @@
 import test from 'ava';
 import { isDeepStrictEqual } from 'node:util';
 import { basename } from 'node:path';
+import { USAGE_NAMES } from '../../src/pki/usages.ts';
 import { crdFiles, loadCrds, type CrdDocument } from '../helpers/crds.ts';
 
 const expected: Record<string, { group: string; kind: string; scope: CrdDocument['spec']['scope']; shortNames?: string[]; columns: string[] }> = {
@@ -190,4 +191,11 @@ test('lists and strings checked by CEL rules carry maxItems and maxLength so the
     });
   }
   t.true(checked.array > 0 && checked.string > 0, `both kinds are checked: ${checked.array} lists, ${checked.string} strings`);
+});
+
+test('the usages the Certificate CRD accepts are exactly the ones the code knows, for spec and annotations alike', (t) => {
+  for (const kind of ['certificates.cert-manager.io', 'certificaterequests.cert-manager.io']) {
+    const usages = schemaOf(byName.get(kind)!).properties!.spec!.properties!.usages!.items as Schema & { enum?: string[] };
+    t.deepEqual([...(usages.enum ?? [])].sort(), [...USAGE_NAMES].sort(), kind);
+  }
 });

@@ -5,7 +5,8 @@
  */
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { clampDelay, done, MAX_DELAY_MS, requeueAfter, RetryAfterError, WorkQueue, type Outcome, type QueueOptions } from '../../src/kube/queue.ts';
+import { RetryAfterError } from '../../src/base/errors.ts';
+import { clampDelay, done, MAX_DELAY_MS, requeueAfter, WorkQueue, type Outcome, type QueueOptions } from '../../src/kube/queue.ts';
 
 /** A reconcile function that records each call and can be held open until released. */
 function recorder(behaviour: (key: string, call: number) => Promise<Outcome> | Outcome = () => done) {

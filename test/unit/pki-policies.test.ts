@@ -6,7 +6,7 @@ import test from 'ava';
 import type { Certificate, CertificateRequest, Secret } from '../../src/api/types.ts';
 import { createCsr } from '../../src/pki/csr.ts';
 import { generatePrivateKey } from '../../src/pki/keys.ts';
-import { toBase64 } from '../../src/pki/pem.ts';
+import { encodeB64 } from '../../src/base/objects.ts';
 import {
   Reasons,
   readinessReason,
@@ -52,7 +52,7 @@ function secret(data: Record<string, string> | undefined, ...mods: Mod<Secret>[]
   return s;
 }
 const withAnnotations = (annotations: Record<string, string>): Mod<Secret> => (s) => void (s.metadata.annotations = annotations);
-const tlsData = (crt: string, key: string): Record<string, string> => ({ 'tls.crt': toBase64(crt), 'tls.key': toBase64(key) });
+const tlsData = (crt: string, key: string): Record<string, string> => ({ 'tls.crt': encodeB64(crt), 'tls.key': encodeB64(key) });
 
 function request(cert: Certificate, csrPem: string, revision: number, patch: Partial<CertificateRequest['spec']> = {}): CertificateRequest {
   return {
@@ -62,7 +62,7 @@ function request(cert: Certificate, csrPem: string, revision: number, patch: Par
       creationTimestamp: `2030-01-0${revision}T00:00:00Z`,
       annotations: { 'cert-manager.io/certificate-name': cert.metadata.name, 'cert-manager.io/certificate-revision': String(revision) },
     },
-    spec: { request: toBase64(csrPem), issuerRef: { ...cert.spec.issuerRef }, ...patch },
+    spec: { request: encodeB64(csrPem), issuerRef: { ...cert.spec.issuerRef }, ...patch },
   };
 }
 
@@ -105,8 +105,8 @@ const cases: Case[] = [
   { name: 'an up-to-date certificate needs nothing and is ready', input: (f) => healthy(f), reissue: undefined, ready: undefined },
   { name: 'a missing Secret is DoesNotExist', input: () => ({ certificate: certificate('web'), now: after(DAY) }), reissue: Reasons.DoesNotExist },
   { name: 'a Secret with no data is MissingData', input: () => ({ certificate: certificate('web'), secret: secret(undefined), now: after(DAY) }), reissue: Reasons.MissingData },
-  { name: 'a Secret without tls.key is MissingData', input: (f) => ({ certificate: certificate('web'), secret: secret({ 'tls.crt': toBase64(f.crtPem) }), now: after(DAY) }), reissue: Reasons.MissingData },
-  { name: 'a Secret with an empty tls.crt is MissingData', input: (f) => ({ certificate: certificate('web'), secret: secret({ 'tls.crt': '', 'tls.key': toBase64(f.keyPem) }), now: after(DAY) }), reissue: Reasons.MissingData },
+  { name: 'a Secret without tls.key is MissingData', input: (f) => ({ certificate: certificate('web'), secret: secret({ 'tls.crt': encodeB64(f.crtPem) }), now: after(DAY) }), reissue: Reasons.MissingData },
+  { name: 'a Secret with an empty tls.crt is MissingData', input: (f) => ({ certificate: certificate('web'), secret: secret({ 'tls.crt': '', 'tls.key': encodeB64(f.keyPem) }), now: after(DAY) }), reissue: Reasons.MissingData },
   { name: 'a tls.key that is not a key is InvalidKeyPair', input: (f) => ({ certificate: certificate('web'), secret: secret(tlsData(f.crtPem, '-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n')), now: after(DAY) }), reissue: Reasons.InvalidKeyPair },
   { name: 'a tls.crt that is not a certificate is InvalidCertificate', input: (f) => ({ certificate: certificate('web'), secret: secret(tlsData('junk', f.keyPem)), now: after(DAY) }), reissue: Reasons.InvalidCertificate },
   { name: 'a certificate that does not match the key is InvalidKeyPair', input: (f) => ({ certificate: certificate('web'), secret: secret(tlsData(f.crtPem, f.otherKeyPem)), now: after(DAY) }), reissue: Reasons.InvalidKeyPair },

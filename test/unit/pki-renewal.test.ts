@@ -3,7 +3,8 @@
  * and decide when a certificate is renewed.
  */
 import test from 'ava';
-import { DEFAULT_DURATION, DEFAULT_DURATION_MS, durationMs, formatGoDuration, parseGoDuration, renewalTime, type RenewalInput } from '../../src/pki/renewal.ts';
+import { DEFAULT_DURATION, DEFAULT_DURATION_MS, durationMs, formatGoDuration, parseGoDuration } from '../../src/base/duration.ts';
+import { renewalTime, type RenewalInput } from '../../src/pki/renewal.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

@@ -8,7 +8,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { certificateMatchesKey, parseCertificateChain, validateForSecret } from '../../src/pki/cert.ts';
 import { createCsr, type CsrOptions } from '../../src/pki/csr.ts';
 import { generatePrivateKey } from '../../src/pki/keys.ts';
-import { toBase64 } from '../../src/pki/pem.ts';
+import { encodeB64 } from '../../src/base/objects.ts';
 import { signCsr, type SignOptions } from '../../src/pki/sign.ts';
 
 const HOUR = 3_600_000;
@@ -113,7 +113,7 @@ test('usages come from the request, then the CSR, then the defaults; a CA also g
 test('a CSR is accepted as base64 of PEM, the form spec.request holds', async (t) => {
   const keyPem = await generatePrivateKey({ algorithm: 'ECDSA' });
   const csrPem = await createCsr({ keyPem, dnsNames: ['a.test'] });
-  const signed = await signCsr({ csrPem: toBase64(csrPem), durationMs: HOUR, selfSignKeyPem: keyPem });
+  const signed = await signCsr({ csrPem: encodeB64(csrPem), durationMs: HOUR, selfSignKeyPem: keyPem });
   t.deepEqual(parseCertificateChain(signed.certificatePem).leaf.dnsNames, ['a.test']);
 });
 

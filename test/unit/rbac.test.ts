@@ -126,7 +126,6 @@ function controllerModules(): string[] {
   return [...seen].map((f) => relative(repo, f)).sort();
 }
 
-const byKind = new Map<string, ResourceDef>(Object.values(Resources).map((d) => [d.kind, d]));
 const verbOf: Record<string, string> = { get: 'get', find: 'get', list: 'list', create: 'create', replace: 'update', replaceStatus: 'update', mergePatch: 'patch', delete: 'delete' };
 
 /**
@@ -183,12 +182,7 @@ function scanCode(): { used: Set<string>; unresolved: string[] } {
       else for (const v of ['list', 'watch']) used.add(pair(r.group, r.plural, v));
     }
     // Owner references with blockOwnerDeletion need update on the owner's finalizers.
-    for (const m of text.matchAll(/kind:\s*'(\w+)'[^}\n]*blockOwnerDeletion:\s*true/g)) {
-      const def = byKind.get(m[1] ?? '');
-      if (!def) unresolved.push(`${file} owner kind ${m[1]}`);
-      else used.add(pair(def.group, `${def.plural}/finalizers`, 'update'));
-    }
-    for (const m of text.matchAll(/\bownerRef\(\s*Resources\.(\w+)/g)) {
+    for (const m of text.matchAll(/\bcontrollerReference\(\s*Resources\.(\w+)/g)) {
       const r = resourceOf(`Resources.${m[1]}`);
       if (r) used.add(pair(r.group, `${r.plural}/finalizers`, 'update'));
     }
