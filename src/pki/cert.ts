@@ -12,7 +12,7 @@ import { sansFromExtensions, subjectFields } from './names.ts';
 import { memoize } from './memo.ts';
 import { pemBlocks } from './pem.ts';
 import { usageBitsFromExtensions, usageStrings } from './usages.ts';
-import { x509 } from './x509.ts';
+import { decodeDer, isCaByExtensions, x509 } from './x509.ts';
 
 export interface CertificateInfo {
   /** Lower-case hex without leading zero padding, as `openssl x509 -serial` shows it. */
@@ -41,20 +41,12 @@ export interface CertificateChain {
   chain: CertificateInfo[];
 }
 
-const BASIC_CONSTRAINTS_OID = '2.5.29.19';
-
 /** Parses one PEM certificate. Memoized by PEM: the result is frozen and shared. */
 export const parseCertificate: (pem: string) => CertificateInfo = memoize(parseCertificateUncached, 512);
 
 function parseCertificateUncached(pem: string): CertificateInfo {
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(pem);
-  } catch (cause) {
-    throw new Error('the certificate is not valid DER', { cause });
-  }
+  const cert = decodeDer('certificate', () => new x509.X509Certificate(pem));
   const extensions = cert.extensions;
-  const basic = extensions.find((e) => e.type === BASIC_CONSTRAINTS_OID);
   const names = subjectFields(cert.subjectName);
   return {
     serialNumber: cert.serialNumber.toLowerCase().replace(/^(?:00)+(?=.)/, ''),
@@ -65,7 +57,7 @@ function parseCertificateUncached(pem: string): CertificateInfo {
     ...sansFromExtensions(extensions),
     subject: cert.subject,
     issuer: cert.issuer,
-    isCA: basic ? new x509.BasicConstraintsExtension(basic.rawData).ca : false,
+    isCA: isCaByExtensions(extensions),
     usages: usageStrings(usageBitsFromExtensions(extensions)),
     publicKeyFingerprint: spkiFingerprint(cert.publicKey.rawData),
     pem: cert.toString('pem') + '\n',

@@ -14,7 +14,7 @@ import { memoize } from './memo.ts';
 import { pemBlocks } from './pem.ts';
 import { webSignerFor } from './signer.ts';
 import { usageBits, usageBitsFromExtensions, usageExtensions, usageStrings } from './usages.ts';
-import { x509 } from './x509.ts';
+import { decodeDer, isCaByExtensions, x509 } from './x509.ts';
 
 export interface CsrOptions {
   /** PEM private key whose public half the CSR carries and which signs it. */
@@ -37,22 +37,6 @@ export interface ParsedCsr extends SubjectAltNames, SubjectFields {
   isCA: boolean;
   /** The parsed request, for signers that copy its subject and key. */
   request: x509.Pkcs10CertificateRequest;
-}
-
-const BASIC_CONSTRAINTS_OID = '2.5.29.19';
-
-/** The CSR options a Certificate spec asks for, so controllers do not re-derive them. */
-export function csrOptionsForCertificate(spec: CertificateSpec, keyPem: string): CsrOptions {
-  return {
-    keyPem,
-    commonName: spec.commonName,
-    dnsNames: spec.dnsNames,
-    ipAddresses: spec.ipAddresses,
-    uris: spec.uris,
-    usages: spec.usages,
-    isCA: spec.isCA,
-    subject: spec.subject,
-  };
 }
 
 /**
@@ -97,21 +81,15 @@ export const parseCsr: (pem: string) => ParsedCsr = memoize(parseCsrUncached, 51
 function parseCsrUncached(pem: string): ParsedCsr {
   const block = pemBlocks(pem, 'CERTIFICATE REQUEST')[0];
   if (!block) throw new Error('the data holds no PEM CERTIFICATE REQUEST block');
-  let request: x509.Pkcs10CertificateRequest;
-  try {
-    request = new x509.Pkcs10CertificateRequest(block);
-  } catch (cause) {
-    throw new Error('the certificate request is not valid DER', { cause });
-  }
+  const request = decodeDer('certificate request', () => new x509.Pkcs10CertificateRequest(block));
   const extensions = request.extensions;
   const bits = usageBitsFromExtensions(extensions);
-  const basic = extensions.find((e) => e.type === BASIC_CONSTRAINTS_OID);
   return {
     ...subjectFields(request.subjectName),
     ...sansFromExtensions(extensions),
     publicKeyFingerprint: spkiFingerprint(request.publicKey.rawData),
     usages: bits.keyUsage === 0 && bits.extKeyUsages.length === 0 ? [] : usageStrings(bits),
-    isCA: basic ? new x509.BasicConstraintsExtension(basic.rawData).ca : false,
+    isCA: isCaByExtensions(extensions),
     request,
   };
 }

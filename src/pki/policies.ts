@@ -207,23 +207,6 @@ export const currentCertificateNearingExpiry: Policy = (input) => {
   return violation(Renewing, `Renewing certificate as renewal was scheduled at ${at.toISOString()}`);
 };
 
-/**
- * cert-manager's trigger chain, with Expired checked before Renewing so an
- * expired certificate says so instead of "renewal was scheduled".
- */
-export const triggerPolicies: readonly Policy[] = [
-  secretDoesNotExist,
-  secretIsMissingData,
-  secretPublicKeysDiffer,
-  secretIssuerAnnotationsMismatch,
-  secretCertificateNameAnnotationsMismatch,
-  secretPrivateKeyMismatchesSpec,
-  secretPublicKeyDiffersFromCurrentRequest,
-  currentRequestMismatchesSpec,
-  currentCertificateHasExpired,
-  currentCertificateNearingExpiry,
-];
-
 /** cert-manager's readiness chain: any violation means Ready=False with that reason. */
 export const readinessPolicies: readonly Policy[] = [
   secretDoesNotExist,
@@ -236,6 +219,14 @@ export const readinessPolicies: readonly Policy[] = [
   currentRequestMismatchesSpec,
   currentCertificateHasExpired,
 ];
+
+/**
+ * cert-manager's trigger chain: whatever makes a Certificate not Ready, then
+ * the renewal time. Expired comes before Renewing, so an expired certificate
+ * says so instead of "renewal was scheduled"; a certificate due for renewal
+ * is still Ready.
+ */
+export const triggerPolicies: readonly Policy[] = [...readinessPolicies, currentCertificateNearingExpiry];
 
 /** Runs a chain; the first violation wins. */
 export function evaluate(chain: readonly Policy[], input: PolicyInput): Violation | undefined {

@@ -15,3 +15,18 @@ import { webcrypto } from 'node:crypto';
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 export { x509 };
+
+/** Runs one of the library's decoders, naming what did not decode. */
+export function decodeDer<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (cause) {
+    throw new Error(`the ${what} is not valid DER`, { cause });
+  }
+}
+
+/** Whether extensions carry basic constraints cA=TRUE, as a CA certificate and a CA's CSR do. */
+export function isCaByExtensions(extensions: readonly x509.Extension[]): boolean {
+  const basic = extensions.find((e) => e.type === '2.5.29.19');
+  return basic ? new x509.BasicConstraintsExtension(basic.rawData).ca : false;
+}

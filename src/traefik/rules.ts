@@ -218,6 +218,8 @@ class Parser {
     return token;
   }
 
+  // `or` and `and` are alike on purpose: one method per precedence level, the
+  // usual shape of a recursive-descent parser; folding them would hide the grammar.
   private or(): RuleNode {
     let left = this.and();
     while (this.peek().kind === '||') {
