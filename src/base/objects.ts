@@ -2,8 +2,10 @@
  * Object metadata helpers, one home for each: the `namespace/name` key that
  * queues, caches and logs share (client-go's MetaNamespaceKeyFunc), owner
  * references (metav1.NewControllerRef and IsControlledBy), and the base64
- * that Secret data and CertificateRequest fields carry.
+ * that Secret data and CertificateRequest fields carry, and the equality that
+ * decides whether a write is needed at all.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { KubeObject, OwnerReference, ResourceDef } from '../api/types.ts';
 
 /** `namespace/name`, or `/name` for a cluster-scoped object. */
@@ -50,3 +52,25 @@ export const decodeB64 = (s: string | undefined): string => (s ? Buffer.from(s, 
 
 /** Base64 of text, the form Secret data and CertificateRequest fields take. */
 export const encodeB64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/**
+ * Whether two objects, or parts of one (a status, a spec, a Secret), have the
+ * same content as the API server would store it: key order and undefined
+ * fields do not count. A write whose content is the same is skipped.
+ */
+export function sameContent(a: unknown, b: unknown): boolean {
+  return isDeepStrictEqual(normalize(a), normalize(b));
+}
+
+function normalize(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const val = (v as Record<string, unknown>)[k];
+      if (val !== undefined) out[k] = normalize(val);
+    }
+    return out;
+  }
+  return v;
+}

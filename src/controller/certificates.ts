@@ -13,14 +13,14 @@
  */
 import type { Certificate, CertificateRequest, CertificateStatus, Secret } from '../api/types.ts';
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources } from '../api/types.ts';
-import { getCondition, kubeTime, removeCondition, setCondition, statusEqual } from '../kube/conditions.ts';
+import { getCondition, kubeTime, removeCondition, setCondition } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCertificateChain } from '../pki/cert.ts';
 import { parseCsr } from '../pki/csr.ts';
 import { generatePrivateKey, keyMatchesSpec, publicKeyFingerprint } from '../pki/keys.ts';
 import { Reasons, readinessReason, shouldReissue } from '../pki/policies.ts';
 import { renewalTime } from '../pki/renewal.ts';
-import { controllerReference, decodeB64, isOwnedBy, splitKey } from '../base/objects.ts';
+import { controllerReference, decodeB64, isOwnedBy, sameContent, splitKey } from '../base/objects.ts';
 import { findIssuer, type Context } from './context.ts';
 import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
 import { writeStatus } from './status.ts';
@@ -269,7 +269,7 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
     // An issuer that gives no CA (ACME) must not leave the previous issuer's ca.crt beside the
     // new chain, where clients would trust the wrong root.
     if (built.secret.data?.['ca.crt'] === undefined) delete merged.data?.['ca.crt'];
-    if (!statusEqual(merged, existing)) await ctx.client.replace(Resources.secrets, merged);
+    if (!sameContent(merged, existing)) await ctx.client.replace(Resources.secrets, merged);
   } else {
     await ctx.client.create(Resources.secrets, built.secret);
   }

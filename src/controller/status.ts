@@ -4,7 +4,7 @@
  * race (409, retried) instead of overwriting newer state.
  */
 import type { KubeObject, ResourceDef } from '../api/types.ts';
-import { statusEqual } from '../kube/conditions.ts';
+import { sameContent } from '../base/objects.ts';
 import type { Context } from './context.ts';
 
 export async function writeStatus<T extends KubeObject & { status?: object }>(
@@ -13,7 +13,7 @@ export async function writeStatus<T extends KubeObject & { status?: object }>(
   current: T,
   status: NonNullable<T['status']>,
 ): Promise<T | undefined> {
-  if (statusEqual(current.status ?? {}, status)) return undefined;
+  if (sameContent(current.status ?? {}, status)) return undefined;
   const next = { ...structuredClone(current), status } as T;
   return ctx.client.replaceStatus(def, next);
 }

@@ -1,9 +1,7 @@
 /**
  * Conditions as cert-manager keeps them: `lastTransitionTime` moves only when
- * the status flips, `observedGeneration` is always stamped, and a write is
- * needed only when something a user can see changed.
+ * the status flips and `observedGeneration` is always stamped.
  */
-import { isDeepStrictEqual } from 'node:util';
 import type { Condition, ConditionStatus } from '../api/types.ts';
 
 export interface ConditionInput {
@@ -46,24 +44,6 @@ export function setCondition(
 
 export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
   return (conditions ?? []).filter((c) => c.type !== type);
-}
-
-/** Status equality that ignores key order. */
-export function statusEqual(a: unknown, b: unknown): boolean {
-  return isDeepStrictEqual(normalize(a), normalize(b));
-}
-
-function normalize(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) {
-      const val = (v as Record<string, unknown>)[k];
-      if (val !== undefined) out[k] = normalize(val);
-    }
-    return out;
-  }
-  return v;
 }
 
 /** RFC3339 with second precision, as Kubernetes stores metav1.Time. */

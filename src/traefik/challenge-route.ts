@@ -7,8 +7,8 @@
  */
 import type { IngressRoute, KubeObject } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
+import { sameContent } from '../base/objects.ts';
 import type { KubeClient } from '../kube/client.ts';
-import { statusEqual } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 
@@ -93,7 +93,7 @@ export class ChallengeRoute {
       return requeueAfter(REPAIR_INTERVAL_MS);
     }
     const labelsOk = Object.entries(want.metadata.labels ?? {}).every(([k, v]) => have.metadata.labels?.[k] === v);
-    if (!statusEqual(have.spec, want.spec) || !labelsOk) {
+    if (!sameContent(have.spec, want.spec) || !labelsOk) {
       await this.client.replace<KubeObject>(Resources.ingressroutes, {
         ...have,
         metadata: { ...have.metadata, labels: { ...have.metadata.labels, ...want.metadata.labels } },

@@ -102,14 +102,6 @@ const UNSUPPORTED_ANNOTATIONS: Record<string, string> = {
 
 const KNOWN_ANNOTATIONS = new Set<string>([...Object.values(ShimAnnotations), ...Object.keys(UNSUPPORTED_ANNOTATIONS)]);
 
-export interface ShimOptions {
-  /**
-   * The issuer used when an issuer annotation is present but empty
-   * (`cert-manager.io/cluster-issuer: ""`), like cert-manager's `--default-issuer-*` flags.
-   */
-  defaultIssuer?: IssuerRef;
-}
-
 export interface ShimWarning {
   reason: ShimReason;
   message: string;
@@ -171,7 +163,12 @@ class Findings {
     this.warnings.push({ reason, message });
   }
 
-  bad(key: string, value: string, problem: string, fix: string): undefined {
+  /**
+   * Records an annotation whose value cannot be used, which blocks the
+   * Certificate. Returns undefined, so a parser can `return findings.reject(…)`
+   * in place of the value it could not read.
+   */
+  reject(key: string, value: string, problem: string, fix: string): undefined {
     this.add(BadAnnotation, `annotation ${key}: ${JSON.stringify(value)} ${problem}; ${fix}`);
     return undefined;
   }
@@ -192,7 +189,7 @@ function isObjectName(name: string): boolean {
  * a deep-equal result, with fields in a fixed order and no `undefined` members, so the reconciler
  * can compare it with what is in the cluster and skip needless writes.
  */
-export function desiredCertificate(route: IngressRoute, opts: ShimOptions = {}): ShimResult {
+export function desiredCertificate(route: IngressRoute): ShimResult {
   for (const gate of gates) {
     const outcome = gate(route);
     if (outcome === undefined) continue;
@@ -210,7 +207,7 @@ export function desiredCertificate(route: IngressRoute, opts: ShimOptions = {}):
     }
   }
 
-  const issuerRef = issuerFor(annotations, opts, findings);
+  const issuerRef = issuerFor(annotations, findings);
   const names = namesFor(route, annotations, findings);
   const fields = specFields(annotations, findings);
 
@@ -240,32 +237,25 @@ export function desiredCertificate(route: IngressRoute, opts: ShimOptions = {}):
   return result;
 }
 
-function issuerFor(annotations: Record<string, string>, opts: ShimOptions, findings: Findings): IssuerRef | undefined {
+function issuerFor(annotations: Record<string, string>, findings: Findings): IssuerRef | undefined {
   const clusterKey = ShimAnnotations.clusterIssuer;
   const key = annotations[clusterKey] !== undefined ? clusterKey : ShimAnnotations.issuer;
   const name = annotations[key] ?? '';
-  let ref: IssuerRef;
   if (name.trim() === '') {
-    if (opts.defaultIssuer === undefined) {
-      return findings.bad(key, name, 'is empty and no default issuer is configured', `set it to the name of ${key === clusterKey ? 'a ClusterIssuer' : 'an Issuer in this namespace'}`);
-    }
-    const { name: defaultName, kind, group } = opts.defaultIssuer;
-    ref = { name: defaultName };
-    if (kind !== undefined) ref.kind = kind;
-    if (group !== undefined) ref.group = group;
-  } else if (!isObjectName(name)) {
-    return findings.bad(key, name, 'is not a valid issuer name', 'use the metadata.name of the issuer (lowercase letters, digits, "-" and ".")');
-  } else {
-    ref = { name, kind: key === clusterKey ? 'ClusterIssuer' : 'Issuer' };
+    return findings.reject(key, name, 'is empty', `set it to the name of ${key === clusterKey ? 'a ClusterIssuer' : 'an Issuer in this namespace'}`);
   }
+  if (!isObjectName(name)) {
+    return findings.reject(key, name, 'is not a valid issuer name', 'use the metadata.name of the issuer (lowercase letters, digits, "-" and ".")');
+  }
+  const ref: IssuerRef = { name, kind: key === clusterKey ? 'ClusterIssuer' : 'Issuer' };
   const kind = annotations[ShimAnnotations.issuerKind];
   if (kind !== undefined) {
-    if (!/^[A-Z][A-Za-z0-9]*$/.test(kind)) return findings.bad(ShimAnnotations.issuerKind, kind, 'is not a resource kind', 'use the Kind of the external issuer, e.g. AWSPCAClusterIssuer');
+    if (!/^[A-Z][A-Za-z0-9]*$/.test(kind)) return findings.reject(ShimAnnotations.issuerKind, kind, 'is not a resource kind', 'use the Kind of the external issuer, e.g. AWSPCAClusterIssuer');
     ref.kind = kind;
   }
   const group = annotations[ShimAnnotations.issuerGroup];
   if (group !== undefined) {
-    if (dnsNameProblem(group) !== undefined || group.startsWith('*')) return findings.bad(ShimAnnotations.issuerGroup, group, 'is not an API group', 'use the API group of the external issuer, e.g. awspca.cert-manager.io');
+    if (dnsNameProblem(group) !== undefined || group.startsWith('*')) return findings.reject(ShimAnnotations.issuerGroup, group, 'is not an API group', 'use the API group of the external issuer, e.g. awspca.cert-manager.io');
     ref.group = group;
   }
   return ref;
@@ -329,9 +319,9 @@ function list(annotations: Record<string, string>, key: string, findings: Findin
   if (raw === undefined) return undefined;
   const values: string[] = [];
   for (const part of raw.split(',').map((s) => s.trim())) {
-    if (part === '') return findings.bad(key, raw, 'has an empty item', fix);
+    if (part === '') return findings.reject(key, raw, 'has an empty item', fix);
     const value = item(part);
-    if (typeof value !== 'string') return findings.bad(key, raw, `has ${JSON.stringify(part)}, which ${value.problem}`, fix);
+    if (typeof value !== 'string') return findings.reject(key, raw, `has ${JSON.stringify(part)}, which ${value.problem}`, fix);
     values.push(value);
   }
   return values;
@@ -352,38 +342,38 @@ function specFields(a: Record<string, string>, findings: Findings): SpecFields {
   const trailing: SpecFields['trailing'] = {};
   const present = (key: string): string | undefined => {
     const value = a[key];
-    if (value !== undefined && value.trim() === '') return findings.bad(key, value, 'is empty', 'set a value or remove the annotation');
+    if (value !== undefined && value.trim() === '') return findings.reject(key, value, 'is empty', 'set a value or remove the annotation');
     return value;
   };
 
   const commonName = present(A.commonName);
   if (commonName !== undefined) {
-    if (commonName.length > 64) findings.bad(A.commonName, commonName, 'is longer than 64 characters, the limit for a common name', 'use a shorter name; all names are in the certificate\'s DNS names anyway');
+    if (commonName.length > 64) findings.reject(A.commonName, commonName, 'is longer than 64 characters, the limit for a common name', 'use a shorter name; all names are in the certificate\'s DNS names anyway');
     else leading.commonName = commonName;
   }
 
   const durationText = present(A.duration);
   const duration = durationText === undefined ? undefined : tryParseGoDuration(durationText);
   if (durationText !== undefined) {
-    if (duration === undefined) findings.bad(A.duration, durationText, 'is not a Go duration', 'write hours, minutes or seconds, such as 2160h for 90 days');
-    else if (duration < HOUR_MS) findings.bad(A.duration, durationText, 'is shorter than 1h, the shortest certificate cert-manager allows', 'use at least 1h, such as 2160h for 90 days');
+    if (duration === undefined) findings.reject(A.duration, durationText, 'is not a Go duration', 'write hours, minutes or seconds, such as 2160h for 90 days');
+    else if (duration < HOUR_MS) findings.reject(A.duration, durationText, 'is shorter than 1h, the shortest certificate cert-manager allows', 'use at least 1h, such as 2160h for 90 days');
     else trailing.duration = formatGoDuration(duration);
   }
 
   const renewText = present(A.renewBefore);
   const pctText = present(A.renewBeforePercentage);
   if (renewText !== undefined && pctText !== undefined) {
-    findings.bad(A.renewBeforePercentage, pctText, `is set together with ${A.renewBefore} (${JSON.stringify(renewText)})`, 'keep only one of the two');
+    findings.reject(A.renewBeforePercentage, pctText, `is set together with ${A.renewBefore} (${JSON.stringify(renewText)})`, 'keep only one of the two');
   } else if (renewText !== undefined) {
     const renew = tryParseGoDuration(renewText);
     const lifetime = duration ?? DEFAULT_DURATION_MS;
-    if (renew === undefined) findings.bad(A.renewBefore, renewText, 'is not a Go duration', 'write hours or minutes, such as 720h for 30 days');
-    else if (renew < 5 * MINUTE_MS) findings.bad(A.renewBefore, renewText, 'is shorter than 5m', 'use at least 5m, such as 720h for 30 days');
-    else if (renew >= lifetime) findings.bad(A.renewBefore, renewText, `is not shorter than the certificate's duration (${formatGoDuration(lifetime)})`, 'use a shorter renew-before or a longer duration');
+    if (renew === undefined) findings.reject(A.renewBefore, renewText, 'is not a Go duration', 'write hours or minutes, such as 720h for 30 days');
+    else if (renew < 5 * MINUTE_MS) findings.reject(A.renewBefore, renewText, 'is shorter than 5m', 'use at least 5m, such as 720h for 30 days');
+    else if (renew >= lifetime) findings.reject(A.renewBefore, renewText, `is not shorter than the certificate's duration (${formatGoDuration(lifetime)})`, 'use a shorter renew-before or a longer duration');
     else trailing.renewBefore = formatGoDuration(renew);
   } else if (pctText !== undefined) {
     const pct = /^[0-9]+$/.test(pctText) ? Number(pctText) : Number.NaN;
-    if (!(pct >= 1 && pct <= 99)) findings.bad(A.renewBeforePercentage, pctText, 'is not a whole number from 1 to 99', 'write a percentage of the duration without "%", such as 33');
+    if (!(pct >= 1 && pct <= 99)) findings.reject(A.renewBeforePercentage, pctText, 'is not a whole number from 1 to 99', 'write a percentage of the duration without "%", such as 33');
     else trailing.renewBeforePercentage = pct;
   }
 
@@ -397,7 +387,7 @@ function specFields(a: Record<string, string>, findings: Findings): SpecFields {
     const raw = present(key);
     if (raw === undefined) return;
     const values = splitCsv(raw);
-    if (typeof values === 'string') findings.bad(key, raw, `is not a comma-separated list: ${values}`, 'separate values with commas and put a value containing a comma in double quotes');
+    if (typeof values === 'string') findings.reject(key, raw, `is not a comma-separated list: ${values}`, 'separate values with commas and put a value containing a comma in double quotes');
     else set(values);
   };
   csv(A.subjectOrganizations, (v) => { subject.organizations = v; });
@@ -411,14 +401,14 @@ function specFields(a: Record<string, string>, findings: Findings): SpecFields {
   const template = present(A.secretTemplate);
   if (template !== undefined) {
     const parsed = parseSecretTemplate(template);
-    if (typeof parsed === 'string') findings.bad(A.secretTemplate, template, parsed, 'write JSON such as {"labels":{"team":"web"},"annotations":{"example.com/owner":"web"}}');
+    if (typeof parsed === 'string') findings.reject(A.secretTemplate, template, parsed, 'write JSON such as {"labels":{"team":"web"},"annotations":{"example.com/owner":"web"}}');
     else if (parsed.annotations !== undefined || parsed.labels !== undefined) trailing.secretTemplate = parsed;
   }
 
   const limitText = present(A.revisionHistoryLimit);
   if (limitText !== undefined) {
     const limit = /^[0-9]+$/.test(limitText) ? Number(limitText) : Number.NaN;
-    if (!(limit >= 1 && limit <= 2 ** 31 - 1)) findings.bad(A.revisionHistoryLimit, limitText, 'is not a whole number of at least 1', 'set how many CertificateRequests to keep, such as 3');
+    if (!(limit >= 1 && limit <= 2 ** 31 - 1)) findings.reject(A.revisionHistoryLimit, limitText, 'is not a whole number of at least 1', 'set how many CertificateRequests to keep, such as 3');
     else trailing.revisionHistoryLimit = limit;
   }
   return { leading, trailing };
@@ -429,26 +419,26 @@ function privateKeyFields(a: Record<string, string>, present: (key: string) => s
   const key: PrivateKeySpec = {};
   const algorithm = present(A.privateKeyAlgorithm);
   if (algorithm === 'RSA' || algorithm === 'ECDSA' || algorithm === 'Ed25519') key.algorithm = algorithm;
-  else if (algorithm !== undefined) findings.bad(A.privateKeyAlgorithm, algorithm, 'is not a key algorithm', 'use RSA, ECDSA or Ed25519');
+  else if (algorithm !== undefined) findings.reject(A.privateKeyAlgorithm, algorithm, 'is not a key algorithm', 'use RSA, ECDSA or Ed25519');
 
   const sizeText = present(A.privateKeySize);
   if (sizeText !== undefined && (algorithm === undefined || key.algorithm !== undefined)) {
     const size = /^[0-9]+$/.test(sizeText) ? Number(sizeText) : Number.NaN;
     const algo = key.algorithm ?? 'RSA';
-    if (algo === 'Ed25519') findings.bad(A.privateKeySize, sizeText, 'has no meaning for Ed25519 keys', 'remove it');
-    else if (Number.isNaN(size)) findings.bad(A.privateKeySize, sizeText, 'is not a whole number of bits', algo === 'RSA' ? 'use 2048, 3072 or 4096' : 'use 256, 384 or 521');
-    else if (algo === 'RSA' && (size < 2048 || size > 8192)) findings.bad(A.privateKeySize, sizeText, 'is not an RSA key size from 2048 to 8192', 'use 2048, 3072 or 4096');
-    else if (algo === 'ECDSA' && size !== 256 && size !== 384 && size !== 521) findings.bad(A.privateKeySize, sizeText, 'is not an ECDSA key size', 'use 256, 384 or 521');
+    if (algo === 'Ed25519') findings.reject(A.privateKeySize, sizeText, 'has no meaning for Ed25519 keys', 'remove it');
+    else if (Number.isNaN(size)) findings.reject(A.privateKeySize, sizeText, 'is not a whole number of bits', algo === 'RSA' ? 'use 2048, 3072 or 4096' : 'use 256, 384 or 521');
+    else if (algo === 'RSA' && (size < 2048 || size > 8192)) findings.reject(A.privateKeySize, sizeText, 'is not an RSA key size from 2048 to 8192', 'use 2048, 3072 or 4096');
+    else if (algo === 'ECDSA' && size !== 256 && size !== 384 && size !== 521) findings.reject(A.privateKeySize, sizeText, 'is not an ECDSA key size', 'use 256, 384 or 521');
     else key.size = size;
   }
 
   const encoding = present(A.privateKeyEncoding);
   if (encoding === 'PKCS1' || encoding === 'PKCS8') key.encoding = encoding;
-  else if (encoding !== undefined) findings.bad(A.privateKeyEncoding, encoding, 'is not a key encoding', 'use PKCS1 or PKCS8');
+  else if (encoding !== undefined) findings.reject(A.privateKeyEncoding, encoding, 'is not a key encoding', 'use PKCS1 or PKCS8');
 
   const rotation = present(A.privateKeyRotationPolicy);
   if (rotation === 'Never' || rotation === 'Always') key.rotationPolicy = rotation;
-  else if (rotation !== undefined) findings.bad(A.privateKeyRotationPolicy, rotation, 'is not a rotation policy', 'use Never or Always');
+  else if (rotation !== undefined) findings.reject(A.privateKeyRotationPolicy, rotation, 'is not a rotation policy', 'use Never or Always');
   return key;
 }
 

@@ -5,7 +5,8 @@
  */
 import test from 'ava';
 import type { Condition } from '../../src/api/types.ts';
-import { getCondition, isTrue, kubeTime, removeCondition, setCondition, statusEqual, type ConditionInput } from '../../src/kube/conditions.ts';
+import { sameContent } from '../../src/base/objects.ts';
+import { getCondition, isTrue, kubeTime, removeCondition, setCondition, type ConditionInput } from '../../src/kube/conditions.ts';
 
 const T0 = new Date('2030-01-01T00:00:00.000Z');
 const T1 = new Date('2030-01-01T01:00:00.000Z');
@@ -87,7 +88,7 @@ test('getCondition and isTrue read a condition by type', (t) => {
   t.false(isTrue(undefined, 'Ready'));
 });
 
-test('statusEqual ignores key order and undefined fields, and nothing else', (t) => {
+test('sameContent ignores key order and undefined fields, and nothing else', (t) => {
   const table: Array<{ name: string; a: unknown; b: unknown; equal: boolean }> = [
     { name: 'key order', a: { revision: 1, notAfter: 'x' }, b: { notAfter: 'x', revision: 1 }, equal: true },
     { name: 'nested key order', a: { conditions: [{ type: 'Ready', status: 'True' }] }, b: { conditions: [{ status: 'True', type: 'Ready' }] }, equal: true },
@@ -100,7 +101,7 @@ test('statusEqual ignores key order and undefined fields, and nothing else', (t)
     { name: 'two undefined', a: undefined, b: undefined, equal: true },
     { name: 'empty object against undefined', a: {}, b: undefined, equal: false },
   ];
-  for (const row of table) t.is(statusEqual(row.a, row.b), row.equal, row.name);
+  for (const row of table) t.is(sameContent(row.a, row.b), row.equal, row.name);
 });
 
 test('kubeTime formats RFC 3339 with whole seconds, as metav1.Time', (t) => {

@@ -114,17 +114,11 @@ for (const [name, annotations] of conflicts) {
   });
 }
 
-test('an empty issuer annotation uses the configured default issuer', (t) => {
-  const route = ingressRoute('web', withAnnotations({ 'cert-manager.io/cluster-issuer': '' }), withRoute('Host(`a.test`)'));
-  const result = desiredCertificate(route, { defaultIssuer: { name: 'default-acme', kind: 'ClusterIssuer' } });
-  t.deepEqual(result.certificate?.spec.issuerRef, { name: 'default-acme', kind: 'ClusterIssuer' });
-});
-
-test('an empty issuer annotation without a default issuer is a bad annotation', (t) => {
+test('an empty issuer annotation is a bad annotation', (t) => {
   const result = desiredCertificate(ingressRoute('web', withAnnotations({ 'cert-manager.io/cluster-issuer': '' }), withRoute('Host(`a.test`)')));
   t.is(result.certificate, undefined);
   t.deepEqual(reasons(result.warnings), [BadAnnotation]);
-  t.regex(result.warnings[0]?.message ?? '', /cert-manager\.io\/cluster-issuer: "" is empty .* set it to the name of a ClusterIssuer/);
+  t.regex(result.warnings[0]?.message ?? '', /cert-manager\.io\/cluster-issuer: "" is empty; set it to the name of a ClusterIssuer/);
 });
 
 test('dnsNames come from every route, lowercased, each once, in order of appearance', (t) => {
