@@ -44,6 +44,8 @@ Flags:
                                   write <name>-tls into an IngressRoute's empty spec.tls.secretName
                                   (needs patch on IngressRoutes cluster-wide; false: a Warning asks the user)
   --workers=8                     concurrent reconciles per kind
+  --poll-min=25ms                 first wait before polling a pending ACME order or challenge again;
+                                  it doubles with each poll, up to 5s
 `;
 
 export async function run(argv: string[]): Promise<number> {

@@ -13,6 +13,13 @@ const HELP = `Usage: certroute renew <certificate>... [-n NAMESPACE]
        certroute renew --all [-n NAMESPACE | -A]
 
 Marks Certificates for immediate renewal (Issuing=True, reason ManuallyTriggered).
+
+Flags:
+  -n, --namespace NAMESPACE   the namespace (default: the kubeconfig context's, else "default")
+  -A, --all-namespaces        with --all: every namespace
+  --all                       every Certificate in the namespace
+  -h, --help                  this help
+
 Exit codes: 0 all marked, 1 some could not be marked, 2 usage error.
 `;
 
