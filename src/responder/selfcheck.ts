@@ -1,5 +1,5 @@
 /**
- * The HTTP-01 self-check (DESIGN.md decision 8). It requests the token from
+ * The HTTP-01 self-check (docs/ARCHITECTURE.md, decision 8). It requests the token from
  * Traefik's web entrypoint at an in-cluster address, with the challenged Host
  * header, instead of through public DNS: no hairpin NAT, no CDN edge, and it
  * works when the cluster sits behind a Cloudflare Tunnel. Redirects are

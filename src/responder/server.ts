@@ -1,5 +1,5 @@
 /**
- * The one HTTP-01 responder every replica runs (DESIGN.md decision 4). It
+ * The one HTTP-01 responder every replica runs (docs/ARCHITECTURE.md, decision 4). It
  * answers `/.well-known/acme-challenge/<token>` from the informer cache and
  * gives every other request the same constant 404, so that probing for
  * tokens or hosts learns nothing. Timeouts are tight because the only

@@ -1,5 +1,5 @@
 /**
- * How challenges reach the one responder (DESIGN.md decision 5), on the stack's real Traefik:
+ * How challenges reach the one responder (docs/ARCHITECTURE.md, decision 5), on the stack's real Traefik:
  * route mode's single IngressRoute (created at start-up, configurable, repaired), middleware
  * mode's plugin, both behind Traefik's web→websecure redirect, the self-check's report when it
  * fails, and `--shim-only`. Each test runs the controller configuration it needs; only one

@@ -1,5 +1,5 @@
 /**
- * How an ACME failure becomes one of the three outcomes (STYLE.md 3): a 429/503 is transient and
+ * How an ACME failure becomes one of the three outcomes (docs/ARCHITECTURE.md, decision 3): a 429/503 is transient and
  * names its own delay (RetryAfterError), another 4xx problem is permanent (AcmeProblemError), a
  * 5xx or a network error is transient with back-off (plain Error).
  *

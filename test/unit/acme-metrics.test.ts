@@ -1,5 +1,5 @@
 /**
- * Certificate metrics under cert-manager's names and labels (DESIGN.md decision 1), so existing
+ * Certificate metrics under cert-manager's names and labels (docs/ARCHITECTURE.md, decision 1), so existing
  * dashboards and alerts keep working: ready_status is one-hot over True/False/Unknown, the
  * timestamps are Unix seconds, and a deleted Certificate leaves no series behind.
  */

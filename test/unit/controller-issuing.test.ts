@@ -1,7 +1,7 @@
 /**
  * The issuing path's pure builders: the CertificateRequest for a revision, whether an existing
  * request still fits the spec, and the Secret exactly as cert-manager writes it — which is never
- * written when the chain does not match its key or has already expired (DESIGN.md decision 7).
+ * written when the chain does not match its key or has already expired (docs/ARCHITECTURE.md, decision 7).
  */
 import test from 'ava';
 import { X509Certificate } from 'node:crypto';

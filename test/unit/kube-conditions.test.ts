@@ -1,5 +1,5 @@
 /**
- * Conditions as cert-manager keeps them (STYLE.md 5): lastTransitionTime moves only when the
+ * Conditions as cert-manager keeps them (docs/ARCHITECTURE.md, decision 3): lastTransitionTime moves only when the
  * status flips, observedGeneration is always stamped, and status equality ignores what a user
  * cannot see (key order, undefined fields), so unchanged status is never rewritten.
  */

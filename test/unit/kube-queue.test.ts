@@ -1,5 +1,5 @@
 /**
- * The work queue every reconciler runs behind (DESIGN.md decision 3): a key is queued at most
+ * The work queue every reconciler runs behind (docs/ARCHITECTURE.md, decision 3): a key is queued at most
  * once, never runs on two workers at once, runs again when added while running, backs off
  * exponentially per key on a throw, honours a Retry-After and a requeue-after.
  */
