@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import type { CertificateRequest, CertificateRequestStatus, Issuer, Order, Secret } from '../api/types.ts';
 import { CertificateRequestAnnotations as CRA, Resources } from '../api/types.ts';
+import { durationMs } from '../base/duration.ts';
+import { controllerReference, decodeB64, encodeB64, splitKey } from '../base/objects.ts';
 import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCsr } from '../pki/csr.ts';
-import { durationMs } from '../base/duration.ts';
 import { signCsr } from '../pki/sign.ts';
-import { controllerReference, decodeB64, encodeB64, splitKey } from '../base/objects.ts';
 import { findIssuer, issuerSecretNamespace, normalizeIssuerRef, type Context } from './context.ts';
 import { shortenName } from './orders.ts';
 import { writeStatus } from './status.ts';

@@ -13,6 +13,7 @@
  */
 import type { Certificate, CertificateRequest, CertificateStatus, Secret } from '../api/types.ts';
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources } from '../api/types.ts';
+import { controllerReference, decodeB64, isOwnedBy, sameContent, splitKey } from '../base/objects.ts';
 import { getCondition, kubeTime, removeCondition, setCondition } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCertificateChain } from '../pki/cert.ts';
@@ -20,7 +21,6 @@ import { parseCsr } from '../pki/csr.ts';
 import { generatePrivateKey, keyMatchesSpec, publicKeyFingerprint } from '../pki/keys.ts';
 import { Reasons, readinessReason, shouldReissue } from '../pki/policies.ts';
 import { renewalTime } from '../pki/renewal.ts';
-import { controllerReference, decodeB64, isOwnedBy, sameContent, splitKey } from '../base/objects.ts';
 import { findIssuer, type Context } from './context.ts';
 import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
 import { writeStatus } from './status.ts';

@@ -7,11 +7,11 @@
  */
 import type { Challenge, ChallengeStatus } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
+import { parseGoDuration } from '../base/duration.ts';
+import { controllerOf, splitKey } from '../base/objects.ts';
 import { AcmeProblemError, call } from '../acme/client.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
-import { parseGoDuration } from '../base/duration.ts';
 import { describeSelfCheckFailure, selfCheck } from '../responder/selfcheck.ts';
-import { controllerOf, splitKey } from '../base/objects.ts';
 import { type Context } from './context.ts';
 import { accountFor, acmeClient, forgetLostAccount, CHALLENGE_FINALIZER, Poller } from './orders.ts';
 import { writeStatus } from './status.ts';

@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Issuer, ResourceDef, Secret } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
+import { decodeB64, splitKey } from '../base/objects.ts';
 import { acme, AcmeProblemError, call, clientFor } from '../acme/client.ts';
 import { getCondition, setCondition, type ConditionInput } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { certificateMatchesKey, parseCertificateChain } from '../pki/cert.ts';
-import { decodeB64, splitKey } from '../base/objects.ts';
 import { issuerKey, type AccountInfo, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import type { Certificate, CertificateRequest, Challenge, IngressRoute, Issuer, KubeObject, Order, ResourceDef, Secret } from '../api/types.ts';
 import { MANAGED_LABEL, Resources, SecretAnnotations } from '../api/types.ts';
+import { controllerOf, objectKey } from '../base/objects.ts';
 import { observeRequests } from '../acme/client.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { EventRecorder } from '../kube/events.ts';
@@ -20,7 +21,6 @@ import { ChallengeIndex } from '../responder/challenge-index.ts';
 import { certificateRequestReconciler } from './certificaterequests.ts';
 import { certificateReconciler } from './certificates.ts';
 import { challengeReconciler } from './challenges.ts';
-import { controllerOf, objectKey } from '../base/objects.ts';
 import { normalizeIssuerRef, type Caches, type Context, type ControllerConfig, type Enqueue } from './context.ts';
 import { issuerReconciler } from './issuers.ts';
 import { orderReconciler } from './orders.ts';

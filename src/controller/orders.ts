@@ -10,11 +10,11 @@
 import { createHash } from 'node:crypto';
 import type { AcmeAuthorization, AcmeSolver, Challenge, Issuer, Order, OrderStatus } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
+import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, splitKey } from '../base/objects.ts';
 import { AcmeProblemError, call, clientFor, forgetClients, type AcmeOrder } from '../acme/client.ts';
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
-import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, splitKey } from '../base/objects.ts';
 import { findIssuer, issuerKey, normalizeIssuerRef, type AccountInfo, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
