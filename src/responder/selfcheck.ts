@@ -10,7 +10,7 @@
 import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
-import { dnsNameProblem } from '../traefik/rules.ts';
+import { dnsNameProblem } from '../pki/names.ts';
 import { TOKEN_PATTERN } from './challenge-index.ts';
 
 export interface SelfCheckOptions {

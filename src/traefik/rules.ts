@@ -12,6 +12,7 @@
  * `HostHeader`), because a route's syntax is chosen in Traefik's static configuration, which the
  * controller cannot see.
  */
+import { dnsNameProblem } from '../pki/names.ts';
 
 export interface RuleString {
   value: string;
@@ -291,23 +292,6 @@ class Parser {
 /** Parses a Traefik rule. Throws RuleSyntaxError with the offset of the first error. */
 export function parseRule(rule: string): RuleNode {
   return new Parser(new Lexer(rule)).parse();
-}
-
-/** Why `name` cannot go into a certificate's dnsNames, or undefined if it can (RFC 1123, ≤253). */
-export function dnsNameProblem(name: string): string | undefined {
-  if (name === '') return 'is empty';
-  if (name.length > 253) return 'is longer than 253 characters';
-  if (/[^\x00-\x7f]/.test(name)) return 'contains non-ASCII characters; write it in its punycode form (xn--…)';
-  if (name.includes(':')) return 'contains ":"; write the name without a port';
-  if (name.endsWith('.')) return 'ends with a dot; remove the trailing dot';
-  const rest = name.startsWith('*.') ? name.slice(2) : name;
-  if (rest.includes('*')) return 'has a wildcard that is not the whole leftmost label; only *.example.com is allowed';
-  for (const label of rest.split('.')) {
-    if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(label)) {
-      return `has the label "${label}", which is not a DNS label (1–63 letters, digits or "-", not starting or ending with "-")`;
-    }
-  }
-  return undefined;
 }
 
 function show(node: { name: string; args: RuleString[] }): string {

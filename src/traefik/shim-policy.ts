@@ -19,7 +19,8 @@ import { Resources } from '../api/types.ts';
 import { DEFAULT_DURATION_MS, formatGoDuration, tryParseGoDuration } from '../base/duration.ts';
 import { controllerReference } from '../base/objects.ts';
 import { DEFAULT_USAGES, USAGE_NAMES } from '../pki/usages.ts';
-import { dnsNameProblem, extractHosts, MAX_HOSTS, type RuleProblemKind } from './rules.ts';
+import { dnsNameProblem } from '../pki/names.ts';
+import { extractHosts, MAX_HOSTS, type RuleProblemKind } from './rules.ts';
 
 /** No issuer annotation: the route is not ours. The reconciler stops managing it, quietly. */
 export const NotAnnotated = 'NotAnnotated';

@@ -3,7 +3,8 @@
  * and what is explained back to the user when a matcher cannot become a certificate name.
  */
 import test from 'ava';
-import { canonicalMatcher, dnsNameProblem, extractHosts, MAX_HOSTS, MAX_NESTING, MAX_RULE_LENGTH, parseRule, RuleSyntaxError, type RuleProblemKind } from '../../src/traefik/rules.ts';
+import { dnsNameProblem } from '../../src/pki/names.ts';
+import { canonicalMatcher, extractHosts, MAX_HOSTS, MAX_NESTING, MAX_RULE_LENGTH, parseRule, RuleSyntaxError, type RuleProblemKind } from '../../src/traefik/rules.ts';
 
 interface HostCase {
   name: string;
