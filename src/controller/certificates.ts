@@ -13,6 +13,7 @@
  */
 import type { Certificate, CertificateRequest, CertificateStatus, Secret } from '../api/types.ts';
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources } from '../api/types.ts';
+import { exponentialDelay } from '../base/backoff.ts';
 import { controllerReference, decodeB64, isOwnedBy, sameContent, splitKey } from '../base/objects.ts';
 import { getCondition, kubeTime, removeCondition, setCondition } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
@@ -67,7 +68,7 @@ export function retryAt(ctx: Context, cert: Certificate, now: Date): number | un
   if (n === 0 || !last) return undefined;
   const failedGeneration = getCondition(cert.status?.conditions, 'Issuing')?.observedGeneration;
   if (failedGeneration !== undefined && cert.metadata.generation !== undefined && cert.metadata.generation > failedGeneration) return undefined;
-  const delay = Math.min(ctx.config.maxBackoffMs, ctx.config.minBackoffMs * 2 ** (n - 1));
+  const delay = exponentialDelay(n, ctx.config.minBackoffMs, ctx.config.maxBackoffMs);
   // Anyone who can write certificates/status can set lastFailureTime; one in the future (or
   // unparsable) counts from now, so it can delay a retry by one back-off and no more.
   const failedAt = Date.parse(last);

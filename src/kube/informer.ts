@@ -12,6 +12,7 @@
  */
 import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeObject, ResourceDef } from '../api/types.ts';
+import { exponentialDelay } from '../base/backoff.ts';
 import { objectKey } from '../base/objects.ts';
 import { resourcePath, type KubeClient } from './client.ts';
 import type { Logger } from '../log.ts';
@@ -176,7 +177,7 @@ export class Informer<T extends KubeObject> {
     if (Date.now() - this.lastFailureAt > 60_000) this.failures = 0;
     this.lastFailureAt = Date.now();
     this.failures++;
-    const backoff = Math.min(30_000, 200 * 2 ** Math.min(this.failures, 8));
+    const backoff = exponentialDelay(this.failures + 1, 200, 30_000);
     // A 429 is the apiserver asking for patience (say, "storage is (re)initializing" right
     // after a CRD is installed): expected, so not a warning.
     const level = (err as { statusCode?: number } | undefined)?.statusCode === 429 ? 'info' : 'warn';

@@ -4,6 +4,7 @@
  * processed by two workers at once, and a key added while it is being
  * processed runs again right after ("dirty").
  */
+import { exponentialDelay } from '../base/backoff.ts';
 import { RetryAfterError } from '../base/errors.ts';
 import { fenced, type FenceCheck } from './fence.ts';
 
@@ -151,7 +152,7 @@ export class WorkQueue {
     } catch (err) {
       const n = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, n);
-      const backoff = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** (n - 1));
+      const backoff = exponentialDelay(n, this.opts.baseDelayMs, this.opts.maxDelayMs);
       const delay = err instanceof RetryAfterError ? Math.max(clampDelay(err.retryAfterMs), backoff) : backoff;
       this.opts.onSync?.(key, false);
       this.opts.onError?.(key, err, delay);
