@@ -4,7 +4,7 @@
  * processed by two workers at once, and a key added while it is being
  * processed runs again right after ("dirty").
  */
-import { exponentialDelay } from '../base/backoff.ts';
+import { Backoff } from '../base/backoff.ts';
 import { RetryAfterError } from '../base/errors.ts';
 import { fenced, type FenceCheck } from './fence.ts';
 
@@ -53,7 +53,7 @@ export class WorkQueue {
   private readonly queued = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
-  private readonly failures = new Map<string, number>();
+  private readonly backoff: Backoff;
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private active = 0;
   private running = false;
@@ -64,6 +64,7 @@ export class WorkQueue {
     this.reconcile = reconcile;
     this.name = opts.name;
     this.opts = { baseDelayMs: 200, maxDelayMs: 5 * 60_000, ...opts };
+    this.backoff = new Backoff(this.opts.baseDelayMs, this.opts.maxDelayMs);
   }
 
   add(key: string): void {
@@ -146,13 +147,11 @@ export class WorkQueue {
   private async work(key: string): Promise<void> {
     try {
       const outcome = await fenced(this.opts.fence?.(), () => this.reconcile(key));
-      this.failures.delete(key);
+      this.backoff.reset(key);
       this.opts.onSync?.(key, true, outcome);
       if (outcome.kind === 'requeueAfter') this.addAfter(key, outcome.ms);
     } catch (err) {
-      const n = (this.failures.get(key) ?? 0) + 1;
-      this.failures.set(key, n);
-      const backoff = exponentialDelay(n, this.opts.baseDelayMs, this.opts.maxDelayMs);
+      const backoff = this.backoff.next(key);
       const delay = err instanceof RetryAfterError ? Math.max(clampDelay(err.retryAfterMs), backoff) : backoff;
       this.opts.onSync?.(key, false);
       this.opts.onError?.(key, err, delay);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { exponentialDelay } from '../../src/base/backoff.ts';
+import { Backoff, exponentialDelay } from '../../src/base/backoff.ts';
 
 const table: Array<[attempt: number, min: number, max: number, want: number]> = [
   [1, 200, 5_000, 200],
@@ -16,3 +16,12 @@ for (const [attempt, min, max, want] of table) {
     t.is(exponentialDelay(attempt, min, max), want);
   });
 }
+
+test('a per-key back-off doubles with each try of that key alone, and starts over after a reset', (t) => {
+  const backoff = new Backoff(25, 300);
+  t.deepEqual([backoff.next('a'), backoff.next('a'), backoff.next('b'), backoff.next('a')], [25, 50, 25, 100]);
+  for (let i = 0; i < 10; i++) backoff.next('a');
+  t.is(backoff.next('a'), 300, 'capped');
+  backoff.reset('a');
+  t.is(backoff.next('a'), 25);
+});
