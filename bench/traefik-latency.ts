@@ -51,7 +51,7 @@ async function servedAt(websecure: number, host: string): Promise<number> {
  */
 export async function measureIngressRouteToServed(opts: { runs: number; wiring: Wiring }): Promise<number[]> {
   const env = readEnv();
-  const client = new KubeClient(loadKubeConfig(env.kubeconfig));
+  const client = KubeClient.fromKubeconfig(env.kubeconfig);
   const stamp = Date.now().toString(36);
   const issuer = `bench-latency-${opts.wiring}-${stamp}`;
   const middleware = opts.wiring === 'middleware';

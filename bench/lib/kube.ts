@@ -12,12 +12,12 @@ import { Resources } from '../../src/api/types.ts';
 import { KubeClient, resourcePath } from '../../src/kube/client.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { createLogger } from '../../src/log.ts';
-import { loadKubeConfig } from '../../test/env/stack.ts';
+import { kubeconfigFile } from '../../test/env/paths.ts';
 
 export const Namespaces: ResourceDef = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
 
 export function stackClient(): KubeClient {
-  return new KubeClient(loadKubeConfig());
+  return KubeClient.fromKubeconfig(kubeconfigFile);
 }
 
 /** Runs `task(i)` for i in 0..count-1 with at most `concurrency` in flight; rejects on the first failure. */

@@ -45,7 +45,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.all && positionals.length === 0) throw new UsageError('name a Certificate, or pass --all');
   if (values.all && positionals.length > 0) throw new UsageError('--all takes no names');
   const client = KubeClient.fromDefault();
-  const ns = values['all-namespaces'] ? undefined : (values.namespace ?? client.kc.getContextObject(client.kc.getCurrentContext())?.namespace ?? 'default');
+  const ns = values['all-namespaces'] ? undefined : (values.namespace ?? client.namespace ?? 'default');
   const targets: Certificate[] = values.all
     ? (await client.list<Certificate>(Resources.certificates, ns)).items
     : await Promise.all(positionals.map((name) => client.get<Certificate>(Resources.certificates, ns, name).catch((err: unknown) => {

@@ -282,7 +282,7 @@ export async function run(argv: string[]): Promise<number> {
   if (output !== 'table' && output !== 'json') throw new UsageError(`--output=${output}: use table or json`);
 
   const client = KubeClient.fromDefault();
-  const namespace = values['all-namespaces'] ? undefined : (values.namespace ?? client.kc.getContextObject(client.kc.getCurrentContext())?.namespace ?? 'default');
+  const namespace = values['all-namespaces'] ? undefined : (values.namespace ?? client.namespace ?? 'default');
   const data = await withProgress('Reading Certificates from the cluster', () => fetchStatus(client, { namespace, name }));
   process.stdout.write(output === 'json' ? `${JSON.stringify(statusJson(data), null, 2)}\n` : renderStatus(data, new Date()));
   return exitCodeFor(data);

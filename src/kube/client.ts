@@ -4,13 +4,13 @@
  * Why not the generated client-node APIs: every kind here is addressed the
  * same way (group/version/plural), merge patches and status subresources need
  * per-call content types there, and the benchmark must count API requests by
- * verb. One small client over undici gives all three.
+ * verb. One small client over undici gives all three, without loading the
+ * generated API at all (see kubeconfig.ts).
  */
-import { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request, type Dispatcher } from 'undici';
-import type https from 'node:https';
 import type { KubeObject, ResourceDef } from '../api/types.ts';
 import { assertFence } from './fence.ts';
+import { fromDefault, fromFiles, type ClusterAccess } from './kubeconfig.ts';
 
 export class ApiError extends Error {
   readonly statusCode: number;
@@ -55,53 +55,92 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** One line of a watch stream. */
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: KubeObject & { code?: number; reason?: string; message?: string };
+}
+
+export interface WatchQuery {
+  resourceVersion: string;
+  labelSelector?: string;
+}
+
 export class KubeClient {
-  readonly kc: KubeConfig;
+  readonly access: ClusterAccess;
   readonly server: string;
   /** Requests made, by verb (informer lists included, watches not), for the metrics and the benchmark. */
   readonly requestCounts: Record<Verb, number> = { get: 0, list: 0, create: 0, update: 0, patch: 0, delete: 0 };
-  private dispatcher: Dispatcher | undefined;
+  private dispatcher: Promise<Dispatcher> | undefined;
   private readonly timeoutMs: number;
 
-  constructor(kc: KubeConfig, opts: { timeoutMs?: number } = {}) {
-    this.kc = kc;
+  constructor(access: ClusterAccess, opts: { timeoutMs?: number } = {}) {
+    this.access = access;
+    this.server = access.server;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster; set KUBECONFIG or run in a pod');
-    this.server = cluster.server.replace(/\/$/, '');
   }
 
   static fromKubeconfig(file: string): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromFile(file);
-    return new KubeClient(kc);
+    return new KubeClient(fromFiles([file]));
   }
 
   static fromDefault(): KubeClient {
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
-    return new KubeClient(kc);
+    return new KubeClient(fromDefault());
+  }
+
+  /** The current context's namespace, where commands without --namespace look. */
+  get namespace(): string | undefined {
+    return this.access.namespace;
   }
 
   /** Auth headers are read per request so rotated service-account tokens are picked up. */
   private async prepare(): Promise<{ dispatcher: Dispatcher; headers: Record<string, string> }> {
-    const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
-    if (!this.dispatcher) {
-      this.dispatcher = new Agent({
-        connect: {
-          ca: opts.ca,
-          cert: opts.cert,
-          key: opts.key,
-          rejectUnauthorized: opts.rejectUnauthorized ?? true,
-        },
-        keepAliveTimeout: 30_000,
-        connections: 64,
-      });
+    this.dispatcher ??= (async () => {
+      const tls = this.access.delegated ? await this.access.delegated() : this.access.tls;
+      return new Agent({ connect: { ...tls }, keepAliveTimeout: 30_000, connections: 64 });
+    })();
+    return { dispatcher: await this.dispatcher, headers: await this.access.headers() };
+  }
+
+  /**
+   * One watch request, from `resourceVersion` on, with bookmarks so a quiet
+   * resource still advances its resourceVersion and a reconnect rarely meets
+   * 410 Gone. The API server ends it after a time of its choosing (between
+   * one and two --min-request-timeout, 30-60 min by default), and the stream
+   * may be silent until then: no body timeout, and a peer that died is found
+   * by TCP keep-alive (undici probes after 60 s idle). Resolves when the
+   * server ends the stream; rejects with an ApiError when it refuses one.
+   */
+  async watch(def: ResourceDef, namespace: string | undefined, query: WatchQuery, onEvent: (ev: WatchEvent) => void, signal?: AbortSignal): Promise<void> {
+    const { dispatcher, headers } = await this.prepare();
+    const params = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', resourceVersion: query.resourceVersion });
+    if (query.labelSelector) params.set('labelSelector', query.labelSelector);
+    const path = `${resourcePath(def, namespace)}?${params}`;
+    const res = await request(`${this.server}${path}`, {
+      method: 'GET',
+      dispatcher,
+      headers: { ...headers, accept: 'application/json' },
+      signal,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: 0,
+    });
+    if (res.statusCode !== 200) {
+      const text = await res.body.text();
+      let status: { reason?: string; message?: string } = {};
+      try {
+        status = JSON.parse(text) as typeof status;
+      } catch {
+        // not a Status object
+      }
+      throw new ApiError(`watch ${path}: ${res.statusCode} ${status.message ?? text.slice(0, 500)}`, res.statusCode, status.reason ?? 'Unknown');
     }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string') headers[k] = v;
-    return { dispatcher: this.dispatcher, headers };
+    res.body.setEncoding('utf8');
+    let partial = '';
+    for await (const chunk of res.body as AsyncIterable<string>) {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line) onEvent(JSON.parse(line) as WatchEvent);
+    }
   }
 
   /**

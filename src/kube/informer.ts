@@ -1,8 +1,8 @@
 /**
- * Informer wrapper: a client-node ListWatch that never stays dead.
+ * Informer wrapper: a ListWatch that never stays dead.
  *
- * client-node relists by itself after a 410 Gone, but after any other error
- * (apiserver restart, connection reset) it fires `error` and stops. A
+ * The ListWatch relists by itself after a 410 Gone, but after any other error
+ * (apiserver restart, connection reset) it reports and stops. A
  * controller whose cache silently freezes is worse than one that crashes, so
  * this wrapper restarts the ListWatch with capped exponential back-off and
  * reports whether the first list is in the cache, for the readiness probe.
@@ -10,11 +10,11 @@
  * keeps answering while the watch restarts, and an apiserver blip would
  * otherwise turn every replica unready at once, failing live challenges.
  */
-import { ListWatch, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeObject, ResourceDef } from '../api/types.ts';
 import { exponentialDelay } from '../base/backoff.ts';
 import { objectKey } from '../base/objects.ts';
-import { resourcePath, type KubeClient } from './client.ts';
+import type { KubeClient } from './client.ts';
+import { ListWatch } from './listwatch.ts';
 import type { Logger } from '../log.ts';
 
 export type Handler<T> = (obj: T, event: 'add' | 'update' | 'delete') => void;
@@ -42,26 +42,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * TransformStripManagedFields does. An update sent without them leaves the
  * server's copy as it is.
  */
-function stripManagedFields(o: unknown): void {
-  const meta = (o as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
-  if (meta) delete meta.managedFields;
-}
-
-class StrippingWatch extends Watch {
-  private readonly trim: ((obj: object) => void) | undefined;
-
-  constructor(kc: ConstructorParameters<typeof Watch>[0], trim?: (obj: object) => void) {
-    super(kc);
-    this.trim = trim;
-  }
-
-  override watch(...[path, query, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
-    return super.watch(path, query, (phase, obj, raw) => {
-      stripManagedFields(obj);
-      if (obj && typeof obj === 'object') this.trim?.(obj);
-      callback(phase, obj, raw);
-    }, done);
-  }
+function stripManagedFields(o: KubeObject): void {
+  delete (o.metadata as { managedFields?: unknown }).managedFields;
 }
 
 export class Informer<T extends KubeObject> {
@@ -69,8 +51,8 @@ export class Informer<T extends KubeObject> {
   private readonly client: KubeClient;
   private readonly opts: InformerOptions;
   private readonly handlers: Handler<T>[] = [];
-  private lw: ListWatch<KubernetesObject & T> | undefined;
-  private pending: ListWatch<KubernetesObject & T> | undefined;
+  private lw: ListWatch<T> | undefined;
+  private pending: ListWatch<T> | undefined;
   private stopped = false;
   private synced = false;
   private failures = 0;
@@ -111,8 +93,8 @@ export class Informer<T extends KubeObject> {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.pending?.stop();
-    await this.lw?.stop();
+    this.pending?.stop();
+    this.lw?.stop();
   }
 
   /**
@@ -121,32 +103,28 @@ export class Informer<T extends KubeObject> {
    * for "the object is gone".
    */
   private async run(): Promise<void> {
-    const path = resourcePath(this.def, this.opts.namespace);
-    const listFn = async () => {
-      const res = await this.client.list<T>(this.def, this.opts.namespace, this.opts.labelSelector);
-      for (const item of res.items) {
-        stripManagedFields(item);
-        this.opts.trim?.(item);
-      }
-      return { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: res.resourceVersion }, items: res.items as (KubernetesObject & T)[] };
-    };
-    const next = new ListWatch<KubernetesObject & T>(path, new StrippingWatch(this.client.kc, this.opts.trim), listFn, false, this.opts.labelSelector);
-    this.pending = next;
     // Events from a ListWatch that is not yet the cache are held back: a
     // reconciler they trigger would read the previous cache and miss the object.
     let held: Array<[T, 'add' | 'update' | 'delete']> | undefined = [];
-    const emit = (o: T, ev: 'add' | 'update' | 'delete') => (held ? held.push([o, ev]) : this.emit(o, ev));
-    next.on('add', (o) => emit(o, 'add'));
-    next.on('update', (o) => emit(o, 'update'));
-    next.on('delete', (o) => emit(o, 'delete'));
     let failed = false;
-    next.on('error', (err: unknown) => {
-      if (this.pending !== next && this.lw !== next) return;
-      failed = true;
-      void this.restart(err);
+    const next: ListWatch<T> = new ListWatch<T>(this.client, this.def, {
+      namespace: this.opts.namespace,
+      labelSelector: this.opts.labelSelector,
+      transform: (o) => {
+        stripManagedFields(o);
+        this.opts.trim?.(o);
+        return o;
+      },
+      onEvent: (o, ev) => (held ? held.push([o, ev]) : this.emit(o, ev)),
+      onError: (err) => {
+        if (this.pending !== next && this.lw !== next) return;
+        failed = true;
+        void this.restart(err);
+      },
+      delay: this.opts.delay ?? sleep,
     });
+    this.pending = next;
     try {
-      // A failed list does not reject: ListWatch reports it through 'error' and resolves.
       await next.start();
     } catch (err) {
       void this.restart(err);
@@ -162,7 +140,7 @@ export class Informer<T extends KubeObject> {
     for (const [o, ev] of events) this.emit(o, ev);
     this.onSynced?.();
     if (previous) {
-      await previous.stop().catch(() => undefined);
+      previous.stop();
       const live = new Set(next.list().map(objectKey));
       for (const old of previous.list()) {
         if (!live.has(objectKey(old))) this.emit(old, 'delete');
@@ -184,7 +162,7 @@ export class Informer<T extends KubeObject> {
     this.opts.logger[level]({ resource: this.def.plural, err: String(err), backoffMs: backoff }, 'watch failed; restarting informer');
     await (this.opts.delay ?? sleep)(backoff);
     if (this.stopped) return;
-    await this.pending?.stop().catch(() => undefined);
+    this.pending?.stop();
     await this.run();
   }
 

@@ -37,8 +37,3 @@ test('every production dependency is imported by the shipped code, and every imp
   t.deepEqual(production.filter((name) => !imported.has(name)).sort(), [], 'production dependencies nothing in src/ or bin/ imports: move them to devDependencies');
   t.deepEqual([...imported].filter((name) => !production.includes(name)).sort(), [], 'imported by src/ or bin/ but not a production dependency');
 });
-
-test('yaml, used only by tests, is a devDependency', (t) => {
-  t.is(pkg.dependencies.yaml, undefined);
-  t.truthy(pkg.devDependencies.yaml);
-});

@@ -134,7 +134,7 @@ const verbOf: Record<string, string> = { get: 'get', find: 'get', list: 'list', 
  */
 const indirect: Record<string, string[]> = {
   // ListWatch of the Informer's own def: counted through the `inf<…>(Resources.x)` informers.
-  'src/kube/informer.ts list(this.def)': [],
+  'src/kube/listwatch.ts list(this.def)': [],
   // writeStatus's own call: counted through each `writeStatus(ctx, Resources.x, …)`.
   'src/controller/status.ts replaceStatus(def)': [],
   // The issuer reconciler serves both kinds with one def.
