@@ -2,18 +2,25 @@
 # Builds one program of the local test stack from its wrapper module and
 # caches it outside the repo, keyed by module version, so a warm stack
 # starts in seconds. Prints the binary's path on stdout.
-#   tools/build.sh kube-apiserver|kubectl|etcd|traefik|helm
+#   tools/build.sh kube-apiserver|kubectl|etcd|traefik|helm|pebble|pebble-challtestsrv
+# Programs of one module that ship together (pebble and pebble-challtestsrv) are built as a
+# group: one `go build` compiles their shared packages once, into one cached directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-name=${1:?usage: tools/build.sh kube-apiserver|kubectl|etcd|traefik|helm}
+usage='kube-apiserver|kubectl|etcd|traefik|helm|pebble|pebble-challtestsrv'
+name=${1:?usage: tools/build.sh $usage}
 ldflags='-s -w'
+group=''
 case $name in
   kube-apiserver) dir=kubernetes; mod=k8s.io/kubernetes; pkg=k8s.io/kubernetes/cmd/kube-apiserver ;;
   kubectl)        dir=kubernetes; mod=k8s.io/kubernetes; pkg=k8s.io/kubernetes/cmd/kubectl ;;
   etcd)           dir=etcd; mod=go.etcd.io/etcd/server/v3; pkg=. ;;
   traefik)        dir=traefik; mod=github.com/traefik/traefik/v3; pkg=github.com/traefik/traefik/v3/cmd/traefik ;;
   helm)           dir=helm; mod=helm.sh/helm/v3; pkg=helm.sh/helm/v3/cmd/helm ;;
-  *) echo "tools/build.sh: unknown program '$name'; expected kube-apiserver, kubectl, etcd, traefik or helm" >&2; exit 2 ;;
+  pebble|pebble-challtestsrv)
+                  dir=pebble; mod=github.com/letsencrypt/pebble/v2; group=pebble
+                  pkg="$mod/cmd/pebble $mod/cmd/pebble-challtestsrv" ;;
+  *) echo "tools/build.sh: unknown program '$name'; expected one of $usage" >&2; exit 2 ;;
 esac
 if ! command -v go >/dev/null 2>&1; then
   if [[ -x /usr/local/go/bin/go ]]; then export PATH=/usr/local/go/bin:$PATH
@@ -34,18 +41,25 @@ if [[ $name == traefik ]]; then
   version=$version-stamped
 fi
 cache=${CERTROUTE_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/certroute/bin}
-out=$cache/$name-$version
+unit=${group:-$name}
+# A group's programs land in one directory, each under its own name; a single program is one file.
+built=$cache/$unit-$version
+out=$built${group:+/$name}
 mkdir -p "$cache"
 # Two stacks starting at once must not build the same binary twice.
-exec 9>"$cache/$name.lock"
+exec 9>"$cache/$unit.lock"
 flock 9
-if [[ ! -x $out ]]; then
+if [[ ! -e $built ]]; then
   start=$(date +%s)
-  log=$cache/$name-$version.build.log
-  ( cd "$here/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$out.tmp" "$pkg" ) >"$log" 2>&1 || {
-    echo "tools/build.sh: building $name $version failed; see $log" >&2; exit 4; }
-  mv "$out.tmp" "$out"
-  echo "built $name $version in $(( $(date +%s) - start ))s" >&2
-  echo "$name $version $(( $(date +%s) - start ))" >> "$cache/build-times.txt"
+  log=$cache/$unit-$version.build.log
+  rm -rf "$built.tmp"
+  # With a trailing slash, `-o` makes go build write every listed main package into that directory.
+  target=$built.tmp${group:+/}
+  # shellcheck disable=SC2086 # a group's packages are a word list
+  ( cd "$here/$dir" && CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$target" $pkg ) >"$log" 2>&1 || {
+    echo "tools/build.sh: building $unit $version failed; see $log" >&2; exit 4; }
+  mv "$built.tmp" "$built"
+  echo "built $unit $version in $(( $(date +%s) - start ))s" >&2
+  echo "$unit $version $(( $(date +%s) - start ))" >> "$cache/build-times.txt"
 fi
 echo "$out"

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { X509Certificate } from 'node:crypto';
-import { readEnv, kubectl } from '../env/stack.ts';
+import { readEnv, kubectl, PEBBLE_VALIDITY_SECONDS } from '../env/stack.ts';
 import {
   applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, readyCondition, secretPem, startController,
   waitFor, waitForCertificateRevision, type CertificateView, type ControllerProcess, type SecretView,
@@ -118,9 +118,11 @@ test('certroute renew re-issues the certificate like cmctl renew does', async (t
 
 test('a Certificate renews by itself when renewBefore puts the renewal time in the past', async (t) => {
   const ns = await freshNamespace('renewal');
-  // Pebble's certificates in the stack live 168h; renewing 167h59m57s early
-  // puts the renewal time 3 s after issuance.
-  await applyYaml(certificate(ns, 'short', ['short.renewal.test'], '\n  renewBefore: 167h59m57s'));
+  // Renewing 3 s less than the lifetime of Pebble's certificates early puts the
+  // renewal time 3 s after issuance.
+  const early = PEBBLE_VALIDITY_SECONDS - 3;
+  const renewBefore = `${Math.floor(early / 3600)}h${Math.floor((early % 3600) / 60)}m${early % 60}s`;
+  await applyYaml(certificate(ns, 'short', ['short.renewal.test'], `\n  renewBefore: ${renewBefore}`));
   const first = await waitForCertificateRevision(ns, 'short', 1);
   const renewalAt = Date.parse(first.status!.renewalTime!);
   t.true(renewalAt - Date.parse(first.status!.notBefore!) <= 4_000);

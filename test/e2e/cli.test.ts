@@ -127,7 +127,7 @@ test('status: a namespace whose Certificates are all Ready prints the table and 
   t.is(r.code, 0, r.stderr);
   const [head, row, ...rest] = r.stdout.trimEnd().split('\n');
   t.regex(head!, /^NAME\s+READY\s+SECRET\s+ISSUER\s+EXPIRES\s+RENEWAL\s+LAST FAILURE$/);
-  t.regex(row!, new RegExp(`^app-tls\\s+True\\s+app-tls\\s+ClusterIssuer/${issuer}\\s+6d\\s+[45]d\\s+-$`), 'Pebble certificates live 7 days; renewal at two thirds');
+  t.regex(row!, new RegExp(`^app-tls\\s+True\\s+app-tls\\s+ClusterIssuer/${issuer}\\s+89d\\s+59d\\s+-$`), 'Pebble\'s default profile lives 90 days; renewal at two thirds');
   t.deepEqual(rest, [], 'a Ready Certificate needs no explanation');
   const one = await certroute(['status', 'app-tls', '-n', readyNs, '-o', 'json']);
   t.is(one.code, 0);

@@ -54,10 +54,16 @@ export interface PebbleOptions {
 }
 
 /**
- * Lifetime of Pebble's certificates on the stack: 7 days, like short-lived
- * public certificates, so renewal tests can put renewal seconds after issuance.
+ * Pebble's certificate profiles on the stack, as Let's Encrypt offers them: `default` lives
+ * 90 days, `shortlived` 160 hours. An order that names no profile gets `default`.
  */
-export const PEBBLE_VALIDITY_SECONDS = 7 * 24 * 3600;
+export const PEBBLE_PROFILES = {
+  default: { description: 'Like Let\'s Encrypt\'s classic profile: 90 days', validityPeriod: 90 * 24 * 3600 },
+  shortlived: { description: 'Like Let\'s Encrypt\'s shortlived profile: 160 hours', validityPeriod: 160 * 3600 },
+} as const;
+
+/** Lifetime of a certificate from Pebble's default profile, in seconds. */
+export const PEBBLE_VALIDITY_SECONDS = PEBBLE_PROFILES.default.validityPeriod;
 
 export interface Binaries {
   etcd: string;
@@ -119,9 +125,11 @@ export function challtestsrvSpec(bins: Binaries, ports: Ports): LaunchSpec {
   return {
     command: bins.challtestsrv,
     args: [
+      // Pebble asks for AAAA first; an empty default leaves every name on 127.0.0.1.
       '-defaultIPv4', loopback, '-defaultIPv6', '',
-      '-http01', '', '-https01', '', '-tlsalpn01', '',
-      '-dns01', `${loopback}:${ports.challtestsrvDns}`,
+      // Only its DNS server and management API; an empty address turns a listener off.
+      '-http01', '', '-https01', '', '-tlsalpn01', '', '-doh', '',
+      '-dnsserver', `${loopback}:${ports.challtestsrvDns}`,
       '-management', `${loopback}:${ports.challtestsrvManagement}`,
     ],
     env: {},
@@ -148,7 +156,7 @@ export function pebbleSpec(bins: Binaries, ports: Ports, pki: StackPki, options:
       // Validation must travel Pebble → Traefik → route → responder, as it would in production.
       httpPort: options.httpPort ?? ports.web,
       tlsPort: options.tlsPort ?? ports.websecure,
-      certificateValidityPeriod: PEBBLE_VALIDITY_SECONDS,
+      profiles: PEBBLE_PROFILES,
       ocspResponderURL: '',
       externalAccountBindingRequired: options.externalAccountBinding?.required ?? false,
       ...(options.externalAccountBinding ? { externalAccountMACKeys: options.externalAccountBinding.macKeys } : {}),

@@ -16,7 +16,8 @@ export interface Response {
 export function get(url: string, tls: TlsFiles = {}, timeoutMs = 2000): Promise<Response> {
   return new Promise((resolve, reject) => {
     const transport = url.startsWith('https:') ? https : http;
-    const req = transport.get(url, { ...tls, timeout: timeoutMs, agent: false }, (res) => {
+    // Pebble refuses requests without a User-Agent (RFC 8555 §6.1 says clients must send one).
+    const req = transport.get(url, { ...tls, timeout: timeoutMs, agent: false, headers: { 'user-agent': 'certroute-stack-probe' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));

@@ -9,7 +9,7 @@
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { binaries, pebbleBinaries, traefikCrdFile } from './binaries.ts';
+import { binaries, traefikCrdFile } from './binaries.ts';
 import {
   apiserverSpec, challtestsrvSpec, components, etcdSpec, pebbleSpec, readiness, traefikSpec,
   type ApiserverOptions, type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
@@ -25,6 +25,7 @@ import { commandLine, groupMembers, isAlive, killGroup, launch, logSize, StackEr
 
 export { binary, helmPath, kubectlPath } from './binaries.ts';
 export type { ApiserverOptions, Component, PebbleOptions, TraefikOptions } from './components.ts';
+export { PEBBLE_PROFILES, PEBBLE_VALIDITY_SECONDS } from './components.ts';
 export { apply, exposeLocalPort, kubectl, loadKubeConfig, localPortService, type KubectlResult, type LocalPort } from './kube.ts';
 export { StackError } from './proc.ts';
 
@@ -215,11 +216,10 @@ function clearStackDir(): void {
 }
 
 async function resolveBinaries(log: (line: string) => void): Promise<Binaries> {
-  const debianBins = pebbleBinaries();
-  const go = await binaries(['etcd', 'kube-apiserver', 'kubectl', 'traefik'], log);
+  const go = await binaries(['etcd', 'kube-apiserver', 'kubectl', 'traefik', 'pebble', 'pebble-challtestsrv'], log);
   return {
     etcd: go.etcd!, kubeApiserver: go['kube-apiserver']!, kubectl: go.kubectl!, traefik: go.traefik!,
-    pebble: debianBins.pebble, challtestsrv: debianBins.challtestsrv,
+    pebble: go.pebble!, challtestsrv: go['pebble-challtestsrv']!,
   };
 }
 
