@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { hostname } from 'node:os';
+import { startCaInjector } from '../cainjector/start.ts';
 import { Manager } from '../controller/manager.ts';
 import { validateTiming } from '../kube/leader.ts';
 import { KubeClient } from '../kube/client.ts';
@@ -43,6 +44,8 @@ Flags:
   --shim-default-secret-name=true|false
                                   write <name>-tls into an IngressRoute's empty spec.tls.secretName
                                   (needs patch on IngressRoutes cluster-wide; false: a Warning asks the user)
+  --ca-injector=true|false        fill caBundles of annotated webhooks, CRDs and APIServices, as
+                                  cert-manager's cainjector (default true; off with --shim-only)
   --workers=8                     concurrent reconciles per kind
   --poll-min=25ms                 first wait before polling a pending ACME order or challenge again;
                                   it doubles with each poll, up to 5s
@@ -73,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     'responder-service': { type: 'string' },
     'shim-only': { type: 'boolean' },
     'shim-default-secret-name': { type: 'string' },
+    'ca-injector': { type: 'string' },
     workers: { type: 'string' },
     'poll-min': { type: 'string' },
   });
@@ -137,6 +141,8 @@ export async function run(argv: string[]): Promise<number> {
     workers: values.workers ? Number(values.workers) : 8,
     shimOnly: values['shim-only'] === true,
   });
+  // Beside cert-manager (--shim-only) its own cainjector fills the bundles.
+  const caInjector = booleanFlag('ca-injector', values['ca-injector'], true) && values['shim-only'] !== true ? startCaInjector(manager, { client, logger }) : undefined;
   const headersTimeoutMs = durationFlag('responder-header-timeout', values['responder-header-timeout'], `${DEFAULT_TIMEOUTS.headersTimeoutMs}ms`);
   if (headersTimeoutMs <= 0) throw new UsageError('--responder-header-timeout must be more than 0');
   const responder = createResponder({
@@ -175,7 +181,7 @@ export async function run(argv: string[]): Promise<number> {
     }));
   }
   const bound = await responder.listen();
-  logger.info({ responderPort: bound, metricsPort, healthPort, namespace, selfCheck: web.web, wiring }, 'certroute starting');
+  logger.info({ responderPort: bound, metricsPort, healthPort, namespace, selfCheck: web.web, wiring, caInjector: caInjector !== undefined }, 'certroute starting');
   const shutdown = async () => {
     await manager.stop();
     await responder.close();
@@ -200,6 +206,7 @@ export async function run(argv: string[]): Promise<number> {
   await stopping;
   logger.info('shutting down');
   shim.stop();
+  caInjector?.stop();
   await shutdown();
   return 0;
 }

@@ -49,6 +49,7 @@ export class Manager {
   private readonly opts: ManagerOptions;
   private readonly queues: Record<QueueName, WorkQueue>;
   private readonly extraQueues: WorkQueue[] = [];
+  private readonly extraInformers: Informer<KubeObject>[] = [];
   private readonly elector: LeaderElector | undefined;
   private leading = false;
   /** Counts terms of leadership, so a run from an earlier term cannot act in a later one. */
@@ -203,6 +204,11 @@ export class Manager {
     caches.clusterissuers.on(issuerChanged('ClusterIssuer'));
   }
 
+  /** Another controller's informers (the CA injector's), started, stopped and awaited for readiness with these; call before start(). */
+  addInformers(informers: ReadonlyArray<Informer<KubeObject>>): void {
+    this.extraInformers.push(...informers);
+  }
+
   onIngressRoute(fn: (r: IngressRoute) => void): void {
     this.ingressRoutes.on(fn);
   }
@@ -226,7 +232,7 @@ export class Manager {
   }
 
   private get informers(): Informer<KubeObject>[] {
-    return [...(Object.values(this.caches) as Informer<KubeObject>[]), this.ingressRoutes as unknown as Informer<KubeObject>];
+    return [...(Object.values(this.caches) as Informer<KubeObject>[]), this.ingressRoutes as unknown as Informer<KubeObject>, ...this.extraInformers];
   }
 
   get hasSynced(): boolean {

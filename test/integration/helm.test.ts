@@ -324,6 +324,11 @@ test('the ServiceAccount may do what the controller does, and not more', async (
     { verb: 'create', group: 'traefik.io', resource: 'ingressroutes', namespace: ns },
     { verb: 'update', group: 'traefik.io', resource: 'ingressroutes', namespace: ns, name: 'certroute-acme-challenge' },
     { verb: 'get', group: '', resource: 'services', namespace: edge, name: 'traefik' },
+    // The CA injector (caInjector.enabled, on by default).
+    { verb: 'patch', group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations' },
+    { verb: 'watch', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations' },
+    { verb: 'get', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
+    { verb: 'patch', group: 'apiregistration.k8s.io', resource: 'apiservices' },
   ];
   const mayNot: Access[] = [
     { verb: 'get', group: CM, resource: 'certificates', namespace: 'default' }, // read from the informer cache only
@@ -339,6 +344,9 @@ test('the ServiceAccount may do what the controller does, and not more', async (
     { verb: 'get', group: '', resource: 'services', namespace: edge, name: 'other' },
     { verb: 'list', group: '', resource: 'services', namespace: edge },
     { verb: 'escalate', group: 'rbac.authorization.k8s.io', resource: 'clusterroles' },
+    { verb: 'update', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations' },
+    { verb: 'delete', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' },
+    { verb: 'create', group: 'apiregistration.k8s.io', resource: 'apiservices' },
   ];
   const answers = await allowed(ns, [...may, ...mayNot]);
   t.deepEqual(may.filter((_, i) => !answers[i]).map(show), [], 'denied but needed');

@@ -34,6 +34,8 @@ interface Mode {
   readsTraefikService: boolean;
   /** shim.defaultSecretName: the shim patches an empty spec.tls.secretName. */
   defaultSecretName: boolean;
+  /** caInjector.enabled (the CA injector runs only outside shim-only mode). */
+  caInjector: boolean;
 }
 
 type Scope = 'cluster' | 'release namespace' | 'traefik namespace';
@@ -51,6 +53,7 @@ interface Grant {
 
 const always = (): boolean => true;
 const full = (m: Mode): boolean => !m.shimOnly;
+const injector = (m: Mode): boolean => full(m) && m.caInjector;
 const CM = 'cert-manager.io';
 const ACME = 'acme.cert-manager.io';
 const TRAEFIK = 'traefik.io';
@@ -87,6 +90,11 @@ const grants: Grant[] = [
   { scope: 'cluster', group: ACME, resource: 'challenges', verbs: ['create', 'delete', 'patch'], when: full, why: 'orders.ts creates and deletes; challenges.ts patches its finalizer away' },
   { scope: 'cluster', group: ACME, resource: 'challenges/status', verbs: ['update'], when: full, why: 'challenges.ts writeStatus' },
   { scope: 'cluster', group: '', resource: 'secrets', verbs: ['get', 'create', 'update', 'delete'], when: full, why: 'certificates, issuers, certificaterequests: keys, issued certificates, ACME account keys' },
+
+  // The CA injector (src/cainjector/), on by default, never in shim-only mode.
+  ...(['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const).map((resource) => ({ scope: 'cluster' as const, group: 'admissionregistration.k8s.io', resource, verbs: ['get', 'list', 'watch', 'patch'], when: injector, why: 'cainjector: informer, caBundle merge patch, fresh read after a conflict' })),
+  { scope: 'cluster', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', verbs: ['get', 'list', 'watch', 'patch'], when: injector, why: 'cainjector: informer, conversion webhook caBundle patch, fresh read after a conflict' },
+  { scope: 'cluster', group: 'apiregistration.k8s.io', resource: 'apiservices', verbs: ['get', 'list', 'watch', 'patch'], when: injector, why: 'cainjector: informer, spec.caBundle patch, fresh read after a conflict' },
 
   // Leader election (src/kube/leader.ts), in the release namespace.
   { scope: 'release namespace', group: 'coordination.k8s.io', resource: 'leases', verbs: ['create'], when: (m) => m.leaderElection, why: 'leader.ts: first candidate creates the Lease' },
@@ -128,6 +136,11 @@ function controllerModules(): string[] {
 
 const verbOf: Record<string, string> = { get: 'get', find: 'get', list: 'list', create: 'create', replace: 'update', replaceStatus: 'update', mergePatch: 'patch', delete: 'delete' };
 
+const cainjectorTargets = [
+  'admissionregistration.k8s.io/validatingwebhookconfigurations', 'admissionregistration.k8s.io/mutatingwebhookconfigurations',
+  'apiextensions.k8s.io/customresourcedefinitions', 'apiregistration.k8s.io/apiservices',
+];
+
 /**
  * Calls whose resource is a variable, not `Resources.x`: what each one reaches, by reading the
  * code around it. A new call of this kind fails the test until it is added here.
@@ -141,6 +154,9 @@ const indirect: Record<string, string[]> = {
   'src/controller/issuers.ts writeStatus(def)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
   // forgetLostAccount clears the account of either kind of issuer.
   'src/controller/orders.ts writeStatus(ref.kind)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
+  // The injector patches and re-reads its four target kinds through one def per kind.
+  'src/cainjector/injector.ts mergePatch(kind.def)': cainjectorTargets.map((r) => `${r} patch`),
+  'src/cainjector/injector.ts get(kind.def)': cainjectorTargets.map((r) => `${r} get`),
   // resolveTraefikWeb's Service def.
   'src/traefik/challenge-route.ts find(def)': ['core/services get'],
 };
@@ -200,7 +216,7 @@ test('the controller code uses exactly the (resource, verb) pairs the table gran
 
 test('the scan covers the modules that talk to the API server', (t) => {
   const modules = controllerModules();
-  for (const f of ['src/controller/manager.ts', 'src/kube/leader.ts', 'src/kube/events.ts', 'src/traefik/shim.ts', 'src/traefik/challenge-route.ts', 'src/controller/orders.ts']) {
+  for (const f of ['src/controller/manager.ts', 'src/cainjector/injector.ts', 'src/kube/leader.ts', 'src/kube/events.ts', 'src/traefik/shim.ts', 'src/traefik/challenge-route.ts', 'src/controller/orders.ts']) {
     t.true(modules.includes(f), `${f} is loaded by the controller`);
   }
   t.false(modules.includes('src/cli/renew.ts'), "the operator's CLI commands are not the controller's");
@@ -247,19 +263,20 @@ function chartTuples(docs: RbacDoc[]): string[] {
 }
 
 const modes: Array<{ title: string; set: string[]; mode: Mode }> = [
-  { title: 'defaults (route mode, leader election)', set: [], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true } },
-  { title: 'shim-only', set: ['shimOnly=true'], mode: { shimOnly: true, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true } },
-  { title: 'middleware mode', set: ['wiring=middleware'], mode: { shimOnly: false, wiring: 'middleware', leaderElection: true, readsTraefikService: true, defaultSecretName: true } },
+  { title: 'defaults (route mode, leader election)', set: [], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true } },
+  { title: 'shim-only', set: ['shimOnly=true'], mode: { shimOnly: true, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true } },
+  { title: 'middleware mode', set: ['wiring=middleware'], mode: { shimOnly: false, wiring: 'middleware', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true } },
   {
     title: 'no leader election and a fixed self-check address',
     set: ['leaderElection.enabled=false', 'traefik.selfCheckAddress=http://traefik.edge.svc:80', 'replicas=1'],
-    mode: { shimOnly: false, wiring: 'route', leaderElection: false, readsTraefikService: false, defaultSecretName: true },
+    mode: { shimOnly: false, wiring: 'route', leaderElection: false, readsTraefikService: false, defaultSecretName: true, caInjector: true },
   },
   {
     title: 'shim.defaultSecretName off: no patch on IngressRoutes anywhere',
     set: ['shim.defaultSecretName=false'],
-    mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: false },
+    mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: false, caInjector: true },
   },
+  { title: 'CA injector off', set: ['caInjector.enabled=false'], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: false } },
 ];
 
 for (const { title, set, mode } of modes) {

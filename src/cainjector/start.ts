@@ -1,0 +1,47 @@
+/**
+ * Runs the CA injector inside the controller's Manager: its informers start and sync with the
+ * others on every replica, its queue runs on the Lease holder only, and on taking the lead it
+ * looks at every annotated target once.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Manager } from '../controller/manager.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { Logger } from '../log.ts';
+import { parseBundle } from './bundle.ts';
+import { injectorReconciler, InjectorIndex, TargetInformers, wireInjector } from './injector.ts';
+import { injectorMetrics } from './metrics.ts';
+
+/** Call before `manager.start()`, so the injector's caches are synced before readiness. */
+export function startCaInjector(manager: Manager, deps: { client: KubeClient; logger: Logger }): { stop(): void } {
+  const targets = new TargetInformers(deps.client, deps.logger);
+  manager.addInformers(targets.all);
+  const base = { targets, certificates: manager.caches.certificates, secrets: manager.caches.secrets };
+  const { reconcile } = injectorReconciler({
+    ...base,
+    client: deps.client,
+    logger: deps.logger,
+    events: manager.ctx.events,
+    metrics: injectorMetrics(manager.metrics.registry),
+    clock: manager.ctx.clock,
+    apiserverCA: apiserverCA(deps.client, deps.logger),
+  });
+  const queue = manager.makeQueue('cainjector', reconcile, 2);
+  wireInjector(base, new InjectorIndex(), (key) => queue.add(key));
+  manager.onLeading(() => {
+    for (const key of targets.annotatedKeys()) queue.add(key);
+  });
+  return { stop: () => queue.stop() };
+}
+
+/** The CA the controller's own kubeconfig trusts the API server with (in a Pod, the service account's ca.crt). */
+export function apiserverCA(client: KubeClient, logger: Logger): X509Certificate[] | undefined {
+  const cluster = client.kc.getCurrentCluster();
+  try {
+    const pem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8') : cluster?.caFile ? readFileSync(cluster.caFile, 'utf8') : undefined;
+    return pem ? parseBundle(pem) : undefined;
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'cannot read the API server CA from the kubeconfig; cert-manager.io/inject-apiserver-ca cannot be served');
+    return undefined;
+  }
+}
