@@ -3,8 +3,7 @@
  * others on every replica, its queue runs on the Lease holder only, and on taking the lead it
  * looks at every annotated target once.
  */
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import type { X509Certificate } from 'node:crypto';
 import type { Manager } from '../controller/manager.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
@@ -36,12 +35,11 @@ export function startCaInjector(manager: Manager, deps: { client: KubeClient; lo
 
 /** The CA the controller's own kubeconfig trusts the API server with (in a Pod, the service account's ca.crt). */
 export function apiserverCA(client: KubeClient, logger: Logger): X509Certificate[] | undefined {
-  const cluster = client.kc.getCurrentCluster();
+  const pem = client.access.tls.ca?.toString('utf8');
   try {
-    const pem = cluster?.caData ? Buffer.from(cluster.caData, 'base64').toString('utf8') : cluster?.caFile ? readFileSync(cluster.caFile, 'utf8') : undefined;
     return pem ? parseBundle(pem) : undefined;
   } catch (err) {
-    logger.warn({ err: (err as Error).message }, 'cannot read the API server CA from the kubeconfig; cert-manager.io/inject-apiserver-ca cannot be served');
+    logger.warn({ err: (err as Error).message }, 'the API server CA in the kubeconfig does not parse; cert-manager.io/inject-apiserver-ca cannot be served');
     return undefined;
   }
 }
