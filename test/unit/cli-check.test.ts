@@ -216,7 +216,7 @@ test('a dead backend behind the route names the responder Service as the thing t
 
 // ── 2–3. route and responder: real servers ──────────────────────────────────
 
-test('the constant in check.ts is exactly what the real responder sends, headers included', async (t) => {
+test('the responder’s 404 as certroute check recognises it is exactly what the real responder sends, headers included', async (t) => {
   const port = await responder(t);
   const probe = await probeRoute({ host: 'a.test', webAddress: `http://127.0.0.1:${port}`, timeoutMs: 2_000 });
   const last = probe.responses.at(-1);
