@@ -8,6 +8,7 @@
  * separate: rendering is pure, and the unit tests drive it with fixtures.
  */
 import type { Certificate, CertificateRequest, Challenge, Condition, KubeObject, Order } from '../api/types.ts';
+import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CERT_MANAGER_GROUP, Resources } from '../api/types.ts';
 import { isOwnedBy } from '../base/objects.ts';
 import { requestName } from '../controller/certificates.ts';
@@ -140,9 +141,8 @@ export function relative(time: string | undefined, now: Date): string {
 }
 
 export function issuerText(cert: Certificate): string {
-  const { name, kind, group } = cert.spec.issuerRef;
-  const k = kind || 'Issuer';
-  return group && group !== CERT_MANAGER_GROUP ? `${k}.${group}/${name}` : `${k}/${name}`;
+  const { name, kind, group } = normalizeIssuerRef(cert.spec.issuerRef);
+  return group !== CERT_MANAGER_GROUP ? `${kind}.${group}/${name}` : `${kind}/${name}`;
 }
 
 function lastFailureText(cert: Certificate, now: Date): string {
@@ -235,7 +235,7 @@ export function statusJson(data: StatusData): unknown {
         ready: conditionJson(getCondition(c.status?.conditions, 'Ready')) ?? { status: 'Unknown', reason: '', message: '' },
         issuing: conditionJson(getCondition(c.status?.conditions, 'Issuing')),
         secretName: c.spec.secretName,
-        issuerRef: { name: ref.name, kind: ref.kind || 'Issuer', group: ref.group || CERT_MANAGER_GROUP },
+        issuerRef: normalizeIssuerRef(ref),
         notAfter: c.status?.notAfter,
         renewalTime: c.status?.renewalTime,
         revision: c.status?.revision,

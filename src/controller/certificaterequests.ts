@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { CertificateRequest, CertificateRequestStatus, Issuer, Order, Secret } from '../api/types.ts';
+import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CertificateRequestAnnotations as CRA, Resources } from '../api/types.ts';
 import { durationMs } from '../base/duration.ts';
 import { controllerReference, decodeB64, encodeB64, splitKey } from '../base/objects.ts';
@@ -12,7 +13,7 @@ import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCsr } from '../pki/csr.ts';
 import { signCsr } from '../pki/sign.ts';
-import { findIssuer, issuerSecretNamespace, normalizeIssuerRef, type Context } from './context.ts';
+import { findIssuer, issuerSecretNamespace, type Context } from './context.ts';
 import { shortenName } from './orders.ts';
 import { writeStatus } from './status.ts';
 

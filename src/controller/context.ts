@@ -12,6 +12,7 @@ import type {
   Order,
   Secret,
 } from '../api/types.ts';
+import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CERT_MANAGER_GROUP } from '../api/types.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { EventSink } from '../kube/events.ts';
@@ -73,10 +74,6 @@ export interface Context {
   metrics: Metrics;
   /** ACME accounts registered by the issuer reconciler, keyed by issuerKey(). */
   accounts: Map<string, AccountInfo>;
-}
-
-export function normalizeIssuerRef(ref: IssuerRef): Required<IssuerRef> {
-  return { name: ref.name, kind: ref.kind || 'Issuer', group: ref.group || CERT_MANAGER_GROUP };
 }
 
 /** Stable key of an issuer: ClusterIssuers have no namespace. */

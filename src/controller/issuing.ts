@@ -4,13 +4,13 @@
  * shape cert-manager users rely on (annotations, labels, keys) is unit-tested.
  */
 import type { Certificate, CertificateRequest, Secret } from '../api/types.ts';
+import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources, SecretAnnotations as SA } from '../api/types.ts';
 import { controllerReference, encodeB64 } from '../base/objects.ts';
 import { parseCertificateChain, validateForSecret, type CertificateInfo } from '../pki/cert.ts';
 import { createCsr } from '../pki/csr.ts';
 import { publicKeyFingerprint } from '../pki/keys.ts';
 import { requestCsr, requestMismatches } from '../pki/request-match.ts';
-import { normalizeIssuerRef } from './context.ts';
 
 export async function buildCertificateRequest(cert: Certificate, name: string, revision: number, keySecretName: string, keyPem: string): Promise<CertificateRequest> {
   const csrPem = await createCsr({

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import type { Certificate, CertificateRequest, Challenge, IngressRoute, Issuer, KubeObject, Order, ResourceDef, Secret } from '../api/types.ts';
+import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { MANAGED_LABEL, Resources, SecretAnnotations } from '../api/types.ts';
 import { controllerOf, objectKey } from '../base/objects.ts';
 import { observeRequests } from '../acme/client.ts';
@@ -21,7 +22,7 @@ import { ChallengeIndex } from '../responder/challenge-index.ts';
 import { certificateRequestReconciler } from './certificaterequests.ts';
 import { certificateReconciler } from './certificates.ts';
 import { challengeReconciler } from './challenges.ts';
-import { normalizeIssuerRef, type Caches, type Context, type ControllerConfig, type Enqueue } from './context.ts';
+import { type Caches, type Context, type ControllerConfig, type Enqueue } from './context.ts';
 import { issuerReconciler } from './issuers.ts';
 import { orderReconciler } from './orders.ts';
 

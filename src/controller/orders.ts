@@ -9,13 +9,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { AcmeAuthorization, AcmeSolver, Challenge, Issuer, Order, OrderStatus } from '../api/types.ts';
+import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { Resources } from '../api/types.ts';
 import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, splitKey } from '../base/objects.ts';
 import { AcmeProblemError, call, clientFor, forgetClients, type AcmeOrder } from '../acme/client.ts';
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
-import { findIssuer, issuerKey, normalizeIssuerRef, type AccountInfo, type Context } from './context.ts';
+import { findIssuer, issuerKey, type AccountInfo, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
 export const CHALLENGE_FINALIZER = 'finalizer.acme.cert-manager.io';

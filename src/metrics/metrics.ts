@@ -4,6 +4,7 @@
  * after switching to certroute.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import type { Certificate, Challenge, Condition } from '../api/types.ts';
 import { objectKey } from '../base/objects.ts';
 
@@ -116,12 +117,13 @@ export class Metrics {
   }
 
   private certLabels(cert: Certificate): Record<string, string> {
+    const ref = normalizeIssuerRef(cert.spec.issuerRef);
     return {
       name: cert.metadata.name,
       namespace: cert.metadata.namespace ?? '',
-      issuer_name: cert.spec.issuerRef.name,
-      issuer_kind: cert.spec.issuerRef.kind || 'Issuer',
-      issuer_group: cert.spec.issuerRef.group || 'cert-manager.io',
+      issuer_name: ref.name,
+      issuer_kind: ref.kind,
+      issuer_group: ref.group,
     };
   }
 }

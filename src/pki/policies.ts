@@ -6,7 +6,8 @@
  * wins, and the reasons are cert-manager's strings: they appear in the Issuing
  * and Ready conditions, where users, alerts and `cmctl status` read them.
  */
-import type { Certificate, CertificateRequest, IssuerRef, Secret } from '../api/types.ts';
+import { formatIssuerRef, issuerRefsEqual } from '../api/issuer-ref.ts';
+import type { Certificate, CertificateRequest, Secret } from '../api/types.ts';
 import { SecretAnnotations } from '../api/types.ts';
 import { parseCertificateChain, type CertificateInfo } from './cert.ts';
 import type { ParsedCsr } from './csr.ts';
@@ -14,7 +15,7 @@ import { keySpecViolations, parsePrivateKey, publicKeyFingerprint } from './keys
 import { sameIps, sameSet } from './names.ts';
 import { secretValue } from './pem.ts';
 import { renewalTime } from './renewal.ts';
-import { issuerRefsEqual, requestCsr, requestMismatches } from './request-match.ts';
+import { requestCsr, requestMismatches } from './request-match.ts';
 import type { KeyObject } from 'node:crypto';
 
 /** The Secret named by spec.secretName does not exist. */
@@ -270,8 +271,4 @@ function issuedCertificateMismatchesSpec(input: PolicyInput): Violation | undefi
   if (!sameSet(cert.uris, spec.uris)) out.push('spec.uris');
   if (out.length === 0) return undefined;
   return violation(SecretMismatch, `Issuing certificate as Existing issued Secret is not up to date for spec: [${out.join(' ')}]`);
-}
-
-function formatIssuerRef(ref: IssuerRef): string {
-  return `${ref.kind || 'Issuer'}.${ref.group || 'cert-manager.io'}/${ref.name}`;
 }

@@ -13,7 +13,8 @@
  * durations as lengths ("2160h" is "2160h0m0s"), names as sets, usages with
  * their aliases and defaults, issuer references with their defaults.
  */
-import type { CertificateRequest, CertificateSpec, IssuerRef } from '../api/types.ts';
+import { issuerRefsEqual } from '../api/issuer-ref.ts';
+import type { CertificateRequest, CertificateSpec } from '../api/types.ts';
 import { durationMs } from '../base/duration.ts';
 import { parseCsr, type ParsedCsr } from './csr.ts';
 import { sameIps, sameSet } from './names.ts';
@@ -56,9 +57,4 @@ function sameDuration(a: string | undefined, b: string | undefined): boolean {
   } catch {
     return (a ?? '') === (b ?? '');
   }
-}
-
-/** Issuer references with cert-manager's defaults: kind Issuer, group cert-manager.io. */
-export function issuerRefsEqual(a: IssuerRef, b: IssuerRef): boolean {
-  return a.name === b.name && (a.kind || 'Issuer') === (b.kind || 'Issuer') && (a.group || 'cert-manager.io') === (b.group || 'cert-manager.io');
 }
