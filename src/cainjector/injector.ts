@@ -19,7 +19,7 @@ import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import type { InjectorMetrics } from './metrics.ts';
 import { describeSource, readCA, sourceKey, sourceOf, type Problem, type Source, type SourceReader } from './sources.ts';
-import { splitTargetKey, targetKey, type TargetKind } from './targets.ts';
+import { splitTargetKey, targetKey, trimTarget, type TargetKind } from './targets.ts';
 
 /** A Secret the informers do not watch (not issued by certroute) is read again this often. */
 export const UNWATCHED_SECRET_RECHECK_MS = 60_000;
@@ -29,7 +29,7 @@ export class TargetInformers {
   private readonly byPlural: ReadonlyMap<string, Informer<KubeObject>>;
 
   constructor(client: KubeClient, logger: Logger) {
-    const inf = <T extends KubeObject>(def: ResourceDef) => new Informer<T>(client, def, { logger });
+    const inf = <T extends KubeObject>(def: ResourceDef) => new Informer<T>(client, def, { logger, trim: trimTarget(def) });
     const informers = [
       inf<WebhookConfiguration>(Resources.validatingwebhookconfigurations),
       inf<WebhookConfiguration>(Resources.mutatingwebhookconfigurations),

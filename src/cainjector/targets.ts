@@ -12,7 +12,7 @@ import type { X509Certificate } from 'node:crypto';
 import type { APIService, CustomResourceDefinition, WebhookConfiguration } from '../api/cainjector.ts';
 import { Resources, type KubeObject, type ResourceDef } from '../api/types.ts';
 import { bundlePem, mergeBundle } from './bundle.ts';
-import { Reasons, type Problem } from './sources.ts';
+import { Reasons, sourceOf, type Problem } from './sources.ts';
 
 export interface Injection {
   /** Undefined when every field already holds the bundle. */
@@ -27,6 +27,28 @@ export interface TargetKind {
   def: ResourceDef;
   inject(o: KubeObject, ca: readonly X509Certificate[], now: Date): Injection | Problem;
 }
+
+/**
+ * What the informers keep of a target, trimmed in place before it is cached. A cluster holds many
+ * CRDs and webhook configurations that ask for nothing, and a CRD's schemas are most of its bytes:
+ * one that asks for nothing keeps its metadata only (an annotation added later arrives with the
+ * whole object), and an annotated CRD keeps what `inject` reads, since its merge patch touches
+ * nothing else. An annotated webhook configuration is kept whole: its patch replaces the webhooks
+ * list from this copy.
+ */
+export const trimTarget = (def: ResourceDef) => (o: object): void => {
+  const target = o as KubeObject & { spec?: Record<string, unknown>; status?: unknown; webhooks?: unknown };
+  delete target.status;
+  if (sourceOf(target.metadata.annotations) === undefined) {
+    delete target.spec;
+    delete target.webhooks;
+    return;
+  }
+  if (def === Resources.customresourcedefinitions && target.spec) {
+    const { group, names, conversion } = target.spec;
+    target.spec = { group, names, conversion };
+  }
+};
 
 const decode = (b64: string | undefined): string | undefined => (b64 ? Buffer.from(b64, 'base64').toString('utf8') : undefined);
 const encode = (certs: readonly X509Certificate[]): string => Buffer.from(bundlePem(certs), 'utf8').toString('base64');

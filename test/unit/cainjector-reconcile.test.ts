@@ -6,9 +6,10 @@
 import test from 'ava';
 import { X509Certificate } from 'node:crypto';
 import type { APIService, CustomResourceDefinition, WebhookConfiguration } from '../../src/api/cainjector.ts';
-import type { Certificate, KubeObject, Secret } from '../../src/api/types.ts';
+import { Resources, type Certificate, type KubeObject, type Secret } from '../../src/api/types.ts';
 import { bundlePem, parseBundle } from '../../src/cainjector/bundle.ts';
 import { injectorReconciler, InjectorIndex, type InjectorDeps } from '../../src/cainjector/injector.ts';
+import { trimTarget } from '../../src/cainjector/targets.ts';
 import { ApiError } from '../../src/kube/client.ts';
 import { createLogger } from '../../src/log.ts';
 import { certificate, selfSigned, withSecretName } from '../helpers/builders.ts';
@@ -208,4 +209,28 @@ test('the index finds the targets that name a Certificate or a Secret, and forge
   t.deepEqual(index.targetsOf('Secret', 'ns', 'ca'), ['apiservices/b']);
   t.true(index.update('validatingwebhookconfigurations/a', undefined), 'a target that stopped asking is looked at once more');
   t.deepEqual(index.targetsOf('Certificate', 'ns', 'ca'), []);
+});
+
+test('the target caches keep all of an annotated webhook configuration, only what injection reads of an annotated CRD, and only the metadata of a target that asks for nothing', (t) => {
+  const annotated = vwc('hooks', { 'cert-manager.io/inject-ca-from': 'ns/ca' });
+  const whole = structuredClone(annotated);
+  trimTarget(Resources.validatingwebhookconfigurations)(annotated);
+  t.deepEqual(annotated, whole);
+
+  const crd = (annotations: Record<string, string>) => ({
+    metadata: { name: 'things.example.com', annotations },
+    spec: { group: 'example.com', names: { plural: 'things', kind: 'Thing' }, scope: 'Namespaced', versions: [{ name: 'v1', schema: { openAPIV3Schema: { type: 'object' } } }], conversion: { strategy: 'Webhook' } },
+    status: { conditions: [] },
+  });
+  const kept = crd({ 'cert-manager.io/inject-apiserver-ca': 'true' });
+  trimTarget(Resources.customresourcedefinitions)(kept);
+  t.deepEqual(kept.spec as unknown, { group: 'example.com', names: { plural: 'things', kind: 'Thing' }, conversion: { strategy: 'Webhook' } });
+  t.false('status' in kept);
+
+  const plain = crd({ other: 'x' });
+  trimTarget(Resources.customresourcedefinitions)(plain);
+  t.deepEqual(plain as unknown, { metadata: { name: 'things.example.com', annotations: { other: 'x' } } });
+  const hooks = vwc('other', {});
+  trimTarget(Resources.mutatingwebhookconfigurations)(hooks);
+  t.deepEqual(hooks as unknown, { metadata: { name: 'other', resourceVersion: '7', annotations: {} } });
 });
