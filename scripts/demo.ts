@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { readFileSync } from 'node:fs';
-import { exposeLocalPort, kubectl, loadKubeConfig, responderPort, up } from '../test/env/stack.ts';
+import { exposeLocalPort, kubectl, kubectlPath, loadKubeConfig, responderPort, up } from '../test/env/stack.ts';
 import { logsDir, repoRoot, stackDir } from '../test/env/paths.ts';
 import { pebbleRoot } from '../test/helpers/pebble.ts';
 import { servedCertificate, type Served } from '../test/helpers/tls.ts';
@@ -131,7 +131,7 @@ spec:
     if (!served) await sleep(200);
   }
   if (!served) {
-    say(`✗ Traefik did not serve a certificate for ${HOST} within 2 minutes; see ${logFile} and run: KUBECONFIG=${env.kubeconfig} node bin/certroute.js status -n ${NS}`);
+    say(`✗ Traefik did not serve a certificate for ${HOST} within 2 minutes; see ${logFile} and run: KUBECONFIG=${env.kubeconfig} npx certroute status -n ${NS}`);
     await stop();
     return 1;
   }
@@ -143,7 +143,9 @@ spec:
   say(`  curl --cacert ${rootFile} --resolve ${HOST}:${env.traefik.websecure}:127.0.0.1 https://${HOST}:${env.traefik.websecure}/`);
   say('Look around:');
   say(`  export KUBECONFIG=${env.kubeconfig}`);
-  say(`  node bin/certroute.js status -n ${NS}      # or: kubectl get certificate -n ${NS}`);
+  // npx runs the CLI with the project's own Node 24 (the `node` dev dependency), whatever Node the
+  // machine has: `node bin/certroute.js` under Node 20 cannot load the TypeScript sources.
+  say(`  npx certroute status -n ${NS}      # or: ${await kubectlPath()} get certificate -n ${NS}`);
   say(`Controller log: ${logFile}.  Stop the stack with: npm run stack -- down`);
   if (exitWhenDone) {
     await stop();
