@@ -2,24 +2,33 @@
 # Builds one program of the local test stack from its wrapper module and
 # caches it outside the repo, keyed by module version, so a warm stack
 # starts in seconds. Prints the binary's path on stdout.
-#   tools/build.sh kube-apiserver|kubectl|etcd|traefik|helm|pebble|pebble-challtestsrv
-# Programs of one module that ship together (pebble and pebble-challtestsrv) are built as a
-# group: one `go build` compiles their shared packages once, into one cached directory.
+#   tools/build.sh <program>   (the list is in $usage below)
+# Programs of one module that ship together (the six Kubernetes programs; pebble and
+# pebble-challtestsrv) are built as a group: one `go build` compiles their shared packages once,
+# into one cached directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-usage='kube-apiserver|kubectl|etcd|traefik|helm|pebble|pebble-challtestsrv'
+usage='kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|kube-proxy|etcd|traefik|helm|pebble|pebble-challtestsrv|coredns|backend|pause'
 name=${1:?usage: tools/build.sh $usage}
 ldflags='-s -w'
 group=''
 case $name in
-  kube-apiserver) dir=kubernetes; mod=k8s.io/kubernetes; pkg=k8s.io/kubernetes/cmd/kube-apiserver ;;
-  kubectl)        dir=kubernetes; mod=k8s.io/kubernetes; pkg=k8s.io/kubernetes/cmd/kubectl ;;
+  kube-apiserver|kubectl|kubelet|kube-controller-manager|kube-scheduler|kube-proxy)
+                  dir=kubernetes; mod=k8s.io/kubernetes; group=kubernetes; pkg=''
+                  for p in kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy; do
+                    pkg+=" $mod/cmd/$p"
+                  done ;;
   etcd)           dir=etcd; mod=go.etcd.io/etcd/server/v3; pkg=. ;;
   traefik)        dir=traefik; mod=github.com/traefik/traefik/v3; pkg=github.com/traefik/traefik/v3/cmd/traefik ;;
   helm)           dir=helm; mod=helm.sh/helm/v3; pkg=helm.sh/helm/v3/cmd/helm ;;
   pebble|pebble-challtestsrv)
                   dir=pebble; mod=github.com/letsencrypt/pebble/v2; group=pebble
                   pkg="$mod/cmd/pebble $mod/cmd/pebble-challtestsrv" ;;
+  # The single-node cluster's images: CoreDNS (only the plugins the cluster uses), a small HTTP
+  # backend, and the sandbox's pause process.
+  coredns)        dir=coredns; mod=github.com/coredns/coredns; pkg=. ;;
+  backend)        dir=backend; mod=backend; pkg=. ;;
+  pause)          dir=pause; mod=pause; pkg=. ;;
   *) echo "tools/build.sh: unknown program '$name'; expected one of $usage" >&2; exit 2 ;;
 esac
 if ! command -v go >/dev/null 2>&1; then
@@ -27,6 +36,8 @@ if ! command -v go >/dev/null 2>&1; then
   else echo "tools/build.sh: no Go toolchain found; install Go >= 1.26 and put it on PATH" >&2; exit 3; fi
 fi
 version=$(awk -v m="$mod" '$1 == m || ($1 == "require" && $2 == m) { print ($1 == "require" ? $3 : $2); exit }' "$here/$dir/go.mod")
+# A program whose source lives here (pause) is keyed by its source's hash.
+[[ -n $version ]] || version=src-$(cat "$here/$dir"/*.go "$here/$dir/go.mod" | sha256sum | cut -c1-12)
 if [[ $mod == k8s.io/kubernetes ]]; then
   # Stamp the real version: without it the server reports v0.0.0-master,
   # which kubectl version shows and Helm's kubeVersion checks refuse.

@@ -4,13 +4,16 @@
  * one is slow instead of sitting silent.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildScript, repoRoot } from './paths.ts';
 import { StackError } from './proc.ts';
 
-export type GoProgram = 'kube-apiserver' | 'kubectl' | 'etcd' | 'traefik' | 'helm' | 'pebble' | 'pebble-challtestsrv';
+export type GoProgram =
+  | 'kube-apiserver' | 'kubectl' | 'etcd' | 'traefik' | 'helm' | 'pebble' | 'pebble-challtestsrv'
+  // the single-node cluster's
+  | 'kubelet' | 'kube-controller-manager' | 'kube-scheduler' | 'kube-proxy' | 'coredns' | 'backend' | 'pause';
 
 const resolved = new Map<GoProgram, Promise<string>>();
 
@@ -55,6 +58,19 @@ export function kubectlPath(): Promise<string> {
 
 export function helmPath(): Promise<string> {
   return binary('helm');
+}
+
+/** Debian's pebble package puts both programs in /usr/bin. */
+export function pebbleBinaries(): { pebble: string; challtestsrv: string } {
+  const found = { pebble: '/usr/bin/pebble', challtestsrv: '/usr/bin/pebble-challtestsrv' };
+  for (const path of Object.values(found)) {
+    try {
+      accessSync(path, constants.X_OK);
+    } catch {
+      throw new StackError(`${path} not found; install Debian's pebble package: apt-get update && apt-get install -y pebble`);
+    }
+  }
+  return found;
 }
 
 const execFileP = promisify(execFile);

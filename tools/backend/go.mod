@@ -1,0 +1,3 @@
+module certroute.local/tools/backend
+
+go 1.26.0

@@ -1,0 +1,3 @@
+module certroute.local/tools/pause
+
+go 1.26.0
