@@ -108,7 +108,8 @@ export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki, optio
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.serviceAccountPub}`,
       `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
+      // RFC 2544's benchmarking range, which no real network uses (the cluster tier's too).
+      '--service-cluster-ip-range=198.19.0.0/24',
       // No controller-manager creates `default` ServiceAccounts, so this plugin would reject Pods.
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
@@ -121,7 +122,9 @@ export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki, optio
   };
 }
 
-export function challtestsrvSpec(bins: Binaries, ports: Ports): LaunchSpec {
+export function challtestsrvSpec(
+  bins: Pick<Binaries, 'challtestsrv'>, ports: Pick<Ports, 'challtestsrvDns' | 'challtestsrvManagement'>, cwd = stackDir,
+): LaunchSpec {
   return {
     command: bins.challtestsrv,
     args: [
@@ -133,7 +136,7 @@ export function challtestsrvSpec(bins: Binaries, ports: Ports): LaunchSpec {
       '-management', `${loopback}:${ports.challtestsrvManagement}`,
     ],
     env: {},
-    cwd: stackDir,
+    cwd,
   };
 }
 

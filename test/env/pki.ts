@@ -84,8 +84,14 @@ async function issue(ca: x509.X509Certificate, caKey: CryptoKey, req: LeafReques
   return { certPem: cert.toString('pem'), keyPem: await privateKeyPem(keys.privateKey) };
 }
 
+/** Addresses beyond loopback that clients dial, e.g. a cluster's node IP and Service IP. */
+export interface PkiAddresses {
+  apiserverIps?: string[];
+  pebbleIps?: string[];
+}
+
 /** Writes the PKI into `dir` and returns the absolute path of every file. */
-export async function makeStackPki(dir: string): Promise<StackPki> {
+export async function makeStackPki(dir: string, addresses: PkiAddresses = {}): Promise<StackPki> {
   mkdirSync(dir, { recursive: true });
   const caKeys = await keyPair();
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
@@ -105,11 +111,14 @@ export async function makeStackPki(dir: string): Promise<StackPki> {
     issue(ca, caKeys.privateKey, {
       subject: 'CN=kube-apiserver',
       dns: [...loopback.dns, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-      ips: [...loopback.ips, '10.0.0.1'],
+      // The first address of the Service range: the `kubernetes` Service's ClusterIP.
+      ips: [...loopback.ips, '198.19.0.1', ...(addresses.apiserverIps ?? [])],
       usage: [x509.ExtendedKeyUsage.serverAuth],
     }),
     issue(ca, caKeys.privateKey, { subject: 'CN=admin, O=system:masters', usage: [x509.ExtendedKeyUsage.clientAuth] }),
-    issue(ca, caKeys.privateKey, { subject: 'CN=pebble', ...loopback, dns: [...loopback.dns, 'pebble'], usage: [x509.ExtendedKeyUsage.serverAuth] }),
+    issue(ca, caKeys.privateKey, {
+      subject: 'CN=pebble', dns: [...loopback.dns, 'pebble'], ips: [...loopback.ips, ...(addresses.pebbleIps ?? [])], usage: [x509.ExtendedKeyUsage.serverAuth],
+    }),
   ]);
   const sa = generateKeyPairSync('rsa', {
     modulusLength: 2048,

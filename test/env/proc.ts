@@ -24,10 +24,10 @@ export class StackError extends Error {
 /** Variables that would make a child talk to some other cluster than ours. */
 const inheritedButHarmful = ['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'KUBECONFIG'];
 
-export function launch(name: string, spec: LaunchSpec): number {
+export function launch(name: string, spec: LaunchSpec, log = logFile(name)): number {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const key of inheritedButHarmful) delete env[key];
-  const fd = openSync(logFile(name), 'a');
+  const fd = openSync(log, 'a');
   try {
     const child = spawn(spec.command, spec.args, {
       cwd: spec.cwd,
@@ -35,7 +35,7 @@ export function launch(name: string, spec: LaunchSpec): number {
       detached: true,
       stdio: ['ignore', fd, fd],
     });
-    if (child.pid === undefined) throw new StackError(`could not start ${name} (${spec.command}); see ${logFile(name)}`);
+    if (child.pid === undefined) throw new StackError(`could not start ${name} (${spec.command}); see ${log}`);
     child.on('error', () => {}); // surfaced by the readiness wait as "exited during start"
     child.unref();
     return child.pid;

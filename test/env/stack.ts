@@ -62,14 +62,14 @@ const readyTimeoutMs: Record<Component, number> = {
   etcd: 30_000, 'kube-apiserver': 90_000, challtestsrv: 15_000, pebble: 30_000, traefik: 30_000,
 };
 
-function writeJson(file: string, value: unknown): void {
+export function writeJson(file: string, value: unknown): void {
   // Write-then-rename: a reader in another process never sees half a file.
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
   renameSync(tmp, file);
 }
 
-function readJson<T>(file: string): T | undefined {
+export function readJson<T>(file: string): T | undefined {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {

@@ -6,11 +6,11 @@ import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import type { StackEnv } from '../env/stack.ts';
 
-function agent(env: StackEnv): Agent {
+function agent(env: Pick<StackEnv, 'pebble'>): Agent {
   return new Agent({ connect: { ca: readFileSync(env.pebble.tlsCa) } });
 }
 
-export async function pebbleRoot(env: StackEnv): Promise<string> {
+export async function pebbleRoot(env: Pick<StackEnv, 'pebble'>): Promise<string> {
   const res = await request(`${env.pebble.management}/roots/0`, { dispatcher: agent(env) });
   if (res.statusCode !== 200) throw new Error(`Pebble /roots/0 answered ${res.statusCode}`);
   return res.body.text();
@@ -20,7 +20,7 @@ export async function pebbleRoot(env: StackEnv): Promise<string> {
  * Every order URL Pebble holds for the account whose key is given, read the
  * way RFC 8555 §7.1.2.1 lists them (POST-as-GET on the account's `orders`).
  */
-export async function accountOrders(env: StackEnv, accountKeyPem: string): Promise<string[]> {
+export async function accountOrders(env: Pick<StackEnv, 'pebble'>, accountKeyPem: string): Promise<string[]> {
   const { clientFor } = await import('../../src/acme/client.ts');
   const client = clientFor({ directoryUrl: env.pebble.directory, accountKeyPem, tls: { caBundlePem: readFileSync(env.pebble.tlsCa, 'utf8') } });
   const account = (await client.createAccount({ onlyReturnExisting: true })) as { orders?: string };
