@@ -16,15 +16,19 @@ import { globSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { repoRoot } from './env/paths.ts';
 import { binary, release, up, use } from './env/stack.ts';
+import { clusterDown, clusterUp } from './cluster/cluster.ts';
 
 const unitGlobs = ['test/unit/**/*.test.ts'];
 const stackGlobs = ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'];
+const clusterGlobs = ['test/cluster/**/*.test.ts'];
 const avaCli = join(repoRoot, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
 const tscCli = join(repoRoot, 'node_modules', '.bin', 'tsc');
 
 const totals = { passed: 0, failed: 0 };
 let current: ChildProcess | undefined;
 let starting: Promise<unknown> | undefined;
+let clusterStarting: Promise<unknown> | undefined;
+let clusterRunning = false;
 let interrupted = false;
 
 /** Files matching the globs, in glob order (integration before e2e), each glob's matches sorted. */
@@ -86,6 +90,46 @@ async function ava(files: string[], flags: string[], serial: boolean): Promise<v
   if (files.length === 0) return;
   const { code, output } = await run(process.execPath, [avaCli, ...(serial ? ['--serial'] : []), ...flags, ...files]);
   count(output, code);
+}
+
+/**
+ * The single-node cluster's tests: the cluster comes up (a few minutes warm), the tests run, and
+ * it always goes down again, leaving the host as it was.
+ */
+async function withCluster(files: string[], flags: string[]): Promise<void> {
+  if (files.length === 0 || interrupted) return;
+  console.log('» starting the single-node cluster');
+  const started = Date.now();
+  try {
+    clusterRunning = true;
+    clusterStarting = clusterUp({ log: (line) => console.log(`  ${line}`) });
+    await clusterStarting;
+  } catch (error) {
+    // clusterUp took down what it had started.
+    clusterRunning = false;
+    console.error(`cluster: ${error instanceof Error ? error.message : String(error)}`);
+    totals.failed += 1;
+    return;
+  } finally {
+    clusterStarting = undefined;
+  }
+  console.log(`» cluster up in ${((Date.now() - started) / 1000).toFixed(1)} s; cluster tests (serial)`);
+  try {
+    // A helm install or a rolling upgrade waits minutes without a test finishing.
+    if (!interrupted) await ava(files, ['--timeout=10m', ...flags], true);
+  } finally {
+    await stopCluster();
+  }
+}
+
+async function stopCluster(): Promise<void> {
+  clusterRunning = false;
+  try {
+    await clusterDown({ log: (line) => console.log(`  ${line}`) });
+  } catch (error) {
+    console.error(`cluster down: ${error instanceof Error ? error.message : String(error)}`);
+    totals.failed += 1;
+  }
 }
 
 async function typecheck(): Promise<void> {
@@ -152,6 +196,8 @@ function onSignal(signal: NodeJS.Signals): void {
   void (async () => {
     await starting?.catch(() => {});
     await stopStack();
+    await clusterStarting?.catch(() => {});
+    if (clusterRunning) await stopCluster();
     process.exit(code);
   })();
 }
@@ -168,8 +214,10 @@ async function main(): Promise<void> {
     totals.failed += 1;
   }
   const isUnit = (file: string) => file.startsWith('test/unit/');
+  const isCluster = (file: string) => file.startsWith('test/cluster/');
   const unitFiles = selected.length > 0 ? files.filter(isUnit) : expand(unitGlobs);
-  const stackFiles = selected.length > 0 ? files.filter((f) => !isUnit(f)) : expand(stackGlobs);
+  const stackFiles = selected.length > 0 ? files.filter((f) => !isUnit(f) && !isCluster(f)) : expand(stackGlobs);
+  const clusterFiles = selected.length > 0 ? files.filter(isCluster) : expand(clusterGlobs);
   const started = Date.now();
   try {
     await typecheck();
@@ -180,6 +228,7 @@ async function main(): Promise<void> {
   } finally {
     if (!interrupted && stackFiles.length > 0 && !(await stopStack())) totals.failed += 1;
   }
+  await withCluster(clusterFiles, flags);
   console.log(`» done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(`${totals.passed} passed, ${totals.failed} failed`);
   process.exitCode = totals.failed > 0 ? 1 : 0;
