@@ -257,7 +257,8 @@ async function upLocked(log: (line: string) => void, startedBy: StartedBy): Prom
 
 /** Live processes whose working directory is in `.stack` and that run one of our programs. */
 function strays(): number[] {
-  const ours = /^(etcd|kube-apiserver|traefik|kubectl)-v|^pebble(-challtestsrv)?$/;
+  // Cached binaries are `<name>-<version>`, or `<name>` inside a group's `<group>-<version>/` directory.
+  const ours = /^(etcd|kube-apiserver|traefik|kubectl)(-v|$)|^pebble(-challtestsrv)?$/;
   const found: number[] = [];
   for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number)) {
     try {
