@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { pebbleDefaultEnv } from '../env/components.ts';
+import { PEBBLE_PROFILES, pebbleDefaultEnv } from '../env/components.ts';
 export { challtestsrvSpec } from '../env/components.ts';
 import type { StackPki } from '../env/pki.ts';
 import type { LaunchSpec } from '../env/proc.ts';
@@ -280,6 +280,7 @@ export function pebbleSpec(bins: ClusterBinaries, ports: ClusterPorts, pki: Stac
       privateKey: pki.pebbleKey,
       httpPort: ports.web,
       tlsPort: ports.websecure,
+      profiles: PEBBLE_PROFILES,
       ocspResponderURL: '',
       externalAccountBindingRequired: false,
     },
