@@ -18,7 +18,7 @@ import { get } from '../env/probe.ts';
 import { commandLine, isAlive, killGroup, launch, StackError, type LaunchSpec } from '../env/proc.ts';
 import { readJson, writeJson } from '../env/stack.ts';
 import { corednsManifests, traefikManifests } from './addons.ts';
-import { createBridge, ensurePackages, hostDifferences, recordedHost, recordHost, restoreHost, run } from './host.ts';
+import { createBridge, ensurePackages, hostDifferences, recordedHost, recordHost, restoreHost, run, type HostState } from './host.ts';
 import { buildImages, pauseImageRef, type ImageRefs } from './images.ts';
 import {
   clusterDir, clusterEnvFile, clusterKubeconfig, clusterLog, clusterLogsDir, clusterPkiDir, clusterStateFile, containerdSocket, network, nodeName,
@@ -172,9 +172,9 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterEnv
   await ensurePackages(log);
   const bins = await resolveBinaries(log);
   mkdirSync(clusterLogsDir, { recursive: true });
-  await recordHost();
+  const before = await recordHost();
   try {
-    return await upRecorded(bins, log);
+    return await upRecorded(bins, before, log);
   } catch (error) {
     log(`cluster up failed: ${error instanceof Error ? error.message : String(error)}; taking it down`);
     await clusterDown({ log, keepLogs: true }).catch((downError: unknown) => log(`down: ${downError instanceof Error ? downError.message : String(downError)}`));
@@ -182,14 +182,14 @@ export async function clusterUp(opts: ClusterUpOptions = {}): Promise<ClusterEnv
   }
 }
 
-async function upRecorded(bins: Awaited<ReturnType<typeof resolveBinaries>>, log: (line: string) => void): Promise<ClusterEnv> {
+async function upRecorded(bins: Awaited<ReturnType<typeof resolveBinaries>>, before: HostState, log: (line: string) => void): Promise<ClusterEnv> {
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     const started = Date.now();
     const result = await fn();
     log(`${what} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return result;
   };
-  await createBridge();
+  await createBridge(before);
   const [pki, portList] = await Promise.all([
     makeStackPki(clusterPkiDir, { apiserverIps: [network.nodeIp], pebbleIps: [network.nodeIp] }),
     freePorts(15),
@@ -314,9 +314,12 @@ export async function clusterDown(opts: ClusterDownOptions = {}): Promise<string
     if (state.pids.containerd && isAlive(state.pids.containerd)) await clearContainerd();
     for (const component of ['containerd', 'kube-apiserver', 'etcd'] as const) if (state.pids[component]) await killGroup(state.pids[component]);
   }
-  killPids(shimPids());
-  killPids(podProcesses());
-  await waitFor('container processes survived SIGKILL', async () => shimPids().length + podProcesses().length === 0, 10_000, 'kill them by pid');
+  // Only if this cluster ran containers: pods on this machine are then ours.
+  if (state?.pids.containerd !== undefined) {
+    killPids(shimPids());
+    killPids(podProcesses());
+    await waitFor('container processes survived SIGKILL', async () => shimPids().length + podProcesses().length === 0, 10_000, 'kill them by pid');
+  }
   const before = recordedHost();
   let restored: string[] = [];
   if (before) {

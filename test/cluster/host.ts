@@ -142,8 +142,15 @@ export function recordedHost(): HostState | undefined {
   }
 }
 
-/** Creates the pod bridge with the node's address, so the control plane can listen on it first. */
-export async function createBridge(): Promise<void> {
+/**
+ * Creates the pod bridge with the node's address, so the control plane can listen on it first.
+ * A bridge that was there before `up` belongs to another cluster on this machine (another
+ * checkout): the addresses are fixed, so only one can run.
+ */
+export async function createBridge(before: HostState): Promise<void> {
+  if (before.links.includes(network.bridge)) {
+    throw new StackError(`${network.bridge} already exists: another cluster runs on this machine; run \`npm run cluster -- down\` in its checkout first`);
+  }
   if (!links().includes(network.bridge)) {
     await run('ip', ['link', 'add', network.bridge, 'type', 'bridge']);
   }
