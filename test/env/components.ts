@@ -6,13 +6,16 @@
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { logFile, stackDir, traefikDir } from './paths.ts';
+import { logFile, repoRoot, stackDir, traefikDir } from './paths.ts';
+import { query } from '../../src/dns/wire.ts';
+import { STANDIN_ENV, standInEmail, type StandInConfig } from '../helpers/cloudflare.ts';
+import type { StackDns } from './bind.ts';
 import type { StackPki } from './pki.ts';
 import { get } from './probe.ts';
 import type { LaunchSpec } from './proc.ts';
 
 /** Start order; `down` stops them in reverse. */
-export const components = ['etcd', 'kube-apiserver', 'challtestsrv', 'pebble', 'traefik'] as const;
+export const components = ['etcd', 'kube-apiserver', 'challtestsrv', 'bind', 'cloudflare', 'pebble', 'traefik'] as const;
 export type Component = (typeof components)[number];
 
 export interface Ports {
@@ -23,6 +26,8 @@ export interface Ports {
   pebbleManagement: number;
   challtestsrvDns: number;
   challtestsrvManagement: number;
+  bindDns: number;
+  cloudflareApi: number;
   web: number;
   websecure: number;
   traefikApi: number;
@@ -72,6 +77,7 @@ export interface Binaries {
   traefik: string;
   pebble: string;
   challtestsrv: string;
+  named: string;
 }
 
 const loopback = '127.0.0.1';
@@ -140,6 +146,23 @@ export function challtestsrvSpec(
   };
 }
 
+/** The Cloudflare API stand-in, a Node process, applying its changes to BIND with the stack's key. */
+export function cloudflareSpec(ports: Ports, dns: StackDns): LaunchSpec {
+  const config: StandInConfig = {
+    port: ports.cloudflareApi,
+    zone: dns.cloudflareZone,
+    token: dns.cloudflareToken,
+    email: standInEmail(dns.cloudflareZone),
+    bind: { address: `${loopback}:${ports.bindDns}`, tsigKeyName: dns.tsigKeyName, tsigAlgorithm: dns.tsigAlgorithm, tsigSecret: dns.tsigSecret },
+  };
+  return {
+    command: process.execPath,
+    args: [join(repoRoot, 'test', 'helpers', 'cloudflare.ts')],
+    env: { [STANDIN_ENV]: JSON.stringify(config) },
+    cwd: stackDir,
+  };
+}
+
 export const pebbleDefaultEnv: Record<string, string> = {
   PEBBLE_VA_NOSLEEP: '1',
   PEBBLE_WFE_NONCEREJECT: '0',
@@ -170,7 +193,8 @@ export function pebbleSpec(bins: Binaries, ports: Ports, pki: StackPki, options:
   writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
   return {
     command: bins.pebble,
-    args: ['-config', configFile, '-dnsserver', `${loopback}:${ports.challtestsrvDns}`],
+    // BIND answers for the DNS-01 zones and forwards every other name to challtestsrv.
+    args: ['-config', configFile, '-dnsserver', `${loopback}:${ports.bindDns}`],
     env: { ...pebbleDefaultEnv, ...options.env },
     cwd: dir,
   };
@@ -230,7 +254,7 @@ export function traefikSpec(bins: Binaries, ports: Ports, kubeconfig: string, op
 }
 
 /** A readiness check per component: the endpoint a client of that component would use first. */
-export function readiness(component: Component, ports: Ports, pki: StackPki): () => Promise<boolean> {
+export function readiness(component: Component, ports: Ports, pki: StackPki, dns: StackDns): () => Promise<boolean> {
   const ca = () => readFileSync(pki.caCert);
   switch (component) {
     case 'etcd':
@@ -243,6 +267,11 @@ export function readiness(component: Component, ports: Ports, pki: StackPki): ()
     case 'challtestsrv':
       // Any HTTP answer means the management listener, started after DNS, is up.
       return async () => (await get(`http://${loopback}:${ports.challtestsrvManagement}/`)).status > 0;
+    case 'bind':
+      return async () => (await query({ host: loopback, port: ports.bindDns }, dns.zone, 'SOA', { recursive: false, timeoutMs: 1000 })).rcode === 'NOERROR';
+    case 'cloudflare':
+      // The API answers 403 without credentials: up, and checking them.
+      return async () => (await get(`http://${loopback}:${ports.cloudflareApi}/client/v4/zones`)).status === 403;
     case 'pebble':
       return async () => {
         const base = `https://${loopback}`;

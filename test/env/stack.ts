@@ -1,6 +1,6 @@
 /**
- * The real local stack: etcd, kube-apiserver, pebble-challtestsrv, Pebble and Traefik, each a
- * real process on free 127.0.0.1 ports. `npm run stack` and `test/run.ts` both drive it through
+ * The real local stack: etcd, kube-apiserver, pebble-challtestsrv, BIND, a Cloudflare API stand-in,
+ * Pebble and Traefik, each a real process on free 127.0.0.1 ports. `npm run stack` and `test/run.ts` both drive it through
  * this module; tests find it through `.stack/env.json` (see `readEnv`).
  *
  * Launch specs and ports persist in `.stack/state.json` and pids in `.stack/pids.json`, so any
@@ -10,8 +10,9 @@ import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync,
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { binaries, traefikCrdFile } from './binaries.ts';
+import { bindSpec, namedPath, newStackDns, type StackDns } from './bind.ts';
 import {
-  apiserverSpec, challtestsrvSpec, components, etcdSpec, pebbleSpec, readiness, traefikSpec,
+  apiserverSpec, challtestsrvSpec, cloudflareSpec, components, etcdSpec, pebbleSpec, readiness, traefikSpec,
   type ApiserverOptions, type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
 } from './components.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -36,6 +37,10 @@ export interface StackEnv {
   pebble: { directory: string; management: string; tlsCa: string };
   challtestsrv: string;
   traefik: { web: number; websecure: number; api: string };
+  /** BIND, authoritative for `zone` and taking updates signed with this TSIG key (secret in base64). */
+  bind: { address: string; zone: string; tsigKeyName: string; tsigAlgorithm: string; tsigSecret: string };
+  /** The Cloudflare v4 API stand-in (`api` ends in /client/v4), serving `zone` for this API token. */
+  cloudflare: { api: string; token: string; zone: string };
 }
 
 /** Who started the stack: a test run tears down only what a test run started. */
@@ -46,6 +51,7 @@ interface StackState {
   startedBy: StartedBy;
   ports: Ports;
   pki: StackPki;
+  dns: StackDns;
   bins: Binaries;
   specs: Partial<Record<Component, LaunchSpec>>;
 }
@@ -59,7 +65,7 @@ type Pids = Partial<Record<Component, number>>;
 export const responderPort = Number(process.env.CERTROUTE_STACK_RESPONDER_PORT ?? 8089);
 
 const readyTimeoutMs: Record<Component, number> = {
-  etcd: 30_000, 'kube-apiserver': 90_000, challtestsrv: 15_000, pebble: 30_000, traefik: 30_000,
+  etcd: 30_000, 'kube-apiserver': 90_000, challtestsrv: 15_000, bind: 15_000, cloudflare: 15_000, pebble: 30_000, traefik: 30_000,
 };
 
 export function writeJson(file: string, value: unknown): void {
@@ -102,11 +108,11 @@ async function start(component: Component, state: StackState, spec: LaunchSpec):
   const logOffset = logSize(component);
   const pid = launch(component, spec);
   recordPid(component, pid);
-  await waitReady(component, pid, readiness(component, state.ports, state.pki), readyTimeoutMs[component], logOffset);
+  await waitReady(component, pid, readiness(component, state.ports, state.pki, state.dns), readyTimeoutMs[component], logOffset);
 }
 
 function envOf(state: StackState): StackEnv {
-  const { ports, pki } = state;
+  const { ports, pki, dns } = state;
   return {
     kubeconfig: kubeconfigFile,
     apiserver: `https://127.0.0.1:${ports.apiserver}`,
@@ -117,6 +123,8 @@ function envOf(state: StackState): StackEnv {
     },
     challtestsrv: `http://127.0.0.1:${ports.challtestsrvManagement}`,
     traefik: { web: ports.web, websecure: ports.websecure, api: `http://127.0.0.1:${ports.traefikApi}` },
+    bind: { address: `127.0.0.1:${ports.bindDns}`, zone: dns.zone, tsigKeyName: dns.tsigKeyName, tsigAlgorithm: dns.tsigAlgorithm, tsigSecret: dns.tsigSecret },
+    cloudflare: { api: `http://127.0.0.1:${ports.cloudflareApi}/client/v4`, token: dns.cloudflareToken, zone: dns.cloudflareZone },
   };
 }
 
@@ -133,7 +141,8 @@ async function reusable(bins: Binaries): Promise<StackEnv | undefined> {
   if (!env || !state || !pids) return undefined;
   if (JSON.stringify(state.bins) !== JSON.stringify(bins)) return undefined; // rebuilt since: restart
   if (!components.every((c) => isOurs(pids[c], state.specs[c]))) return undefined;
-  const checks = await Promise.all(components.map((c) => readiness(c, state.ports, state.pki)().catch(() => false)));
+  if (!state.dns) return undefined; // started before the stack had DNS
+  const checks = await Promise.all(components.map((c) => readiness(c, state.ports, state.pki, state.dns)().catch(() => false)));
   return checks.every(Boolean) ? env : undefined;
 }
 
@@ -188,6 +197,8 @@ function traefikService(ports: Ports): KubernetesObject {
 
 async function startAcme(state: StackState): Promise<void> {
   await start('challtestsrv', state, challtestsrvSpec(state.bins, state.ports));
+  await start('bind', state, bindSpec(state.bins.named, state.ports.bindDns, state.ports.challtestsrvDns, state.dns));
+  await start('cloudflare', state, cloudflareSpec(state.ports, state.dns));
   await start('pebble', state, pebbleSpec(state.bins, state.ports, state.pki));
 }
 
@@ -216,10 +227,11 @@ function clearStackDir(): void {
 }
 
 async function resolveBinaries(log: (line: string) => void): Promise<Binaries> {
+  const named = await namedPath(log);
   const go = await binaries(['etcd', 'kube-apiserver', 'kubectl', 'traefik', 'pebble', 'pebble-challtestsrv'], log);
   return {
     etcd: go.etcd!, kubeApiserver: go['kube-apiserver']!, kubectl: go.kubectl!, traefik: go.traefik!,
-    pebble: go.pebble!, challtestsrv: go['pebble-challtestsrv']!,
+    pebble: go.pebble!, challtestsrv: go['pebble-challtestsrv']!, named,
   };
 }
 
@@ -235,11 +247,11 @@ async function upLocked(log: (line: string) => void, startedBy: StartedBy): Prom
   clearStackDir();
   mkdirSync(logsDir, { recursive: true });
 
-  const [pki, portList] = await Promise.all([makeStackPki(pkiDir), freePorts(10)]);
-  const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, web, websecure, traefikApi] =
-    portList as [number, number, number, number, number, number, number, number, number, number];
-  const ports: Ports = { etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, web, websecure, traefikApi };
-  const state: StackState = { startedBy, ports, pki, bins, specs: {} };
+  const [pki, portList] = await Promise.all([makeStackPki(pkiDir), freePorts(12)]);
+  const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, cloudflareApi, web, websecure, traefikApi] =
+    portList as [number, number, number, number, number, number, number, number, number, number, number, number];
+  const ports: Ports = { etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, cloudflareApi, web, websecure, traefikApi };
+  const state: StackState = { startedBy, ports, pki, dns: newStackDns(), bins, specs: {} };
   writeJson(stateFile, state);
   writeKubeconfig(`https://127.0.0.1:${ports.apiserver}`, pki);
 
@@ -258,7 +270,7 @@ async function upLocked(log: (line: string) => void, startedBy: StartedBy): Prom
 /** Live processes whose working directory is in `.stack` and that run one of our programs. */
 function strays(): number[] {
   // Cached binaries are `<name>-<version>`, or `<name>` inside a group's `<group>-<version>/` directory.
-  const ours = /^(etcd|kube-apiserver|traefik|kubectl)(-v|$)|^pebble(-challtestsrv)?$/;
+  const ours = /^(etcd|kube-apiserver|traefik|kubectl)(-v|$)|^pebble(-challtestsrv)?$|^named$/;
   const found: number[] = [];
   for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number)) {
     try {
