@@ -107,7 +107,9 @@ async function throughRotation(t: ExecutionContext, s: Scenario, readBundle: () 
   await renew(s.ns, CA_CERTIFICATE, 2);
   const ca2 = await s.ca();
   t.not(ca2.x509.fingerprint256, ca1.x509.fingerprint256, 'the renewed CA is a new certificate');
+  const renewed = Date.now();
   await waitForBundle('the bundle during the rotation', readBundle, [ca1, ca2]);
+  t.log(`the renewed CA was in the bundle ${Date.now() - renewed} ms after the renewed Certificate was seen Ready`);
   await renew(s.ns, LEAF_CERTIFICATE, 2);
   const leaf2 = await s.leaf();
   t.true(leaf2.x509.checkIssued(ca2.x509) && leaf2.x509.verify(ca2.x509.publicKey), 'the new leaf is signed by the new CA');
