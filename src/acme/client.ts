@@ -19,6 +19,14 @@ export type AcmeOrder = acme.Order;
 export type AcmeAuthorization = acme.Authorization;
 export type AcmeChallenge = AcmeAuthorization['challenges'][number];
 
+/**
+ * The challenge acme-client's key-authorization and accept calls take. Its types know only
+ * `http-01` and `dns-01`; the calls themselves read `type`, `url` and `token` for any type.
+ */
+export function acmeChallengeOf(type: string, url: string, token: string): AcmeChallenge {
+  return { type, url, token, status: 'pending' } as AcmeChallenge;
+}
+
 export interface TlsSettings {
   caBundlePem?: string;
   skipTLSVerify?: boolean;

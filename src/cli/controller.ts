@@ -11,6 +11,7 @@ import { validateTiming } from '../kube/leader.ts';
 import { KubeClient } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
+import { Http01Solver } from '../solvers/http01.ts';
 import { ChallengeRoute, resolveTraefikWeb } from '../traefik/challenge-route.ts';
 import { startShim } from '../traefik/shim.ts';
 import { booleanFlag, durationFlag, parse, portFlag, UsageError } from './args.ts';
@@ -143,13 +144,15 @@ export async function run(argv: string[]): Promise<number> {
   });
   // Beside cert-manager (--shim-only) its own cainjector fills the bundles.
   const caInjector = booleanFlag('ca-injector', values['ca-injector'], true) && values['shim-only'] !== true ? startCaInjector(manager, { client, logger }) : undefined;
+  const http01 = manager.ctx.solvers.get('http01');
+  if (!(http01 instanceof Http01Solver)) throw new Error('the HTTP-01 solver is not registered; the responder has nothing to serve');
   const headersTimeoutMs = durationFlag('responder-header-timeout', values['responder-header-timeout'], `${DEFAULT_TIMEOUTS.headersTimeoutMs}ms`);
   if (headersTimeoutMs <= 0) throw new UsageError('--responder-header-timeout must be more than 0');
   const responder = createResponder({
     port: responderPort,
     // node:http refuses a header timeout longer than the whole request's.
     timeouts: { headersTimeoutMs, requestTimeoutMs: Math.max(DEFAULT_TIMEOUTS.requestTimeoutMs, headersTimeoutMs) },
-    lookup: (token, host) => manager.challengeIndex.lookup(token, host),
+    lookup: (token, host) => http01.index.lookup(token, host),
     isReady: () => manager.hasSynced,
     logger,
     onRequest: (outcome) => manager.metrics.responderRequests.inc({ outcome }),

@@ -1,17 +1,15 @@
 /**
- * The Challenge reconciler: presented → self-check → accepted → valid or
- * invalid. Presenting an HTTP-01 challenge means nothing more than marking
- * it presented: every replica's responder serves it from its informer cache,
- * and Traefik already routes the challenge path there. So no per-challenge
- * object is ever created for Traefik.
+ * The Challenge reconciler: presented → ready → accepted → valid or invalid.
+ * What presenting, the readiness check and the clean-up mean for a challenge
+ * type is its solver's business (`src/solvers/`); this file only drives
+ * them in order and talks to the CA.
  */
 import type { Challenge, ChallengeStatus } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
-import { parseGoDuration } from '../base/duration.ts';
 import { controllerOf, splitKey } from '../base/objects.ts';
-import { AcmeProblemError, call } from '../acme/client.ts';
+import { acmeChallengeOf, AcmeProblemError, call } from '../acme/client.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
-import { describeSelfCheckFailure, selfCheck } from '../responder/selfcheck.ts';
+import type { ChallengeSolver } from '../solvers/solver.ts';
 import { type Context } from './context.ts';
 import { accountFor, acmeClient, forgetLostAccount, CHALLENGE_FINALIZER, Poller } from './orders.ts';
 import { writeStatus } from './status.ts';
@@ -35,9 +33,10 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
       selfCheckFailures.delete(key);
       return done;
     }
+    const solver = ctx.solvers.forChallenge(ch);
     if (ch.metadata.deletionTimestamp) {
-      // HTTP-01 clean-up is implicit: a deleted Challenge leaves the responder's index.
       if (ch.metadata.finalizers?.includes(CHALLENGE_FINALIZER)) {
+        await solver?.cleanUp(ch);
         await ctx.client.mergePatch(Resources.challenges, namespace, name, {
           metadata: { finalizers: ch.metadata.finalizers.filter((f) => f !== CHALLENGE_FINALIZER), resourceVersion: ch.metadata.resourceVersion },
         });
@@ -53,17 +52,25 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
     const state = ch.status?.state;
     if (state === 'valid' || state === 'invalid' || state === 'errored' || state === 'expired') return done;
     const status: ChallengeStatus = structuredClone(ch.status ?? {});
+    if (!solver) {
+      status.state = 'errored';
+      status.processing = false;
+      status.reason = `certroute has no solver for ${ch.spec.type} challenges; use one of: ${ctx.solvers.kinds.join(', ')}`;
+      await writeStatus(ctx, Resources.challenges, ch, status);
+      return done;
+    }
     if (!status.presented) {
+      await solver.present(ch);
       status.presented = true;
       status.processing = true;
       status.state = 'pending';
       status.reason = '';
       await writeStatus(ctx, Resources.challenges, ch, status);
-      ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.Presented, `Presented challenge using HTTP-01 challenge mechanism for ${ch.spec.dnsName}`);
+      ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.Presented, `Presented challenge using ${ch.spec.type} challenge mechanism for ${ch.spec.dnsName}`);
       return done;
     }
     try {
-      if (status.state === 'pending') return await accept(ctx, ch, status, key, selfCheckFailures, poller);
+      if (status.state === 'pending') return await accept(ctx, solver, ch, status, key, selfCheckFailures, poller);
       return await pollAuthorization(ctx, ch, status, () => poller.next(key));
     } catch (err) {
       await forgetLostAccount(ctx, ch, err);
@@ -79,38 +86,25 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
   };
 }
 
-async function accept(ctx: Context, ch: Challenge, status: ChallengeStatus, key: string, failures: Map<string, number>, poller: Poller): Promise<Outcome> {
-  const wait = ch.spec.solver.http01?.certroute?.waitInsteadOfSelfCheck;
-  if (wait) {
-    const readyAt = Date.parse(ch.metadata.creationTimestamp ?? '') + parseGoDuration(wait);
-    const left = readyAt - ctx.clock().getTime();
-    if (left > 0) return requeueAfter(left);
-  } else {
-    const result = await selfCheck({
-      webAddress: ctx.config.selfCheckWebAddress,
-      websecureAddress: ctx.config.selfCheckWebsecureAddress,
-      host: ch.spec.dnsName,
-      token: ch.spec.token,
-      expectedKeyAuth: ch.spec.key,
-    });
-    if (!result.ok) {
-      const n = (failures.get(key) ?? 0) + 1;
-      failures.set(key, n);
-      const message = describeSelfCheckFailure(result);
-      if (status.reason !== message) {
-        status.reason = message;
-        await writeStatus(ctx, Resources.challenges, ch, status);
-        ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.SelfCheckFailed, message);
-      }
-      // The first misses are usually route propagation in Traefik (~100 ms).
-      return requeueAfter(Math.min(ctx.config.selfCheckRetryMs, 50 * 2 ** Math.min(n, 10)));
+async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, status: ChallengeStatus, key: string, failures: Map<string, number>, poller: Poller): Promise<Outcome> {
+  const readiness = await solver.check(ch);
+  if (readiness.kind === 'wait') return requeueAfter(readiness.ms);
+  if (readiness.kind === 'notReady') {
+    const n = (failures.get(key) ?? 0) + 1;
+    failures.set(key, n);
+    if (status.reason !== readiness.message) {
+      status.reason = readiness.message;
+      await writeStatus(ctx, Resources.challenges, ch, status);
+      ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.SelfCheckFailed, readiness.message);
     }
-    failures.delete(key);
+    // The first misses are usually route propagation in Traefik (~100 ms).
+    return requeueAfter(Math.min(ctx.config.selfCheckRetryMs, 50 * 2 ** Math.min(n, 10)));
   }
+  failures.delete(key);
   const client = acmeClient(accountFor(ctx, ch));
   let answered: { status: string };
   try {
-    answered = await call('accept challenge', () => client.completeChallenge({ type: 'http-01', url: ch.spec.url, token: ch.spec.token, status: 'pending' }));
+    answered = await call('accept challenge', () => client.completeChallenge(acmeChallengeOf(solver.challengeType, ch.spec.url, ch.spec.token)));
   } catch (err) {
     // Accepting cannot be repeated: a CA that already has it refuses a second POST ("Cannot
     // update challenge with status valid"). When an earlier pass's answer was lost (a crash, a
@@ -142,7 +136,7 @@ async function pollAuthorization(ctx: Context, ch: Challenge, status: ChallengeS
     status.processing = false;
     status.reason = 'Successfully authorized domain';
     await writeStatus(ctx, Resources.challenges, ch, status);
-    ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.DomainVerified, `Domain "${ch.spec.dnsName}" verified with "HTTP-01" validation`);
+    ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.DomainVerified, `Domain "${ch.spec.dnsName}" verified with "${ch.spec.type}" validation`);
     return done;
   }
   if (state === 'invalid' || authz?.status === 'invalid') {

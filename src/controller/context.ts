@@ -19,6 +19,8 @@ import type { EventSink } from '../kube/events.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { SolverRegistry } from '../solvers/registry.ts';
+import type { SolverConfig } from '../solvers/solver.ts';
 
 export interface Caches {
   certificates: Informer<Certificate>;
@@ -31,15 +33,10 @@ export interface Caches {
   secrets: Informer<Secret>;
 }
 
-export interface ControllerConfig {
-  /** Namespace whose Secrets back ClusterIssuers (cert-manager's --cluster-resource-namespace). */
-  clusterResourceNamespace: string;
+export interface ControllerConfig extends SolverConfig {
   /** First failure back-off; cert-manager uses 1h, doubling to 32h. */
   minBackoffMs: number;
   maxBackoffMs: number;
-  /** Traefik's web entrypoint as seen from the controller, for the self-check. */
-  selfCheckWebAddress: string;
-  selfCheckWebsecureAddress?: string;
   /** How often a pending ACME object is polled at most, and at least. */
   pollMinMs: number;
   pollMaxMs: number;
@@ -72,6 +69,8 @@ export interface Context {
   config: ControllerConfig;
   enqueue: Enqueue;
   metrics: Metrics;
+  /** The challenge solvers, by the kind of their configuration and by challenge type. */
+  solvers: SolverRegistry;
   /** ACME accounts registered by the issuer reconciler, keyed by issuerKey(). */
   accounts: Map<string, AccountInfo>;
 }

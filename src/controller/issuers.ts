@@ -13,6 +13,7 @@ import { acme, AcmeProblemError, call, clientFor } from '../acme/client.ts';
 import { getCondition, setCondition, type ConditionInput } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { certificateMatchesKey, parseCertificateChain } from '../pki/cert.ts';
+import type { SolverRegistry } from '../solvers/registry.ts';
 import { issuerKey, type AccountInfo, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
@@ -123,7 +124,7 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   const base = { directoryUrl: spec.server, accountKeyPem: keyPem, caBundlePem, skipTLSVerify: spec.skipTLSVerify, eab };
   const sameServer = prev?.uri ? new URL(prev.uri).host === new URL(spec.server).host : false;
   const key = issuerKey({ name: issuer.metadata.name, kind }, issuer.metadata.namespace);
-  const registered = `The ACME account was registered with the ACME server${unsupportedNote(spec)}`;
+  const registered = `The ACME account was registered with the ACME server${unsupportedNote(spec, ctx.solvers)}`;
   if (prev?.uri && sameServer && prev.lastRegisteredEmail === email && prev.lastPrivateKeyHash === keyHash) {
     ctx.accounts.set(key, { ...base, accountUrl: prev.uri });
     return { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered }, acme: prev };
@@ -159,13 +160,13 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
  * Ingress tuning (there are no solver pods or Ingresses) and DNS-01 (not yet
  * implemented; names only it could validate fail on their Order).
  */
-export function unsupportedNote(spec: NonNullable<Issuer['spec']['acme']>): string {
+export function unsupportedNote(spec: NonNullable<Issuer['spec']['acme']>, solvers: SolverRegistry): string {
   const notes: string[] = [];
   (spec.solvers ?? []).forEach((s, i) => {
     const ingress = (s.http01?.ingress ?? {}) as Record<string, unknown>;
     const inert = ['name', 'serviceType', 'podTemplate', 'ingressTemplate'].filter((f) => ingress[f] !== undefined);
     if (inert.length) notes.push(`solvers[${i}].http01.ingress.${inert.join('/')} has no effect (certroute creates no solver Ingress or pod)`);
-    if (s.dns01) notes.push(`solvers[${i}].dns01 is not implemented yet and is not used`);
+    if (s.dns01 && !solvers.get('dns01')) notes.push(`solvers[${i}].dns01 is not implemented yet and is not used`);
   });
   return notes.length ? `; note: ${notes.join('; ')}` : '';
 }

@@ -18,7 +18,7 @@ import { WorkQueue, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { trimSecret } from '../kube/secret-cache.ts';
-import { ChallengeIndex } from '../responder/challenge-index.ts';
+import { SolverRegistry } from '../solvers/registry.ts';
 import { certificateRequestReconciler } from './certificaterequests.ts';
 import { certificateReconciler } from './certificates.ts';
 import { challengeReconciler } from './challenges.ts';
@@ -44,7 +44,6 @@ export class Manager {
   readonly caches: Caches;
   /** Watched by the shim and the challenge route; Traefik's CRDs must be installed. */
   readonly ingressRoutes: Informer<IngressRoute>;
-  readonly challengeIndex = new ChallengeIndex();
   readonly metrics: Metrics;
   readonly ctx: Context;
   private readonly opts: ManagerOptions;
@@ -79,15 +78,17 @@ export class Manager {
       challenge: (ns, name) => this.queues.challenges.add(`${ns}/${name}`),
       issuer: (ns, name, kind) => (kind === 'ClusterIssuer' ? this.queues.clusterissuers.add(`/${name}`) : this.queues.issuers.add(`${ns ?? ''}/${name}`)),
     };
+    const clock = opts.clock ?? (() => new Date());
     this.ctx = {
       client,
       caches: this.caches,
       events: new EventRecorder(client, logger),
       logger,
-      clock: opts.clock ?? (() => new Date()),
+      clock,
       config: opts.config,
       enqueue,
       metrics: this.metrics,
+      solvers: new SolverRegistry({ client, logger, clock, config: opts.config }),
       accounts: new Map(),
     };
     observeRequests((r) => {
@@ -166,11 +167,10 @@ export class Manager {
       const owner = controllerOf(o, 'CertificateRequest');
       if (owner) queues.certificaterequests.add(`${o.metadata.namespace}/${owner}`);
     });
+    const watchers = this.ctx.solvers.watchers();
     caches.challenges.on((ch, ev) => {
-      if (ev === 'delete') {
-        this.challengeIndex.remove(ch);
-        this.metrics.forgetChallenge(ch);
-      } else this.challengeIndex.upsert(ch);
+      for (const w of watchers) w.onChallenge(ch, ev);
+      if (ev === 'delete') this.metrics.forgetChallenge(ch);
       queues.challenges.add(objectKey(ch));
       const owner = controllerOf(ch, 'Order');
       if (owner) queues.orders.add(`${ch.metadata.namespace}/${owner}`);
@@ -242,7 +242,7 @@ export class Manager {
 
   async start(): Promise<void> {
     await Promise.all(this.informers.map((c) => c.start()));
-    this.challengeIndex.replace(this.caches.challenges.list());
+    for (const w of this.ctx.solvers.watchers()) w.resync(this.caches.challenges.list());
     if (this.elector) this.elector.start();
     else this.startLeading();
   }

@@ -8,14 +8,15 @@
  * return requeue-after with a growing poll interval.
  */
 import { createHash } from 'node:crypto';
-import type { AcmeAuthorization, AcmeSolver, Challenge, Issuer, Order, OrderStatus } from '../api/types.ts';
+import type { AcmeAuthorization, Challenge, Order, OrderStatus } from '../api/types.ts';
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { Resources } from '../api/types.ts';
 import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, splitKey } from '../base/objects.ts';
-import { AcmeProblemError, call, clientFor, forgetClients, type AcmeOrder } from '../acme/client.ts';
+import { acmeChallengeOf, AcmeProblemError, call, clientFor, forgetClients, type AcmeOrder } from '../acme/client.ts';
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
+import { chooseSolver, noSolverReason } from '../solvers/select.ts';
 import { findIssuer, issuerKey, type AccountInfo, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
@@ -236,32 +237,6 @@ export function challengeName(order: Order, authzUrl: string): string {
   return `${shortenName(order.metadata.name)}-${hash}`;
 }
 
-/**
- * Picks the solver cert-manager would: a dnsNames match beats the longest
- * dnsZones match, which beats a matchLabels-only selector, which beats none.
- * Labels are the Certificate's, carried down to the Order.
- */
-export function selectSolver(issuer: Issuer | undefined, dnsName: string, labels: Record<string, string> = {}): AcmeSolver | undefined {
-  const solvers = (issuer?.spec.acme?.solvers ?? []).filter((s) => s.http01);
-  let best: { s: AcmeSolver; score: number } | undefined;
-  for (const s of solvers) {
-    const sel = s.selector;
-    const wanted = Object.entries(sel?.matchLabels ?? {});
-    if (!wanted.every(([k, v]) => labels[k] === v)) continue;
-    let score = wanted.length > 0 ? 1 : 0;
-    if (sel?.dnsNames?.length) {
-      if (!sel.dnsNames.includes(dnsName)) continue;
-      score += 1_000_000;
-    } else if (sel?.dnsZones?.length) {
-      const zone = sel.dnsZones.filter((z) => dnsName === z || dnsName.endsWith(`.${z}`)).sort((a, b) => b.length - a.length)[0];
-      if (!zone) continue;
-      score += 1_000 * (1 + zone.length);
-    }
-    if (!best || score > best.score) best = { s, score };
-  }
-  return best?.s;
-}
-
 async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthorization[]): Promise<boolean> {
   const ns = order.metadata.namespace ?? 'default';
   const issuer = findIssuer(ctx, order.spec.issuerRef, ns);
@@ -270,27 +245,23 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
     if (authz.initialState === 'valid') continue;
     const name = challengeName(order, authz.url);
     if (ctx.caches.challenges.get(ns, name)) continue;
-    const dnsName = authz.identifier ?? '';
-    const acmeChallenge = authz.challenges?.find((c) => c.type === 'http-01');
-    const solver = selectSolver(issuer, dnsName, order.metadata.labels);
-    if (!acmeChallenge || !solver || authz.wildcard) {
-      const why = authz.wildcard
-        ? `${dnsName} is a wildcard; HTTP-01 cannot validate wildcards and certroute has no DNS-01 solver yet`
-        : `no http01 solver on the issuer matches ${dnsName}; add one to spec.acme.solvers`;
-      throw new AcmeProblemError(`Failed to determine a valid solver configuration for the set of domains on the Order: ${why}`, 400, 'certroute:noSolver');
+    const choice = chooseSolver(ctx.solvers, issuer, authz, order.metadata.labels);
+    if (!choice) {
+      throw new AcmeProblemError(`Failed to determine a valid solver configuration for the set of domains on the Order: ${noSolverReason(ctx.solvers, authz)}`, 400, 'certroute:noSolver');
     }
+    const { config: solver, offer } = choice;
     const client = acmeClient(accountFor(ctx, order));
-    const key = await client.getChallengeKeyAuthorization({ type: 'http-01', url: acmeChallenge.url, token: acmeChallenge.token, status: 'pending' });
+    const key = await client.getChallengeKeyAuthorization(acmeChallengeOf(choice.solver.challengeType, offer.url, offer.token));
     try {
       await ctx.client.create<Challenge>(Resources.challenges, {
         metadata: { name, namespace: ns, finalizers: [CHALLENGE_FINALIZER], ownerReferences: [controllerReference(Resources.orders, order)] },
         spec: {
-          url: acmeChallenge.url,
+          url: offer.url,
           authorizationURL: authz.url,
-          dnsName,
-          wildcard: false,
-          type: 'HTTP-01',
-          token: acmeChallenge.token,
+          dnsName: authz.identifier ?? '',
+          wildcard: authz.wildcard ?? false,
+          type: choice.solver.specType,
+          token: offer.token,
           key,
           solver,
           issuerRef: order.spec.issuerRef,

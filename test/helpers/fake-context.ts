@@ -9,6 +9,7 @@ import { Resources } from '../../src/api/types.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { Caches, Context, ControllerConfig } from '../../src/controller/context.ts';
 import { Metrics } from '../../src/metrics/metrics.ts';
+import { SolverRegistry } from '../../src/solvers/registry.ts';
 import { testConfig } from './builders.ts';
 import { FakeCluster } from './fake-cluster.ts';
 
@@ -39,13 +40,16 @@ export function harness(options: { now?: Date; config?: Partial<ControllerConfig
     challenges: cluster.cache(Resources.challenges),
     secrets: cluster.cache(Resources.secrets),
   } as unknown as Caches;
+  const client = cluster.client as unknown as KubeClient;
+  const logger = pino({ level: 'silent' });
+  const config = { ...testConfig, ...options.config };
   const ctx: Context = {
-    client: cluster.client as unknown as KubeClient,
+    client,
     caches,
     events: { event: (_o, _def, type, reason, message) => void events.push(`${type} ${reason}: ${message}`) },
-    logger: pino({ level: 'silent' }),
+    logger,
     clock: () => clock.now,
-    config: { ...testConfig, ...options.config },
+    config,
     enqueue: {
       certificate: (ns, name) => void enqueued.push(`Certificate ${ns}/${name}`),
       certificateRequest: (ns, name) => void enqueued.push(`CertificateRequest ${ns}/${name}`),
@@ -54,6 +58,7 @@ export function harness(options: { now?: Date; config?: Partial<ControllerConfig
       issuer: (ns, name, kind) => void enqueued.push(`${kind} ${ns ?? ''}/${name}`),
     },
     metrics: new Metrics({ defaultMetrics: false }),
+    solvers: new SolverRegistry({ client, logger, clock: () => clock.now, config }),
     accounts: new Map(),
   };
   return { ctx, cluster, events, enqueued, clock };

@@ -1,64 +1,13 @@
 /**
- * The Order reconciler's pure parts: which solver cert-manager would pick for a name, the
- * stable names of the Challenges an Order creates, and the poll interval that starts fast (Pebble
- * validates in milliseconds) and backs off to a cap.
+ * The Order reconciler's pure parts: the stable names of the Challenges an Order creates, and the
+ * poll interval that starts fast (Pebble validates in milliseconds) and backs off to a cap.
  */
 import test from 'ava';
-import type { AcmeSolver } from '../../src/api/types.ts';
-import { challengeName, Poller, selectSolver } from '../../src/controller/orders.ts';
-import { http01Solver, issuer, order, withSolvers } from '../helpers/builders.ts';
+import { challengeName, Poller } from '../../src/controller/orders.ts';
+import { order } from '../helpers/builders.ts';
 
 /** DNS-1123 subdomain: what the API server demands of an object name. */
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-const nameOf = (s: AcmeSolver | undefined) => s?.http01?.ingress?.name;
-
-// ── selectSolver ────────────────────────────────────────────────────────────
-
-const catchAll = http01Solver('catch-all');
-const byLabels = http01Solver('labels', { matchLabels: { team: 'edge' } });
-const byZone = http01Solver('zone example.com', { dnsZones: ['example.com'] });
-const bySubZone = http01Solver('zone sub.example.com', { dnsZones: ['sub.example.com'] });
-const byName = http01Solver('name www.example.com', { dnsNames: ['www.example.com'] });
-const dns01ByName: AcmeSolver = { selector: { dnsNames: ['www.example.com'] }, dns01: { cloudflare: {} } };
-
-test('the most specific matching selector wins: dnsNames, then dnsZones, then matchLabels, then none', (t) => {
-  const table: Array<{ name: string; solvers: AcmeSolver[]; dnsName: string; labels?: Record<string, string>; want: string | undefined }> = [
-    { name: 'no solvers', solvers: [], dnsName: 'www.example.com', want: undefined },
-    { name: 'a solver without selector takes anything', solvers: [catchAll], dnsName: 'www.example.com', want: 'catch-all' },
-    { name: 'dnsNames beats everything, listed last', solvers: [catchAll, byLabels, byZone, byName], dnsName: 'www.example.com', want: 'name www.example.com' },
-    { name: 'dnsNames beats everything, listed first', solvers: [byName, byZone, byLabels, catchAll], dnsName: 'www.example.com', want: 'name www.example.com' },
-    { name: 'a dnsNames selector that does not list the name is skipped', solvers: [byName, byZone], dnsName: 'api.example.com', want: 'zone example.com' },
-    { name: 'dnsZones beats matchLabels and none', solvers: [catchAll, byLabels, byZone], dnsName: 'api.example.com', want: 'zone example.com' },
-    { name: 'a zone matches its apex', solvers: [catchAll, byZone], dnsName: 'example.com', want: 'zone example.com' },
-    { name: 'a zone matches only on a label boundary', solvers: [catchAll, byZone], dnsName: 'notexample.com', want: 'catch-all' },
-    { name: 'a zone that does not contain the name is skipped', solvers: [byZone], dnsName: 'example.org', want: undefined },
-    { name: 'matchLabels beats no selector', solvers: [catchAll, byLabels], dnsName: 'api.example.org', labels: { team: 'edge' }, want: 'labels' },
-    { name: 'a matchLabels selector whose labels the Certificate lacks is skipped', solvers: [catchAll, byLabels], dnsName: 'api.example.org', labels: { team: 'core' }, want: 'catch-all' },
-    { name: 'only a non-matching dnsNames selector: nothing', solvers: [byName], dnsName: 'api.example.com', want: undefined },
-    { name: 'a dns01 solver is never picked for HTTP-01', solvers: [dns01ByName, catchAll], dnsName: 'www.example.com', want: 'catch-all' },
-    { name: 'two equally specific solvers: the first listed wins', solvers: [http01Solver('first'), http01Solver('second')], dnsName: 'a.test', want: 'first' },
-  ];
-  for (const row of table) {
-    t.is(nameOf(selectSolver(issuer('le', withSolvers(...row.solvers)), row.dnsName, row.labels)), row.want, row.name);
-  }
-});
-
-test('between two matching dnsZones the longest zone wins, wherever it is listed', (t) => {
-  const table: Array<{ solvers: AcmeSolver[]; dnsName: string; want: string }> = [
-    { solvers: [bySubZone, byZone], dnsName: 'a.sub.example.com', want: 'zone sub.example.com' },
-    { solvers: [byZone, bySubZone], dnsName: 'a.sub.example.com', want: 'zone sub.example.com' },
-    { solvers: [byZone, bySubZone], dnsName: 'a.example.com', want: 'zone example.com' },
-  ];
-  for (const row of table) {
-    t.is(nameOf(selectSolver(issuer('le', withSolvers(...row.solvers)), row.dnsName)), row.want, `${row.dnsName} with [${row.solvers.map(nameOf).join(', ')}]`);
-  }
-});
-
-test('no issuer (not in the cache yet) or an issuer without ACME has no solver', (t) => {
-  t.is(selectSolver(undefined, 'a.test'), undefined);
-  t.is(selectSolver(issuer('ca', (i) => (i.spec = { ca: { secretName: 'ca' } })), 'a.test'), undefined);
-});
 
 // ── challengeName ───────────────────────────────────────────────────────────
 

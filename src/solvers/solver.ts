@@ -1,0 +1,84 @@
+/**
+ * The contract every ACME challenge solver keeps, in the spirit of lego's
+ * `challenge.Provider`: `present` makes the answer available, `check` says
+ * whether the CA may be told to validate now, `cleanUp` takes the answer
+ * away. The Challenge reconciler drives these three and knows nothing of
+ * HTTP-01 or DNS-01; a new challenge type is one new file in this folder and
+ * one line in `registry.ts`.
+ *
+ * Optional capabilities are separate interfaces (below), declared on an
+ * implementation with `satisfies` and tested at run time with their guard.
+ */
+import type { Challenge, ChallengeSpec } from '../api/types.ts';
+import type { KubeClient } from '../kube/client.ts';
+import type { Logger } from '../log.ts';
+
+/** The key of a solver's configuration in an issuer's `spec.acme.solvers[]` entry. */
+export type SolverConfigKind = 'http01' | 'dns01';
+
+/** What the reconciler does next after `check`. */
+export type Readiness =
+  /** Tell the CA to validate. */
+  | { kind: 'ready' }
+  /** A known wait (a configured delay): look again after `ms`, nothing is wrong. */
+  | { kind: 'wait'; ms: number }
+  /**
+   * The answer is not reachable yet. `message` lands on the Challenge's status and in a
+   * Warning event, so it must hold no timestamps or request IDs (status would churn) and
+   * must say what to check; the reconciler retries with a growing delay.
+   */
+  | { kind: 'notReady'; message: string };
+
+export interface ChallengeSolver {
+  readonly configKind: SolverConfigKind;
+  /** The ACME challenge type (RFC 8555 §8): `http-01`, `dns-01`, `tls-alpn-01`. */
+  readonly challengeType: string;
+  /** The same type as a Challenge's `spec.type` spells it (cert-manager's enum). */
+  readonly specType: ChallengeSpec['type'];
+  /** Whether this type can validate a wildcard name (only DNS-01 can). */
+  readonly wildcards: boolean;
+  /** Makes the answer available. Runs again after a crash or a lost status write: it must be safe to repeat. */
+  present(ch: Challenge): Promise<void>;
+  /** Whether the answer can be seen the way the CA will look for it. Never throws for what the network does. */
+  check(ch: Challenge): Promise<Readiness>;
+  /** Takes the answer away; runs when the Challenge is deleted, and may run more than once. */
+  cleanUp(ch: Challenge): Promise<void>;
+}
+
+/**
+ * Capability: the solver keeps its own view of the Challenges, fed by the informer on every
+ * replica (leader or not), as HTTP-01's responder index is.
+ */
+export interface WatchesChallenges {
+  onChallenge(ch: Challenge, event: 'add' | 'update' | 'delete'): void;
+  /** The informer's full list, after it (re)started. */
+  resync(all: Iterable<Challenge>): void;
+}
+
+export function watchesChallenges(s: ChallengeSolver): s is ChallengeSolver & WatchesChallenges {
+  const w = s as Partial<WatchesChallenges>;
+  return typeof w.onChallenge === 'function' && typeof w.resync === 'function';
+}
+
+/** The controller's settings a solver may read. The controller's own config extends this. */
+export interface SolverConfig {
+  /** Namespace whose Secrets back ClusterIssuers (cert-manager's --cluster-resource-namespace). */
+  clusterResourceNamespace: string;
+  /** Traefik's web entrypoint as seen from the controller, for the self-check. */
+  selfCheckWebAddress: string;
+  selfCheckWebsecureAddress?: string;
+}
+
+/** What a solver gets injected when the registry builds it. */
+export interface SolverDeps {
+  client: KubeClient;
+  logger: Logger;
+  clock: () => Date;
+  config: SolverConfig;
+}
+
+/** One line in the registry: the configuration key it answers to, and how to build it. */
+export interface SolverRegistration {
+  configKind: SolverConfigKind;
+  create(deps: SolverDeps): ChallengeSolver;
+}
