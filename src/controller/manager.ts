@@ -242,7 +242,6 @@ export class Manager {
 
   async start(): Promise<void> {
     await Promise.all(this.informers.map((c) => c.start()));
-    for (const w of this.ctx.solvers.watchers()) w.resync(this.caches.challenges.list());
     if (this.elector) this.elector.start();
     else this.startLeading();
   }

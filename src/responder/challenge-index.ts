@@ -1,7 +1,7 @@
 /**
  * The responder's view of which HTTP-01 tokens may be answered, and for which
  * host. It is fed incrementally from the Challenge informer (add/update →
- * `upsert`, delete → `remove`, relist → `replace`) so a request costs one Map
+ * `upsert`, delete → `remove`; a relist sends both) so a request costs one Map
  * lookup no matter how many Challenges exist.
  */
 import type { Challenge } from '../api/types.ts';
@@ -80,13 +80,6 @@ export class ChallengeIndex {
 
   remove(ch: Challenge): void {
     this.removeKey(objectKey(ch));
-  }
-
-  /** Rebuilds the index from a full list, as after an informer relist. */
-  replace(list: Iterable<Challenge>): void {
-    this.byToken.clear();
-    this.tokenOf.clear();
-    for (const ch of list) this.upsert(ch);
   }
 
   /** The key authorization to serve, only when both token and host match. */

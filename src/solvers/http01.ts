@@ -53,10 +53,6 @@ export class Http01Solver {
     if (event === 'delete') this.index.remove(ch);
     else this.index.upsert(ch);
   }
-
-  resync(all: Iterable<Challenge>): void {
-    this.index.replace(all);
-  }
 }
 
 export const http01 = {

@@ -47,17 +47,16 @@ export interface ChallengeSolver {
 
 /**
  * Capability: the solver keeps its own view of the Challenges, fed by the informer on every
- * replica (leader or not), as HTTP-01's responder index is.
+ * replica (leader or not), as HTTP-01's responder index is. The informer sends an `add` for
+ * every object it lists and a `delete` for every object a relist no longer finds, so these
+ * events alone keep the view whole.
  */
 export interface WatchesChallenges {
   onChallenge(ch: Challenge, event: 'add' | 'update' | 'delete'): void;
-  /** The informer's full list, after it (re)started. */
-  resync(all: Iterable<Challenge>): void;
 }
 
 export function watchesChallenges(s: ChallengeSolver): s is ChallengeSolver & WatchesChallenges {
-  const w = s as Partial<WatchesChallenges>;
-  return typeof w.onChallenge === 'function' && typeof w.resync === 'function';
+  return typeof (s as Partial<WatchesChallenges>).onChallenge === 'function';
 }
 
 /** The controller's settings a solver may read. The controller's own config extends this. */
