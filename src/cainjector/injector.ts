@@ -13,8 +13,9 @@ import type { X509Certificate } from 'node:crypto';
 import type { APIService, CustomResourceDefinition, WebhookConfiguration } from '../api/cainjector.ts';
 import { Resources, SecretAnnotations, type Certificate, type KubeObject, type ResourceDef, type Secret } from '../api/types.ts';
 import { isConflict, type KubeClient } from '../kube/client.ts';
+import type { Informers } from '../kube/controller.ts';
 import type { EventSink } from '../kube/events.ts';
-import { Informer } from '../kube/informer.ts';
+import type { Informer } from '../kube/informer.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import type { InjectorMetrics } from './metrics.ts';
@@ -28,8 +29,8 @@ export class TargetInformers {
   readonly all: ReadonlyArray<Informer<KubeObject>>;
   private readonly byPlural: ReadonlyMap<string, Informer<KubeObject>>;
 
-  constructor(client: KubeClient, logger: Logger) {
-    const inf = <T extends KubeObject>(def: ResourceDef) => new Informer<T>(client, def, { logger, trim: trimTarget(def) });
+  constructor(shared: Informers) {
+    const inf = <T extends KubeObject>(def: ResourceDef) => shared.for<T>(def, { trim: trimTarget(def) });
     const informers = [
       inf<WebhookConfiguration>(Resources.validatingwebhookconfigurations),
       inf<WebhookConfiguration>(Resources.mutatingwebhookconfigurations),

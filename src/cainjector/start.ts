@@ -1,37 +1,36 @@
 /**
- * Runs the CA injector inside the controller's Manager: its informers start and sync with the
+ * The CA injector as one of the controller's controllers: its informers start and sync with the
  * others on every replica, its queue runs on the Lease holder only, and on taking the lead it
  * looks at every annotated target once.
  */
 import type { X509Certificate } from 'node:crypto';
-import type { Manager } from '../controller/manager.ts';
+import type { Context } from '../controller/context.ts';
 import type { KubeClient } from '../kube/client.ts';
+import type { ControllerRegistration } from '../kube/controller.ts';
 import type { Logger } from '../log.ts';
 import { parseBundle } from './bundle.ts';
 import { injectorReconciler, InjectorIndex, TargetInformers, wireInjector } from './injector.ts';
 import { injectorMetrics } from './metrics.ts';
 
-/** Call before `manager.start()`, so the injector's caches are synced before readiness. */
-export function startCaInjector(manager: Manager, deps: { client: KubeClient; logger: Logger }): { stop(): void } {
-  const targets = new TargetInformers(deps.client, deps.logger);
-  manager.addInformers(targets.all);
-  const base = { targets, certificates: manager.caches.certificates, secrets: manager.caches.secrets };
-  const { reconcile } = injectorReconciler({
-    ...base,
-    client: deps.client,
-    logger: deps.logger,
-    events: manager.ctx.events,
-    metrics: injectorMetrics(manager.metrics.registry),
-    clock: manager.ctx.clock,
-    apiserverCA: apiserverCA(deps.client, deps.logger),
-  });
-  const queue = manager.makeQueue('cainjector', reconcile, 2);
-  wireInjector(base, new InjectorIndex(), (key) => queue.add(key));
-  manager.onLeading(() => {
-    for (const key of targets.annotatedKeys()) queue.add(key);
-  });
-  return { stop: () => queue.stop() };
-}
+export const caInjectorController: ControllerRegistration<Context> = {
+  name: 'cainjector',
+  workers: 2,
+  register(ctx, { informers, queue }) {
+    const targets = new TargetInformers(informers);
+    const base = { targets, certificates: ctx.caches.certificates, secrets: ctx.caches.secrets };
+    const { reconcile } = injectorReconciler({
+      ...base,
+      client: ctx.client,
+      logger: ctx.logger,
+      events: ctx.events,
+      metrics: injectorMetrics(ctx.metrics.registry),
+      clock: ctx.clock,
+      apiserverCA: apiserverCA(ctx.client, ctx.logger),
+    });
+    wireInjector(base, new InjectorIndex(), (key) => queue.add(key));
+    return { reconcile, resync: () => targets.annotatedKeys() };
+  },
+};
 
 /** The CA the controller's own kubeconfig trusts the API server with (in a Pod, the service account's ca.crt). */
 export function apiserverCA(client: KubeClient, logger: Logger): X509Certificate[] | undefined {

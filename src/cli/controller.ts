@@ -5,15 +5,16 @@
  */
 import http from 'node:http';
 import { hostname } from 'node:os';
-import { startCaInjector } from '../cainjector/start.ts';
+import { caInjectorController } from '../cainjector/start.ts';
+import { CERT_MANAGER_CONTROLLERS } from '../controller/controllers.ts';
 import { Manager } from '../controller/manager.ts';
 import { validateTiming } from '../kube/leader.ts';
 import { KubeClient } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
 import { Http01Solver } from '../solvers/http01.ts';
-import { ChallengeRoute, resolveTraefikWeb } from '../traefik/challenge-route.ts';
-import { startShim } from '../traefik/shim.ts';
+import { challengeRouteController, resolveTraefikWeb } from '../traefik/challenge-route.ts';
+import { ingressRouteShim } from '../traefik/shim.ts';
 import { booleanFlag, durationFlag, parse, portFlag, UsageError } from './args.ts';
 
 const HELP = `Usage: certroute controller [flags]
@@ -119,6 +120,20 @@ export async function run(argv: string[]): Promise<number> {
     ? { web: values['self-check-address'], websecure: values['self-check-websecure-address'] }
     : await Promise.race([resolveTraefikWeb(client, traefikNs, values['traefik-service'] ?? 'traefik'), stopping]);
   if (web === 'stop') return 0;
+  const shimOnly = values['shim-only'] === true;
+  // Beside cert-manager (--shim-only) its own cainjector fills the bundles.
+  const caInjector = booleanFlag('ca-injector', values['ca-injector'], true) && !shimOnly ? [caInjectorController] : [];
+  const traefikControllers = [
+    ingressRouteShim({ defaultSecretName }),
+    challengeRouteController({
+      namespace,
+      serviceName: values['responder-service'] ?? 'certroute',
+      servicePort: responderPort,
+      entryPoints: (values.entrypoints ?? 'web,websecure').split(',').map((s) => s.trim()).filter(Boolean),
+      priority: values['route-priority'] ? Number(values['route-priority']) : undefined,
+      enabled: wiring === 'route' && !shimOnly,
+    }),
+  ];
   const manager = new Manager({
     client,
     logger,
@@ -140,10 +155,9 @@ export async function run(argv: string[]): Promise<number> {
       ...leaderTiming,
     },
     workers: values.workers ? Number(values.workers) : 8,
-    shimOnly: values['shim-only'] === true,
+    controllers: shimOnly ? traefikControllers : [...CERT_MANAGER_CONTROLLERS, ...caInjector, ...traefikControllers],
+    watchOnly: shimOnly ? CERT_MANAGER_CONTROLLERS : [],
   });
-  // Beside cert-manager (--shim-only) its own cainjector fills the bundles.
-  const caInjector = booleanFlag('ca-injector', values['ca-injector'], true) && values['shim-only'] !== true ? startCaInjector(manager, { client, logger }) : undefined;
   const http01 = manager.ctx.solvers.get('http01');
   if (!(http01 instanceof Http01Solver)) throw new Error('the HTTP-01 solver is not registered; the responder has nothing to serve');
   const headersTimeoutMs = durationFlag('responder-header-timeout', values['responder-header-timeout'], `${DEFAULT_TIMEOUTS.headersTimeoutMs}ms`);
@@ -195,21 +209,9 @@ export async function run(argv: string[]): Promise<number> {
     await shutdown();
     return 0;
   }
-  const route = new ChallengeRoute(client, logger, {
-    namespace,
-    serviceName: values['responder-service'] ?? 'certroute',
-    servicePort: responderPort,
-    entryPoints: (values.entrypoints ?? 'web,websecure').split(',').map((s) => s.trim()).filter(Boolean),
-    priority: values['route-priority'] ? Number(values['route-priority']) : undefined,
-    enabled: wiring === 'route' && values['shim-only'] !== true,
-  });
-  manager.onLeading(() => route.start(manager));
-  const shim = startShim(manager, { client, logger, defaultSecretName });
   logger.info({ leader: manager.isLeader }, 'caches synced');
   await stopping;
   logger.info('shutting down');
-  shim.stop();
-  caInjector?.stop();
   await shutdown();
   return 0;
 }

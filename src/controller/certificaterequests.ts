@@ -8,8 +8,9 @@ import type { CertificateRequest, CertificateRequestStatus, Issuer, Order, Secre
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CertificateRequestAnnotations as CRA, Resources } from '../api/types.ts';
 import { durationMs } from '../base/duration.ts';
-import { controllerReference, decodeB64, encodeB64, splitKey } from '../base/objects.ts';
+import { controllerReference, decodeB64, encodeB64, objectKey, splitKey } from '../base/objects.ts';
 import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
+import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCsr } from '../pki/csr.ts';
 import { signCsr } from '../pki/sign.ts';
@@ -18,6 +19,25 @@ import { shortenName } from './orders.ts';
 import { writeStatus } from './status.ts';
 
 const ISSUER_WAIT_MS = 5_000;
+
+/** Watches its requests, the Orders they own, and the issuers they name: a request waiting on its issuer moves on as soon as it is Ready. */
+export const certificateRequestsController: ControllerRegistration<Context> = {
+  name: 'certificaterequests',
+  register(ctx, { queue }) {
+    const { caches } = ctx;
+    caches.certificaterequests.on((cr) => queue.add(objectKey(cr)));
+    caches.orders.on(enqueueOwner(queue, 'CertificateRequest'));
+    const issuerChanged = (kind: 'Issuer' | 'ClusterIssuer') => (i: Issuer) => {
+      for (const cr of caches.certificaterequests.list(kind === 'Issuer' ? i.metadata.namespace : undefined)) {
+        const ref = normalizeIssuerRef(cr.spec.issuerRef);
+        if (ref.kind === kind && ref.name === i.metadata.name) queue.add(objectKey(cr));
+      }
+    };
+    caches.issuers.on(issuerChanged('Issuer'));
+    caches.clusterissuers.on(issuerChanged('ClusterIssuer'));
+    return { reconcile: certificateRequestReconciler(ctx), resync: () => keysOf(caches.certificaterequests) };
+  },
+};
 
 export function certificateRequestReconciler(ctx: Context): (key: string) => Promise<Outcome> {
   return async (key) => {

@@ -12,10 +12,11 @@
  *   when the new certificate matches its key and has not expired.
  */
 import type { Certificate, CertificateRequest, CertificateStatus, Secret } from '../api/types.ts';
-import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources } from '../api/types.ts';
+import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources, SecretAnnotations } from '../api/types.ts';
 import { exponentialDelay } from '../base/backoff.ts';
-import { controllerReference, decodeB64, isOwnedBy, sameContent, splitKey } from '../base/objects.ts';
+import { controllerOf, controllerReference, decodeB64, isOwnedBy, objectKey, sameContent, splitKey } from '../base/objects.ts';
 import { getCondition, kubeTime, removeCondition, setCondition } from '../kube/conditions.ts';
+import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCertificateChain } from '../pki/cert.ts';
 import { parseCsr } from '../pki/csr.ts';
@@ -27,6 +28,31 @@ import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issu
 import { writeStatus } from './status.ts';
 
 export const NEXT_KEY_LABEL = 'cert-manager.io/next-private-key';
+
+/**
+ * Watches its Certificates, the CertificateRequests they own (a request's progress moves the
+ * issuance on) and the Secrets they name or that name them (a Secret edited or deleted by hand
+ * is repaired at once, not at the next renewal).
+ */
+export const certificatesController: ControllerRegistration<Context> = {
+  name: 'certificates',
+  register(ctx, { queue }) {
+    const { caches } = ctx;
+    caches.certificates.on((c, ev) => {
+      if (ev === 'delete') ctx.metrics.forgetCertificate(c);
+      queue.add(objectKey(c));
+    });
+    caches.certificaterequests.on(enqueueOwner(queue, 'Certificate'));
+    caches.secrets.on((s) => {
+      const cert = s.metadata.annotations?.[SecretAnnotations.certificateName] ?? controllerOf(s, 'Certificate');
+      if (cert) queue.add(`${s.metadata.namespace}/${cert}`);
+      for (const c of caches.certificates.list(s.metadata.namespace)) {
+        if (c.spec.secretName === s.metadata.name) queue.add(objectKey(c));
+      }
+    });
+    return { reconcile: certificateReconciler(ctx), resync: () => keysOf(caches.certificates) };
+  },
+};
 
 export function certificateReconciler(ctx: Context): (key: string) => Promise<Outcome> {
   return async (key) => {

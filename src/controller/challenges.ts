@@ -6,8 +6,9 @@
  */
 import type { Challenge, ChallengeStatus } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
-import { controllerOf, splitKey } from '../base/objects.ts';
+import { controllerOf, objectKey, splitKey } from '../base/objects.ts';
 import { acmeChallengeOf, AcmeProblemError, call } from '../acme/client.ts';
+import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { ChallengeSolver } from '../solvers/solver.ts';
 import { type Context } from './context.ts';
@@ -21,6 +22,24 @@ export const ChallengeReasons = {
   DomainVerified: 'DomainVerified',
   Failed: 'Failed',
 } as const;
+
+/**
+ * Watches its Challenges. Solvers that keep their own view of them (HTTP-01's responder index)
+ * are fed here on every replica, leader or not, because every replica answers challenges.
+ */
+export const challengesController: ControllerRegistration<Context> = {
+  name: 'challenges',
+  register(ctx, { queue }) {
+    const { caches } = ctx;
+    const watchers = ctx.solvers.watchers();
+    caches.challenges.on((ch, ev) => {
+      for (const w of watchers) w.onChallenge(ch, ev);
+      if (ev === 'delete') ctx.metrics.forgetChallenge(ch);
+      queue.add(objectKey(ch));
+    });
+    return { reconcile: challengeReconciler(ctx), resync: () => keysOf(caches.challenges) };
+  },
+};
 
 export function challengeReconciler(ctx: Context): (key: string) => Promise<Outcome> {
   const poller = new Poller(ctx.config.pollMinMs, ctx.config.pollMaxMs);

@@ -14,10 +14,8 @@ import type {
 } from '../api/types.ts';
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CERT_MANAGER_GROUP } from '../api/types.ts';
-import type { KubeClient } from '../kube/client.ts';
-import type { EventSink } from '../kube/events.ts';
+import type { ControllerDeps } from '../kube/controller.ts';
 import type { Informer } from '../kube/informer.ts';
-import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { SolverRegistry } from '../solvers/registry.ts';
 import type { SolverConfig } from '../solvers/solver.ts';
@@ -60,12 +58,8 @@ export interface AccountInfo {
   eab?: { kid: string; hmacKey: string };
 }
 
-export interface Context {
-  client: KubeClient;
+export interface Context extends ControllerDeps {
   caches: Caches;
-  events: EventSink;
-  logger: Logger;
-  clock: () => Date;
   config: ControllerConfig;
   enqueue: Enqueue;
   metrics: Metrics;

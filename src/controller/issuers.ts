@@ -8,9 +8,10 @@ import { createHash } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Issuer, ResourceDef, Secret } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
-import { decodeB64, splitKey } from '../base/objects.ts';
+import { decodeB64, objectKey, splitKey } from '../base/objects.ts';
 import { acme, AcmeProblemError, call, clientFor } from '../acme/client.ts';
 import { getCondition, setCondition, type ConditionInput } from '../kube/conditions.ts';
+import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { certificateMatchesKey, parseCertificateChain } from '../pki/cert.ts';
 import type { SolverRegistry } from '../solvers/registry.ts';
@@ -28,6 +29,34 @@ export const IssuerReasons = {
 } as const;
 
 const CA_RECHECK_MS = 60_000;
+
+/**
+ * Watches its issuers and the Secrets of CA issuers: a CA issuer whose Secret certroute just
+ * issued (bootstrapping a CA) is ready now, not at its next periodic recheck a minute later.
+ */
+function issuersController(kind: 'Issuer' | 'ClusterIssuer'): ControllerRegistration<Context> {
+  return {
+    name: kind === 'Issuer' ? 'issuers' : 'clusterissuers',
+    workers: 2,
+    register(ctx, { queue }) {
+      const cache = kind === 'Issuer' ? ctx.caches.issuers : ctx.caches.clusterissuers;
+      cache.on((i, ev) => {
+        if (ev === 'delete') ctx.metrics.forgetIssuer(kind, i.metadata.namespace, i.metadata.name);
+        queue.add(objectKey(i));
+      });
+      ctx.caches.secrets.on((s) => {
+        if (kind === 'ClusterIssuer' && s.metadata.namespace !== ctx.config.clusterResourceNamespace) return;
+        for (const i of cache.list(kind === 'Issuer' ? s.metadata.namespace : undefined)) {
+          if (i.spec.ca?.secretName === s.metadata.name) queue.add(objectKey(i));
+        }
+      });
+      return { reconcile: issuerReconciler(ctx, kind), resync: () => keysOf(cache) };
+    },
+  };
+}
+
+export const issuerController = issuersController('Issuer');
+export const clusterIssuerController = issuersController('ClusterIssuer');
 
 export function issuerReconciler(ctx: Context, kind: 'Issuer' | 'ClusterIssuer'): (key: string) => Promise<Outcome> {
   const def: ResourceDef = kind === 'Issuer' ? Resources.issuers : Resources.clusterissuers;

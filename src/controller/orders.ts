@@ -11,10 +11,11 @@ import { createHash } from 'node:crypto';
 import type { AcmeAuthorization, Challenge, Order, OrderStatus } from '../api/types.ts';
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { Resources } from '../api/types.ts';
-import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, splitKey } from '../base/objects.ts';
+import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
 import { acmeChallengeOf, AcmeProblemError, call, clientFor, forgetClients, type AcmeOrder } from '../acme/client.ts';
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
+import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { chooseSolver, noSolverReason } from '../solvers/select.ts';
 import { findIssuer, issuerKey, type AccountInfo, type Context } from './context.ts';
@@ -76,6 +77,22 @@ export async function forgetLostAccount(ctx: Context, obj: { spec: { issuerRef: 
 export function acmeClient(acct: AccountInfo) {
   return clientFor({ directoryUrl: acct.directoryUrl, accountKeyPem: acct.accountKeyPem, accountUrl: acct.accountUrl, tls: { caBundlePem: acct.caBundlePem, skipTLSVerify: acct.skipTLSVerify }, eab: acct.eab });
 }
+
+/** Watches its Orders, the request that owns each (its deletion ends the Order) and the Challenges each owns. */
+export const ordersController: ControllerRegistration<Context> = {
+  name: 'orders',
+  register(ctx, { queue }) {
+    const { caches } = ctx;
+    caches.orders.on((o) => queue.add(objectKey(o)));
+    caches.certificaterequests.on((cr) => {
+      for (const o of caches.orders.list(cr.metadata.namespace)) {
+        if (controllerOf(o, 'CertificateRequest') === cr.metadata.name) queue.add(objectKey(o));
+      }
+    });
+    caches.challenges.on(enqueueOwner(queue, 'Order'));
+    return { reconcile: orderReconciler(ctx), resync: () => keysOf(caches.orders) };
+  },
+};
 
 export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome> {
   const poller = new Poller(ctx.config.pollMinMs, ctx.config.pollMaxMs);

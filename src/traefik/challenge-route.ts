@@ -9,6 +9,7 @@ import type { IngressRoute, KubeObject } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { sameContent } from '../base/objects.ts';
 import type { KubeClient } from '../kube/client.ts';
+import type { ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 
@@ -47,32 +48,31 @@ export function desiredChallengeRoute(o: ChallengeRouteOptions): IngressRoute {
   };
 }
 
-interface QueueHost {
-  makeQueue(name: string, fn: (key: string) => Promise<Outcome>, workers: number): { add(key: string): void };
-  onIngressRoute(fn: (r: IngressRoute) => void): void;
+/** One key, its route's: put back whenever someone edits or deletes it, and checked every 30 s. */
+export function challengeRouteController(opts: ChallengeRouteOptions): ControllerRegistration {
+  return {
+    name: 'challenge-route',
+    workers: 1,
+    register(deps, { informers, queue }) {
+      const key = `${opts.namespace}/${CHALLENGE_ROUTE_NAME}`;
+      informers.for<IngressRoute>(Resources.ingressroutes).on((r) => {
+        if (r.metadata.name === CHALLENGE_ROUTE_NAME && r.metadata.namespace === opts.namespace) queue.add(key);
+      });
+      const route = new ChallengeRoute(deps.client, deps.logger, opts);
+      return { reconcile: () => route.reconcile(), resync: () => [key] };
+    },
+  };
 }
 
 export class ChallengeRoute {
   private readonly client: KubeClient;
   private readonly logger: Logger;
   private readonly opts: ChallengeRouteOptions;
-  private queue: { add(key: string): void } | undefined;
 
   constructor(client: KubeClient, logger: Logger, opts: ChallengeRouteOptions) {
     this.client = client;
     this.logger = logger;
     this.opts = opts;
-  }
-
-  start(host: QueueHost): void {
-    if (this.queue) return;
-    const key = `${this.opts.namespace}/${CHALLENGE_ROUTE_NAME}`;
-    const queue = host.makeQueue('challenge-route', () => this.reconcile(), 1);
-    this.queue = queue;
-    host.onIngressRoute((r) => {
-      if (r.metadata.name === CHALLENGE_ROUTE_NAME && r.metadata.namespace === this.opts.namespace) queue.add(key);
-    });
-    queue.add(key);
   }
 
   async reconcile(): Promise<Outcome> {

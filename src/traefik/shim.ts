@@ -10,10 +10,9 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Certificate, IngressRoute } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
-import type { Manager } from '../controller/manager.ts';
-import type { KubeClient } from '../kube/client.ts';
+import { keysOf, type ControllerDeps, type ControllerRegistration } from '../kube/controller.ts';
+import type { Informer } from '../kube/informer.ts';
 import { done, type Outcome } from '../kube/queue.ts';
-import type { Logger } from '../log.ts';
 import { desiredCertificate, type ShimWarning } from './shim-policy.ts';
 
 /** Marks Certificates the shim owns, so it only ever deletes its own. */
@@ -30,41 +29,59 @@ export interface ShimOptions {
 /** The route's spec.tls.secretName is empty and certroute may not write it. */
 export const SecretNameNotSet = 'SecretNameNotSet';
 
-export function shimReconciler(manager: Manager, client: KubeClient, opts: ShimOptions = { defaultSecretName: true }): (key: string) => Promise<Outcome> {
-  const { caches, ctx } = manager;
+/** Watches IngressRoutes, and the Certificates it made: one changed or vanished, so its route is looked at again. */
+export function ingressRouteShim(opts: ShimOptions): ControllerRegistration {
+  return {
+    name: 'ingressroute-shim',
+    workers: 4,
+    register(deps, { informers, queue }) {
+      const routes = informers.for<IngressRoute>(Resources.ingressroutes);
+      const certificates = informers.for<Certificate>(Resources.certificates);
+      routes.on((r) => queue.add(objectKey(r)));
+      certificates.on((c) => {
+        const route = c.metadata.labels?.[SHIM_LABEL];
+        if (route) queue.add(`${c.metadata.namespace}/${route}`);
+      });
+      return { reconcile: shimReconciler(deps, routes, certificates, opts), resync: () => keysOf(routes) };
+    },
+  };
+}
+
+function shimReconciler(deps: ControllerDeps, routes: Informer<IngressRoute>, certificates: Informer<Certificate>, opts: ShimOptions): (key: string) => Promise<Outcome> {
+  const { client, events } = deps;
   return async (key) => {
     const { namespace, name } = splitKey(key);
-    const route = manager.ingressRoutes.get(namespace, name);
+    const route = routes.get(namespace, name);
     if (!route) return done;
     const result = desiredCertificate(route);
-    for (const [reason, message] of foldWarnings(result.warnings)) ctx.events.event(route, Resources.ingressroutes, 'Warning', reason, message);
-    const owned = caches.certificates.list(namespace).filter((c) => isOwnedBy(c, route) && c.metadata.labels?.[SHIM_LABEL] === name);
+    for (const [reason, message] of foldWarnings(result.warnings)) events.event(route, Resources.ingressroutes, 'Warning', reason, message);
+    const owned = certificates.list(namespace).filter((c) => isOwnedBy(c, route) && c.metadata.labels?.[SHIM_LABEL] === name);
     if (result.skip) {
       for (const c of owned) {
         await client.delete(Resources.certificates, namespace, c.metadata.name, c.metadata.uid);
-        ctx.events.event(route, Resources.ingressroutes, 'Normal', 'DeletedCertificate', `No longer managed (${result.skip}); deleted Certificate ${c.metadata.name} and kept Secret ${c.spec.secretName}`);
+        events.event(route, Resources.ingressroutes, 'Normal', 'DeletedCertificate', `No longer managed (${result.skip}); deleted Certificate ${c.metadata.name} and kept Secret ${c.spec.secretName}`);
       }
       return done;
     }
     if (result.secretNameToWrite && !route.spec.tls?.secretName && !opts.defaultSecretName) {
-      ctx.events.event(route, Resources.ingressroutes, 'Warning', SecretNameNotSet, `spec.tls.secretName is empty, so Traefik will not serve the certificate certroute issues into Secret ${result.secretNameToWrite}; set spec.tls.secretName: ${result.secretNameToWrite}`);
+      events.event(route, Resources.ingressroutes, 'Warning', SecretNameNotSet, `spec.tls.secretName is empty, so Traefik will not serve the certificate certroute issues into Secret ${result.secretNameToWrite}; set spec.tls.secretName: ${result.secretNameToWrite}`);
     } else if (result.secretNameToWrite && !route.spec.tls?.secretName) {
       await client.mergePatch(Resources.ingressroutes, namespace, name, { metadata: { resourceVersion: route.metadata.resourceVersion }, spec: { tls: { secretName: result.secretNameToWrite } } });
       return done;
     }
     const want = result.certificate;
     if (!want) return done;
-    const existing = caches.certificates.get(want.namespace, want.name);
+    const existing = certificates.get(want.namespace, want.name);
     if (!existing) {
       await client.create<Certificate>(Resources.certificates, {
         metadata: { name: want.name, namespace: want.namespace, labels: { [SHIM_LABEL]: name }, ownerReferences: [want.ownerReference] },
         spec: want.spec,
       });
-      ctx.events.event(route, Resources.ingressroutes, 'Normal', 'CreateCertificate', `Successfully created Certificate "${want.name}"`);
+      events.event(route, Resources.ingressroutes, 'Normal', 'CreateCertificate', `Successfully created Certificate "${want.name}"`);
       return done;
     }
     if (!isOwnedBy(existing, route)) {
-      ctx.events.event(route, Resources.ingressroutes, 'Warning', 'CertificateNotOwned', `Certificate ${want.namespace}/${want.name} already exists and is not owned by this IngressRoute; rename spec.tls.secretName or delete that Certificate`);
+      events.event(route, Resources.ingressroutes, 'Warning', 'CertificateNotOwned', `Certificate ${want.namespace}/${want.name} already exists and is not owned by this IngressRoute; rename spec.tls.secretName or delete that Certificate`);
       return done;
     }
     // Stale entries are dropped (cleaned-up annotations must not linger).
@@ -73,7 +90,7 @@ export function shimReconciler(manager: Manager, client: KubeClient, opts: ShimO
     }
     if (!isDeepStrictEqual(stripUndefined(existing.spec), stripUndefined(want.spec))) {
       await client.replace<Certificate>(Resources.certificates, { ...structuredClone(existing), spec: want.spec });
-      ctx.events.event(route, Resources.ingressroutes, 'Normal', 'UpdateCertificate', `Successfully updated Certificate "${want.name}"`);
+      events.event(route, Resources.ingressroutes, 'Normal', 'UpdateCertificate', `Successfully updated Certificate "${want.name}"`);
     }
     return done;
   };
@@ -105,18 +122,4 @@ export function foldWarnings(warnings: readonly ShimWarning[]): Map<string, stri
 
 function stripUndefined(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v));
-}
-
-export function startShim(manager: Manager, deps: { client: KubeClient; logger: Logger } & Partial<ShimOptions>): { stop(): void } {
-  const queue = manager.makeQueue('ingressroute-shim', shimReconciler(manager, deps.client, { defaultSecretName: deps.defaultSecretName ?? true }), 4);
-  manager.onIngressRoute((r) => queue.add(objectKey(r)));
-  // A Certificate the shim owns changed or vanished: look at its route again.
-  manager.caches.certificates.on((c) => {
-    const route = c.metadata.labels?.[SHIM_LABEL];
-    if (route) queue.add(`${c.metadata.namespace}/${route}`);
-  });
-  manager.onLeading(() => {
-    for (const r of manager.ingressRoutes.list()) queue.add(objectKey(r));
-  });
-  return { stop: () => queue.stop() };
 }

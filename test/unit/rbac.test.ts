@@ -60,7 +60,7 @@ const TRAEFIK = 'traefik.io';
 
 /** What the controller uses, derived by reading src/ (see the file header for how it is kept true). */
 const grants: Grant[] = [
-  // Informers (src/controller/manager.ts), cluster-wide, in every mode: shim-only runs them too.
+  // Informers (the Manager's caches and the Traefik controllers'), cluster-wide, in every mode: shim-only runs them too.
   { scope: 'cluster', group: CM, resource: 'certificates', verbs: ['list', 'watch'], when: always, why: 'informer' },
   { scope: 'cluster', group: CM, resource: 'certificaterequests', verbs: ['list', 'watch'], when: always, why: 'informer' },
   { scope: 'cluster', group: CM, resource: 'issuers', verbs: ['list', 'watch'], when: always, why: 'informer' },
@@ -146,7 +146,7 @@ const cainjectorTargets = [
  * code around it. A new call of this kind fails the test until it is added here.
  */
 const indirect: Record<string, string[]> = {
-  // ListWatch of the Informer's own def: counted through the `inf<…>(Resources.x)` informers.
+  // ListWatch of the Informer's own def: counted through each `informers.for<…>(Resources.x)` (or `inf<…>`).
   'src/kube/listwatch.ts list(this.def)': [],
   // writeStatus's own call: counted through each `writeStatus(ctx, Resources.x, …)`.
   'src/controller/status.ts replaceStatus(def)': [],
@@ -192,7 +192,7 @@ function scanCode(): { used: Set<string>; unresolved: string[] } {
       if (!r) note(`${file} writeStatus(${m[1]})`);
       else used.add(pair(r.group, `${r.plural}/status`, 'update'));
     }
-    for (const m of text.matchAll(/\binf<\w+>\(\s*Resources\.(\w+)/g)) {
+    for (const m of text.matchAll(/(?:\binf|\.for)<\w+>\(\s*Resources\.(\w+)/g)) {
       const r = resourceOf(`Resources.${m[1]}`);
       if (!r) unresolved.push(`${file} informer ${m[1]}`);
       else for (const v of ['list', 'watch']) used.add(pair(r.group, r.plural, v));
