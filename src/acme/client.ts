@@ -1,12 +1,15 @@
 /**
  * A thin, resumable wrapper over acme-client's step methods.
  *
- * acme-client 5.4 sends every request through one global axios instance, so
- * per-issuer TLS settings (caBundle, skipTLSVerify) are chosen per request
- * origin in a request interceptor, and the status/Retry-After of the last
- * response is captured per call through AsyncLocalStorage. That lets errors
- * be classified: 4xx problems are permanent, 429/5xx and network errors are
- * transient and go back to the work queue, which honours Retry-After.
+ * acme-client 5.4 sends every request through one global axios instance. So
+ * each client made here gets its own Transport (an https.Agent built from its
+ * issuer's caBundle and skipTLSVerify, and a nonce pool), which the client
+ * itself attaches to every request it makes: nothing is chosen by origin, and
+ * one issuer's TLS settings never reach another issuer's requests, even at the
+ * same CA. The status/Retry-After of the last response is captured per call
+ * through AsyncLocalStorage. That lets errors be classified: 4xx problems are
+ * permanent, 429/5xx and network errors are transient and go back to the work
+ * queue, which honours Retry-After.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import https from 'node:https';
@@ -15,6 +18,7 @@ import acme from 'acme-client';
 import { RetryAfterError } from '../base/errors.ts';
 import { assertFence } from '../kube/fence.ts';
 
+export type AcmeClient = acme.Client;
 export type AcmeOrder = acme.Order;
 export type AcmeAuthorization = acme.Authorization;
 export type AcmeChallenge = AcmeAuthorization['challenges'][number];
@@ -57,6 +61,8 @@ export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /** The directory URLs of the clients made here, so their answers can be checked. */
 const directoryUrls = new Set<string>();
+/** A tenant can point Issuers at any number of directories: the oldest are forgotten past this. */
+const MAX_DIRECTORIES = 256;
 
 const DIRECTORY_RESOURCES = ['newNonce', 'newAccount', 'newOrder', 'newAuthz', 'revokeCert', 'keyChange', 'renewalInfo'];
 
@@ -98,8 +104,6 @@ interface CallContext {
 const httpAdapter = (createRequire(import.meta.resolve('acme-client')) as NodeJS.Require)('axios').getAdapter('http') as (config: unknown) => Promise<unknown>;
 
 const calls = new AsyncLocalStorage<CallContext>();
-const agents = new Map<string, https.Agent>();
-const tlsByOrigin = new Map<string, TlsSettings>();
 const observers: RequestObserver[] = [];
 /**
  * Until when (epoch ms) the CA asked, with a 429 or 503 Retry-After, not to be sent requests for
@@ -108,32 +112,35 @@ const observers: RequestObserver[] = [];
  * cut a wait short either.
  */
 const heldUntil = new Map<string, number>();
-/**
- * Unused nonces by CA origin, from the Replay-Nonce header every ACME response carries (RFC 8555
- * §7.2). acme-client 5.4 sends a HEAD to newNonce before every signed request; taking a nonce
- * from here instead halves the requests per step (a round trip each, to a distant CA), and
- * against Pebble, whose HEAD answer Node cannot keep alive, saves a TLS handshake per step too.
- * A nonce gone stale is answered with badNonce, which acme-client retries with a fresh one.
- */
-const nonces = new Map<string, string[]>();
 const NONCE_POOL_MAX = 64;
-/** CA origins with a nonce pool; a tenant can point Issuers at any number of them. */
-const MAX_ORIGINS = 256;
 const BAD_NONCE = 'urn:ietf:params:acme:error:badNonce';
 let installed = false;
 
 const urlKey = (url: URL) => `${url.origin}${url.pathname}`;
 
-function agentFor(origin: string): https.Agent | undefined {
-  const tls = tlsByOrigin.get(origin);
-  if (!tls) return undefined;
-  const key = `${origin}|${tls.skipTLSVerify ? 1 : 0}|${tls.caBundlePem ?? ''}`;
-  let agent = agents.get(key);
-  if (!agent) {
-    agent = new https.Agent({ keepAlive: true, ca: tls.caBundlePem, rejectUnauthorized: !tls.skipTLSVerify });
-    agents.set(key, agent);
+/**
+ * One client's way to its CA: the TLS settings of its issuer alone, and the unused nonces from
+ * the Replay-Nonce header every ACME response carries (RFC 8555 §7.2). acme-client 5.4 sends a
+ * HEAD to newNonce before every signed request; taking a nonce from the pool instead halves the
+ * requests per step (a round trip each, to a distant CA), and against Pebble, whose HEAD answer
+ * Node cannot keep alive, saves a TLS handshake per step too. A nonce gone stale is answered
+ * with badNonce, which acme-client retries with a fresh one. A class, not a plain object, so
+ * that axios hands the very instance on instead of merging a copy into the request config.
+ */
+export class Transport {
+  readonly agent: https.Agent;
+  readonly nonces: string[] = [];
+  constructor(tls: TlsSettings) {
+    this.agent = new https.Agent({ keepAlive: true, ca: tls.caBundlePem, rejectUnauthorized: !tls.skipTLSVerify });
   }
-  return agent;
+}
+
+/** The request config key under which a client hands its Transport to the interceptors. */
+const TRANSPORT = 'certrouteTransport';
+
+function transportOfConfig(config: unknown): Transport | undefined {
+  const t = (config as Record<string, unknown> | undefined)?.[TRANSPORT];
+  return t instanceof Transport ? t : undefined;
 }
 
 function install(): void {
@@ -159,8 +166,6 @@ function install(): void {
       throw new Error(`not sent: the CA asked not to be sent requests for ${url.pathname} before ${new Date(until).toISOString()}`);
     }
     if (until !== undefined) heldUntil.delete(urlKey(url));
-    const agent = agentFor(url.origin);
-    if (agent) config.httpsAgent = agent;
     config.adapter = async (c) => {
       try {
         return (await httpAdapter(c)) as never;
@@ -192,16 +197,14 @@ function install(): void {
     }
     const url = new URL(res.config.url ?? '', res.config.baseURL);
     const nonce = res.headers['replay-nonce'];
+    const pool = transportOfConfig(res.config)?.nonces;
     const badNonce = res.status === 400 && data?.type === BAD_NONCE;
     // The CA restarted or rotated its nonces: what the pool holds is as stale as the one it refused.
-    if (badNonce) nonces.delete(url.origin);
+    if (badNonce) pool?.splice(0);
     // Not a HEAD's (getNonce hands that one out) nor a badNonce's (acme-client retries with it).
-    else if (typeof nonce === 'string' && res.config.method !== 'head') {
-      const pool = nonces.get(url.origin) ?? [];
+    else if (pool && typeof nonce === 'string' && res.config.method !== 'head') {
       pool.push(nonce);
       if (pool.length > NONCE_POOL_MAX) pool.shift();
-      nonces.set(url.origin, pool);
-      bound(nonces, MAX_ORIGINS);
     }
     if (res.status === 429 || res.status === 503) {
       const ra = res.headers['retry-after'];
@@ -241,8 +244,8 @@ function hostLabel(url: URL): string {
   return 'other';
 }
 
-/** Keeps a map keyed by something outside our control at `max` entries, dropping the oldest. */
-function bound<K, V>(map: Map<K, V>, max: number): void {
+/** Keeps a map or set keyed by something outside our control at `max` entries, dropping the oldest. */
+function bound<K>(map: { size: number; keys(): Iterable<K>; delete(key: K): unknown }, max: number): void {
   for (const key of map.keys()) {
     if (map.size <= max) return;
     map.delete(key);
@@ -301,56 +304,49 @@ export interface ClientSpec {
   eab?: { kid: string; hmacKey: string };
 }
 
-const clients = new Map<string, acme.Client>();
-
-/**
- * Clients are cached per (directory, key, account URL): each keeps the
- * directory and a nonce pool, which saves two requests per step.
- */
-export function clientFor(spec: ClientSpec): acme.Client {
-  install();
-  const origin = new URL(spec.directoryUrl).origin;
-  if (spec.tls.caBundlePem || spec.tls.skipTLSVerify) tlsByOrigin.set(origin, spec.tls);
-  else tlsByOrigin.delete(origin);
-  const key = `${spec.directoryUrl}|${spec.accountUrl ?? ''}|${spec.accountKeyPem}|${spec.tls.caBundlePem ?? ''}|${spec.tls.skipTLSVerify ? 1 : 0}|${spec.eab?.kid ?? ''}`;
-  let c = clients.get(key);
-  if (!c) {
-    if (clients.size > 256) {
-      clients.clear();
-      directoryUrls.clear();
-    }
-    directoryUrls.add(spec.directoryUrl);
-    c = new acme.Client({
-      directoryUrl: spec.directoryUrl,
-      accountKey: spec.accountKeyPem,
-      ...(spec.accountUrl ? { accountUrl: spec.accountUrl } : {}),
-      ...(spec.eab ? { externalAccountBinding: spec.eab } : {}),
-      backoffAttempts: 1,
-      backoffMin: 0,
-      backoffMax: 0,
-    });
-    const http = (c as unknown as { http: { getNonce(): Promise<string> } }).http;
-    const fetchNonce = http.getNonce.bind(http);
-    // The newest first: the oldest are the likeliest to have expired.
-    http.getNonce = () => {
-      const pooled = nonces.get(origin)?.pop();
-      return pooled ? Promise.resolve(pooled) : fetchNonce();
-    };
-    clients.set(key, c);
-  }
-  return c;
+interface HttpInternals {
+  request(url: string, method: string, opts?: Record<string, unknown>): Promise<unknown>;
+  getNonce(): Promise<string>;
 }
 
+const transports = new WeakMap<acme.Client, Transport>();
+
 /**
- * Drops every cached client of an account: a client remembers its account
- * URL, so after the CA forgot the account a cached one could never register
- * again.
+ * A client with a Transport of its own. Nothing is cached here: the account registry
+ * (`accounts.ts`) keeps one client per issuer, which keeps the directory and the nonce pool
+ * between steps and saves two requests per step.
  */
-export function forgetClients(directoryUrl: string, accountKeyPem: string): void {
-  const prefix = `${directoryUrl}|`;
-  for (const key of clients.keys()) {
-    if (key.startsWith(prefix) && key.includes(`|${accountKeyPem}|`)) clients.delete(key);
-  }
+export function createClient(spec: ClientSpec): acme.Client {
+  install();
+  directoryUrls.delete(spec.directoryUrl);
+  directoryUrls.add(spec.directoryUrl);
+  bound(directoryUrls, MAX_DIRECTORIES);
+  const client = new acme.Client({
+    directoryUrl: spec.directoryUrl,
+    accountKey: spec.accountKeyPem,
+    ...(spec.accountUrl ? { accountUrl: spec.accountUrl } : {}),
+    ...(spec.eab ? { externalAccountBinding: spec.eab } : {}),
+    backoffAttempts: 1,
+    backoffMin: 0,
+    backoffMax: 0,
+  });
+  const transport = new Transport(spec.tls);
+  const http = (client as unknown as { http: HttpInternals }).http;
+  const request = http.request.bind(http);
+  http.request = (url, method, opts = {}) => request(url, method, { ...opts, httpsAgent: transport.agent, [TRANSPORT]: transport });
+  const fetchNonce = http.getNonce.bind(http);
+  // The newest first: the oldest are the likeliest to have expired.
+  http.getNonce = () => {
+    const pooled = transport.nonces.pop();
+    return pooled ? Promise.resolve(pooled) : fetchNonce();
+  };
+  transports.set(client, transport);
+  return client;
+}
+
+/** The Transport a client attaches to its requests (tests compare two issuers' with it). */
+export function transportOf(client: acme.Client): Transport | undefined {
+  return transports.get(client);
 }
 
 export { acme };

@@ -7,12 +7,12 @@
 import type { Challenge, ChallengeStatus } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { controllerOf, objectKey, splitKey } from '../base/objects.ts';
-import { acmeChallengeOf, AcmeProblemError, call } from '../acme/client.ts';
+import { acmeChallengeOf, AcmeProblemError, call, type AcmeClient } from '../acme/client.ts';
 import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { ChallengeSolver } from '../solvers/solver.ts';
-import { type Context } from './context.ts';
-import { accountFor, acmeClient, forgetLostAccount, CHALLENGE_FINALIZER, Poller } from './orders.ts';
+import { issuerKey, type Context } from './context.ts';
+import { CHALLENGE_FINALIZER, Poller } from './orders.ts';
 import { writeStatus } from './status.ts';
 
 export const ChallengeReasons = {
@@ -92,7 +92,7 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
       if (status.state === 'pending') return await accept(ctx, solver, ch, status, key, selfCheckFailures, poller);
       return await pollAuthorization(ctx, ch, status, () => poller.next(key));
     } catch (err) {
-      await forgetLostAccount(ctx, ch, err);
+      await ctx.accounts.throwIfLost(issuerKey(ch.spec.issuerRef, namespace), err);
       if (!(err instanceof AcmeProblemError)) throw err;
       status.state = 'errored';
       status.processing = false;
@@ -120,7 +120,7 @@ async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, stat
     return requeueAfter(Math.min(ctx.config.selfCheckRetryMs, 50 * 2 ** Math.min(n, 10)));
   }
   failures.delete(key);
-  const client = acmeClient(accountFor(ctx, ch));
+  const client = ctx.accounts.client(issuerKey(ch.spec.issuerRef, ch.metadata.namespace));
   let answered: { status: string };
   try {
     answered = await call('accept challenge', () => client.completeChallenge(acmeChallengeOf(solver.challengeType, ch.spec.url, ch.spec.token)));
@@ -140,13 +140,13 @@ async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, stat
   return status.state === 'valid' ? done : requeueAfter(poller.next(key));
 }
 
-async function challengeStateAtCa(client: ReturnType<typeof acmeClient>, ch: Challenge): Promise<string | undefined> {
+async function challengeStateAtCa(client: AcmeClient, ch: Challenge): Promise<string | undefined> {
   const [authz] = await call('get authorization', () => client.getAuthorizations({ url: '', finalize: '', status: 'pending', identifiers: [], authorizations: [ch.spec.authorizationURL] }));
   return authz?.challenges.find((c) => c.url === ch.spec.url)?.status ?? authz?.status;
 }
 
 async function pollAuthorization(ctx: Context, ch: Challenge, status: ChallengeStatus, poll: () => number): Promise<Outcome> {
-  const client = acmeClient(accountFor(ctx, ch));
+  const client = ctx.accounts.client(issuerKey(ch.spec.issuerRef, ch.metadata.namespace));
   const [authz] = await call('get authorization', () => client.getAuthorizations({ url: '', finalize: '', status: 'pending', identifiers: [], authorizations: [ch.spec.authorizationURL] }));
   const acmeChallenge = authz?.challenges.find((c) => c.url === ch.spec.url);
   const state = acmeChallenge?.status ?? authz?.status;

@@ -14,6 +14,7 @@ import type {
 } from '../api/types.ts';
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CERT_MANAGER_GROUP } from '../api/types.ts';
+import type { AccountRegistry, IssuerKey } from '../acme/accounts.ts';
 import type { ControllerDeps } from '../kube/controller.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -49,15 +50,6 @@ export interface Enqueue {
   issuer(namespace: string | undefined, name: string, kind: string): void;
 }
 
-export interface AccountInfo {
-  directoryUrl: string;
-  accountKeyPem: string;
-  accountUrl: string;
-  caBundlePem?: string;
-  skipTLSVerify?: boolean;
-  eab?: { kid: string; hmacKey: string };
-}
-
 export interface Context extends ControllerDeps {
   caches: Caches;
   config: ControllerConfig;
@@ -65,14 +57,14 @@ export interface Context extends ControllerDeps {
   metrics: Metrics;
   /** The challenge solvers, by the kind of their configuration and by challenge type. */
   solvers: SolverRegistry;
-  /** ACME accounts registered by the issuer reconciler, keyed by issuerKey(). */
-  accounts: Map<string, AccountInfo>;
+  /** ACME accounts and their clients, one per issuer; the issuer reconciler registers them. */
+  accounts: AccountRegistry;
 }
 
-/** Stable key of an issuer: ClusterIssuers have no namespace. */
-export function issuerKey(ref: IssuerRef, namespace: string | undefined): string {
+/** The issuer an object names, as accounts are keyed: ClusterIssuers have no namespace. */
+export function issuerKey(ref: IssuerRef, namespace: string | undefined): IssuerKey {
   const r = normalizeIssuerRef(ref);
-  return r.kind === 'ClusterIssuer' ? `ClusterIssuer//${r.name}` : `Issuer/${namespace ?? ''}/${r.name}`;
+  return r.kind === 'ClusterIssuer' ? { kind: 'ClusterIssuer', name: r.name } : { kind: 'Issuer', namespace, name: r.name };
 }
 
 /** Resolves an issuerRef from the caches; undefined means not (yet) there. */

@@ -9,13 +9,14 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Issuer, ResourceDef, Secret } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { decodeB64, objectKey, splitKey } from '../base/objects.ts';
-import { acme, AcmeProblemError, call, clientFor } from '../acme/client.ts';
+import type { AccountSpec, IssuerHooks, IssuerKey } from '../acme/accounts.ts';
+import { acme, AcmeProblemError, call } from '../acme/client.ts';
 import { getCondition, setCondition, type ConditionInput } from '../kube/conditions.ts';
 import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { certificateMatchesKey, parseCertificateChain } from '../pki/cert.ts';
 import type { SolverRegistry } from '../solvers/registry.ts';
-import { issuerKey, type AccountInfo, type Context } from './context.ts';
+import { findIssuer, issuerKey, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
 export const IssuerReasons = {
@@ -65,7 +66,7 @@ export function issuerReconciler(ctx: Context, kind: 'Issuer' | 'ClusterIssuer')
     const { namespace, name } = splitKey(key);
     const issuer = cache.get(namespace, name);
     if (!issuer) {
-      ctx.accounts.delete(issuerKey({ name, kind }, namespace));
+      ctx.accounts.forget(issuerKey({ name, kind }, namespace));
       return done;
     }
     const secretNs = kind === 'ClusterIssuer' ? ctx.config.clusterResourceNamespace : (namespace ?? 'default');
@@ -138,7 +139,7 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   }
   const keyHash = createHash('sha256').update(keyPem).digest('hex');
   const caBundlePem = spec.caBundle ? decodeB64(spec.caBundle) : undefined;
-  let eab: AccountInfo['eab'];
+  let eab: AccountSpec['eab'];
   if (spec.externalAccountBinding) {
     const ref = spec.externalAccountBinding.keySecretRef;
     const eabSecret = await ctx.client.find<Secret>(Resources.secrets, secretNs, ref.name);
@@ -150,30 +151,30 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   }
   const email = spec.email ?? '';
   const prev = issuer.status?.acme;
-  const base = { directoryUrl: spec.server, accountKeyPem: keyPem, caBundlePem, skipTLSVerify: spec.skipTLSVerify, eab };
+  const account: AccountSpec = { directoryUrl: spec.server, accountKeyPem: keyPem, tls: { caBundlePem, skipTLSVerify: spec.skipTLSVerify }, eab };
+  const version = { uid: issuer.metadata.uid, generation: issuer.metadata.generation };
   const sameServer = prev?.uri ? new URL(prev.uri).host === new URL(spec.server).host : false;
   const key = issuerKey({ name: issuer.metadata.name, kind }, issuer.metadata.namespace);
   const registered = `The ACME account was registered with the ACME server${unsupportedNote(spec, ctx.solvers)}`;
   if (prev?.uri && sameServer && prev.lastRegisteredEmail === email && prev.lastPrivateKeyHash === keyHash) {
-    ctx.accounts.set(key, { ...base, accountUrl: prev.uri });
+    ctx.accounts.recall(key, version, account, prev.uri);
     return { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered }, acme: prev };
   }
   try {
-    const client = clientFor({ directoryUrl: spec.server, accountKeyPem: keyPem, tls: { caBundlePem, skipTLSVerify: spec.skipTLSVerify }, eab });
     const contact = email ? [`mailto:${email}`] : [];
-    const account = await call('register account', () => client.createAccount({ termsOfServiceAgreed: true, contact }));
-    // An existing key returns the existing account unchanged: a new email needs an update.
-    if (!isDeepStrictEqual([...(account.contact ?? [])].sort(), contact)) {
-      await call('update account contact', () => client.updateAccount({ contact }));
-    }
-    const accountUrl = client.getAccountUrl();
-    ctx.accounts.set(key, { ...base, accountUrl });
+    const accountUrl = await ctx.accounts.register(key, version, account, async (client) => {
+      const created = await call('register account', () => client.createAccount({ termsOfServiceAgreed: true, contact }));
+      // An existing key returns the existing account unchanged: a new email needs an update.
+      if (!isDeepStrictEqual([...(created.contact ?? [])].sort(), contact)) {
+        await call('update account contact', () => client.updateAccount({ contact }));
+      }
+    });
     return {
       ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered },
       acme: { uri: accountUrl, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash },
     };
   } catch (err) {
-    ctx.accounts.delete(key);
+    ctx.accounts.forget(key);
     const hint = err instanceof AcmeProblemError && err.type === 'urn:ietf:params:acme:error:externalAccountRequired'
       ? '; this CA requires external account binding: set spec.acme.externalAccountBinding to the key ID and HMAC key Secret it gave you'
       : '';
@@ -198,4 +199,21 @@ export function unsupportedNote(spec: NonNullable<Issuer['spec']['acme']>, solve
     if (s.dns01 && !solvers.get('dns01')) notes.push(`solvers[${i}].dns01 is not implemented yet and is not used`);
   });
   return notes.length ? `; note: ${notes.join('; ')}` : '';
+}
+
+/** How the account registry sees the issuers: through the caches, the issuer queues and the issuer's status. */
+export function issuerHooks(context: () => Context): IssuerHooks {
+  const refOf = (key: IssuerKey) => ({ name: key.name, kind: key.kind });
+  return {
+    current: (key) => findIssuer(context(), refOf(key), key.namespace)?.metadata,
+    refresh: (key) => context().enqueue.issuer(key.namespace, key.name, key.kind),
+    async forgetRemembered(key) {
+      const ctx = context();
+      const issuer = findIssuer(ctx, refOf(key), key.namespace);
+      if (!issuer?.status?.acme) return;
+      const status = structuredClone(issuer.status);
+      delete status.acme;
+      await writeStatus(ctx, key.kind === 'ClusterIssuer' ? Resources.clusterissuers : Resources.issuers, issuer, status);
+    },
+  };
 }

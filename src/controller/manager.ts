@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import type { Certificate, CertificateRequest, Challenge, Issuer, Order, Secret } from '../api/types.ts';
 import { MANAGED_LABEL, Resources } from '../api/types.ts';
+import { AccountRegistry } from '../acme/accounts.ts';
 import { observeRequests } from '../acme/client.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { Informers, type ControllerRegistration, type Reconciler } from '../kube/controller.ts';
@@ -19,6 +20,7 @@ import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { SolverRegistry } from '../solvers/registry.ts';
 import type { Caches, Context, ControllerConfig, Enqueue } from './context.ts';
+import { issuerHooks } from './issuers.ts';
 
 export interface ManagerOptions {
   client: KubeClient;
@@ -83,7 +85,7 @@ export class Manager {
       enqueue: this.enqueue(),
       metrics: this.metrics,
       solvers: new SolverRegistry({ client, logger, clock, config: opts.config }),
-      accounts: new Map(),
+      accounts: new AccountRegistry(issuerHooks(() => this.ctx)),
     };
     observeRequests((r) => {
       const labels = { scheme: r.scheme, host: r.host, action: r.action, method: r.method, status: r.status };

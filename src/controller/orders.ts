@@ -12,13 +12,13 @@ import type { AcmeAuthorization, Challenge, Order, OrderStatus } from '../api/ty
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { Resources } from '../api/types.ts';
 import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
-import { acmeChallengeOf, AcmeProblemError, call, clientFor, forgetClients, type AcmeOrder } from '../acme/client.ts';
+import { acmeChallengeOf, AcmeProblemError, call, type AcmeClient, type AcmeOrder } from '../acme/client.ts';
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
 import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { chooseSolver, noSolverReason } from '../solvers/select.ts';
-import { findIssuer, issuerKey, type AccountInfo, type Context } from './context.ts';
+import { findIssuer, issuerKey, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
 export const CHALLENGE_FINALIZER = 'finalizer.acme.cert-manager.io';
@@ -41,41 +41,6 @@ export class Poller {
   reset(key: string): void {
     this.attempts.delete(key);
   }
-}
-
-export function accountFor(ctx: Context, order: { spec: { issuerRef: Order['spec']['issuerRef'] }; metadata: { namespace?: string } }): AccountInfo {
-  const key = issuerKey(order.spec.issuerRef, order.metadata.namespace);
-  const acct = ctx.accounts.get(key);
-  if (!acct) {
-    ctx.enqueue.issuer(order.metadata.namespace, order.spec.issuerRef.name, order.spec.issuerRef.kind ?? 'Issuer');
-    throw new Error(`ACME account for ${key} is not registered yet; waiting for the issuer to become Ready`);
-  }
-  return acct;
-}
-
-/**
- * The CA forgot the account (a reset staging CA, a restarted Pebble): drop
- * what the issuer remembers so it registers again, and let the caller retry
- * as a transient failure instead of failing the order for good.
- */
-export async function forgetLostAccount(ctx: Context, obj: { spec: { issuerRef: Order['spec']['issuerRef'] }; metadata: { namespace?: string } }, err: unknown): Promise<void> {
-  if (!(err instanceof AcmeProblemError) || err.type !== 'urn:ietf:params:acme:error:accountDoesNotExist') return;
-  const ref = normalizeIssuerRef(obj.spec.issuerRef);
-  const key = issuerKey(ref, obj.metadata.namespace);
-  const lost = ctx.accounts.get(key);
-  if (lost) forgetClients(lost.directoryUrl, lost.accountKeyPem);
-  ctx.accounts.delete(key);
-  const issuer = findIssuer(ctx, ref, obj.metadata.namespace);
-  if (issuer?.status?.acme) {
-    const status = structuredClone(issuer.status);
-    delete status.acme;
-    await writeStatus(ctx, ref.kind === 'ClusterIssuer' ? Resources.clusterissuers : Resources.issuers, issuer, status);
-  }
-  throw new Error(`the ACME server no longer knows the account of ${ref.kind} ${ref.name}; registering it again`, { cause: err });
-}
-
-export function acmeClient(acct: AccountInfo) {
-  return clientFor({ directoryUrl: acct.directoryUrl, accountKeyPem: acct.accountKeyPem, accountUrl: acct.accountUrl, tls: { caBundlePem: acct.caBundlePem, skipTLSVerify: acct.skipTLSVerify }, eab: acct.eab });
 }
 
 /** Watches its Orders, the request that owns each (its deletion ends the Order) and the Challenges each owns. */
@@ -120,7 +85,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
     try {
       return await step(ctx, order, status, created, () => poller.next(key), () => poller.reset(key));
     } catch (err) {
-      await forgetLostAccount(ctx, order, err);
+      await ctx.accounts.throwIfLost(issuerKey(order.spec.issuerRef, namespace), err);
       if (!(err instanceof AcmeProblemError)) throw err;
       status.state = 'errored';
       status.reason = err.message;
@@ -141,7 +106,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
 type CreatedOrders = Map<string, Pick<AcmeOrder, 'url' | 'finalize' | 'status'>>;
 
 async function step(ctx: Context, order: Order, status: OrderStatus, created: CreatedOrders, poll: () => number, reset: () => void): Promise<Outcome> {
-  const client = acmeClient(accountFor(ctx, order));
+  const client = ctx.accounts.client(issuerKey(order.spec.issuerRef, order.metadata.namespace));
   const uid = order.metadata.uid ?? `${order.metadata.namespace}/${order.metadata.name}`;
   if (!status.url) {
     let acmeOrder = created.get(uid);
@@ -207,7 +172,7 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
 }
 
 /** Reads the order from the CA and records a state change, or polls again. */
-async function refresh(ctx: Context, order: Order, status: OrderStatus, client: ReturnType<typeof acmeClient>, poll: () => number, reset: () => void): Promise<Outcome> {
+async function refresh(ctx: Context, order: Order, status: OrderStatus, client: AcmeClient, poll: () => number, reset: () => void): Promise<Outcome> {
   const fresh = await call('get order', () => client.getOrder({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'pending', identifiers: [], authorizations: [] }));
   if (fresh.status === 'valid' && fresh.certificate) return download(ctx, order, status, client, fresh);
   if (fresh.status === status.state) return requeueAfter(poll());
@@ -228,7 +193,7 @@ function describeAcmeError(error: unknown): string | undefined {
   return [typeof e.type === 'string' ? e.type : '', typeof e.detail === 'string' ? e.detail : ''].filter(Boolean).join(': ') || undefined;
 }
 
-async function download(ctx: Context, order: Order, status: OrderStatus, client: ReturnType<typeof acmeClient>, fresh: AcmeOrder): Promise<Outcome> {
+async function download(ctx: Context, order: Order, status: OrderStatus, client: AcmeClient, fresh: AcmeOrder): Promise<Outcome> {
   const issuer = findIssuer(ctx, order.spec.issuerRef, order.metadata.namespace);
   const preferred = issuer?.spec.acme?.preferredChain || undefined;
   const pem = await call('download certificate', () => client.getCertificate(fresh, preferred));
@@ -267,7 +232,7 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
       throw new AcmeProblemError(`Failed to determine a valid solver configuration for the set of domains on the Order: ${noSolverReason(ctx.solvers, authz)}`, 400, 'certroute:noSolver');
     }
     const { config: solver, offer } = choice;
-    const client = acmeClient(accountFor(ctx, order));
+    const client = ctx.accounts.client(issuerKey(order.spec.issuerRef, ns));
     const key = await client.getChallengeKeyAuthorization(acmeChallengeOf(choice.solver.challengeType, offer.url, offer.token));
     try {
       await ctx.client.create<Challenge>(Resources.challenges, {

@@ -5,9 +5,11 @@
  * Built here once, so no spec assembles (or casts) a Context of its own.
  */
 import { pino } from 'pino';
+import { AccountRegistry } from '../../src/acme/accounts.ts';
 import { Resources } from '../../src/api/types.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { Caches, Context, ControllerConfig } from '../../src/controller/context.ts';
+import { issuerHooks } from '../../src/controller/issuers.ts';
 import { Metrics } from '../../src/metrics/metrics.ts';
 import { SolverRegistry } from '../../src/solvers/registry.ts';
 import { testConfig } from './builders.ts';
@@ -59,7 +61,7 @@ export function harness(options: { now?: Date; config?: Partial<ControllerConfig
     },
     metrics: new Metrics({ defaultMetrics: false }),
     solvers: new SolverRegistry({ client, logger, clock: () => clock.now, config }),
-    accounts: new Map(),
+    accounts: new AccountRegistry(issuerHooks(() => ctx)),
   };
   return { ctx, cluster, events, enqueued, clock };
 }

@@ -99,9 +99,9 @@ const direct = (url: string, env: StackEnv) => new URL(new URL(url).pathname, en
 
 /** Pebble's API as the issuer's account, talking to Pebble directly (no proxy). */
 async function pebbleAccount(issuer: string, env: StackEnv): Promise<{ api: PebbleApi; account: { orders?: string } }> {
-  const { clientFor } = await import('../../src/acme/client.ts');
+  const { createClient } = await import('../../src/acme/client.ts');
   const secret = await kubectlJson<SecretView>(['-n', 'certroute', 'get', 'secret', `${issuer}-account`]);
-  const client = clientFor({ directoryUrl: env.pebble.directory, accountKeyPem: secretPem(secret, 'tls.key'), tls: { caBundlePem: readFileSync(env.pebble.tlsCa, 'utf8') } });
+  const client = createClient({ directoryUrl: env.pebble.directory, accountKeyPem: secretPem(secret, 'tls.key'), tls: { caBundlePem: readFileSync(env.pebble.tlsCa, 'utf8') } });
   const account = (await client.createAccount({ onlyReturnExisting: true })) as { orders?: string };
   return { api: (client as unknown as { api: PebbleApi }).api, account };
 }

@@ -21,8 +21,8 @@ export async function pebbleRoot(env: Pick<StackEnv, 'pebble'>): Promise<string>
  * way RFC 8555 §7.1.2.1 lists them (POST-as-GET on the account's `orders`).
  */
 export async function accountOrders(env: Pick<StackEnv, 'pebble'>, accountKeyPem: string): Promise<string[]> {
-  const { clientFor } = await import('../../src/acme/client.ts');
-  const client = clientFor({ directoryUrl: env.pebble.directory, accountKeyPem, tls: { caBundlePem: readFileSync(env.pebble.tlsCa, 'utf8') } });
+  const { createClient } = await import('../../src/acme/client.ts');
+  const client = createClient({ directoryUrl: env.pebble.directory, accountKeyPem, tls: { caBundlePem: readFileSync(env.pebble.tlsCa, 'utf8') } });
   const account = (await client.createAccount({ onlyReturnExisting: true })) as { orders?: string };
   if (!account.orders) throw new Error('Pebble returned no orders URL for the account');
   const api = (client as unknown as { api: { apiRequest(url: string, payload: null, codes: number[]): Promise<{ data: { orders?: string[] }; headers: Record<string, string | undefined> }> } }).api;

@@ -11,7 +11,7 @@ import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { acme, AcmeProblemError, call, clientFor, directoryProblem, MAX_RESPONSE_BYTES, MAX_RETRY_AFTER_MS, observeRequests, parseRetryAfter } from '../../src/acme/client.ts';
+import { acme, AcmeProblemError, call, createClient, directoryProblem, MAX_RESPONSE_BYTES, MAX_RETRY_AFTER_MS, observeRequests, parseRetryAfter } from '../../src/acme/client.ts';
 
 const accountKey = (await acme.crypto.createPrivateKey()).toString();
 import { RetryAfterError } from '../../src/base/errors.ts';
@@ -200,7 +200,7 @@ test('request observers see scheme, host, a bounded action, method and status (f
     '/acme/order/123/abc': { status: 200, body: {} },
     '/acme/chall/9': { status: 400, body: problem('malformed', 'x') },
   });
-  clientFor({ directoryUrl: `${ca}/dir`, accountKeyPem: accountKey, tls: {} });
+  createClient({ directoryUrl: `${ca}/dir`, accountKeyPem: accountKey, tls: {} });
   await call('create order', acmeStep(`${ca}/acme/new-order`));
   await call('get order', acmeStep(`${ca}/acme/order/123/abc`));
   await call('complete challenge', acmeStep(`${ca}/acme/chall/9`)).catch(() => undefined);
@@ -285,7 +285,7 @@ test('a directory whose resource URLs are not all https is refused, permanently'
     else t.is(got, undefined);
   }
   const ca = await fakeCa(t, { '/directory': { status: 200, body: { newNonce: 'http://127.0.0.1:1/n', newAccount: 'https://a.test/a', newOrder: 'https://a.test/o' } } });
-  const client = clientFor({ directoryUrl: `${ca}/directory`, accountKeyPem: accountKey, tls: {} });
+  const client = createClient({ directoryUrl: `${ca}/directory`, accountKeyPem: accountKey, tls: {} });
   const err = await t.throwsAsync(call('get directory', () => client.getTermsOfServiceUrl()));
   t.true(err instanceof AcmeProblemError, 'permanent: the Issuer says why instead of retrying');
   t.regex(err?.message ?? '', /newNonce is not an https URL/);

@@ -152,8 +152,8 @@ const indirect: Record<string, string[]> = {
   'src/controller/status.ts replaceStatus(def)': [],
   // The issuer reconciler serves both kinds with one def.
   'src/controller/issuers.ts writeStatus(def)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
-  // forgetLostAccount clears the account of either kind of issuer.
-  'src/controller/orders.ts writeStatus(ref.kind)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
+  // A lost ACME account is cleared from the status of either kind of issuer.
+  'src/controller/issuers.ts writeStatus(key.kind)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
   // The injector patches and re-reads its four target kinds through one def per kind.
   'src/cainjector/injector.ts mergePatch(kind.def)': cainjectorTargets.map((r) => `${r} patch`),
   'src/cainjector/injector.ts get(kind.def)': cainjectorTargets.map((r) => `${r} get`),
