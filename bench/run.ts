@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import type { Issuer } from '../src/api/types.ts';
 import { Resources } from '../src/api/types.ts';
 import { release, up, use } from '../test/env/stack.ts';
-import { BenchController } from './lib/controller.ts';
+import { BenchController, chartHeapPolicy } from './lib/controller.ts';
 import { stackClient } from './lib/kube.ts';
 import type { BenchContext, Result, Scenario } from './lib/types.ts';
 import { burst } from './scenarios/burst.ts';
@@ -46,6 +46,8 @@ function machine() {
     node: process.version,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     loadavgAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    // The controller runs with the chart's heap policy, resolved against the chart's memory limit.
+    controllerNodeOptions: chartHeapPolicy().nodeOptions,
   };
 }
 
