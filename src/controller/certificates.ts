@@ -18,11 +18,12 @@ import { controllerOf, controllerReference, decodeB64, isOwnedBy, objectKey, sam
 import { getCondition, kubeTime, removeCondition, setCondition } from '../kube/conditions.ts';
 import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
-import { parseCertificateChain } from '../pki/cert.ts';
 import { parseCsr } from '../pki/csr.ts';
 import { generatePrivateKey, keyMatchesSpec, publicKeyFingerprint } from '../pki/keys.ts';
 import { Reasons, readinessReason, shouldReissue } from '../pki/policies.ts';
 import { renewalTime } from '../pki/renewal.ts';
+import { factsInPlaceOfPem, secretFacts } from '../pki/secret-facts.ts';
+import { trimSecret } from '../kube/secret-cache.ts';
 import { findIssuer, type Context } from './context.ts';
 import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
 import { writeStatus } from './status.ts';
@@ -145,15 +146,26 @@ async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
 }
 
 function timesFromSecret(cert: Certificate, secret: Secret | undefined): Pick<CertificateStatus, 'notBefore' | 'notAfter' | 'renewalTime'> {
-  const pem = decodeB64(secret?.data?.['tls.crt']);
-  if (!pem) return {};
+  const leaf = secret ? secretFacts(secret).certificate : undefined;
+  if (!leaf) return {};
   try {
-    const leaf = parseCertificateChain(pem).leaf;
     const renew = renewalTime({ notBefore: leaf.notBefore, notAfter: leaf.notAfter, renewBefore: cert.spec.renewBefore, renewBeforePercentage: cert.spec.renewBeforePercentage });
     return { notBefore: kubeTime(leaf.notBefore), notAfter: kubeTime(leaf.notAfter), renewalTime: kubeTime(renew) };
   } catch {
     return {};
   }
+}
+
+/**
+ * What the Secret cache keeps of a certroute Secret: a next-key Secret whole
+ * (its key goes into the request), every other one with its certificate and
+ * key as facts, not PEM. The one pass that needs a stored key itself
+ * (rotationPolicy Never) reads it from the API server.
+ */
+export function cachedSecret(o: object): void {
+  trimSecret(o);
+  const secret = o as Secret;
+  if (secret.metadata.labels?.[NEXT_KEY_LABEL] !== 'true') factsInPlaceOfPem(secret);
 }
 
 async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
@@ -235,7 +247,8 @@ async function createNextKey(ctx: Context, cert: Certificate, status: Certificat
   }
   let keyPem: string | undefined;
   if (cert.spec.privateKey?.rotationPolicy === 'Never') {
-    const current = decodeB64(secretOf(ctx, cert)?.data?.['tls.key']);
+    const stored = secretOf(ctx, cert) && (await ctx.client.find<Secret>(Resources.secrets, ns, cert.spec.secretName));
+    const current = decodeB64(stored?.data?.['tls.key']);
     if (current && keyMatchesSpec(current, cert.spec.privateKey)) keyPem = current;
   }
   keyPem ??= await generatePrivateKey(cert.spec.privateKey ?? {});

@@ -15,11 +15,11 @@ import { EventRecorder } from '../kube/events.ts';
 import { LostLeadershipError } from '../kube/fence.ts';
 import { LeaderElector, type LeaderTiming } from '../kube/leader.ts';
 import { WorkQueue, type Outcome } from '../kube/queue.ts';
-import { trimSecret } from '../kube/secret-cache.ts';
 import type { Logger } from '../log.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { SolverRegistry } from '../solvers/registry.ts';
 import type { Caches, Context, ControllerConfig, Enqueue } from './context.ts';
+import { cachedSecret } from './certificates.ts';
 import { issuerHooks } from './issuers.ts';
 
 export interface ManagerOptions {
@@ -72,7 +72,7 @@ export class Manager {
       clusterissuers: inf.for<Issuer>(Resources.clusterissuers),
       orders: inf.for<Order>(Resources.orders),
       challenges: inf.for<Challenge>(Resources.challenges),
-      secrets: inf.for<Secret>(Resources.secrets, { labelSelector: `${MANAGED_LABEL}=true`, trim: trimSecret }),
+      secrets: inf.for<Secret>(Resources.secrets, { labelSelector: `${MANAGED_LABEL}=true`, trim: cachedSecret }),
     };
     const clock = opts.clock ?? (() => new Date());
     this.ctx = {

@@ -6,8 +6,8 @@
  */
 import type { Secret } from '../api/types.ts';
 
-/** The Secret keys any reconciler reads. */
-export const CACHED_SECRET_KEYS: readonly string[] = ['tls.crt', 'tls.key', 'ca.crt'];
+/** The Secret keys any reconciler reads (ca.crt is only ever read from the live Secret). */
+export const CACHED_SECRET_KEYS: readonly string[] = ['tls.crt', 'tls.key'];
 /** A larger value is not kept, and reads as absent. */
 export const MAX_CACHED_VALUE = 64 * 1024;
 

@@ -145,8 +145,8 @@ export function describeKey(key: KeyObject): KeyDescription {
  * it is a property of the Secret's bytes, not of the key, and re-encoding never
  * needs a new certificate.
  */
-export function keySpecViolations(key: KeyObject | string, spec: PrivateKeySpec = {}): string[] {
-  const actual = describeKey(typeof key === 'string' ? parsePrivateKey(key) : key);
+export function keySpecViolations(key: KeyObject | string | KeyDescription, spec: PrivateKeySpec = {}): string[] {
+  const actual = typeof key === 'string' ? describeKey(parsePrivateKey(key)) : 'algorithm' in key ? key : describeKey(key);
   const algorithm = spec.algorithm ?? 'RSA';
   if (actual.algorithm !== algorithm) return ['spec.privateKey.algorithm'];
   if (algorithm === 'Ed25519') return [];

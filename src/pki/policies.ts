@@ -9,14 +9,12 @@
 import { formatIssuerRef, issuerRefsEqual } from '../api/issuer-ref.ts';
 import type { Certificate, CertificateRequest, Secret } from '../api/types.ts';
 import { SecretAnnotations } from '../api/types.ts';
-import { parseCertificateChain, type CertificateInfo } from './cert.ts';
 import type { ParsedCsr } from './csr.ts';
-import { keySpecViolations, parsePrivateKey, publicKeyFingerprint } from './keys.ts';
+import { keySpecViolations } from './keys.ts';
 import { sameIps, sameSet } from './names.ts';
-import { secretValue } from './pem.ts';
 import { renewalTime } from './renewal.ts';
 import { requestCsr, requestMismatches } from './request-match.ts';
-import type { KeyObject } from 'node:crypto';
+import { secretFacts, type CertificateFacts, type KeyFacts } from './secret-facts.ts';
 
 /** The Secret named by spec.secretName does not exist. */
 export const DoesNotExist = 'DoesNotExist';
@@ -71,33 +69,18 @@ export interface Violation {
 
 export type Policy = (input: PolicyInput) => Violation | undefined;
 
-/** Secret contents parsed once per input, however many policies look at them. */
+/** What the policies read of the Secret: its facts (see secret-facts.ts), never its PEM. */
 interface Parsed {
-  key?: KeyObject;
+  key?: KeyFacts;
   keyError?: string;
-  cert?: CertificateInfo;
+  cert?: CertificateFacts;
   certError?: string;
 }
-const parsedCache = new WeakMap<PolicyInput, Parsed>();
 
 function parsed(input: PolicyInput): Parsed {
-  let hit = parsedCache.get(input);
-  if (hit) return hit;
-  hit = {};
-  const keyPem = secretValue(input.secret?.data, 'tls.key');
-  const certPem = secretValue(input.secret?.data, 'tls.crt');
-  try {
-    if (keyPem) hit.key = parsePrivateKey(keyPem);
-  } catch (err) {
-    hit.keyError = (err as Error).message;
-  }
-  try {
-    if (certPem) hit.cert = parseCertificateChain(certPem).leaf;
-  } catch (err) {
-    hit.certError = (err as Error).message;
-  }
-  parsedCache.set(input, hit);
-  return hit;
+  if (!input.secret) return {};
+  const facts = secretFacts(input.secret);
+  return { key: facts.key, keyError: facts.keyError, cert: facts.certificate, certError: facts.certificateError };
 }
 
 function violation(reason: string, message: string): Violation {
@@ -110,8 +93,9 @@ export const secretDoesNotExist: Policy = (input) =>
 export const secretIsMissingData: Policy = (input) => {
   const data = input.secret?.data;
   if (!data) return violation(MissingData, 'Issuing certificate as Secret does not contain any data');
-  if (!secretValue(data, 'tls.key')) return violation(MissingData, 'Issuing certificate as Secret does not contain a private key');
-  if (!secretValue(data, 'tls.crt')) return violation(MissingData, 'Issuing certificate as Secret does not contain a certificate');
+  const facts = secretFacts(input.secret!);
+  if (!facts.hasKey) return violation(MissingData, 'Issuing certificate as Secret does not contain a private key');
+  if (!facts.hasCertificate) return violation(MissingData, 'Issuing certificate as Secret does not contain a certificate');
   return undefined;
 };
 
@@ -119,7 +103,7 @@ export const secretPublicKeysDiffer: Policy = (input) => {
   const { key, keyError, cert, certError } = parsed(input);
   if (!key) return violation(InvalidKeyPair, `Issuing certificate as Secret contains invalid private key data: ${keyError}`);
   if (!cert) return violation(InvalidCertificate, `Issuing certificate as Secret contains an invalid certificate: ${certError}`);
-  if (cert.publicKeyFingerprint !== publicKeyFingerprint(key)) {
+  if (cert.publicKeyFingerprint !== key.publicKeyFingerprint) {
     return violation(InvalidKeyPair, 'Issuing certificate as Secret contains a private key that does not match the certificate');
   }
   return undefined;
@@ -166,7 +150,7 @@ export const secretPublicKeyDiffersFromCurrentRequest: Policy = (input) => {
   if (!key) return violation(InvalidKeyPair, 'Issuing certificate as Secret contains invalid private key data');
   const csr = currentCsr(input.currentRequest);
   if (typeof csr === 'string') return violation(InvalidCertificateRequest, `Failed to decode current CertificateRequest: ${csr}`);
-  if (csr.publicKeyFingerprint === publicKeyFingerprint(key)) return undefined;
+  if (csr.publicKeyFingerprint === key.publicKeyFingerprint) return undefined;
   return violation(SecretMismatch, 'Secret contains a private key that does not match the current CertificateRequest');
 };
 

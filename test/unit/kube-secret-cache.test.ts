@@ -8,7 +8,7 @@ import { MAX_CACHED_VALUE, trimSecret } from '../../src/kube/secret-cache.ts';
 
 const b64 = (n: number) => 'A'.repeat(n);
 
-test('a labelled Secret stuffed with other keys is cached with only tls.crt, tls.key and ca.crt', (t) => {
+test('a labelled Secret stuffed with other keys is cached with only tls.crt and tls.key', (t) => {
   const secret: Secret & { stringData?: Record<string, string> } = {
     metadata: { name: 'big', namespace: 'team', labels: { 'controller.cert-manager.io/fao': 'true' } },
     type: 'Opaque',
@@ -16,7 +16,7 @@ test('a labelled Secret stuffed with other keys is cached with only tls.crt, tls
     stringData: { more: 'x'.repeat(1_000_000) },
   };
   trimSecret(secret);
-  t.deepEqual(Object.keys(secret.data ?? {}).sort(), ['ca.crt', 'tls.crt', 'tls.key']);
+  t.deepEqual(Object.keys(secret.data ?? {}).sort(), ['tls.crt', 'tls.key']);
   t.is(secret.stringData, undefined);
   t.deepEqual(secret.metadata.labels, { 'controller.cert-manager.io/fao': 'true' }, 'metadata is kept');
 });

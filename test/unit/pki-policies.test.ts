@@ -14,6 +14,7 @@ import {
   type PolicyInput,
 } from '../../src/pki/policies.ts';
 import { signCsr } from '../../src/pki/sign.ts';
+import { cachedSecret } from '../../src/controller/certificates.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -178,6 +179,27 @@ for (const c of cases) {
     if ('ready' in c) t.is(readinessReason(input)?.reason, c.ready);
   });
 }
+
+for (const c of cases) {
+  test(`policy, on the Secret as the cache holds it (facts, no PEM): ${c.name}`, async (t) => {
+    const full = c.input(await fixture);
+    const cached = full.secret && structuredClone(full.secret);
+    if (cached) cachedSecret(cached);
+    t.is(cached?.data?.['tls.key'], undefined, 'no private key in the cache');
+    t.is(cached?.data?.['tls.crt'], undefined, 'no certificate PEM in the cache');
+    const input = { ...full, secret: cached };
+    t.is(shouldReissue(input)?.reason, c.reissue);
+    t.is(shouldReissue(input)?.message, shouldReissue(full)?.message, 'the same message as from the full Secret');
+    if ('ready' in c) t.is(readinessReason(input)?.reason, c.ready);
+  });
+}
+
+test('a next-key Secret keeps its private key in the cache: it signs the request', async (t) => {
+  const f = await fixture;
+  const next = secret({ 'tls.key': encodeB64(f.keyPem) }, (s) => void (s.metadata.labels = { 'cert-manager.io/next-private-key': 'true' }));
+  cachedSecret(next);
+  t.is(next.data?.['tls.key'], encodeB64(f.keyPem));
+});
 
 test('violation messages say what to look at, without volatile detail', async (t) => {
   const f = await fixture;
