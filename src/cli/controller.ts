@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import { hostname } from 'node:os';
-import { caInjectorController } from '../cainjector/start.ts';
+import { caInjectorController } from '../cainjector/controller.ts';
 import { CERT_MANAGER_CONTROLLERS } from '../controller/controllers.ts';
 import { Manager } from '../controller/manager.ts';
 import { validateTiming } from '../kube/leader.ts';
@@ -198,7 +198,7 @@ export async function run(argv: string[]): Promise<number> {
     }));
   }
   const bound = await responder.listen();
-  logger.info({ responderPort: bound, metricsPort, healthPort, namespace, selfCheck: web.web, wiring, caInjector: caInjector !== undefined }, 'certroute starting');
+  logger.info({ responderPort: bound, metricsPort, healthPort, namespace, selfCheck: web.web, wiring, caInjector: caInjector.length > 0 }, 'certroute starting');
   const shutdown = async () => {
     await manager.stop();
     await responder.close();
