@@ -91,7 +91,7 @@ export interface InjectorDeps {
   clock: () => Date;
   targets: Pick<TargetInformers, 'get'>;
   certificates: Pick<Informer<Certificate>, 'get'>;
-  /** The Secrets certroute issued (labelled); other Secrets are read from the API server. */
+  /** The Secrets certroute issued (labelled): a change of one of these raises an event; others are re-read. */
   secrets: Pick<Informer<Secret>, 'get'>;
   apiserverCA: X509Certificate[] | undefined;
 }
@@ -103,10 +103,11 @@ export function injectorReconciler(deps: InjectorDeps): { reconcile: (key: strin
   const reader: SourceReader = {
     certificate: (ns, name) => deps.certificates.get(ns, name),
     async secret(ns, name) {
-      const cached = deps.secrets.get(ns, name);
-      if (cached) return { secret: cached, cached: true };
-      const fetched = await client.find<Secret>(Resources.secrets, ns, name);
-      return fetched ? { secret: fetched, cached: false } : undefined;
+      // The cache of certroute's Secrets keeps parsed facts, not ca.crt: it says whether a change
+      // of this Secret raises an event; the CA itself is read from the API server.
+      const watched = deps.secrets.get(ns, name) !== undefined;
+      const live = await client.find<Secret>(Resources.secrets, ns, name);
+      return live ? { secret: live, watched } : undefined;
     },
     apiserverCA: deps.apiserverCA,
   };
@@ -159,7 +160,7 @@ export function injectorReconciler(deps: InjectorDeps): { reconcile: (key: strin
       logger.info({ controller: 'cainjector', target: `${kind.def.kind}/${name}`, source: from, into: injection.fields, bundleCertificates: injection.certificates, ca: fingerprints }, 'injected CA');
       deps.events.event(live, kind.def, 'Normal', 'CAInjected', `Injected the CA of ${from} into ${injection.fields}; the bundle holds ${injection.certificates} certificate${injection.certificates === 1 ? '' : 's'}`);
     }
-    return ca.uncached ? requeueAfter(UNWATCHED_SECRET_RECHECK_MS) : done;
+    return ca.unwatched ? requeueAfter(UNWATCHED_SECRET_RECHECK_MS) : done;
   };
 
   return { reconcile, forget: (key) => reported.delete(key) };

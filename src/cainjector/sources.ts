@@ -75,8 +75,8 @@ export function sourceOf(annotations: Readonly<Record<string, string>> | undefin
 /** How `readCA` reaches the objects a source names. */
 export interface SourceReader {
   certificate(namespace: string, name: string): Certificate | undefined;
-  /** From the cache of certroute's Secrets first, then from the API server. */
-  secret(namespace: string, name: string): Promise<{ secret: Secret; cached: boolean } | undefined>;
+  /** The Secret as the API server has it; `watched` when an informer reports its changes. */
+  secret(namespace: string, name: string): Promise<{ secret: Secret; watched: boolean } | undefined>;
   /** PEM from the controller's own kubeconfig; undefined when it has none. */
   apiserverCA: X509Certificate[] | undefined;
 }
@@ -84,7 +84,7 @@ export interface SourceReader {
 export interface CA {
   certificates: X509Certificate[];
   /** Read from a Secret the informers do not watch: look again later, a change raises no event. */
-  uncached?: boolean;
+  unwatched?: boolean;
 }
 
 export async function readCA(source: Source, reader: SourceReader): Promise<CA | Problem> {
@@ -103,19 +103,19 @@ export async function readCA(source: Source, reader: SourceReader): Promise<CA |
     if (owner !== source.name) {
       return { reason: Reasons.secretNotOwned, message: `Secret ${source.namespace}/${secretName} is not Certificate ${source.name}'s (its ${SecretAnnotations.certificateName} is ${JSON.stringify(owner ?? '')}); only a Secret issued for the Certificate is trusted` };
     }
-    return fromSecret(found.secret, `Secret ${source.namespace}/${secretName} of Certificate ${source.namespace}/${source.name}`, found.cached, true);
+    return fromSecret(found.secret, `Secret ${source.namespace}/${secretName} of Certificate ${source.namespace}/${source.name}`, found.watched, true);
   }
   const found = await reader.secret(source.namespace, source.name);
   if (!found) return { reason: Reasons.secretNotFound, recheck: true, message: `Secret ${source.namespace}/${source.name} named by ${A.fromSecret} does not exist; create it or fix the annotation` };
   if (found.secret.metadata.annotations?.[A.allowDirectInjection] !== 'true') {
-    return { reason: Reasons.directInjectionNotAllowed, recheck: !found.cached, message: `Secret ${source.namespace}/${source.name} does not allow direct injection; annotate it with ${A.allowDirectInjection}: "true" to let its ca.crt be injected` };
+    return { reason: Reasons.directInjectionNotAllowed, recheck: !found.watched, message: `Secret ${source.namespace}/${source.name} does not allow direct injection; annotate it with ${A.allowDirectInjection}: "true" to let its ca.crt be injected` };
   }
-  return fromSecret(found.secret, `Secret ${source.namespace}/${source.name}`, found.cached, false);
+  return fromSecret(found.secret, `Secret ${source.namespace}/${source.name}`, found.watched, false);
 }
 
 /** A Certificate's Secret may fall back to its chain's root, as cert-manager reads it; a plain Secret offers ca.crt only. */
-function fromSecret(secret: Secret, what: string, cached: boolean, rootFallback: boolean): CA | Problem {
+function fromSecret(secret: Secret, what: string, watched: boolean, rootFallback: boolean): CA | Problem {
   const ca = caOfSecret(secret.data, rootFallback);
-  if (!ca.ok) return { reason: Reasons.noCAData, recheck: !cached, message: `${what} has no CA to inject: ${ca.message}` };
-  return { certificates: ca.certificates, ...(cached ? {} : { uncached: true }) };
+  if (!ca.ok) return { reason: Reasons.noCAData, recheck: !watched, message: `${what} has no CA to inject: ${ca.message}` };
+  return { certificates: ca.certificates, ...(watched ? {} : { unwatched: true }) };
 }

@@ -70,10 +70,15 @@ function issuedSecret(ns: string, name: string, cert: string, ca: X509Certificat
   return { metadata: { name, namespace: ns, annotations: { 'cert-manager.io/certificate-name': cert, ...extra } }, data: { 'ca.crt': b64(ca.toString()), 'tls.crt': b64(ca.toString()) } };
 }
 
-/** Certificate ns/<name> with its issued Secret <name>-tls holding `ca`. */
+/**
+ * Certificate ns/<name> with its issued Secret <name>-tls holding `ca`; the cache, like certroute's,
+ * holds the Secret without its PEM data.
+ */
 function withIssuedCa(w: World, name: string, ca: X509Certificate, owner = name): void {
   w.certificates.set(`ns/${name}`, certificate(name, withSecretName(`${name}-tls`)));
-  w.cachedSecrets.set(`ns/${name}-tls`, issuedSecret('ns', `${name}-tls`, owner, ca));
+  const secret = issuedSecret('ns', `${name}-tls`, owner, ca);
+  w.apiSecrets.set(`ns/${name}-tls`, secret);
+  w.cachedSecrets.set(`ns/${name}-tls`, { metadata: structuredClone(secret.metadata) });
 }
 
 const patchedBundles = (p: Record<string, unknown>) => (p.webhooks as WebhookConfiguration['webhooks'] ?? []).map((h) => parseBundle(unb64(h.clientConfig.caBundle)).map((c) => c.subject));
@@ -117,7 +122,7 @@ test('a rotated CA is added beside the old one in a CRD conversion webhook', asy
   t.deepEqual(parseBundle(unb64(patch.spec.conversion.webhook.clientConfig.caBundle)).map((c) => c.subject), ['CN=old', 'CN=new']);
 });
 
-test('inject-ca-from-secret reads a Secret the informers do not cache from the API server, and looks again later', async (t) => {
+test('inject-ca-from-secret reads a Secret no informer watches from the API server, and looks again later', async (t) => {
   const w = world();
   const ca = await newCa('direct');
   w.apiSecrets.set('ns/plain', { metadata: { name: 'plain', namespace: 'ns', annotations: { 'cert-manager.io/allow-direct-injection': 'true' } }, data: { 'ca.crt': b64(ca.toString()) } });
