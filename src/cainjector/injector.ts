@@ -7,7 +7,8 @@
  * watches), `injectorReconciler` (one target per pass, keyed `<plural>/<name>`), and
  * `InjectorIndex` (which targets a Certificate or Secret event concerns). Bad input is reported
  * once per target and problem as an Event, then left alone until the target or its source
- * changes: a refusal is `done`, never a retry.
+ * changes: a refusal is never a retry; it is `done`, or, when the source is a Secret no informer
+ * watches, a re-read a minute later that reports nothing new.
  */
 import type { X509Certificate } from 'node:crypto';
 import type { APIService, CustomResourceDefinition, WebhookConfiguration } from '../api/cainjector.ts';
