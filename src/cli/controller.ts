@@ -54,6 +54,8 @@ Flags:
 `;
 
 export async function run(argv: string[]): Promise<number> {
+  // One line per flag, alike on purpose: HELP above documents each one, and a unit test holds
+  // the two lists together.
   const { values } = parse(argv, {
     namespace: { type: 'string' },
     'cluster-resource-namespace': { type: 'string' },
