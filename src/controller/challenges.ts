@@ -6,13 +6,14 @@
  */
 import type { Challenge, ChallengeStatus } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
+import { Backoff } from '../base/backoff.ts';
 import { controllerOf, objectKey, splitKey } from '../base/objects.ts';
 import { acmeChallengeOf, AcmeProblemError, call, type AcmeClient } from '../acme/client.ts';
 import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { ChallengeSolver } from '../solvers/solver.ts';
 import { issuerKey, type Context } from './context.ts';
-import { CHALLENGE_FINALIZER, Poller } from './orders.ts';
+import { CHALLENGE_FINALIZER } from './orders.ts';
 import { writeStatus } from './status.ts';
 
 export const ChallengeReasons = {
@@ -42,14 +43,15 @@ export const challengesController: ControllerRegistration<Context> = {
 };
 
 export function challengeReconciler(ctx: Context): (key: string) => Promise<Outcome> {
-  const poller = new Poller(ctx.config.pollMinMs, ctx.config.pollMaxMs);
-  const selfCheckFailures = new Map<string, number>();
+  const poller = new Backoff(ctx.config.pollMinMs, ctx.config.pollMaxMs);
+  // The first misses are usually route propagation in Traefik (~100 ms).
+  const notReady = new Backoff(100, ctx.config.selfCheckRetryMs);
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const ch = ctx.caches.challenges.get(namespace, name);
     if (!ch) {
       poller.reset(key);
-      selfCheckFailures.delete(key);
+      notReady.reset(key);
       return done;
     }
     const solver = ctx.solvers.forChallenge(ch);
@@ -89,7 +91,7 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
       return done;
     }
     try {
-      if (status.state === 'pending') return await accept(ctx, solver, ch, status, key, selfCheckFailures, poller);
+      if (status.state === 'pending') return await accept(ctx, solver, ch, status, key, notReady, poller);
       return await pollAuthorization(ctx, ch, status, () => poller.next(key));
     } catch (err) {
       await ctx.accounts.throwIfLost(issuerKey(ch.spec.issuerRef, namespace), err);
@@ -105,21 +107,19 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
   };
 }
 
-async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, status: ChallengeStatus, key: string, failures: Map<string, number>, poller: Poller): Promise<Outcome> {
+async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, status: ChallengeStatus, key: string, notReady: Backoff, poller: Backoff): Promise<Outcome> {
   const readiness = await solver.check(ch);
   if (readiness.kind === 'wait') return requeueAfter(readiness.ms);
   if (readiness.kind === 'notReady') {
-    const n = (failures.get(key) ?? 0) + 1;
-    failures.set(key, n);
+    const wait = notReady.next(key);
     if (status.reason !== readiness.message) {
       status.reason = readiness.message;
       await writeStatus(ctx, Resources.challenges, ch, status);
       ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.SelfCheckFailed, readiness.message);
     }
-    // The first misses are usually route propagation in Traefik (~100 ms).
-    return requeueAfter(Math.min(ctx.config.selfCheckRetryMs, 50 * 2 ** Math.min(n, 10)));
+    return requeueAfter(wait);
   }
-  failures.delete(key);
+  notReady.reset(key);
   const client = ctx.accounts.client(issuerKey(ch.spec.issuerRef, ch.metadata.namespace));
   let answered: { status: string };
   try {

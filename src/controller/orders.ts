@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import type { AcmeAuthorization, Challenge, Order, OrderStatus } from '../api/types.ts';
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { Resources } from '../api/types.ts';
+import { Backoff } from '../base/backoff.ts';
 import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
 import { acmeChallengeOf, AcmeProblemError, call, type AcmeClient, type AcmeOrder } from '../acme/client.ts';
 import { isAlreadyExists } from '../kube/client.ts';
@@ -23,25 +24,6 @@ import { writeStatus } from './status.ts';
 
 export const CHALLENGE_FINALIZER = 'finalizer.acme.cert-manager.io';
 const FINAL = new Set(['valid', 'invalid', 'errored', 'expired']);
-
-/** Poll back-off per key: fast at first (Pebble validates in ms), capped later. */
-export class Poller {
-  private readonly attempts = new Map<string, number>();
-  private readonly min: number;
-  private readonly max: number;
-  constructor(min: number, max: number) {
-    this.min = min;
-    this.max = max;
-  }
-  next(key: string): number {
-    const n = this.attempts.get(key) ?? 0;
-    this.attempts.set(key, n + 1);
-    return Math.min(this.max, this.min * 2 ** n);
-  }
-  reset(key: string): void {
-    this.attempts.delete(key);
-  }
-}
 
 /** Watches its Orders, the request that owns each (its deletion ends the Order) and the Challenges each owns. */
 export const ordersController: ControllerRegistration<Context> = {
@@ -60,7 +42,8 @@ export const ordersController: ControllerRegistration<Context> = {
 };
 
 export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome> {
-  const poller = new Poller(ctx.config.pollMinMs, ctx.config.pollMaxMs);
+  // Fast at first (Pebble validates in milliseconds), capped later.
+  const poller = new Backoff(ctx.config.pollMinMs, ctx.config.pollMaxMs);
   const created: CreatedOrders = new Map();
   return async (key) => {
     const { namespace, name } = splitKey(key);

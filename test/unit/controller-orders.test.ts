@@ -3,7 +3,7 @@
  * poll interval that starts fast (Pebble validates in milliseconds) and backs off to a cap.
  */
 import test from 'ava';
-import { challengeName, Poller } from '../../src/controller/orders.ts';
+import { challengeName } from '../../src/controller/orders.ts';
 import { order } from '../helpers/builders.ts';
 
 /** DNS-1123 subdomain: what the API server demands of an object name. */
@@ -44,27 +44,4 @@ test('a Challenge name is a valid object name even when the cut falls right afte
   // otherwise `…example.-123` is rejected by the API server on every retry.
   const name = `${'a'.repeat(51)}.example-com-1-123`;
   t.regex(challengeName(order(name), 'https://acme.test/authz/abc'), DNS1123_SUBDOMAIN);
-});
-
-// ── Poller ──────────────────────────────────────────────────────────────────
-
-test('the poll interval doubles from the minimum and stops at the maximum', (t) => {
-  const p = new Poller(25, 300);
-  t.deepEqual(Array.from({ length: 7 }, () => p.next('apps/o')), [25, 50, 100, 200, 300, 300, 300]);
-});
-
-test('reset starts the poll interval from the minimum again, for that key only', (t) => {
-  const p = new Poller(10, 1_000);
-  p.next('a');
-  p.next('a');
-  p.next('b');
-  p.reset('a');
-  t.is(p.next('a'), 10);
-  t.is(p.next('b'), 20, 'another key keeps its own count');
-});
-
-test('a reset of a key never polled is harmless', (t) => {
-  const p = new Poller(10, 1_000);
-  p.reset('never');
-  t.is(p.next('never'), 10);
 });
