@@ -279,6 +279,8 @@ export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await calls.run(ctx, fn);
   } catch (err) {
+    // Already sorted (an error of this module, thrown by a step built on it): it stays as it is.
+    if (err instanceof AcmeProblemError || err instanceof RetryAfterError) throw err;
     if (ctx.refused !== undefined) throw new AcmeProblemError(`ACME ${step}: ${ctx.refused}`, 0, 'certroute:refusedDirectory', { cause: err });
     const detail = ctx.networkError ?? (err instanceof Error ? err.message : String(err));
     if (ctx.heldUntil !== undefined) {
