@@ -1,0 +1,140 @@
+/**
+ * The Order reconciler's `step` as a state machine on the in-memory cluster
+ * and CA: each pass branches on what the Order's status still lacks, takes
+ * one step, and writes each ACME URL the moment it has it, so that a pass
+ * after a crash resumes the same order (docs/ARCHITECTURE.md, "Order").
+ */
+import test from 'ava';
+import type { Challenge, Order } from '../../src/api/types.ts';
+import { AcmeProblemError } from '../../src/acme/client.ts';
+import { decodeB64 } from '../../src/base/objects.ts';
+import { orderReconciler } from '../../src/controller/orders.ts';
+import { certificateRequest, http01Solver, issuer, order, ownedBy, Resources, withSolvers } from '../helpers/builders.ts';
+import { harness, type Harness } from '../helpers/fake-context.ts';
+
+const KEY = 'apps/web-1-1234';
+
+/** A Harness with an ACME ClusterIssuer and an Order for a.test and b.test; `reconcile` is one reconciler across passes. */
+function withOrder(): Harness & { reconcile: (key: string) => ReturnType<ReturnType<typeof orderReconciler>> } {
+  const h = harness();
+  h.cluster.seed(Resources.clusterissuers, issuer('letsencrypt', withSolvers(http01Solver('default'))));
+  h.cluster.seed(Resources.orders, order('web-1-1234', (o) => void (o.spec.dnsNames = ['a.test', 'b.test'])));
+  return { ...h, reconcile: orderReconciler(h.ctx) };
+}
+
+const current = (h: Harness) => h.cluster.read<Order>(Resources.orders, 'apps', 'web-1-1234')!;
+const challenges = (h: Harness) => h.cluster.all<Challenge>(Resources.challenges, 'apps');
+
+/** Passes until the Order has its Challenges. */
+async function presented(h: ReturnType<typeof withOrder>): Promise<void> {
+  for (let i = 0; i < 3; i++) await h.reconcile(KEY);
+}
+
+test('an Order without a URL creates the order at the CA and records its URL, finalize URL and state', async (t) => {
+  const h = withOrder();
+  await h.reconcile(KEY);
+  t.like(current(h).status, { url: 'https://ca.test/acme/order/1', finalizeURL: 'https://ca.test/acme/order/1/finalize', state: 'pending' });
+  t.deepEqual(h.ca.calls, ['createOrder']);
+});
+
+test('a pass that does not see the URL it wrote (a lost status write) resumes that order instead of opening a second', async (t) => {
+  const h = withOrder();
+  await h.reconcile(KEY);
+  h.cluster.seed(Resources.orders, { ...current(h), status: {} });
+  await h.reconcile(KEY);
+  t.is(current(h).status?.url, 'https://ca.test/acme/order/1');
+  t.is(h.ca.orders.size, 1, 'the CA holds one order');
+});
+
+test('with a URL and no authorizations, a pass records the authorizations and their challenges', async (t) => {
+  const h = withOrder();
+  await h.reconcile(KEY);
+  await h.reconcile(KEY);
+  const authorizations = current(h).status?.authorizations ?? [];
+  t.deepEqual(authorizations.map((a) => a.identifier), ['a.test', 'b.test']);
+  t.deepEqual(authorizations[0]?.challenges, [{ url: 'https://ca.test/acme/authz/1-0/http-01', token: 'token-1-0', type: 'http-01' }]);
+  t.deepEqual(challenges(h), [], 'no Challenge yet: one step per pass');
+});
+
+test('a pending Order creates one Challenge per authorization, owned by it, with the key authorization and a finalizer', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  const made = challenges(h).sort((a, b) => a.spec.dnsName.localeCompare(b.spec.dnsName));
+  t.deepEqual(made.map((c) => c.spec.dnsName), ['a.test', 'b.test']);
+  t.like(made[0]?.spec, { type: 'HTTP-01', token: 'token-1-0', key: 'token-1-0.thumbprint', authorizationURL: 'https://ca.test/acme/authz/1-0' });
+  t.is(made[0]?.metadata.ownerReferences?.[0]?.uid, current(h).metadata.uid);
+  t.deepEqual(made[0]?.metadata.finalizers, ['finalizer.acme.cert-manager.io']);
+});
+
+test('a pending Order waits while a Challenge is not valid, without asking the CA', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  const asked = h.ca.calls.length;
+  await h.reconcile(KEY);
+  t.is(h.ca.calls.length, asked);
+  t.is(current(h).status?.state, 'pending');
+});
+
+test('once every Challenge is valid the Order reads the CA again, then finalizes and stores the chain', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  for (const ch of challenges(h)) {
+    h.ca.validate(ch.spec.authorizationURL);
+    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
+  }
+  await h.reconcile(KEY);
+  t.is(current(h).status?.state, 'ready');
+  await h.reconcile(KEY);
+  t.is(current(h).status?.state, 'valid');
+  t.regex(decodeB64(current(h).status?.certificate), /fake chain of https:\/\/ca\.test\/acme\/order\/1/);
+  t.deepEqual(h.ca.calls.filter((c) => c === 'finalizeOrder'), ['finalizeOrder'], 'finalized once');
+});
+
+test('a ready Order the CA has finalized already (orderNotReady) reads where it went instead of failing', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  for (const ch of challenges(h)) h.ca.validate(ch.spec.authorizationURL);
+  const url = current(h).status?.url ?? '';
+  await h.ca.finalizeOrder({ ...h.ca.orders.get(url)!, url });
+  h.cluster.seed(Resources.orders, { ...current(h), status: { ...current(h).status, state: 'ready' } });
+  await h.reconcile(KEY);
+  t.is(current(h).status?.state, 'valid');
+  t.truthy(current(h).status?.certificate);
+});
+
+test('an ACME 4xx makes the Order errored with the CA’s reason and a Warning event', async (t) => {
+  const h = withOrder();
+  h.ca.createOrder = async () => {
+    throw new AcmeProblemError('Error creating new order: rejectedIdentifier: a.test is blocked', 400, 'urn:ietf:params:acme:error:rejectedIdentifier');
+  };
+  await h.reconcile(KEY);
+  t.like(current(h).status, { state: 'errored', reason: 'Error creating new order: rejectedIdentifier: a.test is blocked', failureTime: '2030-01-01T00:00:00Z' });
+  t.true(h.events.some((e) => e.startsWith('Warning Errored: ')));
+});
+
+test('an invalid authorization at the CA makes the Order invalid, with a reason that points at its Challenges', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  const [first] = challenges(h);
+  h.ca.invalidate(first!.spec.authorizationURL);
+  await h.cluster.client.replaceStatus(Resources.challenges, { ...first!, status: { state: 'invalid', presented: true, processing: false } });
+  await h.reconcile(KEY);
+  t.is(current(h).status?.state, 'invalid');
+  t.regex(current(h).status?.reason ?? '', /see its Challenges/);
+});
+
+test('an Order in a final state deletes its Challenges', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  h.cluster.seed(Resources.orders, { ...current(h), status: { ...current(h).status, state: 'invalid' } });
+  await h.reconcile(KEY);
+  t.true(challenges(h).every((c) => c.metadata.deletionTimestamp !== undefined), 'each Challenge is being deleted (its finalizer lets the solver clean up)');
+});
+
+test('an Order whose CertificateRequest is gone is deleted: the garbage collector’s job, done by hand', async (t) => {
+  const h = harness();
+  const gone = certificateRequest('web-1');
+  h.cluster.seed(Resources.orders, order('web-1-1234', ownedBy(gone, Resources.certificaterequests)));
+  await orderReconciler(h.ctx)(KEY);
+  t.is(h.cluster.read(Resources.orders, 'apps', 'web-1-1234'), undefined);
+});
