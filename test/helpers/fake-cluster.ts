@@ -3,8 +3,10 @@
  * objects with the Kubernetes client's methods over it, and informer-like
  * caches that read the same store. It keeps the rules the reconcilers lean on
  * (uids, resourceVersion preconditions and 409s, 404s, generation bumps on a
- * spec change, finalizers holding a deletion) and records every write, so a
- * spec can say "created an Order" or "wrote no status" without mocking calls.
+ * spec change, finalizers holding a deletion) and records every write and
+ * every read from the API server, so a spec can say "created an Order" or
+ * "read the Secret from the API server" without mocking calls. A spec can pin
+ * what a cache shows for one object, to play a cache that lags behind.
  *
  * Integration and e2e tests never use this: they run against the real stack.
  */
@@ -41,7 +43,11 @@ const conflict = (def: ResourceDef, name: string, reason: string) => new ApiErro
 
 export class FakeCluster {
   readonly writes: Write[] = [];
+  /** `resource ns/name` of every get or find sent to the API server. */
+  readonly reads: string[] = [];
   private readonly store = new Map<string, KubeObject>();
+  /** What a lagging cache shows instead of the store, by store key (undefined: not there). */
+  private readonly pinned = new Map<string, KubeObject | undefined>();
   private version = 0;
   private uids = 0;
   private readonly now: () => Date;
@@ -88,21 +94,35 @@ export class FakeCluster {
       .map(([, o]) => structuredClone(o) as T);
   }
 
-  /** A cache over the store: it sees every write at once, as a caught-up informer does. */
+  /** A cache over the store: it sees every write at once, as a caught-up informer does, except what `showInCache` pins. */
   cache<T extends KubeObject>(def: ResourceDef): FakeCache<T> {
     return {
-      get: (namespace, name) => this.read<T>(def, namespace, name),
+      get: (namespace, name) => {
+        const key = this.key(def, namespace, name);
+        if (!this.pinned.has(key)) return this.read<T>(def, namespace, name);
+        const shown = this.pinned.get(key);
+        return shown ? (structuredClone(shown) as T) : undefined;
+      },
       list: (namespace) => this.all<T>(def, namespace),
     };
   }
 
+  /** Makes the cache show `shown` (or nothing) for this object, whatever the API server holds: a cache that lags. */
+  showInCache<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string, shown: T | undefined): void {
+    this.pinned.set(this.key(def, namespace, name), shown === undefined ? undefined : structuredClone(shown));
+  }
+
   readonly client: FakeClient = {
     get: async <T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string) => {
+      this.reads.push(`${def.plural} ${namespace ?? ''}/${name}`);
       const o = this.read<T>(def, namespace, name);
       if (!o) throw notFound(def, name);
       return o;
     },
-    find: async <T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string) => this.read<T>(def, namespace, name),
+    find: async <T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string) => {
+      this.reads.push(`${def.plural} ${namespace ?? ''}/${name}`);
+      return this.read<T>(def, namespace, name);
+    },
     list: async <T extends KubeObject>(def: ResourceDef, namespace?: string) => ({ items: this.all<T>(def, namespace), resourceVersion: String(this.version) }),
     create: async <T extends KubeObject>(def: ResourceDef, obj: T) => {
       const key = this.key(def, obj.metadata.namespace, obj.metadata.name);
