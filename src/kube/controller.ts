@@ -65,6 +65,12 @@ export interface Reconciler {
   resync(): Iterable<string>;
 }
 
+/**
+ * One controller, as its own file declares it. Registrations end alike
+ * (`return { reconcile, resync }`) and reconcilers begin alike (split the key,
+ * read the cache, stop when the object is gone): that sameness is the seam,
+ * kept on purpose so that a new controller reads like the others.
+ */
 export interface ControllerRegistration<D extends ControllerDeps = ControllerDeps> {
   /** The queue's name, in logs and in the sync metrics' `controller` label. */
   name: string;
