@@ -19,7 +19,6 @@ import { writeStatus } from './status.ts';
 export const ChallengeReasons = {
   Presented: 'Presented',
   SelfCheckFailed: 'SelfCheckFailed',
-  Accepted: 'Accepted',
   DomainVerified: 'DomainVerified',
   Failed: 'Failed',
 } as const;
@@ -135,7 +134,9 @@ async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, stat
   status.reason = answered.status === 'valid' ? 'Successfully authorized domain' : 'Challenge accepted; waiting for the ACME server to validate';
   if (status.state === 'valid') status.processing = false;
   await writeStatus(ctx, Resources.challenges, ch, status);
-  ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.Accepted, `Accepted challenge for ${ch.spec.dnsName} after the self-check passed`);
+  // cert-manager's Events only: accepting is not one; a CA that validates at once gets the
+  // DomainVerified the polling pass would otherwise record.
+  if (status.state === 'valid') verified(ctx, ch);
   poller.reset(key);
   return status.state === 'valid' ? done : requeueAfter(poller.next(key));
 }
@@ -155,7 +156,7 @@ async function pollAuthorization(ctx: Context, ch: Challenge, status: ChallengeS
     status.processing = false;
     status.reason = 'Successfully authorized domain';
     await writeStatus(ctx, Resources.challenges, ch, status);
-    ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.DomainVerified, `Domain "${ch.spec.dnsName}" verified with "${ch.spec.type}" validation`);
+    verified(ctx, ch);
     return done;
   }
   if (state === 'invalid' || authz?.status === 'invalid') {
@@ -168,4 +169,8 @@ async function pollAuthorization(ctx: Context, ch: Challenge, status: ChallengeS
     return done;
   }
   return requeueAfter(poll());
+}
+
+function verified(ctx: Context, ch: Challenge): void {
+  ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.DomainVerified, `Domain "${ch.spec.dnsName}" verified with "HTTP-01" validation`);
 }

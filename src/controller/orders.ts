@@ -134,24 +134,26 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
     if (mine.filter((c) => c.status?.state === 'valid').length < needed) return done;
     return refresh(ctx, order, status, client, poll, reset);
   }
-  if (status.state === 'ready') {
-    const csr = decodeB64(order.spec.request);
-    let finalized: AcmeOrder;
-    try {
-      finalized = await call('finalize order', () => client.finalizeOrder({ ...acmeOrder(), status: 'ready' }, csr));
-    } catch (err) {
-      // Finalizing cannot be repeated: once the CA has the CSR it answers orderNotReady. A pass
-      // whose predecessor finalized but never recorded it (a crash, a failed status write, a
-      // stale cache) reads where the order went instead of failing it.
-      if (err instanceof AcmeProblemError && err.type === 'urn:ietf:params:acme:error:orderNotReady') return refresh(ctx, order, status, client, poll, reset);
-      throw err;
-    }
-    status.state = finalized.status;
-    if (finalized.certificate) return download(ctx, order, status, client, finalized);
-    await writeStatus(ctx, Resources.orders, order, status);
-    return requeueAfter(poll());
-  }
+  if (status.state === 'ready') return finalize(ctx, order, status, client, poll, reset);
   return refresh(ctx, order, status, client, poll, reset);
+}
+
+async function finalize(ctx: Context, order: Order, status: OrderStatus, client: AcmeClient, poll: () => number, reset: () => void): Promise<Outcome> {
+  const csr = decodeB64(order.spec.request);
+  let finalized: AcmeOrder;
+  try {
+    finalized = await call('finalize order', () => client.finalizeOrder({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'ready', identifiers: [], authorizations: [] }, csr));
+  } catch (err) {
+    // Finalizing cannot be repeated: once the CA has the CSR it answers orderNotReady. A pass
+    // whose predecessor finalized but never recorded it (a crash, a failed status write, a
+    // stale cache) reads where the order went instead of failing it.
+    if (err instanceof AcmeProblemError && err.type === 'urn:ietf:params:acme:error:orderNotReady') return refresh(ctx, order, status, client, poll, reset);
+    throw err;
+  }
+  status.state = finalized.status;
+  if (finalized.certificate) return download(ctx, order, status, client, finalized);
+  await writeStatus(ctx, Resources.orders, order, status);
+  return requeueAfter(poll());
 }
 
 /** Reads the order from the CA and records a state change, or polls again. */
@@ -160,6 +162,10 @@ async function refresh(ctx: Context, order: Order, status: OrderStatus, client: 
   if (fresh.status === 'valid' && fresh.certificate) return download(ctx, order, status, client, fresh);
   if (fresh.status === status.state) return requeueAfter(poll());
   reset();
+  // "ready" is not written down: the same pass finalizes, one status write and one pass fewer.
+  // A crash in between is safe: the next pass reads the order from the CA again. (A refresh
+  // that finalize itself asked for has state "ready" already, so this cannot loop.)
+  if (fresh.status === 'ready' && status.state !== 'ready') return finalize(ctx, order, { ...status, state: 'ready' }, client, poll, reset);
   status.state = fresh.status;
   if (fresh.status === 'invalid') {
     status.reason = describeAcmeError(fresh.error) ?? 'the ACME server marked the order invalid; see its Challenges for the failed validation';

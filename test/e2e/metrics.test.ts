@@ -199,7 +199,7 @@ test('Events tell the story: kubectl describe certificate, and the Order and Cha
   t.true(orderReasons.includes('Created') && orderReasons.includes('Complete'), `Order events: ${orderReasons.join(', ')}`);
   const challengeEvents = await byKind('Challenge');
   const challengeReasons = challengeEvents.map((e) => e.reason);
-  for (const r of ['Presented', 'Accepted']) t.true(challengeReasons.includes(r), `Challenge events include ${r}: ${challengeReasons.join(', ')}`);
+  for (const r of ['Presented', 'DomainVerified']) t.true(challengeReasons.includes(r), `Challenge events include ${r}: ${challengeReasons.join(', ')}`);
   t.true(challengeEvents.some((e) => e.message.includes(host)));
   t.true((await reasons('IngressRoute')).includes('CreateCertificate'), 'the shim records creating the Certificate on the IngressRoute');
 });
