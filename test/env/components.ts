@@ -6,7 +6,7 @@
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { logFile, repoRoot, stackDir, traefikDir } from './paths.ts';
+import { auditLogFile, logFile, repoRoot, stackDir, traefikDir } from './paths.ts';
 import { query } from '../../src/dns/wire.ts';
 import { STANDIN_ENV, standInEmail, type StandInConfig } from '../helpers/cloudflare.ts';
 import type { StackDns } from './bind.ts';
@@ -102,7 +102,32 @@ export function etcdSpec(bins: Binaries, ports: Ports): LaunchSpec {
   };
 }
 
+/**
+ * What the kube-apiserver audits, at Metadata level (who, what, when; never a Secret's data):
+ * writes to certroute's kinds, Traefik's, Leases, Secrets and Events. The HA test reads it to
+ * show that two replicas never wrote as leader at the same time.
+ */
+const auditPolicy = {
+  apiVersion: 'audit.k8s.io/v1',
+  kind: 'Policy',
+  omitStages: ['RequestReceived'],
+  rules: [
+    {
+      level: 'Metadata',
+      verbs: ['create', 'update', 'patch', 'delete', 'deletecollection'],
+      resources: [
+        { group: 'cert-manager.io' }, { group: 'acme.cert-manager.io' }, { group: 'traefik.io' },
+        { group: 'coordination.k8s.io', resources: ['leases'] },
+        { group: '', resources: ['secrets', 'events'] }, { group: 'events.k8s.io' },
+      ],
+    },
+    { level: 'None' },
+  ],
+};
+
 export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki, options: ApiserverOptions = {}): LaunchSpec {
+  const policyFile = join(stackDir, 'audit-policy.yaml');
+  writeFileSync(policyFile, stringify(auditPolicy));
   return {
     command: bins.kubeApiserver,
     args: [
@@ -121,6 +146,7 @@ export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki, optio
       '--allow-privileged=true',
       `--cert-dir=${join(stackDir, 'apiserver-certs')}`,
       '--profiling=false',
+      `--audit-policy-file=${policyFile}`, `--audit-log-path=${auditLogFile}`, '--audit-log-format=json', '--audit-log-maxsize=200',
       ...(options.extraArgs ?? []),
     ],
     env: {},

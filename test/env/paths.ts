@@ -13,6 +13,8 @@ export const repoRoot = resolve(import.meta.dirname, '..', '..');
  */
 export const stackDir = process.env.CERTROUTE_STACK_DIR ? resolve(process.env.CERTROUTE_STACK_DIR) : join(repoRoot, '.stack');
 export const logsDir = join(stackDir, 'logs');
+/** The kube-apiserver's audit log (JSON lines): every write to certroute's kinds, Leases, Secrets and Events. */
+export const auditLogFile = join(logsDir, 'audit.log');
 export const pkiDir = join(stackDir, 'pki');
 export const envFile = join(stackDir, 'env.json');
 export const pidsFile = join(stackDir, 'pids.json');

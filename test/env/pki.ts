@@ -5,7 +5,7 @@
  * second, and no openssl binary is needed.
  */
 import { generateKeyPairSync, webcrypto } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 // @peculiar/x509 resolves its crypto providers through tsyringe, which needs this polyfill first.
 import 'reflect-metadata';
@@ -17,6 +17,8 @@ const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
 export interface StackPki {
   caCert: string;
+  /** The CA's key, so that tests can mint a client certificate per identity (`clientCertificate`). */
+  caKey: string;
   apiserverCert: string;
   apiserverKey: string;
   adminCert: string;
@@ -128,6 +130,7 @@ export async function makeStackPki(dir: string, addresses: PkiAddresses = {}): P
 
   const files: Record<keyof StackPki, [string, string]> = {
     caCert: ['ca.crt', ca.toString('pem')],
+    caKey: ['ca.key', await privateKeyPem(caKeys.privateKey)],
     apiserverCert: ['apiserver.crt', apiserver.certPem],
     apiserverKey: ['apiserver.key', apiserver.keyPem],
     adminCert: ['admin.crt', admin.certPem],
@@ -144,4 +147,16 @@ export async function makeStackPki(dir: string, addresses: PkiAddresses = {}): P
     paths[field] = path;
   }
   return paths;
+}
+
+/**
+ * A client certificate for user `name` in group system:masters, signed by the stack's CA: a
+ * second identity, so that the apiserver's audit log tells apart two processes that would
+ * otherwise both be `admin`.
+ */
+export async function clientCertificate(pki: Pick<StackPki, 'caCert' | 'caKey'>, name: string): Promise<Issued> {
+  const ca = new x509.X509Certificate(readFileSync(pki.caCert, 'utf8'));
+  const der = x509.PemConverter.decode(readFileSync(pki.caKey, 'utf8'))[0]!;
+  const caKey = (await webcrypto.subtle.importKey('pkcs8', der, algorithm, false, ['sign'])) as unknown as CryptoKey;
+  return issue(ca, caKey, { subject: `CN=${name}, O=system:masters`, usage: [x509.ExtendedKeyUsage.clientAuth] });
 }
