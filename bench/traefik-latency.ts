@@ -21,11 +21,12 @@ import type { IngressRoute } from '../src/api/types.ts';
 import { Resources } from '../src/api/types.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { exposeLocalPort, loadKubeConfig, readEnv } from '../test/env/stack.ts';
-import { applyYaml, freshNamespace, pebbleClusterIssuer, startController, waitFor, type ControllerProcess } from '../test/helpers/controller.ts';
+import { applyYaml, freshNamespace, pebbleClusterIssuer, startController, waitFor, type ControllerProcess, waitForLeader } from '../test/helpers/controller.ts';
+import { waitIssuerReady } from '../test/helpers/issuance.ts';
 import { servedCertificate, serveLocal } from '../test/helpers/tls.ts';
 import {
-  challengeRouters, deleteChallengeRoute, traefikApi, traefikDefaults, traefikMiddlewareMode, waitForClusterIssuerReady,
-  waitForLeader, type ApiObject,
+  challengeRouters, deleteChallengeRoute, traefikApi, traefikDefaults, traefikMiddlewareMode,
+  type ApiObject,
 } from '../test/helpers/wiring.ts';
 
 export type Wiring = 'route' | 'middleware';
@@ -63,9 +64,9 @@ export async function measureIngressRouteToServed(opts: { runs: number; wiring: 
       await deleteChallengeRoute();
     }
     await applyYaml(pebbleClusterIssuer(issuer, env));
-    controller = startController(middleware ? ['--wiring=middleware'] : [], { env: { LOG_LEVEL: 'info' } });
+    controller = await startController(middleware ? ['--wiring=middleware'] : [], { env: { LOG_LEVEL: 'info' } });
     await waitForLeader(controller);
-    await waitForClusterIssuerReady(issuer);
+    await waitIssuerReady(issuer);
     if (!middleware) await waitFor('the challenge routers', async () => (await challengeRouters()).length === 2, 30_000);
     const ns = await freshNamespace(`latency-${opts.wiring}`);
     await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: ns, name: 'backend', port: backend.port });

@@ -104,7 +104,7 @@ export class BenchController {
    */
   static async start(name: string, extraArgs: string[] = []): Promise<BenchController> {
     const [metricsPort, healthPort] = (await freePorts(2)) as [number, number];
-    const proc = startController([`--metrics-port=${metricsPort}`, `--health-port=${healthPort}`, '--leader-elect=false', ...extraArgs], {
+    const proc = await startController([`--metrics-port=${metricsPort}`, `--health-port=${healthPort}`, '--leader-elect=false', ...extraArgs], {
       name: `bench-${name}-${process.pid}`,
       // BENCH_CONTROLLER_NODE_OPTIONS (e.g. --cpu-prof) profiles the controller without touching the bench process.
       env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_OPTIONS: `${chartHeapPolicy().nodeOptions} ${process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? ''}`.trim() },

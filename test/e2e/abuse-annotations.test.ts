@@ -7,33 +7,21 @@
  * in this.
  */
 import test from 'ava';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { kubectl } from '../env/stack.ts';
-import { applyYaml, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
-import { freshIssuerName, waitIssuerReady } from '../helpers/faults.ts';
+import { annotatedIngressRoute, applyYaml, cleanUpFile, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
+import { deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
+import { shimCaughtUp } from '../helpers/wiring.ts';
 
-let controller: ControllerProcess | undefined;
 let ns = '';
 const issuer = freshIssuerName('selfsigned-abuse');
+let controller: ControllerProcess;
 
-function ingressRoute(name: string, annotations: Record<string, string>, secretName?: string): string {
-  return `apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata:
-  name: ${name}
-  namespace: ${ns}
-  annotations: ${JSON.stringify(annotations)}
-spec:
-  entryPoints: [websecure]
-  routes:
-    - match: Host(\`${name}.${ns}.test\`)
-      kind: Rule
-      services: [{name: ${name}, port: 80}]
-${secretName ? `  tls: {secretName: ${secretName}}\n` : ''}`;
-}
+/** A route to a Service of its own name; with `secretName`, it names its TLS Secret, without, it has no `tls`. */
+const ingressRoute = (name: string, annotations: Record<string, string>, secretName?: string): string =>
+  annotatedIngressRoute({ namespace: ns, name, host: `${name}.${ns}.test`, annotations, service: name, backendPort: 80, tls: secretName ? { secretName } : false });
 
 test.before(async () => {
-  controller = startController(['--lease-duration=3s', '--retry-period=500ms']);
+  controller = await startController(['--lease-duration=3s', '--retry-period=500ms']);
   await applyYaml(`apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: ${issuer}}\nspec: {selfSigned: {}}\n`);
   await waitIssuerReady(issuer);
   ns = await freshNamespace('bad-annotations');
@@ -44,8 +32,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await controller?.stop();
-  await kubectl(['delete', 'clusterissuer', issuer, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+  await cleanUpFile();
+  await deleteIssuer(issuer);
 });
 
 interface Obj { metadata: { name: string; resourceVersion: string; generation?: number } }
@@ -67,10 +55,10 @@ async function warnings(route: string): Promise<Array<{ reason: string; message:
   return items;
 }
 
-/** Waits for the shim's Warning about `key`, then a moment more, in case a write were to follow. */
+/** Waits for the shim's Warning about `key`, then for evidence that the shim is done with the route, in case a write were to follow. */
 async function warned(route: string, reason: string, key: string): Promise<{ reason: string; message: string }> {
   const event = await waitFor(`a ${reason} Warning on IngressRoute ${route} about ${key}`, async () => (await warnings(route)).find((e) => e.reason === reason && e.message.includes(key)), 30_000, 200);
-  await sleep(1_000);
+  await shimCaughtUp(controller, ns, route);
   return event;
 }
 

@@ -15,22 +15,20 @@
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { kubectl, readEnv, responderPort } from '../env/stack.ts';
-import { applyYaml, freshNamespace, kubectlJson, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
-import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/faults.ts';
+import { readEnv } from '../env/stack.ts';
+import { applyYaml, cleanUpFile, freshNamespace, kubectlJson, own, startController, waitFor } from '../helpers/controller.ts';
+import { certificateYaml, deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 
 const env = readEnv();
+const responderPort = own.responderPort;
 const HEADER_TIMEOUT_MS = 1_000;
-let controller: ControllerProcess | undefined;
 let issuer = '';
 let ns = '';
 let challenge: { token: string; key: string; dnsName: string };
 
 test.before(async () => {
-  controller = startController(['--self-check-address=http://127.0.0.1:9', `--responder-header-timeout=${HEADER_TIMEOUT_MS}ms`]);
-  issuer = freshIssuerName('abuse');
-  await applyIssuer(issuer);
-  await waitIssuerReady(issuer);
+  await startController(['--self-check-address=http://127.0.0.1:9', `--responder-header-timeout=${HEADER_TIMEOUT_MS}ms`]);
+  issuer = await newIssuer('abuse');
   ns = await freshNamespace('abuse');
   await applyYaml(certificateYaml(ns, 'probe', [`probe.${ns}.test`], issuer));
   challenge = await waitFor('a presented Challenge', async () => {
@@ -45,12 +43,8 @@ test.before(async () => {
 test.after.always(async () => {
   // The Challenge held at "presented" goes while this controller can still lift its finalizer,
   // so no later controller keeps serving it or retrying its Order.
-  if (ns) {
-    await kubectl(['-n', ns, 'delete', 'certificates,certificaterequests,orders,challenges', '--all', '--wait=false']).catch(() => undefined);
-    await waitFor('the probe Challenge to go', async () => (await kubectlJson<{ items: unknown[] }>(['-n', ns, 'get', 'challenges'])).items.length === 0, 15_000).catch(() => undefined);
-  }
-  await controller?.stop();
-  if (issuer) await deleteIssuer(issuer);
+  await cleanUpFile();
+  await deleteIssuers();
 });
 
 interface Exchange {
@@ -158,16 +152,17 @@ test.serial('oversized request headers get 431 and the connection closed, direct
   }
 });
 
-test.serial('a slowloris client and an idle connection are cut off once the header timeout has passed', async (t) => {
-  const slow = await exchange(responderPort, get(challenge.token, challenge.dnsName, 'X-Slow: '), { dribble: { gapMs: 100 }, waitMs: HEADER_TIMEOUT_MS + 4_000 });
+test.serial('a slowloris client and an idle connection are cut off, and not before the header timeout has passed', async (t) => {
+  // How soon after the timeout the cut comes is for `npm run bench`; here a minute is only how
+  // long the test waits before it calls the connection never closed.
+  const slow = await exchange(responderPort, get(challenge.token, challenge.dnsName, 'X-Slow: '), { dribble: { gapMs: 100 }, waitMs: 60_000 });
   t.not(slow.closedAfterMs, undefined, 'the responder closed the connection');
   t.true(slow.closedAfterMs! >= HEADER_TIMEOUT_MS - 50, `not before the timeout: ${slow.closedAfterMs} ms`);
-  t.true(slow.closedAfterMs! <= HEADER_TIMEOUT_MS + 1_500, `soon after it: ${slow.closedAfterMs} ms`);
   t.true(slow.status === 408 || slow.status === 0, `408 or nothing at all, got ${slow.status}`);
 
-  const idle = await exchange(responderPort, '', { waitMs: HEADER_TIMEOUT_MS + 4_000 });
+  const idle = await exchange(responderPort, '', { waitMs: 60_000 });
   t.not(idle.closedAfterMs, undefined, 'an idle connection is closed too');
-  t.true(idle.closedAfterMs! <= HEADER_TIMEOUT_MS + 1_500, `idle connection closed after ${idle.closedAfterMs} ms`);
+  t.true(idle.closedAfterMs! >= HEADER_TIMEOUT_MS - 50, `not before the timeout: ${idle.closedAfterMs} ms`);
 
   t.log(`slowloris cut off after ${slow.closedAfterMs} ms (${slow.status || 'no answer'}), idle connection after ${idle.closedAfterMs} ms`);
   // The responder still answers afterwards.

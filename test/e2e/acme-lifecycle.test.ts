@@ -8,41 +8,25 @@ import test from 'ava';
 import { X509Certificate } from 'node:crypto';
 import { readEnv, kubectl, PEBBLE_VALIDITY_SECONDS } from '../env/stack.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, readyCondition, secretPem, startController,
-  waitFor, waitForCertificateRevision, type CertificateView, type ControllerProcess, type SecretView,
+  applyYaml, freshNamespace, kubectlJson, readyCondition, cleanUpFile, secretPem, startController,
+  waitFor, waitForCertificateRevision, type CertificateView, type SecretView,
 } from '../helpers/controller.ts';
+import { certificateYaml, deleteIssuers, newIssuer, triggerRenewal } from '../helpers/issuance.ts';
 import { pebbleRoot } from '../helpers/pebble.ts';
 
-let controller: ControllerProcess;
-const issuer = 'pebble-lifecycle';
+let issuer = '';
 
 test.before(async () => {
-  await applyYaml(pebbleClusterIssuer(issuer));
-  controller = startController(['--min-backoff=2s', '--max-backoff=8s']);
-  await waitFor('ClusterIssuer Ready', async () => {
-    const { stdout } = await kubectl(['get', 'clusterissuer', issuer, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-    return stdout === 'True';
-  }, 60_000);
+  await startController(['--min-backoff=2s', '--max-backoff=8s']);
+  issuer = await newIssuer('pebble-lifecycle');
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
+  await deleteIssuers();
 });
 
-function certificate(ns: string, name: string, dnsNames: string[], extra = ''): string {
-  return `apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata:
-  name: ${name}
-  namespace: ${ns}
-spec:
-  secretName: ${name}-tls
-  dnsNames: [${dnsNames.map((d) => `"${d}"`).join(', ')}]
-  issuerRef:
-    name: ${issuer}
-    kind: ClusterIssuer${extra}
-`;
-}
+const certificate = (ns: string, name: string, dnsNames: string[], spec: Record<string, unknown> = {}): string => certificateYaml(ns, name, dnsNames, issuer, spec);
 
 test('a Certificate for an ACME ClusterIssuer becomes Ready with a Pebble-signed Secret that kubectl shows', async (t) => {
   const ns = await freshNamespace('acme');
@@ -94,10 +78,7 @@ test('setting Issuing=True with reason ManuallyTriggered (cmctl renew) issues a 
   await applyYaml(certificate(ns, 'svc', ['svc.manual.test']));
   await waitForCertificateRevision(ns, 'svc', 1);
   const before = new X509Certificate(secretPem(await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', 'svc-tls']), 'tls.crt'));
-  const { stdout } = await kubectl(['-n', ns, 'get', 'certificate', 'svc', '-o', 'json']);
-  const cert = JSON.parse(stdout) as CertificateView;
-  const conditions = [...(cert.status?.conditions ?? []), { type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'Certificate re-issuance manually triggered', lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z') }];
-  await kubectl(['-n', ns, 'patch', 'certificate', 'svc', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions } })]);
+  await triggerRenewal(ns, 'svc');
   await waitForCertificateRevision(ns, 'svc', 2);
   const after = new X509Certificate(secretPem(await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', 'svc-tls']), 'tls.crt'));
   t.not(after.serialNumber, before.serialNumber);
@@ -122,7 +103,7 @@ test('a Certificate renews by itself when renewBefore puts the renewal time in t
   // renewal time 3 s after issuance.
   const early = PEBBLE_VALIDITY_SECONDS - 3;
   const renewBefore = `${Math.floor(early / 3600)}h${Math.floor((early % 3600) / 60)}m${early % 60}s`;
-  await applyYaml(certificate(ns, 'short', ['short.renewal.test'], `\n  renewBefore: ${renewBefore}`));
+  await applyYaml(certificate(ns, 'short', ['short.renewal.test'], { renewBefore }));
   const first = await waitForCertificateRevision(ns, 'short', 1);
   const renewalAt = Date.parse(first.status!.renewalTime!);
   t.true(renewalAt - Date.parse(first.status!.notBefore!) <= 4_000);

@@ -16,18 +16,18 @@ import { exposeLocalPort, kubectl, loadKubeConfig, readEnv } from '../env/stack.
 import {
   bundleFingerprints, CA_CERTIFICATE, deleteClusterObject, LEAF_CERTIFICATE, renew, servingPki, startTlsBackend, waitForBundle, type Handler, type KeyPair, type TlsBackend,
 } from '../helpers/cainjector.ts';
-import { applyYaml, freshNamespace, kubectlJson, readLog, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
+import { applyYaml, cleanUpFile, freshNamespace, kubectlJson, readLog, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
 
 let controller: ControllerProcess;
 let metricsPort: number;
 
 test.before(async () => {
   [metricsPort] = (await freePorts(1)) as [number];
-  controller = startController([`--metrics-port=${metricsPort}`]);
+  controller = await startController([`--metrics-port=${metricsPort}`]);
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
 });
 
 /** Answers admission reviews (allowed), conversion reviews (converted) and a tiny aggregated API. */

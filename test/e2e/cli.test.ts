@@ -10,7 +10,6 @@
  * /.well-known/acme-challenge/ for that host, so the self-check fails.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -20,14 +19,15 @@ import { stateFile } from '../env/paths.ts';
 import { freePorts } from '../env/ports.ts';
 import {
   annotatedIngressRoute,
-  applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision,
-  type CertificateView, type ControllerProcess,
+  applyYaml, certroute, cleanUpFile, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision,
+  type CertificateView,
 } from '../helpers/controller.ts';
+import { deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 import { servedCertificate, serveLocal, type LocalServer } from '../helpers/tls.ts';
+import { routeTakingChallenges } from '../helpers/wiring.ts';
 
 const env = readEnv();
-const root = new URL('../../', import.meta.url).pathname;
-const issuer = 'pebble-cli';
+let issuer = '';
 const run = Date.now().toString(36);
 const readyHost = `ready-${run}.cli.test`;
 const pendingHost = `pending-${run}.cli.test`;
@@ -35,26 +35,9 @@ const noCertHost = `nocert-${run}.cli.test`;
 const dnsPort = (JSON.parse(readFileSync(stateFile, 'utf8')) as { ports: { challtestsrvDns: number } }).ports.challtestsrvDns;
 const tmp = mkdtempSync(join(tmpdir(), 'certroute-cli-'));
 
-let controller: ControllerProcess;
 let backend: LocalServer;
 let readyNs: string;
 let pendingNs: string;
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `certroute …` exactly as a user runs it, with KUBECONFIG set and no TTY. */
-function certroute(args: string[], kubeconfig = env.kubeconfig): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [join(root, 'bin/certroute.js'), ...args], { cwd: root, env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function viaWeb(host: string, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -74,26 +57,16 @@ function routeWithCertificate(ns: string, name: string, host: string, issuerName
 const checkFlags = ['--web-address', `http://127.0.0.1:${env.traefik.web}`, '--websecure-address', `https://127.0.0.1:${env.traefik.websecure}`, '--dns-server', `127.0.0.1:${dnsPort}`];
 
 test.before(async () => {
-  await applyYaml(pebbleClusterIssuer(issuer));
   backend = await serveLocal((_req, res) => res.end('hello from the backend\n'));
-  controller = startController(['--min-backoff=2s', '--max-backoff=8s'], { name: `cli-${process.pid}` });
+  await startController(['--min-backoff=2s', '--max-backoff=8s'], { name: `cli-${process.pid}` });
+  issuer = await newIssuer('pebble-cli');
   readyNs = await freshNamespace('cli-ready');
   pendingNs = await freshNamespace('cli-pending');
   const kc = loadKubeConfig(env.kubeconfig);
   await exposeLocalPort(kc, { namespace: readyNs, name: 'backend', port: backend.port });
   await exposeLocalPort(kc, { namespace: pendingNs, name: 'backend', port: backend.port });
   // A user route that outranks certroute's challenge route (priority 2^30) for one host.
-  await applyYaml(`apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata: {name: takes-challenges, namespace: ${pendingNs}}
-spec:
-  entryPoints: [web]
-  routes:
-    - match: Host(\`${pendingHost}\`) && PathPrefix(\`/.well-known/acme-challenge/\`)
-      kind: Rule
-      priority: ${2 ** 30 + 1}
-      services: [{ name: backend, port: ${backend.port} }]
-`);
+  await applyYaml(routeTakingChallenges(pendingNs, pendingHost, backend.port));
   await waitFor('Traefik to route the pending host\'s challenge path to the backend', async () => (await viaWeb(pendingHost, '/.well-known/acme-challenge/x')).includes('hello'), 30_000);
   await applyYaml(routeWithCertificate(readyNs, 'app', readyHost));
   await applyYaml(routeWithCertificate(pendingNs, 'stuck', pendingHost));
@@ -111,18 +84,13 @@ spec:
 });
 
 test.after.always(async () => {
-  // The stuck Certificate would keep self-checking under every later test's controller:
-  // remove it while this controller can still clear the Challenges' finalizers.
-  if (pendingNs) {
-    await kubectl(['-n', pendingNs, 'delete', 'ingressroutes,certificates,certificaterequests,orders', '--all', '--wait=false']).catch(() => {});
-    await waitFor('the stuck Challenges to go', async () => (await kubectlJson<{ items: unknown[] }>(['-n', pendingNs, 'get', 'challenges'])).items.length === 0, 15_000).catch(() => {});
-  }
-  await controller?.stop();
+  await cleanUpFile();
+  await deleteIssuers();
   await backend?.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
-test('status: a namespace whose Certificates are all Ready prints the table and exits 0', async (t) => {
+test.serial('status: a namespace whose Certificates are all Ready prints the table and exits 0', async (t) => {
   const r = await certroute(['status', '-n', readyNs]);
   t.is(r.code, 0, r.stderr);
   const [head, row, ...rest] = r.stdout.trimEnd().split('\n');
@@ -135,7 +103,7 @@ test('status: a namespace whose Certificates are all Ready prints the table and 
   t.like(json.items[0], { name: 'app-tls', ready: { status: 'True', reason: 'Ready' }, revision: 1 });
 });
 
-test('status: a stuck Certificate shows CertificateRequest → Order → Challenge with each reason, and exits 1', async (t) => {
+test.serial('status: a stuck Certificate shows CertificateRequest → Order → Challenge with each reason, and exits 1', async (t) => {
   const r = await certroute(['status', '-n', pendingNs]);
   t.is(r.code, 1, r.stderr);
   const out = r.stdout;
@@ -154,7 +122,7 @@ test('status: a stuck Certificate shows CertificateRequest → Order → Challen
   t.is((await certroute(['status', '-A'])).code, 1);
 });
 
-test('renew --all marks every Certificate in the namespace and the controller issues a new revision', async (t) => {
+test.serial('renew --all marks every Certificate in the namespace and the controller issues a new revision', async (t) => {
   const r = await certroute(['renew', '--all', '-n', readyNs]);
   t.is(r.code, 0, r.stderr);
   t.is(r.stdout, `Manually triggered issuance of Certificate ${readyNs}/app-tls\n`);
@@ -168,8 +136,8 @@ test('renew --all marks every Certificate in the namespace and the controller is
   t.regex(missing.stderr, /no-such-certificate.*not found/);
 });
 
-test('check: an issued host passes DNS, route, responder and TLS', async (t) => {
-  await waitFor('app-tls Ready again after the renewal test', async () => (await kubectlJson<CertificateView>(['-n', readyNs, 'get', 'certificate', 'app-tls'])).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'), 60_000);
+test.serial('check: an issued host passes DNS, route, responder and TLS', async (t) => {
+  await waitFor('app-tls Ready again after the renewal test (the tests run in order)', async () => (await kubectlJson<CertificateView>(['-n', readyNs, 'get', 'certificate', 'app-tls'])).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'), 60_000);
   const r = await certroute(['check', readyHost, ...checkFlags]);
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, new RegExp(`^ok +DNS: ${readyHost.replace(/\./g, '\\.')} resolves to 127\\.0\\.0\\.1 via 127\\.0\\.0\\.1:${dnsPort}$`, 'm'));
@@ -178,7 +146,7 @@ test('check: an issued host passes DNS, route, responder and TLS', async (t) => 
   t.regex(r.stdout, new RegExp(`^ok +TLS: .* serves a certificate for ${readyHost.replace(/\./g, '\\.')}, expiring in 6d$`, 'm'));
 });
 
-test('check: a host without a certificate fails at TLS, and a hijacked challenge path fails at route', async (t) => {
+test.serial('check: a host without a certificate fails at TLS, and a hijacked challenge path fails at route', async (t) => {
   const none = await certroute(['check', noCertHost, ...checkFlags]);
   t.is(none.code, 1);
   t.regex(none.stdout, /^ok +DNS: /m);
@@ -192,7 +160,7 @@ test('check: a host without a certificate fails at TLS, and a hijacked challenge
   t.regex(hijacked.stdout, /^skip +responder: not reached$/m);
 });
 
-test('exit code 2 for usage errors, 3 when the cluster cannot be reached', async (t) => {
+test.serial('exit code 2 for usage errors, 3 when the cluster cannot be reached', async (t) => {
   for (const args of [['status', '--bogus'], ['status', '-n', 'a', '-A'], ['renew'], ['renew', '--all', 'x'], ['check'], ['check', 'a b'], ['controller', '--wiring=nope'], ['no-such-command'], []]) {
     const r = await certroute(args);
     t.is(r.code, 2, `certroute ${args.join(' ')}: ${r.stderr}`);
@@ -210,7 +178,7 @@ test('exit code 2 for usage errors, 3 when the cluster cannot be reached', async
   }
 });
 
-test('--help on every command prints its usage and exits 0', async (t) => {
+test.serial('--help on every command prints its usage and exits 0', async (t) => {
   for (const args of [['--help'], ['-h'], ['help'], ['controller', '--help'], ['status', '--help'], ['renew', '--help'], ['check', '--help'], ['status', '-h']]) {
     const r = await certroute(args);
     t.is(r.code, 0, `certroute ${args.join(' ')}`);

@@ -8,18 +8,18 @@
 import test from 'ava';
 import { X509Certificate } from 'node:crypto';
 import { readEnv, restart } from '../env/stack.ts';
-import { applyYaml, freshNamespace, pebbleClusterIssuer, startController, type ControllerProcess } from '../helpers/controller.ts';
+import { cleanUpFile, freshNamespace, startController, waitForLeader } from '../helpers/controller.ts';
+import { deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 import { pebbleRoot } from '../helpers/pebble.ts';
 import { serveLocal, type LocalServer } from '../helpers/tls.ts';
 import { startTunnel, type Tunnel } from '../helpers/tunnel.ts';
-import { applyAnnotatedRoute, CHALLENGE_PATH, uniqueHost, waitForClusterIssuerReady, waitForLeader, waitForServed } from '../helpers/wiring.ts';
+import { applyAnnotatedRoute, CHALLENGE_PATH, uniqueHost, waitForServed } from '../helpers/wiring.ts';
 
 const env = readEnv();
 // Pebble forgets its accounts when it restarts, so this run registers a fresh one.
-const issuer = `pebble-tunnel-${Date.now().toString(36)}`;
+let issuer = '';
 let tunnel: Tunnel | undefined;
 let pebbleChanged = false;
-let controller: ControllerProcess | undefined;
 let backend: LocalServer;
 
 test.before(async () => {
@@ -27,15 +27,15 @@ test.before(async () => {
   pebbleChanged = true;
   await restart('pebble', { httpPort: tunnel.httpPort, tlsPort: tunnel.tlsPort });
   backend = await serveLocal((_req, res) => res.end('hello through the tunnel\n'));
-  await applyYaml(pebbleClusterIssuer(issuer));
-  controller = startController();
-  await waitForLeader(controller);
-  await waitForClusterIssuerReady(issuer);
+  await waitForLeader(await startController());
+  issuer = await newIssuer('pebble-tunnel');
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
+  await deleteIssuers();
   await backend?.close();
+  // Pebble as every other file expects it: its defaults (it has forgotten every account again).
   if (pebbleChanged) await restart('pebble');
   await tunnel?.close();
 });

@@ -4,12 +4,18 @@
  * order when it starts again, and Pebble never sees a second one.
  */
 import test from 'ava';
-import { kubectl, readEnv } from '../env/stack.ts';
+import { readEnv } from '../env/stack.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision,
+  applyYaml, cleanUpFile, CONTROLLER_NAMESPACE, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision,
   secretPem, type SecretView,
 } from '../helpers/controller.ts';
+import { certificateYaml, deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 import { accountOrders } from '../helpers/pebble.ts';
+
+test.after.always(async () => {
+  await cleanUpFile();
+  await deleteIssuers();
+});
 
 interface OrderView {
   metadata: { name: string };
@@ -18,20 +24,12 @@ interface OrderView {
 
 test('a controller killed right after creating the ACME order resumes the same order and Pebble holds no duplicate', async (t) => {
   const env = readEnv();
-  const issuer = `pebble-crash-${Date.now().toString(36)}`; // a fresh ACME account per run
-  await applyYaml(pebbleClusterIssuer(issuer));
   const ns = await freshNamespace('crash');
   // The first controller self-checks against a closed port, so the order
   // cannot progress past "pending" before it is killed.
-  const first = startController(['--self-check-address=http://127.0.0.1:9', '--lease-duration=3s', '--retry-period=500ms']);
-  await applyYaml(`apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata: {name: resume, namespace: ${ns}}
-spec:
-  secretName: resume-tls
-  dnsNames: [resume.crash.test]
-  issuerRef: {name: ${issuer}, kind: ClusterIssuer}
-`);
+  const first = await startController(['--self-check-address=http://127.0.0.1:9', '--lease-duration=3s', '--retry-period=500ms']);
+  const issuer = await newIssuer('pebble-crash'); // a fresh ACME account
+  await applyYaml(certificateYaml(ns, 'resume', ['resume.crash.test'], issuer));
   const order = await waitFor('the Order to carry its ACME URL', async () => {
     const list = await kubectlJson<{ items: OrderView[] }>(['-n', ns, 'get', 'orders']);
     return list.items.find((o) => o.status?.url);
@@ -39,20 +37,14 @@ spec:
   await first.kill();
   t.is(order.status?.state, 'pending');
 
-  const second = startController(['--lease-duration=3s', '--retry-period=500ms']);
-  try {
-    await waitForCertificateRevision(ns, 'resume', 1, 60_000);
-    const after = await kubectlJson<OrderView>(['-n', ns, 'get', 'order', order.metadata.name]);
-    t.is(after.status?.url, order.status?.url, 'the same ACME order was completed');
-    t.is(after.status?.state, 'valid');
-    const orders = (await kubectlJson<{ items: OrderView[] }>(['-n', ns, 'get', 'orders'])).items;
-    t.is(orders.length, 1, 'one Order object');
-    const account = await kubectlJson<SecretView>(['-n', 'certroute', 'get', 'secret', `${issuer}-account`]);
-    const atPebble = await accountOrders(env, secretPem(account, 'tls.key'));
-    t.deepEqual(atPebble, [order.status!.url!], 'Pebble holds exactly this one order for the account');
-  } finally {
-    await second.stop();
-    await kubectl(['delete', 'clusterissuer', issuer, '--wait=false']);
-    await kubectl(['-n', 'certroute', 'delete', 'secret', `${issuer}-account`, '--wait=false']);
-  }
+  await startController(['--lease-duration=3s', '--retry-period=500ms']);
+  await waitForCertificateRevision(ns, 'resume', 1, 60_000);
+  const after = await kubectlJson<OrderView>(['-n', ns, 'get', 'order', order.metadata.name]);
+  t.is(after.status?.url, order.status?.url, 'the same ACME order was completed');
+  t.is(after.status?.state, 'valid');
+  const orders = (await kubectlJson<{ items: OrderView[] }>(['-n', ns, 'get', 'orders'])).items;
+  t.is(orders.length, 1, 'one Order object');
+  const account = await kubectlJson<SecretView>(['-n', CONTROLLER_NAMESPACE, 'get', 'secret', `${issuer}-account`]);
+  const atPebble = await accountOrders(env, secretPem(account, 'tls.key'));
+  t.deepEqual(atPebble, [order.status!.url!], 'Pebble holds exactly this one order for the account');
 });

@@ -12,27 +12,21 @@ import test, { type ExecutionContext } from 'ava';
 import { kubectl, readEnv } from '../env/stack.ts';
 import { PebblePaths, startAcmeProxy, type AcmeProxy, type Match } from '../helpers/acme-proxy.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision,
+  applyYaml, freshNamespace, kubectlJson, cleanUpFile, startController, waitFor, waitForCertificateRevision,
   type ControllerProcess, type SecretView,
 } from '../helpers/controller.ts';
 import {
-  applyIssuer, certificateYaml, controllerFlags, deleteIssuer, freshIssuerName, leafOf, orderLedger, ordersIn,
+  certificateYaml, controllerFlags, deleteIssuers, leafOf, newIssuer, orderLedger, ordersIn,
   pebbleStatus, SecretHistory, secretProblems, triggerRenewal, within,
-} from '../helpers/faults.ts';
+} from '../helpers/issuance.ts';
 
 const env = readEnv();
 let proxy: AcmeProxy;
-const running = new Set<ControllerProcess>();
-const issuers: string[] = [];
 
 /** A controller that is stopped when the test ends, however it ends: only one may lead at a time. */
-function controller(t: ExecutionContext): ControllerProcess {
-  const c = startController(controllerFlags);
-  running.add(c);
-  t.teardown(async () => {
-    await c.stop();
-    running.delete(c);
-  });
+async function controller(t: ExecutionContext): Promise<ControllerProcess> {
+  const c = await startController(controllerFlags);
+  t.teardown(() => c.stop());
   return c;
 }
 
@@ -41,9 +35,9 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  for (const c of running) await c.stop();
+  await cleanUpFile();
   await proxy?.close();
-  for (const i of issuers) await deleteIssuer(i);
+  await deleteIssuers();
 });
 
 interface Step {
@@ -73,12 +67,10 @@ const steps: Step[] = [
 
 for (const step of steps) {
   test.serial(`a controller SIGKILLed ${step.title} renews on the same order and never makes the Secret worse`, async (t) => {
-    const issuer = freshIssuerName('crash-step');
-    issuers.push(issuer);
-    await applyIssuer(issuer, proxy.directory);
+    const first = await controller(t);
+    const issuer = await newIssuer('crash-step', proxy.directory);
     const ns = await freshNamespace('crash-step');
     const dnsNames = [`app.${ns}.test`];
-    const first = controller(t);
     await applyYaml(certificateYaml(ns, 'app', dnsNames, issuer));
     await waitForCertificateRevision(ns, 'app', 1, 60_000);
     const before = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', 'app-tls']);
@@ -95,14 +87,14 @@ for (const step of steps) {
     await first.kill();
     hold.drop();
 
-    const second = controller(t);
+    const second = await controller(t);
     const renewed = await waitForCertificateRevision(ns, 'app', 2, 90_000);
     t.falsy(renewed.status?.failedIssuanceAttempts, 'the renewal never failed');
     const after = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', 'app-tls']);
     t.deepEqual(secretProblems(after, dnsNames), [], 'the renewed Secret serves the names with a matching, valid chain');
     t.not(leafOf(after).serialNumber, leafOf(before).serialNumber, 'a new certificate was stored');
     t.true(Date.parse(leafOf(after).validTo) >= Date.parse(leafOf(before).validTo), 'the new certificate expires no earlier');
-    await waitFor('the watch to deliver the renewed Secret', async () => history.versions.some((v) => v.secret.metadata.resourceVersion === after.metadata.resourceVersion), 10_000);
+    await history.reached(after.metadata.resourceVersion);
     t.deepEqual(history.problems(dnsNames), [], 'no version of the Secret was worse than the one it replaced');
 
     const { atPebble, inCluster } = await orderLedger(issuer, [ns]);

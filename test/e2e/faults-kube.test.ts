@@ -17,56 +17,29 @@ import { connect } from 'node:net';
 import { stateFile } from '../env/paths.ts';
 import { kubectl, readEnv, restart } from '../env/stack.ts';
 import { PebblePaths, startAcmeProxy, type AcmeProxy } from '../helpers/acme-proxy.ts';
-import {
-  applyYaml, freshNamespace, kubectlJson, readLog, startController, waitFor, waitForCertificateRevision,
-  type ControllerProcess, type SecretView,
-} from '../helpers/controller.ts';
-import {
-  applyIssuer, certificateYaml, controllerFlags, deleteIssuer, freshIssuerName, orderLedger, secretProblems, waitIssuerReady, within,
-} from '../helpers/faults.ts';
+import { freshNamespace, readLog, cleanUpFile, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
+import { assertIssued, controllerFlags, createCertificates as create, deleteIssuers, newIssuer, within } from '../helpers/issuance.ts';
 
 const env = readEnv();
 let proxy: AcmeProxy;
 let apiserverChanged = false;
-const issuers: string[] = [];
 
 test.before(async () => {
   proxy = await startAcmeProxy(env);
 });
 
 test.after.always(async () => {
+  await cleanUpFile();
   await proxy?.close();
   if (apiserverChanged) await restart('kube-apiserver');
-  for (const i of issuers) await deleteIssuer(i);
+  await deleteIssuers();
 });
 
 /** A controller stopped when the test ends, however it ends: only one may lead at a time. */
-function controller(t: ExecutionContext): ControllerProcess {
-  const c = startController(controllerFlags);
+async function controller(t: ExecutionContext): Promise<ControllerProcess> {
+  const c = await startController(controllerFlags);
   t.teardown(() => c.stop());
   return c;
-}
-
-async function newIssuer(prefix: string, directory?: string): Promise<string> {
-  const name = freshIssuerName(prefix);
-  issuers.push(name);
-  await applyIssuer(name, directory);
-  await waitIssuerReady(name);
-  return name;
-}
-
-const create = (ns: string, issuer: string, names: string[]) =>
-  applyYaml(names.map((n) => certificateYaml(ns, n, [`${n}.${ns}.test`], issuer)).join('---\n'));
-
-async function assertIssued(t: ExecutionContext, ns: string, issuer: string, names: string[], orders = names.length): Promise<void> {
-  for (const name of names) {
-    await waitForCertificateRevision(ns, name, 1, 120_000);
-    const secret = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', `${name}-tls`]);
-    t.deepEqual(secretProblems(secret, [`${name}.${ns}.test`]), [], `Secret ${name}-tls is valid`);
-  }
-  const { atPebble, inCluster } = await orderLedger(issuer, [ns]);
-  t.is(atPebble.length, orders, `one order per Certificate at Pebble, found ${atPebble.length}`);
-  t.deepEqual(atPebble, inCluster, 'every order Pebble holds is the one an Order records');
 }
 
 /** Whether the kube-apiserver's port refuses connections (it is stopped, not just slow). */
@@ -81,7 +54,7 @@ function apiserverRefuses(): Promise<boolean> {
 }
 
 test.serial('kube-apiserver stopped and started in the middle of issuance: informers restart and every certificate is issued', async (t) => {
-  const c = controller(t);
+  const c = await controller(t);
   const issuer = await newIssuer('apiserver-restart', proxy.directory);
   const ns = await freshNamespace('apiserver-restart');
   // The first finalize waits at the proxy, so issuance is surely under way when the apiserver goes.
@@ -98,7 +71,7 @@ test.serial('kube-apiserver stopped and started in the middle of issuance: infor
 });
 
 test.serial('an ACME order created while the kube-apiserver is away is resumed, not created again', async (t) => {
-  controller(t);
+  await controller(t);
   const issuer = await newIssuer('apiserver-away', proxy.directory);
   const ns = await freshNamespace('apiserver-away');
   // Pebble creates the order; its answer reaches the controller only once the apiserver is gone.
@@ -133,7 +106,7 @@ async function lists(resource: string): Promise<number> {
 test.serial('a watch that ends with 410 Gone is relisted and the controller carries on', async (t) => {
   apiserverChanged = true;
   await restart('kube-apiserver', { extraArgs: ['--watch-cache=false', '--min-request-timeout=3'] });
-  const c = controller(t);
+  const c = await controller(t);
   const issuer = await newIssuer('gone');
   const ns = await freshNamespace('gone');
   await create(ns, issuer, ['before']);

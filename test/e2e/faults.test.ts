@@ -5,57 +5,27 @@
  * per Certificate (no duplicate from a retry), and every Secret is valid for its names.
  * The kube-apiserver faults are in faults-kube.test.ts, the crashes in faults-crash.test.ts.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { readEnv, restart } from '../env/stack.ts';
 import { PebblePaths, requestsTo, startAcmeProxy, type AcmeProxy, type Match, type ProxiedRequest } from '../helpers/acme-proxy.ts';
-import {
-  applyYaml, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision,
-  type ControllerProcess, type SecretView,
-} from '../helpers/controller.ts';
-import {
-  applyIssuer, certificateYaml, controllerFlags, deleteIssuer, freshIssuerName, orderLedger, secretProblems, waitIssuerReady,
-} from '../helpers/faults.ts';
+import { freshNamespace, cleanUpFile, startController, waitFor } from '../helpers/controller.ts';
+import { assertIssued, controllerFlags, createCertificates as create, deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 
 const env = readEnv();
 let proxy: AcmeProxy;
-let controller: ControllerProcess | undefined;
 let pebbleChanged = false;
-const issuers: string[] = [];
 
 test.before(async () => {
   proxy = await startAcmeProxy(env);
-  controller = startController(controllerFlags);
+  await startController(controllerFlags);
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
   await proxy?.close();
   if (pebbleChanged) await restart('pebble');
-  for (const i of issuers) await deleteIssuer(i);
+  await deleteIssuers();
 });
-
-async function newIssuer(prefix: string, directory?: string): Promise<string> {
-  const name = freshIssuerName(prefix);
-  issuers.push(name);
-  await applyIssuer(name, directory);
-  await waitIssuerReady(name);
-  return name;
-}
-
-/** Issuance completed for each name, with one order per Certificate at Pebble and valid Secrets. */
-async function assertIssued(t: ExecutionContext, ns: string, issuer: string, names: string[]): Promise<void> {
-  for (const name of names) {
-    await waitForCertificateRevision(ns, name, 1, 90_000);
-    const secret = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', `${name}-tls`]);
-    t.deepEqual(secretProblems(secret, [`${name}.${ns}.test`]), [], `Secret ${name}-tls is valid`);
-  }
-  const { atPebble, inCluster } = await orderLedger(issuer, [ns]);
-  t.is(atPebble.length, names.length, `one order per Certificate at Pebble, found ${atPebble.length}`);
-  t.deepEqual(atPebble, inCluster, 'every order Pebble holds is the one an Order records');
-}
-
-const create = (ns: string, issuer: string, names: string[]) =>
-  applyYaml(names.map((n) => certificateYaml(ns, n, [`${n}.${ns}.test`], issuer)).join('---\n'));
 
 /** Milliseconds between consecutive requests. */
 const gaps = (rs: ProxiedRequest[]) => rs.slice(1).map((r, i) => r.at - rs[i]!.at);

@@ -2,8 +2,12 @@
  * High availability (issue 5 §3): two controller processes share one Lease.
  * Only the holder reconciles, both serve presented challenge tokens, and when
  * the leader is SIGKILLed in the middle of an order the other takes the Lease
- * within leaseDuration + retryPeriod and completes that same ACME order, with
- * no second order at Pebble.
+ * and completes that same ACME order, with no second order at Pebble.
+ *
+ * Safety is checked, not only liveness: the new holder's acquireTime is no
+ * earlier than the old holder's last renewTime (as a watch on the Lease saw it)
+ * plus leaseDuration, and the apiserver's audit log, where each process writes
+ * as its own user, shows that no two processes ever wrote as leader at once.
  *
  * On one machine the two "pods" cannot share a port, so each gets its own
  * responder port and its own responder Service (`--responder-service`); the
@@ -12,28 +16,23 @@
  */
 import test from 'ava';
 import http from 'node:http';
-import { hostname } from 'node:os';
-import { exposeLocalPort, kubectl, loadKubeConfig, readEnv, responderPort } from '../env/stack.ts';
+import { exposeLocalPort, loadKubeConfig, readEnv } from '../env/stack.ts';
 import { freePorts } from '../env/ports.ts';
+import { auditedRequests, describeRequest, succeeded } from '../helpers/audit.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, readLog, secretPem, startController, waitFor,
-  waitForCertificateRevision, type ControllerProcess, type SecretView,
+  applyYaml, cleanUpFile, CONTROLLER_NAMESPACE, freshNamespace, kubectlJson, leaseIdentity, own, readLease, readLog, secretPem, startController, waitFor,
+  waitForCertificateRevision, waitForLeader, type ControllerProcess, type LeaseView, type SecretView,
 } from '../helpers/controller.ts';
+import { certificateYaml, deleteIssuers, History, newIssuer } from '../helpers/issuance.ts';
 import { accountOrders } from '../helpers/pebble.ts';
 
 const env = readEnv();
 const LEASE_MS = 4_000;
 const RETRY_MS = 500;
 const electionFlags = [`--lease-duration=${LEASE_MS / 1000}s`, `--retry-period=${RETRY_MS}ms`];
-const issuer = `pebble-ha-${Date.now().toString(36)}`; // a fresh ACME account per run
-const followerService = 'certroute-ha-follower';
+const followerService = `${own.responderService}-b`;
+const users = { leader: `ha-a-${process.pid}`, follower: `ha-b-${process.pid}` };
 
-let leader: ControllerProcess | undefined;
-let follower: ControllerProcess | undefined;
-
-interface LeaseView {
-  spec: { holderIdentity?: string; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
-}
 interface OrderView {
   metadata: { name: string };
   status?: { url?: string; state?: string };
@@ -49,9 +48,6 @@ interface LogLine {
   key?: string;
   controller?: string;
 }
-
-const identityOf = (p: ControllerProcess): string => `${hostname()}_${p.child.pid}`;
-const lease = () => kubectlJson<LeaseView>(['-n', 'certroute', 'get', 'lease', 'certroute-controller']);
 
 function logLines(p: ControllerProcess): LogLine[] {
   return readLog(p).split('\n').filter(Boolean).flatMap((l) => {
@@ -79,39 +75,28 @@ function askResponder(port: number, token: string, host: string): Promise<{ stat
 }
 
 test.after.always(async () => {
-  await leader?.kill().catch(() => {});
-  await follower?.stop();
-  // The follower pointed the challenge route at its own Service: let the next
-  // controller create the route afresh rather than keep a dangling target.
-  const route = await kubectl(['-n', 'certroute', 'get', 'ingressroute', 'certroute-acme-challenge', '-o', 'jsonpath={.spec.routes[0].services[0].name}']).catch(() => ({ stdout: '' }));
-  if (route.stdout === followerService) await kubectl(['-n', 'certroute', 'delete', 'ingressroute', 'certroute-acme-challenge', '--wait=false']);
-  await kubectl(['-n', 'certroute', 'delete', 'service', followerService, '--ignore-not-found', '--wait=false']);
-  await kubectl(['delete', 'clusterissuer', issuer, '--ignore-not-found', '--wait=false']);
-  await kubectl(['-n', 'certroute', 'delete', 'secret', `${issuer}-account`, '--ignore-not-found', '--wait=false']);
+  await cleanUpFile([followerService]);
+  await deleteIssuers();
 });
 
-test('two replicas: only the leader reconciles, both answer challenges, and a SIGKILLed leader\'s order is finished by the other within the lease duration', async (t) => {
+test('two replicas: only the leader reconciles, both answer challenges, a SIGKILLed leader\'s order is finished by the other, and the two never lead at once', async (t) => {
+  const since = new Date();
   const [followerPort] = (await freePorts(1)) as [number];
-  await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: 'certroute', name: followerService, port: followerPort });
-  await applyYaml(pebbleClusterIssuer(issuer));
+  await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: CONTROLLER_NAMESPACE, name: followerService, port: followerPort });
   const ns = await freshNamespace('ha');
 
   // The leader's self-check goes to a closed port, so its order stops at "presented".
-  leader = startController(['--self-check-address=http://127.0.0.1:9', ...electionFlags], { name: `ha-leader-${process.pid}` });
-  const leaderId = identityOf(leader);
-  await waitFor('the first process to hold the Lease', async () => (await lease()).spec.holderIdentity === leaderId, 60_000, 100);
-  follower = startController([`--responder-port=${followerPort}`, `--responder-service=${followerService}`, ...electionFlags], { name: `ha-follower-${process.pid}` });
-  const followerId = identityOf(follower);
-  await waitFor('the second process to sync its caches', async () => logLines(follower!).some((l) => l.msg === 'caches synced'), 30_000);
+  const leader = await startController(['--self-check-address=http://127.0.0.1:9', ...electionFlags], { name: `ha-leader-${process.pid}`, user: users.leader });
+  const leaderId = leaseIdentity(leader);
+  await waitForLeader(leader);
+  const issuer = await newIssuer('pebble-ha');
+  const follower = await startController([`--responder-port=${followerPort}`, `--responder-service=${followerService}`, ...electionFlags], { name: `ha-follower-${process.pid}`, user: users.follower });
+  const followerId = leaseIdentity(follower);
+  await waitFor('the second process to sync its caches', async () => logLines(follower).some((l) => l.msg === 'caches synced'), 30_000);
+  const leases = await History.watch<LeaseView>(`/apis/coordination.k8s.io/v1/namespaces/${CONTROLLER_NAMESPACE}/leases`, own.leaseName);
+  t.teardown(() => leases.stop());
 
-  await applyYaml(`apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata: {name: ha, namespace: ${ns}}
-spec:
-  secretName: ha-tls
-  dnsNames: [ha.ha.test]
-  issuerRef: {name: ${issuer}, kind: ClusterIssuer}
-`);
+  await applyYaml(certificateYaml(ns, 'ha', ['ha.ha.test'], issuer));
   const challenge = await waitFor('a presented Challenge held by the failing self-check', async () => {
     const list = await kubectlJson<{ items: ChallengeView[] }>(['-n', ns, 'get', 'challenges']);
     return list.items.find((c) => c.status?.presented && /127\.0\.0\.1:9/.test(c.status.reason ?? ''));
@@ -124,7 +109,7 @@ spec:
 
   // Both replicas serve the presented token for its host, and only for its host.
   const host = challenge.spec.dnsName;
-  for (const [who, port] of [['leader', responderPort], ['follower', followerPort]] as const) {
+  for (const [who, port] of [['leader', own.responderPort], ['follower', followerPort]] as const) {
     const answer = await waitFor(`the ${who}'s responder to serve the token`, async () => {
       const r = await askResponder(port, challenge.spec.token, host);
       return r.status === 200 ? r : undefined;
@@ -134,7 +119,7 @@ spec:
   }
 
   // Only the Lease holder reconciles.
-  t.is((await lease()).spec.holderIdentity, leaderId);
+  t.is((await readLease()).spec.holderIdentity, leaderId);
   t.true(reconcileLines(leader).some((l) => l.key === `${ns}/${challenge.metadata.name}` && l.controller === 'challenges'), 'the leader logs its reconciles with the object key');
   t.deepEqual(reconcileLines(follower), [], 'the follower has reconciled nothing');
   t.false(logLines(follower).some((l) => l.msg === 'became leader'));
@@ -142,19 +127,42 @@ spec:
   const killedAt = Date.now();
   await leader.kill();
   const taken = await waitFor('the follower to take the Lease', async () => {
-    const l = await lease();
+    const l = await readLease();
     return l.spec.holderIdentity === followerId ? l : undefined;
-  }, 30_000, 20);
-  const takeoverMs = Date.parse(taken.spec.acquireTime!) - killedAt;
-  t.log(`Lease taken over ${takeoverMs} ms after SIGKILL (lease ${LEASE_MS} ms, retry ${RETRY_MS} ms)`);
-  t.true(takeoverMs <= LEASE_MS + RETRY_MS, `takeover took ${takeoverMs} ms`);
+  }, 60_000, 20);
+  t.log(`Lease taken over ${Date.parse(taken.spec.acquireTime!) - killedAt} ms after SIGKILL (lease ${LEASE_MS} ms, retry ${RETRY_MS} ms)`);
+
+  // Not too soon: the old holder's last renewal, as the watch saw it, had expired.
+  await leases.reached(taken.metadata.resourceVersion);
+  const seen = leases.versions.map((v) => v.object.spec);
+  const lastRenew = Math.max(...seen.filter((l) => l.holderIdentity === leaderId).map((l) => Date.parse(l.renewTime!)));
+  const leaseSeconds = seen.find((l) => l.holderIdentity === leaderId)?.leaseDurationSeconds;
+  t.is(leaseSeconds, LEASE_MS / 1000, 'the Lease carries the leader\'s lease duration');
+  const acquired = Date.parse(seen.find((l) => l.holderIdentity === followerId)!.acquireTime!);
+  t.true(acquired >= lastRenew + leaseSeconds! * 1000,
+    `the follower acquired at ${new Date(acquired).toISOString()}, the leader last renewed at ${new Date(lastRenew).toISOString()} for ${leaseSeconds} s`);
 
   await waitForCertificateRevision(ns, 'ha', 1, 60_000);
   const after = await kubectlJson<OrderView>(['-n', ns, 'get', 'order', order.metadata.name]);
   t.is(after.status?.url, order.status?.url, 'the follower completed the same ACME order');
   t.is(after.status?.state, 'valid');
   t.is((await kubectlJson<{ items: OrderView[] }>(['-n', ns, 'get', 'orders'])).items.length, 1, 'one Order object');
-  const account = await kubectlJson<SecretView>(['-n', 'certroute', 'get', 'secret', `${issuer}-account`]);
+  const account = await kubectlJson<SecretView>(['-n', CONTROLLER_NAMESPACE, 'get', 'secret', `${issuer}-account`]);
   t.deepEqual(await accountOrders(env, secretPem(account, 'tls.key')), [order.status!.url!], 'Pebble holds exactly this one order for the account');
   t.true(reconcileLines(follower).some((l) => l.key === `${ns}/${order.metadata.name}` && l.controller === 'orders'), 'the new leader reconciled the order');
+
+  // Never two leaders: as the apiserver saw it, every write either process made outside the
+  // Lease falls inside that process's own term, and the terms do not overlap.
+  const writes = auditedRequests([users.leader, users.follower], since).filter((e) => succeeded(e) && e.verb !== 'get' && e.verb !== 'list' && e.verb !== 'watch');
+  const isLease = (e: (typeof writes)[number]) => e.objectRef?.resource === 'leases' && e.objectRef.name === own.leaseName;
+  const work = (user: string) => writes.filter((e) => e.user.username === user && !isLease(e));
+  const leaderWork = work(users.leader);
+  const followerWork = work(users.follower);
+  t.true(leaderWork.length > 0 && followerWork.length > 0, `the audit log shows both terms' writes: ${leaderWork.length} and ${followerWork.length}`);
+  const leaderLast = Math.max(...leaderWork.map((e) => Date.parse(e.stageTimestamp)));
+  const beforeTerm = followerWork.filter((e) => Date.parse(e.requestReceivedTimestamp) < acquired);
+  t.deepEqual(beforeTerm.map(describeRequest), [], 'the follower wrote nothing before it acquired the Lease');
+  t.true(leaderLast < acquired, `the leader's last write (${new Date(leaderLast).toISOString()}) came before the follower's term began`);
+  const leaderLeaseWrites = writes.filter((e) => e.user.username === users.leader && isLease(e));
+  t.true(leaderLeaseWrites.length > 0, 'the leader\'s Lease renewals are in the audit log');
 });

@@ -5,25 +5,32 @@
  */
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { kubectl, readEnv, restart } from '../env/stack.ts';
-import { applyYaml, freshNamespace, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision } from '../helpers/controller.ts';
+import {
+  applyYaml, cleanUpFile, CONTROLLER_NAMESPACE, freshNamespace, kubectlJson, pebbleClusterIssuer, readLog, startController, waitFor,
+  waitForCertificateRevision,
+} from '../helpers/controller.ts';
+import { certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady as waitReady, type IssuerView } from '../helpers/issuance.ts';
 import { freePorts } from '../env/ports.ts';
 
-interface IssuerView {
-  status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>; acme?: { uri?: string; lastRegisteredEmail?: string } };
+const issuers: string[] = [];
+let pebbleChanged = false;
+
+/** A ClusterIssuer name no earlier run used, deleted after the file. */
+function issuerName(prefix: string): string {
+  const name = freshIssuerName(prefix);
+  issuers.push(name);
+  return name;
 }
 
-async function issuer(name: string): Promise<IssuerView> {
-  return JSON.parse((await kubectl(['get', 'clusterissuer', name, '-o', 'json'])).stdout) as IssuerView;
-}
+test.after.always(async () => {
+  await cleanUpFile();
+  for (const name of issuers) await deleteIssuer(name);
+  // Pebble as every other file expects it: its defaults, no EAB.
+  if (pebbleChanged) await restart('pebble');
+});
 
-async function waitReady(name: string, want: 'True' | 'False' = 'True'): Promise<IssuerView> {
-  return waitFor(`ClusterIssuer ${name} Ready=${want}`, async () => {
-    const i = await issuer(name);
-    return i.status?.conditions?.find((c) => c.type === 'Ready')?.status === want ? i : undefined;
-  }, 60_000);
-}
+const issuer = (name: string): Promise<IssuerView> => kubectlJson<IssuerView>(['get', 'clusterissuer', name]);
 
 async function accountRequests(metricsPort: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -33,10 +40,10 @@ async function accountRequests(metricsPort: number): Promise<number> {
 }
 
 test.serial('the ACME account is registered once, updated when the email changes, and not registered again after a restart', async (t) => {
-  const name = `pebble-acct-${Date.now().toString(36)}`;
+  const name = issuerName('pebble-acct');
   const [port] = (await freePorts(1)) as [number];
   await applyYaml(pebbleClusterIssuer(name));
-  let controller = startController([`--metrics-port=${port}`]);
+  let controller = await startController([`--metrics-port=${port}`]);
   try {
     const first = await waitReady(name);
     t.is(first.status?.conditions?.[0]?.reason, 'ACMEAccountRegistered');
@@ -52,74 +59,62 @@ test.serial('the ACME account is registered once, updated when the email changes
     t.is(updated.status?.acme?.uri, first.status?.acme?.uri, 'the same key keeps the same account');
 
     await controller.stop();
-    controller = startController([`--metrics-port=${port}`]);
-    await waitFor('metrics after restart', async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).ok);
-    await sleep(1_500);
+    const restarted = await startController([`--metrics-port=${port}`]);
+    controller = restarted;
+    // Evidence first: the restarted controller has reconciled this issuer.
+    await waitFor('the restarted controller to reconcile the issuer', async () =>
+      readLog(restarted).split('\n').some((l) => l.includes('"controller":"clusterissuers"') && l.includes(`/${name}"`) && l.includes('"msg":"reconciled"')), 30_000);
     t.is(await accountRequests(port), 0, 'a restarted controller does not talk to the CA to register');
     t.is((await waitReady(name)).status?.acme?.uri, first.status?.acme?.uri);
   } finally {
     await controller.stop();
-    await kubectl(['delete', 'clusterissuer', name, '--wait=false']);
   }
 });
 
 test.serial('external account binding: Pebble requiring EAB accepts the bound account and certificates issue', async (t) => {
   const keyId = 'kid-certroute';
   const hmac = randomBytes(32).toString('base64url');
+  pebbleChanged = true;
   await restart('pebble', { externalAccountBinding: { required: true, macKeys: { [keyId]: hmac } } });
-  const name = `pebble-eab-${Date.now().toString(36)}`;
-  const unbound = `${name}-unbound`;
-  const controller = startController();
+  const name = issuerName('pebble-eab');
+  const unbound = issuerName(`${name}-unbound`);
+  const controller = await startController();
   try {
-    await kubectl(['-n', 'certroute', 'create', 'secret', 'generic', `${name}-eab`, `--from-literal=secret=${hmac}`]);
-    await applyYaml(pebbleClusterIssuer(name, readEnv(), '').replace('    privateKeySecretRef:', `    externalAccountBinding:\n      keyID: ${keyId}\n      keySecretRef:\n        name: ${name}-eab\n        key: secret\n    privateKeySecretRef:`));
+    await kubectl(['-n', CONTROLLER_NAMESPACE, 'create', 'secret', 'generic', `${name}-eab`, `--from-literal=secret=${hmac}`]);
+    await applyYaml(pebbleClusterIssuer(name, readEnv(), { acme: { externalAccountBinding: { keyID: keyId, keySecretRef: { name: `${name}-eab`, key: 'secret' } } } }));
     await applyYaml(pebbleClusterIssuer(unbound));
     await waitReady(name);
-    const refused = await waitReady(unbound, 'False');
+    const refused = await waitReady(unbound, { want: 'False' });
     const cond = refused.status?.conditions?.find((c) => c.type === 'Ready');
     t.is(cond?.reason, 'ErrRegisterACMEAccount');
     t.regex(cond?.message ?? '', /requires external account binding: set spec\.acme\.externalAccountBinding/);
 
     const ns = await freshNamespace('eab');
-    await applyYaml(`apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata: {name: bound, namespace: ${ns}}
-spec:
-  secretName: bound-tls
-  dnsNames: [bound.eab.test]
-  issuerRef: {name: ${name}, kind: ClusterIssuer}
-`);
-    await waitForCertificateRevision(ns, 'bound', 1);
-    t.pass();
+    await applyYaml(certificateYaml(ns, 'bound', ['bound.eab.test'], name));
+    const issued = await waitForCertificateRevision(ns, 'bound', 1);
+    t.is(issued.status?.revision, 1, 'the bound account\'s certificate was issued');
   } finally {
     await controller.stop();
-    await kubectl(['delete', 'clusterissuer', name, unbound, '--wait=false']);
+    await kubectl(['-n', CONTROLLER_NAMESPACE, 'delete', 'secret', `${name}-eab`, '--ignore-not-found', '--wait=false']);
     await restart('pebble');
+    pebbleChanged = false;
   }
 });
 
 test.serial('when the CA forgets the account (Pebble restarted), the issuer registers again and issuance carries on', async (t) => {
-  const name = `pebble-reset-${Date.now().toString(36)}`;
+  const name = issuerName('pebble-reset');
   await applyYaml(pebbleClusterIssuer(name));
-  const controller = startController();
+  const controller = await startController();
   try {
     const before = await waitReady(name);
     await restart('pebble');
     const ns = await freshNamespace('reset');
-    await applyYaml(`apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata: {name: after-reset, namespace: ${ns}}
-spec:
-  secretName: after-reset-tls
-  dnsNames: [after.reset.test]
-  issuerRef: {name: ${name}, kind: ClusterIssuer}
-`);
+    await applyYaml(certificateYaml(ns, 'after-reset', ['after.reset.test'], name));
     await waitForCertificateRevision(ns, 'after-reset', 1, 90_000);
     const after = await issuer(name);
     t.not(after.status?.acme?.uri, before.status?.acme?.uri, 'a new account at the reset CA');
     t.is(after.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
   } finally {
     await controller.stop();
-    await kubectl(['delete', 'clusterissuer', name, '--wait=false']);
   }
 });

@@ -14,18 +14,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kubectl } from '../env/stack.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, secretPem, startController, waitForCertificateRevision, type ControllerProcess, type SecretView,
+  applyYaml, cleanUpFile, freshNamespace, kubectlJson, secretPem, startController, waitForCertificateRevision, type SecretView,
 } from '../helpers/controller.ts';
 
-let controller: ControllerProcess;
 const tmp = mkdtempSync(join(tmpdir(), 'certroute-issuers-'));
 
-test.before(() => {
-  controller = startController();
+test.before(async () => {
+  await startController();
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -8,15 +8,18 @@ import test from 'ava';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { exposeLocalPort, kubectl, loadKubeConfig, readEnv, type StackEnv } from '../env/stack.ts';
 import { freePorts } from '../env/ports.ts';
+import { PebblePaths, requestsTo, startAcmeProxy } from '../helpers/acme-proxy.ts';
 import {
   annotatedIngressRoute,
-  applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, readLog, secretPem, startController, waitFor,
+  applyYaml, cleanUpFile, CONTROLLER_NAMESPACE, freshNamespace, kubectlJson, readLog, secretPem, startController, waitFor,
   waitForCertificateRevision, type CertificateView, type ControllerProcess, type SecretView,
 } from '../helpers/controller.ts';
+import { certificateYaml, createCertificates, deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 import { servedCertificate, serveLocal, type LocalServer, type Served } from '../helpers/tls.ts';
+import { CHALLENGE_PATH, routeTakingChallenges, viaWeb } from '../helpers/wiring.ts';
 
 const env: StackEnv = readEnv();
-const issuer = 'pebble-metrics';
+let issuer = '';
 const host = `app-${Date.now().toString(36)}.metrics.test`; // Traefik must not pick an earlier run's route
 let controller: ControllerProcess;
 let backend: LocalServer;
@@ -66,10 +69,10 @@ const one = (samples: Sample[], name: string, labels: Record<string, string>): n
 
 test.before(async () => {
   [metricsPort, healthPort] = (await freePorts(2)) as [number, number];
-  await applyYaml(pebbleClusterIssuer(issuer));
   backend = await serveLocal((_req, res) => res.end('hello from the backend\n'));
   // Later flags override the helper's --metrics-port=0 --health-port=0.
-  controller = startController([`--metrics-port=${metricsPort}`, `--health-port=${healthPort}`], { name: `metrics-${process.pid}` });
+  controller = await startController([`--metrics-port=${metricsPort}`, `--health-port=${healthPort}`], { name: `metrics-${process.pid}` });
+  issuer = await newIssuer('pebble-metrics');
   ns = await freshNamespace('metrics');
   await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: ns, name: 'backend', port: backend.port });
   await applyYaml(annotatedIngressRoute({ namespace: ns, name: 'app', host, issuer, backendPort: backend.port }));
@@ -82,7 +85,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
+  await deleteIssuers();
   await backend?.close();
 });
 
@@ -136,13 +140,70 @@ test('ACME client, controller sync, issuer and responder metrics count what the 
   t.true((one(samples, 'certroute_responder_requests_total', { outcome: 'served' }) ?? 0) > 0, 'the responder served the token to Pebble');
 });
 
-test('a finished, deleted Challenge leaves no challenge_status series behind', async (t) => {
-  await waitFor('the Challenges to be cleaned up', async () => (await kubectlJson<{ items: unknown[] }>(['-n', ns, 'get', 'challenges'])).items.length === 0, 30_000);
-  const stale = await waitFor('no challenge series for the host', async () => {
-    const left = find((await scrape()).samples, 'certmanager_certificate_challenge_status', { domain: host });
-    return left.length === 0 ? left : undefined;
-  }, 5_000).catch(async () => find((await scrape()).samples, 'certmanager_certificate_challenge_status', { domain: host }));
-  t.deepEqual(stale, []);
+interface ChallengeView {
+  metadata: { name: string };
+  spec: { dnsName: string };
+  status?: { presented?: boolean; state?: string; reason?: string };
+}
+
+test.serial('challenge_status is 1 for a pending challenge, labelled with its state and domain, and its series goes with the Challenge', async (t) => {
+  const ns = await freshNamespace('metrics-pending');
+  const host = `pending.${ns}.test`;
+  // A user route that outranks certroute's challenge route takes this host's challenge path,
+  // so the self-check fails and the challenge stays pending until the route goes.
+  await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: ns, name: 'backend', port: backend.port });
+  await applyYaml(routeTakingChallenges(ns, host, backend.port));
+  await waitFor('Traefik to route the host\'s challenge path to the backend', async () => (await viaWeb(host, `${CHALLENGE_PATH}x`)).body.includes('hello'), 30_000);
+  await applyYaml(certificateYaml(ns, 'pending', [host], issuer));
+  const challenge = await waitFor('a presented Challenge whose self-check fails', async () => {
+    const { items } = await kubectlJson<{ items: ChallengeView[] }>(['-n', ns, 'get', 'challenges']);
+    return items.find((c) => c.status?.presented && /self-check/.test(c.status.reason ?? ''));
+  }, 60_000);
+  const pending = await waitFor('the pending challenge in /metrics', async () => {
+    const series = find((await scrape()).samples, 'certmanager_certificate_challenge_status', { domain: host, id: challenge.metadata.name });
+    return series.length === 1 && series[0]!.labels.status === 'pending' ? series[0] : undefined;
+  }, 30_000);
+  t.is(pending.value, 1);
+  t.like(pending.labels, { status: 'pending', domain: host, type: 'HTTP-01', id: challenge.metadata.name });
+  t.regex(pending.labels.reason ?? '', /self-check/, 'the reason says why it waits');
+
+  // Let the challenge through: it is validated, the certificate issued, the Challenge deleted.
+  await kubectl(['-n', ns, 'delete', 'ingressroute', 'takes-challenges']);
+  await waitForCertificateRevision(ns, 'pending', 1, 90_000);
+  await waitFor('the Challenge to be deleted', async () => (await kubectlJson<{ items: unknown[] }>(['-n', ns, 'get', 'challenges'])).items.length === 0, 60_000);
+  const left = await waitFor('the challenge series to go', async () => {
+    const series = find((await scrape()).samples, 'certmanager_certificate_challenge_status', { domain: host });
+    return series.length === 0 ? series : undefined;
+  }, 30_000);
+  t.deepEqual(left, [], 'no series for the deleted Challenge, in any state');
+});
+
+test.serial('sync_error_count counts a reconcile that failed for real: the CA answering 500 to a new order', async (t) => {
+  const proxy = await startAcmeProxy(env);
+  t.teardown(() => proxy.close());
+  const proxied = await newIssuer('pebble-metrics-500', proxy.directory);
+  const ns = await freshNamespace('metrics-500');
+  const errors = (samples: Sample[]) => new Map(find(samples, 'certmanager_controller_sync_error_count', {}).map((s) => [s.labels.controller!, s.value]));
+  const before = errors((await scrape()).samples);
+  const logFrom = readLog(controller).length;
+  proxy.failNext(PebblePaths.newOrder, 1, { status: 500 });
+  const since = Date.now();
+  await createCertificates(ns, proxied, ['flaky']);
+  await waitFor('the injected 500', async () => requestsTo(proxy, PebblePaths.newOrder).some((r) => r.at >= since && r.injected), 60_000);
+  const failure = await waitFor('the failed reconcile in the log', async () => readLog(controller).slice(logFrom).split('\n').flatMap((l) => {
+    try {
+      const line = JSON.parse(l) as { msg?: string; key?: string; controller?: string };
+      return line.msg === 'reconcile failed; will retry' && line.key?.startsWith(`${ns}/`) ? [line] : [];
+    } catch {
+      return [];
+    }
+  })[0], 30_000);
+  const rose = await waitFor(`sync_error_count of ${failure.controller} to rise`, async () => {
+    const now = errors((await scrape()).samples).get(failure.controller!) ?? 0;
+    return now > (before.get(failure.controller!) ?? 0) ? now : undefined;
+  }, 30_000);
+  t.true(rose >= (before.get(failure.controller!) ?? 0) + 1, `certmanager_controller_sync_error_count{controller="${failure.controller}"} went from ${before.get(failure.controller!) ?? 0} to ${rose}`);
+  await waitForCertificateRevision(ns, 'flaky', 1, 90_000);
 });
 
 test('every log line is JSON with a level; reconcile lines carry the object key; no private key is ever logged', async (t) => {
@@ -171,7 +232,7 @@ test('every log line is JSON with a level; reconcile lines carry the object key;
   for (let i = 0; i + 40 <= keyBody.length; i += 40) {
     if (text.includes(keyBody.slice(i, i + 40))) t.fail(`the log contains part of the private key (offset ${i})`);
   }
-  const account = await kubectlJson<SecretView>(['-n', 'certroute', 'get', 'secret', `${issuer}-account`]);
+  const account = await kubectlJson<SecretView>(['-n', CONTROLLER_NAMESPACE, 'get', 'secret', `${issuer}-account`]);
   t.false(text.includes(account.data['tls.key']!), 'not the ACME account key');
 });
 

@@ -5,28 +5,28 @@
  * says what to do, without touching the Certificate that serves now.
  */
 import test from 'ava';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { exposeLocalPort, kubectl, loadKubeConfig, readEnv } from '../env/stack.ts';
-import { applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, type ControllerProcess, type SecretView } from '../helpers/controller.ts';
+import { annotatedIngressRoute, applyYaml, cleanUpFile, freshNamespace, kubectlJson, startController, waitFor, type ControllerProcess, type SecretView, waitForLeader } from '../helpers/controller.ts';
+import { deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 import { servedCertificate, serveLocal, type LocalServer } from '../helpers/tls.ts';
-import { applyAnnotatedRoute, uniqueHost, viaWebsecure, waitForClusterIssuerReady, waitForLeader, waitForServed } from '../helpers/wiring.ts';
+import { applyAnnotatedRoute, shimCaughtUp, uniqueHost, viaWebsecure, waitForServed } from '../helpers/wiring.ts';
 
 const env = readEnv();
 // A fresh ACME account per run: Pebble forgets accounts whenever a test restarts it.
-const issuer = `pebble-shim-${Date.now().toString(36)}`;
-let controller: ControllerProcess | undefined;
+let issuer = '';
+let controller: ControllerProcess;
 let backend: LocalServer;
 
 test.before(async () => {
-  await applyYaml(pebbleClusterIssuer(issuer));
   backend = await serveLocal((_req, res) => res.end('hello from the backend\n'));
-  controller = startController();
+  controller = await startController();
   await waitForLeader(controller);
-  await waitForClusterIssuerReady(issuer);
+  issuer = await newIssuer('pebble-shim');
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
+  await deleteIssuers();
   await backend?.close();
 });
 
@@ -63,23 +63,8 @@ async function routeEvents(ns: string, route: string): Promise<EventView[]> {
 }
 
 /** An IngressRoute with the given routes' matches, written as YAML a user would apply. */
-function routeYaml(ns: string, name: string, matches: string[], opts: { annotations?: Record<string, string>; syntax?: 'v2' } = {}): string {
-  const annotations = { 'cert-manager.io/cluster-issuer': issuer, ...opts.annotations };
-  return `apiVersion: traefik.io/v1alpha1
-kind: IngressRoute
-metadata:
-  name: ${name}
-  namespace: ${ns}
-  annotations: {${Object.entries(annotations).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}
-spec:
-  entryPoints: [websecure]
-  routes:
-${matches.map((m) => `    - match: ${JSON.stringify(m)}
-      kind: Rule${opts.syntax ? `\n      syntax: ${opts.syntax}` : ''}
-      services: [{ name: backend, port: ${backend.port} }]`).join('\n')}
-  tls: {}
-`;
-}
+const routeYaml = (ns: string, name: string, matches: string[], opts: { annotations?: Record<string, string>; syntax?: 'v2' } = {}): string =>
+  annotatedIngressRoute({ namespace: ns, name, matches, issuer, backendPort: backend.port, ...opts });
 
 async function namespaceWithBackend(prefix: string): Promise<string> {
   const ns = await freshNamespace(prefix);
@@ -164,8 +149,8 @@ test('certroute.io/ignore: "true" opts an IngressRoute out, and opting out later
   await applyAnnotatedRoute({ namespace: ns, name: 'ignored', host: ignored, issuer, backendPort: backend.port, annotations: { 'certroute.io/ignore': 'true' } });
   await applyAnnotatedRoute({ namespace: ns, name: 'managed', host: managed, issuer, backendPort: backend.port });
   await waitForReady(ns, 'managed-tls');
-  // The shim handled the later route, so it has long seen the ignored one.
-  await sleep(1_000);
+  // Evidence first: the shim is done with the ignored route (it warns about an unknown key there).
+  await shimCaughtUp(controller, ns, 'ignored');
   t.false(await certificateExists(ns, 'ignored-tls'), 'no Certificate for the ignored route');
   const { stdout: secretName } = await kubectl(['-n', ns, 'get', 'ingressroute', 'ignored', '-o', 'jsonpath={.spec.tls.secretName}']);
   t.is(secretName, '', 'the ignored route is not edited');
@@ -209,7 +194,7 @@ test('a bad annotation gets a Warning event and leaves the serving Certificate u
   await kubectl(['-n', ns, 'annotate', 'ingressroute', 'app', 'cert-manager.io/duration=soon']);
   const warning = await waitFor('a BadAnnotation Warning event', async () => (await routeEvents(ns, 'app')).find((e) => e.type === 'Warning' && e.reason === 'BadAnnotation'), 30_000);
   t.regex(warning.message, /cert-manager\.io\/duration: "soon"/);
-  await sleep(2_000);
+  await shimCaughtUp(controller, ns, 'app');
   const after = await getCertificate(ns, 'app-tls');
   t.is(after.metadata.generation, before.metadata.generation, 'the Certificate spec was not written');
   t.deepEqual(after.spec, before.spec);

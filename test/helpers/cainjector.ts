@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { kubectl } from '../env/stack.ts';
 import { applyYaml, kubectlJson, secretPem, waitFor, waitForCertificateRevision, type SecretView } from './controller.ts';
-import { triggerRenewal } from './faults.ts';
+import { triggerRenewal } from './issuance.ts';
 
 export const CA_CERTIFICATE = 'serving-ca';
 export const LEAF_CERTIFICATE = 'serving';

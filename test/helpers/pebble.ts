@@ -10,9 +10,10 @@ function agent(env: Pick<StackEnv, 'pebble'>): Agent {
   return new Agent({ connect: { ca: readFileSync(env.pebble.tlsCa) } });
 }
 
-export async function pebbleRoot(env: Pick<StackEnv, 'pebble'>): Promise<string> {
-  const res = await request(`${env.pebble.management}/roots/0`, { dispatcher: agent(env) });
-  if (res.statusCode !== 200) throw new Error(`Pebble /roots/0 answered ${res.statusCode}`);
+/** Pebble's root `index` (0 is the default chain's; 1… are the alternates' with PEBBLE_ALTERNATE_ROOTS). */
+export async function pebbleRoot(env: Pick<StackEnv, 'pebble'>, index = 0): Promise<string> {
+  const res = await request(`${env.pebble.management}/roots/${index}`, { dispatcher: agent(env) });
+  if (res.statusCode !== 200) throw new Error(`Pebble /roots/${index} answered ${res.statusCode}`);
   return res.body.text();
 }
 

@@ -15,9 +15,15 @@ export interface Served {
   chain: X509Certificate[];
 }
 
-export function servedCertificate(port: number, servername: string, timeoutMs = 3_000): Promise<Served> {
+/**
+ * The certificate served for `servername`. With `trust` (PEM roots) the handshake is a strict
+ * client's: it fails unless the chain verifies against those roots and the certificate names
+ * `servername`; without, any certificate is returned for inspection.
+ */
+export function servedCertificate(port: number, servername: string, timeoutMs = 3_000, trust?: string): Promise<Served> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, timeout: timeoutMs }, () => {
+    const verify = trust === undefined ? { rejectUnauthorized: false } : { rejectUnauthorized: true, ca: trust };
+    const socket = tls.connect({ host: '127.0.0.1', port, servername, ...verify, timeout: timeoutMs }, () => {
       const detailed = socket.getPeerCertificate(true);
       const peer = socket.getPeerX509Certificate();
       socket.destroy();

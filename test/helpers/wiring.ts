@@ -6,16 +6,15 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { hostname } from 'node:os';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { repoRoot, traefikDir } from '../env/paths.ts';
-import { exposeLocalPort, kubectl, loadKubeConfig, readEnv, responderPort, restart, type StackEnv } from '../env/stack.ts';
-import { applyYaml, kubectlJson, waitFor, type ControllerProcess } from './controller.ts';
+import { exposeLocalPort, kubectl, loadKubeConfig, readEnv, restart, type StackEnv } from '../env/stack.ts';
+import { annotatedIngressRoute, applyYaml, CHALLENGE_ROUTE_NAME, type AnnotatedRoute, CONTROLLER_NAMESPACE, own, readLog, waitFor, type ControllerProcess } from './controller.ts';
 import { servedCertificate, type Served } from './tls.ts';
 
-export const CHALLENGE_ROUTE = { namespace: 'certroute', name: 'certroute-acme-challenge' } as const;
+export const CHALLENGE_ROUTE = { namespace: CONTROLLER_NAMESPACE, name: CHALLENGE_ROUTE_NAME } as const;
 export const CHALLENGE_PATH = '/.well-known/acme-challenge/';
 
 export const challengePlugin = {
@@ -31,7 +30,7 @@ const dynamicFile = (): string => join(traefikDir, 'dynamic', 'certroute-challen
 
 /**
  * Restarts Traefik in middleware mode as plugins/certroute-challenge/README.md says: the local
- * plugin, its middleware (pointing at the stack's responder port) on the `web` entrypoint, and
+ * plugin, its middleware (pointing at this file's responder port) on the `web` entrypoint, and
  * the priority-1 fallback router that lets the middleware see challenges for hosts with no
  * router on `web`. Resolves once Traefik's API shows both enabled.
  */
@@ -39,7 +38,7 @@ export async function traefikMiddlewareMode(opts: { redirectWebToWebsecure?: boo
   writeFileSync(dynamicFile(), stringify({
     http: {
       middlewares: {
-        'certroute-challenge': { plugin: { [challengePlugin.alias]: { responder: `http://localhost:${responderPort}` } } },
+        'certroute-challenge': { plugin: { [challengePlugin.alias]: { responder: `http://localhost:${own.responderPort}` } } },
       },
       routers: {
         'acme-challenge-fallback': { rule: `PathPrefix(\`${CHALLENGE_PATH}\`)`, priority: 1, entryPoints: ['web'], service: 'noop@internal' },
@@ -93,21 +92,21 @@ export async function deleteChallengeRoute(): Promise<void> {
   await waitFor('Traefik to drop the challenge routers', async () => (await challengeRouters()).length === 0, 30_000);
 }
 
-/** Resolves once `controller` holds the Lease `certroute/certroute-controller`. */
-export async function waitForLeader(controller: ControllerProcess): Promise<void> {
-  const identity = `${hostname()}_${controller.child.pid}`;
-  await waitFor(`controller pid ${controller.child.pid} to hold the Lease`, async () => {
-    if (controller.child.exitCode !== null) throw new Error(`the controller exited with code ${controller.child.exitCode}; see ${controller.logFile}`);
-    const lease = await kubectlJson<{ spec: { holderIdentity?: string } }>(['-n', 'certroute', 'get', 'lease', 'certroute-controller']);
-    return lease.spec.holderIdentity === identity;
-  }, 60_000);
-}
+let nudges = 0;
 
-export async function waitForClusterIssuerReady(name: string): Promise<void> {
-  await waitFor(`ClusterIssuer ${name} Ready`, async () => {
-    const { stdout } = await kubectl(['get', 'clusterissuer', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-    return stdout === 'True';
-  }, 60_000);
+/**
+ * Positive evidence that `controller`'s IngressRoute shim has finished every pass over one route
+ * that began before now: it nudges the route (an annotation the shim ignores; annotations bump no
+ * generation) and waits for the log to show a pass over the route that ended after the nudge. The
+ * shim works on one route one pass at a time, in order, so every earlier pass has ended too.
+ */
+export async function shimCaughtUp(controller: ControllerProcess, namespace: string, route: string): Promise<void> {
+  const from = readLog(controller).length;
+  const key = `example.com/nudge-${process.pid}-${++nudges}`;
+  await kubectl(['-n', namespace, 'annotate', 'ingressroute.traefik.io', route, `${key}=1`]);
+  await waitFor(`the shim to finish a pass over IngressRoute ${namespace}/${route}`, async () =>
+    readLog(controller).slice(from).split('\n').some((l) => l.includes('"controller":"ingressroute-shim"') && l.includes(`"key":"${namespace}/${route}"`)), 30_000, 100);
+  await kubectl(['-n', namespace, 'annotate', 'ingressroute.traefik.io', route, `${key}-`]);
 }
 
 /** A host name no earlier run on the same stack used, so Traefik cannot serve an old certificate for it. */
@@ -115,39 +114,28 @@ export function uniqueHost(label: string): string {
   return `${label}.${process.pid.toString(36)}${Date.now().toString(36)}.test`;
 }
 
-export interface AnnotatedRoute {
-  namespace: string;
-  name: string;
-  host: string;
-  /** Unset: the route is not (yet) annotated. */
-  issuer?: string;
-  /** Port of a local backend; exposed as Service `backend`. */
-  backendPort: number;
-  annotations?: Record<string, string>;
-}
-
-/** An IngressRoute on websecure for `host`, annotated for `issuer`, as a user writes it. */
-export function annotatedRouteYaml(r: AnnotatedRoute): string {
-  const annotations = { ...(r.issuer ? { 'cert-manager.io/cluster-issuer': r.issuer } : {}), ...r.annotations };
+/**
+ * A user's IngressRoute that outranks certroute's challenge route (priority 2^30) for one host's
+ * challenge path and sends it to a backend: the self-check fails, and the host's challenge stays
+ * pending until the route goes.
+ */
+export function routeTakingChallenges(namespace: string, host: string, backendPort: number, name = 'takes-challenges'): string {
   return `apiVersion: traefik.io/v1alpha1
 kind: IngressRoute
-metadata:
-  name: ${r.name}
-  namespace: ${r.namespace}
-  annotations: {${Object.entries(annotations).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}
+metadata: {name: ${name}, namespace: ${namespace}}
 spec:
-  entryPoints: [websecure]
+  entryPoints: [web]
   routes:
-    - match: Host(\`${r.host}\`)
+    - match: Host(\`${host}\`) && PathPrefix(\`${CHALLENGE_PATH}\`)
       kind: Rule
-      services: [{ name: backend, port: ${r.backendPort} }]
-  tls: {}
+      priority: ${2 ** 30 + 1}
+      services: [{ name: backend, port: ${backendPort} }]
 `;
 }
 
 export async function applyAnnotatedRoute(r: AnnotatedRoute): Promise<void> {
   await exposeLocalPort(loadKubeConfig(readEnv().kubeconfig), { namespace: r.namespace, name: 'backend', port: r.backendPort });
-  await applyYaml(annotatedRouteYaml(r));
+  await applyYaml(annotatedIngressRoute(r));
 }
 
 /** The certificate Traefik's websecure entrypoint serves for `host`, once it is one issued for it. */

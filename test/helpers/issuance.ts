@@ -1,15 +1,20 @@
 /**
- * What every fault test asserts, in one place: issuance completed, Pebble holds no order the
- * Orders in the cluster do not account for, and no version of a Secret was ever worse than the
- * one before it (a certificate that does not match its key, has expired, names other hosts,
- * expires earlier, or is not chained to Pebble). Secrets are watched, not polled, so a bad
- * version that lived for a millisecond is still seen.
+ * Issuers and Certificates as the fault and abuse tests make them, and what each of those tests
+ * asserts, in one place: issuance completed, Pebble holds no order the Orders in the cluster do
+ * not account for, and no version of a Secret was ever worse than the one before it (a
+ * certificate that does not match its key, has expired, names other hosts, expires earlier, or
+ * is not chained to Pebble). Secrets are watched, not polled, so a bad version that lived for a
+ * millisecond is still seen.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Watch } from '@kubernetes/client-node';
+import type { ExecutionContext } from 'ava';
+import { stringify } from 'yaml';
 import { kubectl, loadKubeConfig, readEnv, type StackEnv } from '../env/stack.ts';
-import { applyYaml, kubectlJson, pebbleClusterIssuer, secretPem, waitFor, type SecretView } from './controller.ts';
+import {
+  applyYaml, CONTROLLER_NAMESPACE, kubectlJson, pebbleClusterIssuer, secretPem, waitFor, waitForCertificateRevision, type PebbleIssuerOptions, type SecretView,
+} from './controller.ts';
 
 /** Flags every fault test's controller runs with: a quick Lease hand-over, a short failure back-off. */
 export const controllerFlags = ['--lease-duration=3s', '--retry-period=500ms', '--min-backoff=2s', '--max-backoff=8s'];
@@ -20,24 +25,58 @@ export function freshIssuerName(prefix: string): string {
 }
 
 /** A ClusterIssuer whose ACME server is `directory` (Pebble itself, or a proxy in front of it). */
-export async function applyIssuer(name: string, directory?: string, env: StackEnv = readEnv()): Promise<void> {
-  await applyYaml(pebbleClusterIssuer(name, directory ? { ...env, pebble: { ...env.pebble, directory } } : env));
+export async function applyIssuer(name: string, directory?: string, opts: PebbleIssuerOptions = {}, env: StackEnv = readEnv()): Promise<void> {
+  await applyYaml(pebbleClusterIssuer(name, directory ? { ...env, pebble: { ...env.pebble, directory } } : env, opts));
 }
 
 export async function deleteIssuer(name: string): Promise<void> {
   await kubectl(['delete', 'clusterissuer', name, '--ignore-not-found', '--wait=false']).catch(() => undefined);
-  await kubectl(['-n', 'certroute', 'delete', 'secret', `${name}-account`, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+  await kubectl(['-n', CONTROLLER_NAMESPACE, 'delete', 'secret', `${name}-account`, '--ignore-not-found', '--wait=false']).catch(() => undefined);
 }
 
-export function certificateYaml(ns: string, name: string, dnsNames: string[], issuer: string): string {
-  return `apiVersion: cert-manager.io/v1
-kind: Certificate
-metadata: {name: ${name}, namespace: ${ns}}
-spec:
-  secretName: ${name}-tls
-  dnsNames: [${dnsNames.map((d) => `"${d}"`).join(', ')}]
-  issuerRef: {name: ${issuer}, kind: ClusterIssuer}
-`;
+const created: string[] = [];
+
+/** A Ready ClusterIssuer with a fresh name (a fresh ACME account), deleted by `deleteIssuers`. */
+export async function newIssuer(prefix: string, directory?: string, opts: PebbleIssuerOptions = {}): Promise<string> {
+  const name = freshIssuerName(prefix);
+  created.push(name);
+  await applyIssuer(name, directory, opts);
+  await waitIssuerReady(name);
+  return name;
+}
+
+/** Deletes every ClusterIssuer `newIssuer` made in this file, with its account Secret. */
+export async function deleteIssuers(): Promise<void> {
+  for (const name of created.splice(0)) await deleteIssuer(name);
+}
+
+/** One Certificate per name, each for `<name>.<ns>.test`. */
+export const createCertificates = (ns: string, issuer: string, names: string[]): Promise<void> =>
+  applyYaml(names.map((n) => certificateYaml(ns, n, [`${n}.${ns}.test`], issuer)).join('---\n'));
+
+/**
+ * Issuance completed for each name (made by `createCertificates`), with valid Secrets, and
+ * `orders` orders at Pebble (one per Certificate unless said otherwise), each one an Order records.
+ */
+export async function assertIssued(t: ExecutionContext, ns: string, issuer: string, names: string[], orders = names.length): Promise<void> {
+  for (const name of names) {
+    await waitForCertificateRevision(ns, name, 1, 120_000);
+    const secret = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', `${name}-tls`]);
+    t.deepEqual(secretProblems(secret, [`${name}.${ns}.test`]), [], `Secret ${name}-tls is valid`);
+  }
+  const { atPebble, inCluster } = await orderLedger(issuer, [ns]);
+  t.is(atPebble.length, orders, `one order per Certificate at Pebble, found ${atPebble.length}`);
+  t.deepEqual(atPebble, inCluster, 'every order Pebble holds is the one an Order records');
+}
+
+/** The one Certificate builder: `<name>-tls`, the names, a ClusterIssuer, and any more `spec` fields. */
+export function certificateYaml(ns: string, name: string, dnsNames: string[], issuer: string, spec: Record<string, unknown> = {}): string {
+  return stringify({
+    apiVersion: 'cert-manager.io/v1',
+    kind: 'Certificate',
+    metadata: { name, namespace: ns },
+    spec: { secretName: `${name}-tls`, dnsNames, issuerRef: { name: issuer, kind: 'ClusterIssuer' }, ...spec },
+  });
 }
 
 /** What `cmctl renew` does: Issuing=True with reason ManuallyTriggered. */
@@ -50,11 +89,17 @@ export async function triggerRenewal(ns: string, name: string): Promise<void> {
   await kubectl(['-n', ns, 'patch', 'certificate', name, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions } })]);
 }
 
-export async function waitIssuerReady(name: string, timeoutMs = 60_000): Promise<void> {
-  await waitFor(`ClusterIssuer ${name} Ready`, async () => {
-    const { stdout } = await kubectl(['get', 'clusterissuer', name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-    return stdout === 'True';
-  }, timeoutMs);
+export interface IssuerView {
+  status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>; acme?: { uri?: string; lastRegisteredEmail?: string } };
+}
+
+/** The one way tests wait for a ClusterIssuer to be Ready (or, with `want: 'False'`, to be refused). */
+export async function waitIssuerReady(name: string, opts: { want?: 'True' | 'False'; timeoutMs?: number } = {}): Promise<IssuerView> {
+  const want = opts.want ?? 'True';
+  return waitFor(`ClusterIssuer ${name} Ready=${want}`, async () => {
+    const issuer = await kubectlJson<IssuerView>(['get', 'clusterissuer', name]);
+    return issuer.status?.conditions?.find((c) => c.type === 'Ready')?.status === want ? issuer : undefined;
+  }, opts.timeoutMs ?? 60_000);
 }
 
 interface OrderView {
@@ -100,7 +145,7 @@ const direct = (url: string, env: StackEnv) => new URL(new URL(url).pathname, en
 /** Pebble's API as the issuer's account, talking to Pebble directly (no proxy). */
 async function pebbleAccount(issuer: string, env: StackEnv): Promise<{ api: PebbleApi; account: { orders?: string } }> {
   const { createClient } = await import('../../src/acme/client.ts');
-  const secret = await kubectlJson<SecretView>(['-n', 'certroute', 'get', 'secret', `${issuer}-account`]);
+  const secret = await kubectlJson<SecretView>(['-n', CONTROLLER_NAMESPACE, 'get', 'secret', `${issuer}-account`]);
   const client = createClient({ directoryUrl: env.pebble.directory, accountKeyPem: secretPem(secret, 'tls.key'), tls: { caBundlePem: readFileSync(env.pebble.tlsCa, 'utf8') } });
   const account = (await client.createAccount({ onlyReturnExisting: true })) as { orders?: string };
   return { api: (client as unknown as { api: PebbleApi }).api, account };
@@ -136,37 +181,41 @@ export function secretProblems(secret: SecretView, dnsNames: string[], now = new
 
 export const leafOf = (s: SecretView) => new X509Certificate(pems(secretPem(s, 'tls.crt'))[0]!);
 
-/** Every version of one Secret from now on, as a watch delivers them. */
-export class SecretHistory {
-  readonly versions: Array<{ type: string; secret: SecretView; at: number }> = [];
+/**
+ * Every version of one object from now on, as a watch delivers them (a watch misses no version,
+ * where polling would). `collection` is the API path of its kind in its namespace, e.g.
+ * `/api/v1/namespaces/web/secrets`.
+ */
+export class History<T extends { metadata: { resourceVersion: string } }> {
+  readonly versions: Array<{ type: string; object: T; at: number }> = [];
   private abort: AbortController | undefined;
   private stopped = false;
-  private readonly ns: string;
+  private readonly collection: string;
   private readonly name: string;
 
-  private constructor(ns: string, name: string) {
-    this.ns = ns;
+  protected constructor(collection: string, name: string) {
+    this.collection = collection;
     this.name = name;
   }
 
-  static async start(ns: string, name: string): Promise<SecretHistory> {
-    const h = new SecretHistory(ns, name);
-    await h.watch('');
+  static async watch<T extends { metadata: { resourceVersion: string } }>(collection: string, name: string): Promise<History<T>> {
+    const h = new History<T>(collection, name);
+    await h.follow('');
     return h;
   }
 
-  private async watch(resourceVersion: string): Promise<void> {
+  protected async follow(resourceVersion: string): Promise<void> {
     if (this.stopped) return;
     const watch = new Watch(loadKubeConfig());
     let rv = resourceVersion;
-    this.abort = await watch.watch(`/api/v1/namespaces/${this.ns}/secrets`, { fieldSelector: `metadata.name=${this.name}`, ...(rv ? { resourceVersion: rv } : {}) }, (type, obj: SecretView) => {
+    this.abort = await watch.watch(this.collection, { fieldSelector: `metadata.name=${this.name}`, ...(rv ? { resourceVersion: rv } : {}) }, (type, obj: T) => {
       if (type === 'ERROR' && (obj as unknown as { code?: number }).code === 410) rv = '';
       if (type === 'ERROR' || type === 'BOOKMARK') return;
       rv = obj.metadata.resourceVersion;
-      this.versions.push({ type, secret: obj, at: Date.now() });
+      this.versions.push({ type, object: obj, at: Date.now() });
     }, () => {
       // The watch ends after 30 s without events, or when the apiserver restarts: pick it up again.
-      if (!this.stopped) setTimeout(() => void this.watch(rv).catch(() => undefined), 200).unref();
+      if (!this.stopped) setTimeout(() => void this.follow(rv).catch(() => undefined), 200).unref();
     });
   }
 
@@ -175,11 +224,26 @@ export class SecretHistory {
     this.abort?.abort();
   }
 
+  /** Resolves once the watch has delivered `resourceVersion` (or a later version). */
+  async reached(resourceVersion: string, timeoutMs = 10_000): Promise<void> {
+    await waitFor(`the watch on ${this.collection}/${this.name} to deliver version ${resourceVersion}`, async () =>
+      this.versions.some((v) => BigInt(v.object.metadata.resourceVersion) >= BigInt(resourceVersion)), timeoutMs, 20);
+  }
+}
+
+/** Every version of one Secret from now on, and what a reader of each could have met. */
+export class SecretHistory extends History<SecretView> {
+  static async start(ns: string, name: string): Promise<SecretHistory> {
+    const h = new SecretHistory(`/api/v1/namespaces/${ns}/secrets`, name);
+    await h.follow('');
+    return h;
+  }
+
   /** Each problem a reader of the Secret could have met, across versions. */
   problems(dnsNames: string[]): string[] {
     const out: string[] = [];
     let prev: X509Certificate | undefined;
-    for (const { type, secret, at } of this.versions) {
+    for (const { type, object: secret, at } of this.versions) {
       if (type === 'DELETED') {
         out.push(`the Secret was deleted at ${new Date(at).toISOString()}`);
         continue;
