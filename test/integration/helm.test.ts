@@ -361,9 +361,9 @@ interface LogLine {
   err?: string;
 }
 
-test("the Deployment's own arguments start a controller under the chart's RBAC, with no forbidden call", async (t) => {
+test("the Deployment's own arguments start a controller under the chart's RBAC, as follower and then as leader, with no forbidden call", async (t) => {
   const { ns } = await installed();
-  // A live Lease held by someone else: this controller stays a follower and never reconciles.
+  // A live Lease held by someone else: this controller starts as a follower and does not reconcile.
   const now = new Date().toISOString().replace(/Z$/, '000Z');
   await kubectl(['apply', '-f', '-'], {
     input: stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'certroute-controller', namespace: ns }, spec: { holderIdentity: 'helm-test-holder', leaseDurationSeconds: 3600, acquireTime: now, renewTime: now } }),
@@ -410,8 +410,35 @@ test("the Deployment's own arguments start a controller under the chart's RBAC, 
   });
   t.is(synced.leader, false, 'a follower while the Lease is held');
   t.is(lines().find((l) => l.msg === 'certroute starting')?.selfCheck, 'http://traefik.example:8000', "Traefik's Service was read through the Role in its namespace");
-  // A few lease retries and watch restarts' worth of time.
-  await new Promise((r) => setTimeout(r, 3000));
+
+  // The other holder goes: the controller takes the Lease and does a leader's work under the
+  // chart's RBAC: the challenge route in its namespace, an issuer's status, a Certificate issued
+  // (CertificateRequest, Secret, status, Events).
+  await kubectl(['-n', ns, 'delete', 'lease', 'certroute-controller']);
+  await waitFor('the controller to lead', async () => lines().some((l) => l.msg === 'became leader'), 30_000);
+  const issuer = `helm-rbac-selfsigned-${id}`;
+  const work = `helm-rbac-work-${id}-${Date.now().toString(36)}`;
+  await kubectl(['create', 'namespace', work]);
+  t.teardown(async () => {
+    // The challenge route points at the chart's Service, which no Pod backs here: it must not
+    // outlive the test and take other files' challenges.
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+    await kubectl(['-n', ns, 'delete', 'ingressroute', 'certroute-acme-challenge', '--ignore-not-found', '--wait=false']).catch(() => undefined);
+    await kubectl(['-n', work, 'delete', 'certificates,certificaterequests,secrets', '--all', '--wait=false']).catch(() => undefined);
+    await kubectl(['delete', 'clusterissuer', issuer, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+  });
+  await kubectl(['apply', '-f', '-'], {
+    input: [
+      { apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: issuer }, spec: { selfSigned: {} } },
+      { apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: 'work', namespace: work }, spec: { secretName: 'work-tls', dnsNames: ['work.rbac.test'], issuerRef: { name: issuer, kind: 'ClusterIssuer' } } },
+    ].map((o) => stringify(o)).join('---\n'),
+  });
+  await waitFor('the leader to issue the Certificate', async () => {
+    const c = await kubectlJson<{ status?: { revision?: number; conditions?: Array<{ type: string; status: string }> } }>(['-n', work, 'get', 'certificate', 'work']);
+    return c.status?.revision === 1 && c.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True');
+  }, 60_000);
+  await waitFor('the leader to create the challenge route', async () => (await kubectl(['-n', ns, 'get', 'ingressroute', '-o', 'name'])).stdout.includes('certroute-acme-challenge'), 30_000);
   t.deepEqual(output.split('\n').filter((l) => /forbidden|\b403\b/i.test(l)), []);
   t.deepEqual(lines().filter((l) => (l.level ?? 0) >= 40).map((l) => `${l.msg}: ${l.err ?? ''}`), [], 'no warnings or errors');
   child.kill('SIGTERM');
