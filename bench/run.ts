@@ -30,9 +30,10 @@ import { rawFloor } from './scenarios/raw-floor.ts';
 import { secretReload } from './scenarios/secret-reload.ts';
 import { single } from './scenarios/single.ts';
 import { steadyState } from './scenarios/steady-state.ts';
+import { timeouts } from './scenarios/timeouts.ts';
 
 /** Run order: the floor first (the others divide by it), the 40,000-object steady state last. */
-const scenarios: Scenario[] = [rawFloor, single, burst, caIssuers, secretReload, ingressRoute, steadyState];
+const scenarios: Scenario[] = [rawFloor, single, burst, caIssuers, secretReload, ingressRoute, timeouts, steadyState];
 
 const HELP = `Usage: npm run bench -- [--quick] [--only=${scenarios.map((s) => s.id).join(',')}] [--concurrency=8]
 `;

@@ -6,7 +6,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { IngressRoute, Secret } from '../../src/api/types.ts';
+import { Resources } from '../../src/api/types.ts';
+import { exposeLocalPort, loadKubeConfig } from '../../test/env/stack.ts';
 import { servedCertificate, type Served } from '../../test/helpers/tls.ts';
+import { freshNamespace } from './kube.ts';
+import { makeCa, signLeaf, tlsSecret } from './pki.ts';
+import type { BenchContext } from './types.ts';
 
 export const POLL_MS = 20;
 
@@ -39,4 +45,46 @@ export async function waitServed(websecurePort: number, host: string, matches: (
     await sleep(POLL_MS);
   }
   throw new Error(`Traefik did not serve the expected certificate for ${host} within ${timeoutMs} ms (last seen: ${last})`);
+}
+
+/**
+ * A host Traefik serves on websecure from a TLS Secret the bench writes itself (no controller):
+ * `swap()` replaces the Secret with a new certificate in one update and resolves to when that
+ * update was sent; `close()` removes it all.
+ */
+export interface SecretRoute {
+  host: string;
+  swap(): Promise<{ serial: string; sentAt: number }>;
+  close(): Promise<void>;
+}
+
+export async function secretRoute(ctx: BenchContext, prefix: string): Promise<SecretRoute> {
+  const ns = await freshNamespace(ctx.client, prefix);
+  const host = `${prefix}.${ns}.bench.test`;
+  const name = `${prefix}-tls`;
+  const backend = await startBackend();
+  await exposeLocalPort(loadKubeConfig(), { namespace: ns, name: 'backend', port: backend.port });
+  const ca = await makeCa(`certroute bench ${prefix} CA`);
+  const first = await signLeaf(ca, [host]);
+  await ctx.client.create(Resources.secrets, tlsSecret(ns, name, first));
+  await ctx.client.create<IngressRoute>(Resources.ingressroutes, {
+    metadata: { name: prefix, namespace: ns },
+    spec: { entryPoints: ['websecure'], routes: [{ kind: 'Rule', match: `Host(\`${host}\`)`, services: [{ name: 'backend', port: backend.port }] }], tls: { secretName: name } },
+  });
+  await waitServed(ctx.env.traefik.websecure, host, (s) => s.serial === first.serial, 30_000);
+  return {
+    host,
+    async swap() {
+      const next = await signLeaf(ca, [host]);
+      const current = await ctx.client.get<Secret>(Resources.secrets, ns, name);
+      const sentAt = performance.now();
+      await ctx.client.replace<Secret>(Resources.secrets, { ...tlsSecret(ns, name, next), metadata: { ...current.metadata } });
+      return { serial: next.serial, sentAt };
+    },
+    async close() {
+      await ctx.client.delete(Resources.ingressroutes, ns, prefix).catch(() => undefined);
+      await ctx.client.delete(Resources.secrets, ns, name).catch(() => undefined);
+      await backend.close();
+    },
+  };
 }
