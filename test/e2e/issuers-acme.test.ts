@@ -10,8 +10,8 @@ import {
   applyYaml, cleanUpFile, CONTROLLER_NAMESPACE, freshNamespace, kubectlJson, pebbleClusterIssuer, readLog, startController, waitFor,
   waitForCertificateRevision,
 } from '../helpers/controller.ts';
-import { certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady as waitReady, type IssuerView } from '../helpers/issuance.ts';
-import { freePorts } from '../env/ports.ts';
+import { PebblePaths, requestsTo, startAcmeProxy } from '../helpers/acme-proxy.ts';
+import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady as waitReady, type IssuerView } from '../helpers/issuance.ts';
 
 const issuers: string[] = [];
 let pebbleChanged = false;
@@ -32,24 +32,20 @@ test.after.always(async () => {
 
 const issuer = (name: string): Promise<IssuerView> => kubectlJson<IssuerView>(['get', 'clusterissuer', name]);
 
-async function accountRequests(metricsPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return text.split('\n')
-    .filter((l) => l.startsWith('certmanager_http_acme_client_request_count') && /action="(sign-me-up|new-acct|new-account)"/.test(l))
-    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
-}
-
 test.serial('the ACME account is registered once, updated when the email changes, and not registered again after a restart', async (t) => {
   const name = issuerName('pebble-acct');
-  const [port] = (await freePorts(1)) as [number];
-  await applyYaml(pebbleClusterIssuer(name));
-  let controller = await startController([`--metrics-port=${port}`]);
+  // The CA's own view of new-account requests: an ACME proxy in front of Pebble counts them.
+  const proxy = await startAcmeProxy(readEnv());
+  t.teardown(() => proxy.close());
+  const accountRequests = (since = 0) => requestsTo(proxy, PebblePaths.newAccount).filter((r) => r.at >= since).length;
+  await applyIssuer(name, proxy.directory);
+  let controller = await startController();
   try {
     const first = await waitReady(name);
     t.is(first.status?.conditions?.[0]?.reason, 'ACMEAccountRegistered');
     t.is(first.status?.acme?.lastRegisteredEmail, 'ops@example.com');
     t.regex(first.status?.acme?.uri ?? '', /^https:\/\/127\.0\.0\.1:\d+\/my-account\//);
-    t.is(await accountRequests(port), 1);
+    t.is(accountRequests(), 1, 'one new-account request reached the CA');
 
     await kubectl(['patch', 'clusterissuer', name, '--type=merge', '-p', JSON.stringify({ spec: { acme: { email: 'security@example.com' } } })]);
     const updated = await waitFor('the new email recorded', async () => {
@@ -59,12 +55,13 @@ test.serial('the ACME account is registered once, updated when the email changes
     t.is(updated.status?.acme?.uri, first.status?.acme?.uri, 'the same key keeps the same account');
 
     await controller.stop();
-    const restarted = await startController([`--metrics-port=${port}`]);
+    const restartedAt = Date.now();
+    const restarted = await startController();
     controller = restarted;
     // Evidence first: the restarted controller has reconciled this issuer.
     await waitFor('the restarted controller to reconcile the issuer', async () =>
       readLog(restarted).split('\n').some((l) => l.includes('"controller":"clusterissuers"') && l.includes(`/${name}"`) && l.includes('"msg":"reconciled"')), 30_000);
-    t.is(await accountRequests(port), 0, 'a restarted controller does not talk to the CA to register');
+    t.is(accountRequests(restartedAt), 0, 'a restarted controller does not talk to the CA to register');
     t.is((await waitReady(name)).status?.acme?.uri, first.status?.acme?.uri);
   } finally {
     await controller.stop();

@@ -56,6 +56,7 @@ export interface AcmeProxy {
 
 /** Pebble's paths, so tests name the ACME step rather than a string. */
 export const PebblePaths = {
+  newAccount: { method: 'POST', pathPrefix: '/sign-me-up' },
   newOrder: { method: 'POST', pathPrefix: '/order-plz' },
   order: { method: 'POST', pathPrefix: '/my-order/' },
   authorization: { method: 'POST', pathPrefix: '/authZ/' },
