@@ -25,7 +25,7 @@ import {
 const env = readEnv();
 // Fresh ACME accounts per run: Pebble forgets accounts whenever a test restarts it.
 const issuer = freshIssuerName('pebble-wiring');
-/** Waits 3 s instead of self-checking, which holds each challenge presented long enough to look at. */
+/** Waits 10 s instead of self-checking, which holds each challenge presented long enough to look at. */
 const slowIssuer = freshIssuerName('pebble-wiring-slow');
 let controller: ControllerProcess | undefined;
 let backend: LocalServer;
@@ -47,7 +47,7 @@ async function runController(args: string[] = [], opts: { withoutChallengeRoute?
 
 test.before(async () => {
   await applyYaml(pebbleClusterIssuer(issuer));
-  await applyYaml(pebbleClusterIssuer(slowIssuer, env, { http01: { certroute: { waitInsteadOfSelfCheck: '3s' } } }));
+  await applyYaml(pebbleClusterIssuer(slowIssuer, env, { http01: { certroute: { waitInsteadOfSelfCheck: '10s' } } }));
   backend = await serveLocal((_req, res) => res.end('hello from the backend\n'));
 });
 
@@ -140,10 +140,14 @@ interface Counts {
  */
 async function traefikVisibleObjects(ns: string): Promise<Counts> {
   const kube: Record<string, number> = {};
+  const kinds: Record<string, string> = {
+    'ingressroutes.traefik.io': 'IngressRoute', 'middlewares.traefik.io': 'Middleware', 'traefikservices.traefik.io': 'TraefikService',
+    'serverstransports.traefik.io': 'ServersTransport', services: 'Service', 'ingresses.networking.k8s.io': 'Ingress',
+  };
   for (const namespace of [ns, CONTROLLER_NAMESPACE]) {
-    for (const kind of ['ingressroutes.traefik.io', 'middlewares.traefik.io', 'traefikservices.traefik.io', 'serverstransports.traefik.io', 'services', 'ingresses.networking.k8s.io']) {
-      kube[`${kind} in ${namespace}`] = (await kubectlJson<{ items: unknown[] }>(['-n', namespace, 'get', kind])).items.length;
-    }
+    // One request per namespace: the counts are taken while a challenge waits.
+    const { items } = await kubectlJson<{ items: Array<{ kind: string }> }>(['-n', namespace, 'get', Object.keys(kinds).join(',')]);
+    for (const [resource, kind] of Object.entries(kinds)) kube[`${resource} in ${namespace}`] = items.filter((o) => o.kind === kind).length;
   }
   const traefik: Record<string, number> = {};
   for (const kind of ['routers', 'services', 'middlewares']) {
@@ -173,10 +177,12 @@ test.serial('an issuance creates no per-challenge IngressRoute, Middleware, Serv
     const list = await kubectlJson<{ items: ChallengeView[] }>(['-n', ns, 'get', 'challenges']);
     return list.items.find((c) => c.status?.presented && c.status.state === 'pending');
   }, 30_000, 50);
-  const during = await traefikVisibleObjects(ns);
   const token = await viaWeb(host, `${CHALLENGE_PATH}${challenge.spec.token}`);
   t.is(token.status, 200, 'Traefik answers the pending token through the one challenge route');
   t.is(token.body.trim(), challenge.spec.key);
+  const during = await traefikVisibleObjects(ns);
+  const still = await kubectlJson<ChallengeView>(['-n', ns, 'get', 'challenge', challenge.metadata.name]).catch(() => undefined);
+  t.is(still?.status?.state, 'pending', 'the objects were counted while the challenge was pending');
 
   const served = await waitForServed(host);
   t.true(await verifiesAgainstPebble(served));
