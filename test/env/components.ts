@@ -59,12 +59,12 @@ export interface PebbleOptions {
 }
 
 /**
- * Pebble's certificate profiles on the stack, as Let's Encrypt offers them: `default` lives
- * 90 days, `shortlived` 160 hours. An order that names no profile gets `default`.
+ * Pebble's certificate profile on the stack: `default`, 90 days, like Let's Encrypt's classic.
+ * Only one: Pebble gives an order that names no profile a random one of those it has, so a
+ * second profile would make lifetimes (and whether a renewal expires earlier) a coin toss.
  */
 export const PEBBLE_PROFILES = {
   default: { description: 'Like Let\'s Encrypt\'s classic profile: 90 days', validityPeriod: 90 * 24 * 3600 },
-  shortlived: { description: 'Like Let\'s Encrypt\'s shortlived profile: 160 hours', validityPeriod: 160 * 3600 },
 } as const;
 
 /** Lifetime of a certificate from Pebble's default profile, in seconds. */
