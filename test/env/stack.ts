@@ -171,7 +171,8 @@ async function startKubernetes(state: StackState): Promise<void> {
   // responder's Service; and what a Traefik install provides: Traefik's Service in namespace
   // traefik, which the controller's self-check finds by default.
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', certrouteCrdDir]);
-  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', certrouteCrdDir]);
+  // crd --all, not -f: the directory also holds the admission policy, which has no such condition.
+  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
   await kubectl(['create', 'namespace', 'certroute']);
   await exposeLocalPort(loadKubeConfig(), { namespace: 'certroute', name: 'certroute', port: responderPort });
   await kubectl(['create', 'namespace', 'traefik']);

@@ -43,15 +43,20 @@ export interface CrdDocument {
   };
 }
 
-/** Every CRD in `crds/`, parsed; throws on a YAML error, naming the file. */
-export function loadCrds(): Array<{ file: string; crd: CrdDocument }> {
+/** Every document in `crds/`, parsed; throws on a YAML error, naming the file. */
+export function loadManifests(): Array<{ file: string; doc: { apiVersion: string; kind: string; metadata: { name: string } } & Record<string, unknown> }> {
   return crdFiles().flatMap((file) => {
     const docs = parseAllDocuments(readFileSync(file, 'utf8'));
     return docs.map((doc) => {
       if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
-      return { file, crd: doc.toJS() as CrdDocument };
+      return { file, doc: doc.toJS() as { apiVersion: string; kind: string; metadata: { name: string } } };
     });
   });
+}
+
+/** Every CRD in `crds/` (the admission policy beside them is not one). */
+export function loadCrds(): Array<{ file: string; crd: CrdDocument }> {
+  return loadManifests().filter(({ doc }) => doc.kind === 'CustomResourceDefinition').map(({ file, doc }) => ({ file, crd: doc as unknown as CrdDocument }));
 }
 
 /** `metadata.name` of every CRD, e.g. `certificates.cert-manager.io`. */

@@ -7,7 +7,7 @@ import test from 'ava';
 import { isDeepStrictEqual } from 'node:util';
 import { basename } from 'node:path';
 import { USAGE_NAMES } from '../../src/pki/usages.ts';
-import { crdFiles, loadCrds, type CrdDocument } from '../helpers/crds.ts';
+import { crdFiles, loadCrds, loadManifests, type CrdDocument } from '../helpers/crds.ts';
 
 const expected: Record<string, { group: string; kind: string; scope: CrdDocument['spec']['scope']; shortNames?: string[]; columns: string[] }> = {
   'certificates.cert-manager.io': {
@@ -66,9 +66,14 @@ function walk(schema: Schema, path: string, visit: (s: Schema, path: string) => 
   if (typeof schema.additionalProperties === 'object') walk(schema.additionalProperties, `${path}{}`, visit);
 }
 
-test('crds/ holds exactly one file per kind, each a single apiextensions.k8s.io/v1 CustomResourceDefinition', (t) => {
-  t.is(crdFiles().length, Object.keys(expected).length);
-  t.is(crds.length, crdFiles().length);
+test('crds/ holds exactly one file per kind, each a single apiextensions.k8s.io/v1 CustomResourceDefinition, and the admission policy', (t) => {
+  const others = loadManifests().filter(({ doc }) => doc.kind !== 'CustomResourceDefinition');
+  t.deepEqual(others.map(({ file, doc }) => `${basename(file)} ${doc.kind}`), [
+    'certroute.io_admission-policy.yaml ValidatingAdmissionPolicy',
+    'certroute.io_admission-policy.yaml ValidatingAdmissionPolicyBinding',
+  ]);
+  t.is(crdFiles().length, Object.keys(expected).length + 1);
+  t.is(new Set(crds.map(({ file }) => file)).size, crds.length);
   for (const { file, crd } of crds) {
     t.is(crd.apiVersion, 'apiextensions.k8s.io/v1', basename(file));
     t.is(crd.kind, 'CustomResourceDefinition', basename(file));

@@ -51,6 +51,9 @@ interface Grant {
   why: string;
 }
 
+/** The custom verb the admission policy checks with the authorizer. */
+const ADMISSION_VERB = /check\('([^']+)'\)/.exec(readFileSync(join(repo, 'crds/certroute.io_admission-policy.yaml'), 'utf8'))?.[1] ?? 'not found';
+
 const always = (): boolean => true;
 const full = (m: Mode): boolean => !m.shimOnly;
 const injector = (m: Mode): boolean => full(m) && m.caInjector;
@@ -90,6 +93,9 @@ const grants: Grant[] = [
   { scope: 'cluster', group: ACME, resource: 'challenges', verbs: ['create', 'delete', 'patch'], when: full, why: 'orders.ts creates and deletes; challenges.ts patches its finalizer away' },
   { scope: 'cluster', group: ACME, resource: 'challenges/status', verbs: ['update'], when: full, why: 'challenges.ts writeStatus' },
   { scope: 'cluster', group: '', resource: 'secrets', verbs: ['get', 'create', 'update', 'delete'], when: full, why: 'certificates, issuers, certificaterequests: keys, issued certificates, ACME account keys' },
+  // Not an API verb: what the admission policy in crds/ checks before a spec write.
+  { scope: 'cluster', group: ACME, resource: 'orders', verbs: [ADMISSION_VERB], when: full, why: 'crds/certroute.io_admission-policy.yaml: only its holders create Orders or change their spec' },
+  { scope: 'cluster', group: ACME, resource: 'challenges', verbs: [ADMISSION_VERB], when: full, why: 'crds/certroute.io_admission-policy.yaml: only its holders create Challenges or change their spec' },
 
   // The CA injector (src/cainjector/), on by default, never in shim-only mode.
   ...(['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const).map((resource) => ({ scope: 'cluster' as const, group: 'admissionregistration.k8s.io', resource, verbs: ['get', 'list', 'watch', 'patch'], when: injector, why: 'cainjector: informer, caBundle merge patch, fresh read after a conflict' })),
@@ -209,7 +215,8 @@ function scanCode(): { used: Set<string>; unresolved: string[] } {
 test('the controller code uses exactly the (resource, verb) pairs the table grants', (t) => {
   const { used, unresolved } = scanCode();
   t.deepEqual(unresolved, [], 'call sites whose resource the scan cannot name: read them and add them to `indirect`');
-  const granted = new Set(grants.flatMap((g) => g.verbs.map((v) => pair(g.group, g.resource, v))));
+  // The admission verb is checked by the API server, not called by the code.
+  const granted = new Set(grants.flatMap((g) => g.verbs.filter((v) => v !== ADMISSION_VERB).map((v) => pair(g.group, g.resource, v))));
   t.deepEqual([...used].filter((p) => !granted.has(p)).sort(), [], 'used by the code but granted by no row of the table (and so not by the chart)');
   t.deepEqual([...granted].filter((p) => !used.has(p)).sort(), [], 'granted but never used by the controller code');
 });
@@ -310,4 +317,10 @@ test('a renamed Traefik Service is the one resourceName the controller may read'
   const docs = await renderRbac(['traefik.service=edge-proxy']);
   t.true(chartTuples(docs).includes(tuple('traefik namespace', '', 'services', 'get', 'edge-proxy')));
   t.false(chartTuples(docs).some((x) => x.includes('[traefik]')));
+});
+
+test('the admission policy checks a verb the chart grants to certroute for Orders and Challenges', (t) => {
+  t.is(ADMISSION_VERB, 'certroute-write-spec');
+  const rows = grants.filter((g) => g.verbs.includes(ADMISSION_VERB)).map((g) => `${g.group}/${g.resource}`).sort();
+  t.deepEqual(rows, [`${ACME}/challenges`, `${ACME}/orders`]);
 });
