@@ -13,7 +13,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { connect } from 'node:tls';
-import { selfCheck, type SelfCheckResult } from '../responder/selfcheck.ts';
+import { sanitizeBody, selfCheck, type SelfCheckResult } from '../responder/selfcheck.ts';
 import { isResponderNotFound } from '../responder/server.ts';
 import { durationFlag, parse, UsageError } from './args.ts';
 import { marks, withProgress, type Marks, type ProgressOptions } from './progress.ts';
@@ -170,6 +170,14 @@ const NO_ROUTE_HINT = "check that certroute's challenge IngressRoute exists on t
 const OTHER_ANSWER_HINT = 'a middleware (auth, IP allow-list, redirect) or a router with a higher priority takes /.well-known/acme-challenge/ for this host';
 const BACKEND_HINT = "check that the certroute controller is running and that its responder Service has ready endpoints (kubectl get endpointslices -n <certroute namespace>)";
 
+/**
+ * What answered, for the operator running `certroute check` in a terminal. (The controller
+ * never quotes an answer in status or Events, which namespace users can read.)
+ */
+function quoted(response: { body: string } | undefined): string {
+  return response?.body ? `: '${sanitizeBody(response.body)}'` : '';
+}
+
 /** What the probe says about the route and about the responder behind it. */
 export function routeVerdict(host: string, probe: RouteProbe): { route: StepResult; responder: StepResult } {
   const path = `http://${host}/.well-known/acme-challenge/`;
@@ -190,7 +198,7 @@ export function routeVerdict(host: string, probe: RouteProbe): { route: StepResu
     case 'redirect':
       return { route: step('route', 'fail', `Traefik answers ${path} with ${result.got}`, [requested, 'remove the redirect for /.well-known/acme-challenge/, or point it at the same host']), responder: notReached };
     case 'body':
-      return { route: step('route', 'fail', `another service answers ${path}${via}: ${result.got}`, [requested, OTHER_ANSWER_HINT]), responder: notReached };
+      return { route: step('route', 'fail', `another service answers ${path}${via}: ${result.got}${quoted(last)}`, [requested, OTHER_ANSWER_HINT]), responder: notReached };
     case 'status':
       break;
   }
@@ -210,7 +218,7 @@ export function routeVerdict(host: string, probe: RouteProbe): { route: StepResu
   if (status === 404) {
     return { route: step('route', 'fail', `no Traefik router matches ${path}${via}: Traefik answered its own 404`, [requested, NO_ROUTE_HINT]), responder: notReached };
   }
-  return { route: step('route', 'fail', `something other than certroute answers ${path}${via}: ${result.got}`, [requested, OTHER_ANSWER_HINT]), responder: notReached };
+  return { route: step('route', 'fail', `something other than certroute answers ${path}${via}: ${result.got}${quoted(last)}`, [requested, OTHER_ANSWER_HINT]), responder: notReached };
 }
 
 // ── 4. TLS ──────────────────────────────────────────────────────────────────

@@ -1,0 +1,107 @@
+/**
+ * A leader that cannot go stale. The leader's connection to the kube-apiserver stalls (a proxy
+ * stops every byte, as a hung node network would) while its ACME traffic still flows, in the
+ * middle of an issuance: its new-order request is held at the ACME proxy and then cut off, as a
+ * network error would. A leader that kept acting would retry it from its stale cache while the
+ * standby, which took the Lease, opens the same order again: two orders at the CA, one of them
+ * abandoned. certroute's leader stops at its renew deadline (below the lease duration), before
+ * the standby can take over, and acts no more: Pebble sees exactly one order, the standby's.
+ */
+import test from 'ava';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { stackDir } from '../env/paths.ts';
+import { freePorts } from '../env/ports.ts';
+import { kubectl, readEnv } from '../env/stack.ts';
+import { PebblePaths, startAcmeProxy, type AcmeProxy } from '../helpers/acme-proxy.ts';
+import {
+  applyYaml, freshNamespace, kubectlJson, readLog, secretPem, startController, waitFor, waitForCertificateRevision,
+  type ControllerProcess, type SecretView,
+} from '../helpers/controller.ts';
+import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/faults.ts';
+import { accountOrders } from '../helpers/pebble.ts';
+import { kubeconfigVia, startStallProxy, type StallProxy } from '../helpers/stall-proxy.ts';
+
+const env = readEnv();
+const LEASE = '4s';
+const RENEW_DEADLINE = '2s';
+const flags = [`--lease-duration=${LEASE}`, `--renew-deadline=${RENEW_DEADLINE}`, '--retry-period=500ms'];
+
+let proxy: AcmeProxy | undefined;
+let stall: StallProxy | undefined;
+let stale: ControllerProcess | undefined;
+let standby: ControllerProcess | undefined;
+let issuer = '';
+
+interface LogLine { msg?: string; time?: number; key?: string; controller?: string; err?: string }
+const lines = (p: ControllerProcess): LogLine[] => readLog(p).split('\n').filter(Boolean).flatMap((l) => {
+  try {
+    return [JSON.parse(l) as LogLine];
+  } catch {
+    return [];
+  }
+});
+const holder = async () => (await kubectlJson<{ spec: { holderIdentity?: string; acquireTime?: string } }>(['-n', 'certroute', 'get', 'lease', 'certroute-controller'])).spec;
+const identityOf = (p: ControllerProcess) => `${hostname()}_${p.child.pid}`;
+
+test.after.always(async () => {
+  await stale?.kill().catch(() => undefined);
+  await standby?.stop();
+  await stall?.close();
+  await proxy?.close();
+  if (issuer) await deleteIssuer(issuer);
+});
+
+test('a leader cut off from the API server stops acting before the standby can take the Lease, so Pebble sees one order', async (t) => {
+  proxy = await startAcmeProxy(env);
+  issuer = freshIssuerName('stale-leader');
+  await applyIssuer(issuer, proxy.directory);
+  await waitIssuerReady(issuer);
+  const ns = await freshNamespace('stale-leader');
+
+  stall = await startStallProxy(env.apiserver);
+  const kubeconfig = kubeconfigVia(env.kubeconfig, stall.server, join(stackDir, `stale-leader-${process.pid}.kubeconfig`));
+  const [port] = (await freePorts(1)) as [number];
+  stale = startController([`--responder-port=${port}`, ...flags], { name: `stale-leader-${process.pid}`, env: { KUBECONFIG: kubeconfig } });
+  await waitFor('the first process to lead', async () => (await holder()).holderIdentity === identityOf(stale!), 60_000, 100);
+  standby = startController(flags, { name: `stale-standby-${process.pid}` });
+  await waitFor('the standby to sync its caches', async () => lines(standby!).some((l) => l.msg === 'caches synced'), 30_000);
+
+  // The leader's new-order request reaches the ACME proxy and waits there; Pebble has not seen it.
+  const held = proxy.hold(PebblePaths.newOrder, 'before');
+  await applyYaml(certificateYaml(ns, 'stale', [`stale.${ns}.test`], issuer));
+  await held.reached;
+  stall.stall();
+
+  const taken = await waitFor('the standby to take the Lease', async () => {
+    const spec = await holder();
+    return spec.holderIdentity === identityOf(standby!) ? spec : undefined;
+  }, 60_000, 100);
+  // Now the held request fails as a cut connection would. A leader still acting retries it.
+  held.drop();
+  const [orderKey] = await waitFor('the stalled process to see its request fail', async () => {
+    const failed = lines(stale!).filter((l) => l.msg === 'reconcile failed; will retry' && l.controller === 'orders');
+    return failed.length > 0 ? failed.map((l) => l.key) : undefined;
+  }, 30_000);
+  t.truthy(orderKey);
+
+  await waitForCertificateRevision(ns, 'stale', 1, 90_000);
+  // Long enough for several back-off retries of the failed step, had the stalled process kept leading.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+
+  const log = lines(stale);
+  const stopped = log.find((l) => l.msg === 'stopped leading');
+  t.truthy(stopped, 'the stalled process stopped leading on its own');
+  t.true(log.some((l) => l.msg === 'could not renew the Lease within the renew deadline'));
+  t.true((stopped?.time ?? Infinity) < Date.parse(taken.acquireTime ?? ''), 'it stopped before the standby acquired the Lease');
+
+  const newOrders = proxy.requests.filter((r) => r.method === 'POST' && r.path.startsWith(PebblePaths.newOrder.pathPrefix));
+  t.is(newOrders.length, 2, 'the stalled leader\'s cut request and the new leader\'s: no retry from the stale one');
+  const account = await kubectlJson<SecretView>(['-n', 'certroute', 'get', 'secret', `${issuer}-account`]);
+  const atPebble = await accountOrders(env, secretPem(account, 'tls.key'));
+  const { items } = await kubectlJson<{ items: Array<{ status?: { url?: string } }> }>(['-n', ns, 'get', 'orders']);
+  t.is(items.length, 1);
+  t.is(atPebble.length, 1, 'Pebble holds one order for the account');
+  t.is(new URL(atPebble[0] ?? 'http://x').pathname, new URL(items[0]?.status?.url ?? 'http://y').pathname, 'and it is the one the cluster records');
+  await kubectl(['-n', ns, 'delete', 'certificate', 'stale', '--wait=false']);
+});
