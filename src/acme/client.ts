@@ -84,7 +84,7 @@ export function directoryProblem(data: unknown): string | undefined {
 }
 
 interface CallContext {
-  /** Set when the answer was refused on sight (a directory with a non-https URL). */
+  /** Set when the answer was refused on sight (a redirect, a directory with a non-https URL). */
   refused?: string;
   status?: number;
   type?: string;
@@ -181,6 +181,12 @@ function install(): void {
   });
   acme.axios.interceptors.response.use((res) => {
     const ctx = calls.getStore();
+    if (res.status >= 300 && res.status < 400) {
+      const location = res.headers.location;
+      const problem = `the ACME server answered ${res.status} with a redirect${typeof location === 'string' ? ` to ${location.slice(0, 256)}` : ''}, and certroute follows no redirect from an ACME server; set spec.acme.server to the directory's own URL`;
+      if (ctx) ctx.refused = problem;
+      throw new Error(problem);
+    }
     if (directoryUrls.has(res.config.url ?? '')) {
       const problem = directoryProblem(res.data);
       if (problem !== undefined) {
@@ -281,7 +287,7 @@ export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     // Already sorted (an error of this module, thrown by a step built on it): it stays as it is.
     if (err instanceof AcmeProblemError || err instanceof RetryAfterError) throw err;
-    if (ctx.refused !== undefined) throw new AcmeProblemError(`ACME ${step}: ${ctx.refused}`, 0, 'certroute:refusedDirectory', { cause: err });
+    if (ctx.refused !== undefined) throw new AcmeProblemError(`ACME ${step}: ${ctx.refused}`, 0, 'certroute:refusedAnswer', { cause: err });
     const detail = ctx.networkError ?? (err instanceof Error ? err.message : String(err));
     if (ctx.heldUntil !== undefined) {
       throw new RetryAfterError(`ACME ${step}: waiting for the CA's Retry-After: ${detail}`, Math.max(0, ctx.heldUntil - Date.now()), { cause: err });

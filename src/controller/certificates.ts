@@ -42,6 +42,10 @@ export const certificatesController: ControllerRegistration<Context> = {
     caches.certificates.on((c, ev) => {
       if (ev === 'delete') ctx.metrics.forgetCertificate(c);
       queue.add(objectKey(c));
+      // Certificates naming the same Secret decide together (see refuseSharedSecret).
+      for (const other of caches.certificates.list(c.metadata.namespace)) {
+        if (other.spec.secretName === c.spec.secretName && other.metadata.name !== c.metadata.name) queue.add(objectKey(other));
+      }
     });
     caches.certificaterequests.on(enqueueOwner(queue, 'Certificate'));
     caches.secrets.on((s) => {
@@ -60,6 +64,8 @@ export function certificateReconciler(ctx: Context): (key: string) => Promise<Ou
     const { namespace, name } = splitKey(key);
     const cert = ctx.caches.certificates.get(namespace, name);
     if (!cert || cert.metadata.deletionTimestamp) return done;
+    const twins = sharingSecret(ctx, cert);
+    if (twins.length > 0) return refuseSharedSecret(ctx, cert, twins);
     const issuing = getCondition(cert.status?.conditions, 'Issuing')?.status === 'True';
     const outcome = issuing ? await issue(ctx, cert) : await trigger(ctx, cert);
     const latest = ctx.caches.certificates.get(namespace, name);
@@ -180,18 +186,19 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
   // 1. The next private key lives in a Secret, so any replica can carry on.
   const nextName = status.nextPrivateKeySecretName;
   let nextKey = nextName ? ctx.caches.secrets.get(ns, nextName) : undefined;
-  if (nextName && !nextKey) {
-    nextKey = await ctx.client.find<Secret>(Resources.secrets, ns, nextName);
-    if (!nextKey) {
-      delete status.nextPrivateKeySecretName;
-      await writeStatus(ctx, Resources.certificates, cert, status);
-      return done;
-    }
+  if (nextName && !nextKey) nextKey = await ctx.client.find<Secret>(Resources.secrets, ns, nextName);
+  // Anyone who may write certificates/status can name any Secret here: only a next-key Secret
+  // this Certificate owns is used (or deleted); any other name is forgotten, the Secret untouched.
+  if (nextName && (!nextKey || !isNextKeyOf(nextKey, cert))) {
+    if (nextKey) ctx.events.event(cert, Resources.certificates, 'Warning', 'NextPrivateKeyIgnored', `status.nextPrivateKeySecretName names Secret ${nextName}, which is not a next-private-key Secret of this Certificate; it is left alone and a new key is made`);
+    delete status.nextPrivateKeySecretName;
+    await writeStatus(ctx, Resources.certificates, cert, status);
+    return done;
   }
   if (!nextKey) return createNextKey(ctx, cert, status);
   const keyPem = decodeB64(nextKey.data?.['tls.key']);
   if (!keyPem || !keyMatchesSpec(keyPem, cert.spec.privateKey)) {
-    await ctx.client.delete(Resources.secrets, ns, nextKey.metadata.name);
+    await ctx.client.delete(Resources.secrets, ns, nextKey.metadata.name, nextKey.metadata.uid);
     delete status.nextPrivateKeySecretName;
     await writeStatus(ctx, Resources.certificates, cert, status);
     return done;
@@ -226,10 +233,40 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
 }
 
 
+/** Ready=False on every Certificate that shares its Secret with another. */
+export const DuplicateSecretName = 'DuplicateSecretName';
+/** How often a Certificate in conflict looks again (a rename of the other one does not wake it). */
+const CONFLICT_RECHECK_MS = 60_000;
+
+/** Other Certificates in the namespace that name the same Secret. */
+function sharingSecret(ctx: Context, cert: Certificate): Certificate[] {
+  return ctx.caches.certificates.list(cert.metadata.namespace)
+    .filter((c) => c.spec.secretName === cert.spec.secretName && c.metadata.name !== cert.metadata.name && !c.metadata.deletionTimestamp);
+}
+
+/**
+ * Two Certificates writing one Secret would overwrite each other for ever, each write a new
+ * issuance at the CA: neither is issued, and both say why until one is renamed or deleted.
+ */
+async function refuseSharedSecret(ctx: Context, cert: Certificate, twins: Certificate[]): Promise<Outcome> {
+  const names = [cert, ...twins].map((c) => c.metadata.name).sort().join(', ');
+  const message = `Certificates ${names} all name Secret ${cert.spec.secretName} and would overwrite each other's certificate; give each its own spec.secretName. None of them is issued until then`;
+  const status = structuredClone(cert.status ?? {});
+  status.conditions = removeCondition(status.conditions, 'Issuing');
+  status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: DuplicateSecretName, message }, cert.metadata.generation, ctx.clock());
+  if (!sameContent(status, cert.status ?? {})) ctx.events.event(cert, Resources.certificates, 'Warning', DuplicateSecretName, message);
+  await writeStatus(ctx, Resources.certificates, cert, status);
+  return requeueAfter(CONFLICT_RECHECK_MS);
+}
+
 /** Next-key Secrets of this Certificate, including any an earlier attempt left unrecorded. */
 function nextKeySecrets(ctx: Context, cert: Certificate): Secret[] {
-  return ctx.caches.secrets.list(cert.metadata.namespace).filter((s) =>
-    s.metadata.labels?.[NEXT_KEY_LABEL] === 'true' && !s.metadata.deletionTimestamp && isOwnedBy(s, cert));
+  return ctx.caches.secrets.list(cert.metadata.namespace).filter((s) => isNextKeyOf(s, cert) && !s.metadata.deletionTimestamp);
+}
+
+/** A next-private-key Secret of this Certificate: labelled so, and owned by it. */
+export function isNextKeyOf(secret: Secret, cert: Certificate): boolean {
+  return secret.metadata.labels?.[NEXT_KEY_LABEL] === 'true' && isOwnedBy(secret, cert);
 }
 
 async function createNextKey(ctx: Context, cert: Certificate, status: CertificateStatus): Promise<Outcome> {

@@ -121,7 +121,8 @@ spec:
   const redirect = await waitFor('the redirecting Issuer to report', () => failed('redirect'), 60_000);
   const big = await waitFor('the 50 MB Issuer to report', () => failed('big'), 60_000);
   t.log(retry.message, '|', redirect.message, '|', big.message);
-  t.regex(retry.message ?? '', /503/);
+  t.regex(retry.message ?? '', /Retry-After/);
+  t.regex(redirect.message ?? '', /answered 302 with a redirect to http:\/\/127\.0\.0\.1:\d+\/admin\/directory, and certroute follows no redirect/);
   t.regex(big.message ?? '', /maxContentLength size of 1048576 exceeded/);
 
   // The leader, meanwhile, with a Retry-After it must honour for a day: idle, not a 1 ms loop.

@@ -125,13 +125,14 @@ test('Issuer and ClusterIssuer have the same schema', (t) => {
 
 test('no schema preserves unknown fields except the declared-and-rejected ones and opaque copies', (t) => {
   // Allowed: fields that a CEL rule rejects by name, pod/ingress templates accepted for
-  // compatibility, and the Challenge's copy of an already validated solver.
+  // compatibility, and the Challenge's copy of an Issuer's solver, except the part certroute acts
+  // on (http01.certroute), which has a schema of its own.
   const allowed = new Set([
     'certificates.cert-manager.io .spec.keystores',
     'certificates.cert-manager.io .spec.nameConstraints',
     'certificates.cert-manager.io .spec.additionalOutputFormats[]',
     'certificates.cert-manager.io .spec.otherNames[]',
-    'challenges.acme.cert-manager.io .spec.solver',
+    ...['selector', 'dns01', 'http01'].map((p) => `challenges.acme.cert-manager.io .spec.solver.${p}`),
     ...['issuers', 'clusterissuers'].flatMap((k) => [
       '.spec.vault', '.spec.venafi',
       '.spec.acme.solvers[].http01.gatewayHTTPRoute',
@@ -203,4 +204,12 @@ test('the usages the Certificate CRD accepts are exactly the ones the code knows
     const usages = schemaOf(byName.get(kind)!).properties!.spec!.properties!.usages!.items as Schema & { enum?: string[] };
     t.deepEqual([...(usages.enum ?? [])].sort(), [...USAGE_NAMES].sort(), kind);
   }
+});
+
+test('a Challenge\'s solver.http01.certroute has a schema: waitInsteadOfSelfCheck is a Go duration of at most 1h', (t) => {
+  const solver = schemaOf(byName.get('challenges.acme.cert-manager.io')!).properties?.spec?.properties?.solver;
+  const certroute = solver?.properties?.http01?.properties?.certroute;
+  t.is(solver?.['x-kubernetes-preserve-unknown-fields'], undefined, 'the solver itself is not opaque');
+  t.is(certroute?.additionalProperties, false);
+  t.regex(certroute?.properties?.waitInsteadOfSelfCheck?.['x-kubernetes-validations']?.[0]?.rule ?? '', /duration\(self\) <= duration\('1h'\)/);
 });
