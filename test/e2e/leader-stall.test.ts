@@ -55,8 +55,6 @@ test.after.always(async () => {
 test('a leader cut off from the API server stops acting before the standby can take the Lease, so Pebble sees one order', async (t) => {
   proxy = await startAcmeProxy(env);
   issuer = freshIssuerName('stale-leader');
-  await applyIssuer(issuer, proxy.directory);
-  await waitIssuerReady(issuer);
   const ns = await freshNamespace('stale-leader');
 
   stall = await startStallProxy(env.apiserver);
@@ -66,6 +64,8 @@ test('a leader cut off from the API server stops acting before the standby can t
   await waitFor('the first process to lead', async () => (await holder()).holderIdentity === identityOf(stale!), 60_000, 100);
   standby = startController(flags, { name: `stale-standby-${process.pid}` });
   await waitFor('the standby to sync its caches', async () => lines(standby!).some((l) => l.msg === 'caches synced'), 30_000);
+  await applyIssuer(issuer, proxy.directory);
+  await waitIssuerReady(issuer);
 
   // The leader's new-order request reaches the ACME proxy and waits there; Pebble has not seen it.
   const held = proxy.hold(PebblePaths.newOrder, 'before');
