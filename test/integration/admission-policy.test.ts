@@ -137,3 +137,22 @@ test.serial('the user cannot rewrite the spec or the owner of a Challenge certro
   t.is(stored.metadata.ownerReferences, undefined);
   t.is(stored.metadata.labels?.team, 'web');
 });
+
+test.serial('the schema refuses a Challenge with a dnsName that is not a name, a token that is not base64url, or a wait longer than an hour, whoever writes it', async (t) => {
+  // Even certroute's own writes (here the admin's, which the policy lets through) meet the schema.
+  const cases: Array<[string, (y: string) => string, RegExp]> = [
+    ['a path in the dnsName', (y) => y.replace('dnsName: ok.example.com', 'dnsName: "internal.example/admin?x="'), /spec\.dnsName: Invalid value/],
+    ['a token with a slash', (y) => y.replace('token: ok-token', 'token: "../../admin"'), /spec\.token: Invalid value/],
+    ['a 35-day wait', (y) => y.replace('solver: {http01: {ingress: {}}}', 'solver: {http01: {certroute: {waitInsteadOfSelfCheck: 840h}}}'), /waitInsteadOfSelfCheck "840h" must\s+be a Go duration between 0s and 1h/],
+    ['a wait that is not a duration', (y) => y.replace('solver: {http01: {ingress: {}}}', 'solver: {http01: {certroute: {waitInsteadOfSelfCheck: soon}}}'), /waitInsteadOfSelfCheck "soon"/],
+  ];
+  const valid = challengeYaml('schema', 'ok.example.com', 'ok-token');
+  const accepted = await kubectl(['-n', ns, 'create', '--dry-run=server', '-f', '-'], { input: valid }).then(() => 'accepted', (err: Error) => err.message);
+  t.is(accepted, 'accepted', 'the valid one is accepted');
+  for (const [what, mutate, message] of cases) {
+    const yaml = mutate(valid);
+    t.not(yaml, valid, what);
+    const r = await kubectl(['-n', ns, 'create', '--dry-run=server', '-f', '-'], { input: yaml }).then(() => 'accepted', (err: Error) => err.message);
+    t.regex(r, message, what);
+  }
+});
