@@ -4,7 +4,7 @@
  * type is its solver's business (`src/solvers/`); this file only drives
  * them in order and talks to the CA.
  */
-import type { Challenge, ChallengeStatus } from '../api/types.ts';
+import type { Challenge, ChallengeStatus, Order } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { Backoff } from '../base/backoff.ts';
 import { controllerOf, objectKey, splitKey } from '../base/objects.ts';
@@ -12,7 +12,8 @@ import { acmeChallengeOf, AcmeProblemError, call, type AcmeClient } from '../acm
 import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import type { ChallengeSolver } from '../solvers/solver.ts';
-import { issuerKey, type Context } from './context.ts';
+import { challengeOwnerProblem, type OwnerLookup } from '../responder/challenge-owner.ts';
+import { issuerKey, type Caches, type Context } from './context.ts';
 import { CHALLENGE_FINALIZER } from './orders.ts';
 import { writeStatus } from './status.ts';
 
@@ -21,7 +22,17 @@ export const ChallengeReasons = {
   SelfCheckFailed: 'SelfCheckFailed',
   DomainVerified: 'DomainVerified',
   Failed: 'Failed',
+  /** Not a Challenge of certroute's own Order: never presented or served. */
+  NotPresented: 'NotPresented',
 } as const;
+
+/** The Orders and CertificateRequests a Challenge's ownership is checked against (challenge-owner.ts). */
+export function ownerLookup(caches: Pick<Caches, 'orders' | 'certificaterequests'>): OwnerLookup {
+  return {
+    order: (ns, name) => caches.orders.get(ns, name),
+    certificateRequest: (ns, name) => caches.certificaterequests.get(ns, name),
+  };
+}
 
 /**
  * Watches its Challenges. Solvers that keep their own view of them (HTTP-01's responder index)
@@ -36,6 +47,17 @@ export const challengesController: ControllerRegistration<Context> = {
       for (const w of watchers) w.onChallenge(ch, ev);
       if (ev === 'delete') ctx.metrics.forgetChallenge(ch);
       queue.add(objectKey(ch));
+    });
+    // Whether a Challenge is served follows its Order (state, authorizations) and that Order's
+    // CertificateRequest: the solvers' views look at its Challenges again when either changes.
+    const recheck = (order: Order) => {
+      for (const ch of caches.challenges.list(order.metadata.namespace)) {
+        if (controllerOf(ch, 'Order') === order.metadata.name) for (const w of watchers) w.onChallenge(ch, 'update');
+      }
+    };
+    caches.orders.on(recheck);
+    caches.certificaterequests.on((cr) => {
+      for (const o of caches.orders.list(cr.metadata.namespace)) if (controllerOf(o, 'CertificateRequest') === cr.metadata.name) recheck(o);
     });
     return { reconcile: challengeReconciler(ctx), resync: () => keysOf(caches.challenges) };
   },
@@ -72,6 +94,17 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
     const state = ch.status?.state;
     if (state === 'valid' || state === 'invalid' || state === 'errored' || state === 'expired') return done;
     const status: ChallengeStatus = structuredClone(ch.status ?? {});
+    // Only a Challenge of certroute's own Order is presented (and served: the solvers' views apply
+    // the same check).
+    const untrusted = challengeOwnerProblem(ch, ownerLookup(ctx.caches));
+    if (untrusted !== undefined) {
+      const reason = `not presented: ${untrusted}; certroute answers only the challenges of its own Orders`;
+      if (status.reason !== reason || status.presented) {
+        ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.NotPresented, reason);
+        await writeStatus(ctx, Resources.challenges, ch, { ...status, presented: false, processing: false, reason });
+      }
+      return done;
+    }
     if (!solver) {
       status.state = 'errored';
       status.processing = false;

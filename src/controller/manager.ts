@@ -20,6 +20,7 @@ import { Metrics } from '../metrics/metrics.ts';
 import { SolverRegistry } from '../solvers/registry.ts';
 import type { Caches, Context, ControllerConfig, Enqueue } from './context.ts';
 import { cachedSecret } from './certificates.ts';
+import { ownerLookup } from './challenges.ts';
 import { issuerHooks } from './issuers.ts';
 
 export interface ManagerOptions {
@@ -84,7 +85,7 @@ export class Manager {
       config: opts.config,
       enqueue: this.enqueue(),
       metrics: this.metrics,
-      solvers: new SolverRegistry({ client, logger, clock, config: opts.config }),
+      solvers: new SolverRegistry({ client, logger, clock, config: opts.config, owners: ownerLookup(this.caches) }),
       accounts: new AccountRegistry(issuerHooks(() => this.ctx)),
     };
     observeRequests((r) => {

@@ -62,12 +62,18 @@ export function isServable(ch: Challenge): boolean {
 export class ChallengeIndex {
   private readonly byToken = new Map<string, Map<string, Entry>>();
   private readonly tokenOf = new Map<string, string>();
+  private readonly trusted: (ch: Challenge) => boolean;
+
+  /** `trusted` says whether certroute's own ACME flow made the Challenge (challenge-owner.ts). */
+  constructor(trusted: (ch: Challenge) => boolean = () => true) {
+    this.trusted = trusted;
+  }
 
   /** Adds, updates or (when it is no longer servable) drops one Challenge. */
   upsert(ch: Challenge): void {
     const key = objectKey(ch);
     this.removeKey(key);
-    if (!isServable(ch)) return;
+    if (!isServable(ch) || !this.trusted(ch)) return;
     const token = ch.spec.token;
     let entries = this.byToken.get(token);
     if (entries === undefined) {

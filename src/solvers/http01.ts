@@ -11,6 +11,7 @@
 import type { Challenge } from '../api/types.ts';
 import { parseGoDuration } from '../base/duration.ts';
 import { ChallengeIndex } from '../responder/challenge-index.ts';
+import { challengeOwnerProblem } from '../responder/challenge-owner.ts';
 import { describeSelfCheckFailure, selfCheck } from '../responder/selfcheck.ts';
 import type { ChallengeSolver, Readiness, SolverDeps, SolverRegistration, WatchesChallenges } from './solver.ts';
 
@@ -19,8 +20,8 @@ export class Http01Solver {
   readonly challengeType = 'http-01';
   readonly specType = 'HTTP-01';
   readonly wildcards = false;
-  /** What the responder serves: token and Host → key authorization. */
-  readonly index = new ChallengeIndex();
+  /** What the responder serves: token and Host → key authorization, for certroute's own Challenges only. */
+  readonly index = new ChallengeIndex((ch) => challengeOwnerProblem(ch, this.deps.owners) === undefined);
   private readonly deps: SolverDeps;
 
   constructor(deps: SolverDeps) {

@@ -10,6 +10,7 @@
  * implementation with `satisfies` and tested at run time with their guard.
  */
 import type { Challenge, ChallengeSpec } from '../api/types.ts';
+import type { OwnerLookup } from '../responder/challenge-owner.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 
@@ -74,6 +75,8 @@ export interface SolverDeps {
   logger: Logger;
   clock: () => Date;
   config: SolverConfig;
+  /** Orders and CertificateRequests, to tell certroute's own Challenges from hand-made ones. */
+  owners: OwnerLookup;
 }
 
 /** One line in the registry: the configuration key it answers to, and how to build it. */

@@ -10,6 +10,7 @@ import { Resources } from '../../src/api/types.ts';
 import { AccountRegistry, type IssuerKey } from '../../src/acme/accounts.ts';
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { Caches, Context, ControllerConfig } from '../../src/controller/context.ts';
+import { ownerLookup } from '../../src/controller/challenges.ts';
 import { issuerHooks } from '../../src/controller/issuers.ts';
 import { Metrics } from '../../src/metrics/metrics.ts';
 import { SolverRegistry } from '../../src/solvers/registry.ts';
@@ -102,7 +103,7 @@ export function harness(options: { now?: Date; config?: Partial<ControllerConfig
       issuer: (ns, name, kind) => void enqueued.push(`${kind} ${ns ?? ''}/${name}`),
     },
     metrics: new Metrics({ defaultMetrics: false }),
-    solvers: new SolverRegistry({ client, logger, clock: () => clock.now, config }, [{ configKind: 'http01', create: () => solver }]),
+    solvers: new SolverRegistry({ client, logger, clock: () => clock.now, config, owners: ownerLookup(caches) }, [{ configKind: 'http01', create: () => solver }]),
     accounts: new RegisteredAtFakeCa(ca, () => ctx),
   };
   return { ctx, cluster, ca, solver, events, enqueued, clock };

@@ -83,6 +83,8 @@ rules:
 test.after.always(async () => {
   await kubectl(['delete', 'clusterrole', clusterRole, writerRole, '--ignore-not-found']).catch(() => undefined);
   if (ns) {
+    // The bare API server has no namespace controller: what the namespace holds stays unless deleted.
+    await kubectl(['-n', ns, 'delete', 'challenges,orders', '--all', '--wait=false']).catch(() => undefined);
     await kubectl(['delete', 'clusterrolebinding', `${writerRole}-${ns}`, '--ignore-not-found']).catch(() => undefined);
     await kubectl(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
   }

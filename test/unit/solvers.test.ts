@@ -9,7 +9,9 @@ import { http01, Http01Solver } from '../../src/solvers/http01.ts';
 import { SolverRegistry } from '../../src/solvers/registry.ts';
 import { chooseSolver, noSolverReason, selectSolver } from '../../src/solvers/select.ts';
 import type { ChallengeSolver, SolverDeps, SolverRegistration } from '../../src/solvers/solver.ts';
-import { challenge, http01Solver, issuer, testConfig, withChallengeState, withSolvers } from '../helpers/builders.ts';
+import type { Challenge } from '../../src/api/types.ts';
+import type { OwnerLookup } from '../../src/responder/challenge-owner.ts';
+import { certificateRequest, challenge, http01Solver, issuer, order, ownedBy, Resources, testConfig, withChallengeState, withSolvers } from '../helpers/builders.ts';
 
 /** Deps for solvers that read only the clock and the config; anything else throws when touched. */
 function solverDeps(now = new Date('2026-01-01T00:00:00Z')): SolverDeps {
@@ -18,8 +20,18 @@ function solverDeps(now = new Date('2026-01-01T00:00:00Z')): SolverDeps {
       throw new Error(`the solver under test used ${what}.${String(prop)}`);
     },
   });
-  return { client: untouchable('client'), logger: untouchable('logger'), clock: () => now, config: testConfig };
+  return { client: untouchable('client'), logger: untouchable('logger'), clock: () => now, config: testConfig, owners: owners.lookup };
 }
+
+/** Challenge `c` for a.test, token `token`, as certroute's flow makes it: an Order the CA gave that token, for an existing request. */
+const owners = (() => {
+  const cr = certificateRequest('web-1');
+  const o = order('web-1-1', ownedBy(cr, Resources.certificaterequests), (x) => {
+    x.status = { state: 'pending', authorizations: [{ url: 'https://acme.test/authz/c', identifier: 'a.test', challenges: [{ url: 'https://acme.test/chall/c', token: 'token', type: 'http-01' }] }] };
+  });
+  const lookup: OwnerLookup = { order: (_ns, n) => (n === o.metadata.name ? o : undefined), certificateRequest: (_ns, n) => (n === cr.metadata.name ? cr : undefined) };
+  return { lookup, ofOrder: ownedBy<Challenge>(o, Resources.orders) };
+})();
 
 const http01Only = (deps = solverDeps()) => new SolverRegistry(deps, [http01]);
 
@@ -148,10 +160,10 @@ test('HTTP-01 that cannot reach Traefik is not ready, with a message that says w
 
 test('the HTTP-01 responder index serves a Challenge once it is presented and forgets it when it is deleted', (t) => {
   const solver = new Http01Solver(solverDeps());
-  const pending = challenge('c', 'a.test');
+  const pending = challenge('c', 'a.test', owners.ofOrder);
   solver.onChallenge(pending, 'add');
   t.is(solver.index.lookup('token', 'a.test'), undefined, 'not presented yet');
-  const presented = challenge('c', 'a.test', withChallengeState('pending', '', { presented: true }));
+  const presented = challenge('c', 'a.test', owners.ofOrder, withChallengeState('pending', '', { presented: true }));
   solver.onChallenge(presented, 'update');
   t.is(solver.index.lookup('token', 'a.test'), 'token.thumbprint');
   t.is(solver.index.lookup('token', 'A.TEST:80'), 'token.thumbprint', 'the Host is compared as a host name');
@@ -162,4 +174,10 @@ test('the HTTP-01 responder index serves a Challenge once it is presented and fo
 test('the HTTP-01 solver keeps the responder index fed by the informer, and the registry lists it as such', (t) => {
   const registry = http01Only();
   t.deepEqual(registry.watchers(), [registry.get('http01')]);
+});
+
+test('the HTTP-01 responder index never serves a presented Challenge that no Order of certroute\'s owns', (t) => {
+  const solver = new Http01Solver(solverDeps());
+  solver.onChallenge(challenge('forged', 'a.test', withChallengeState('pending', '', { presented: true })), 'add');
+  t.is(solver.index.lookup('token', 'a.test'), undefined);
 });
