@@ -172,7 +172,9 @@ function install(): void {
       } catch (err) {
         const e = err as { response?: unknown; code?: string; message?: string };
         const ctx = calls.getStore();
-        if (ctx && !e.response) ctx.networkError = `no answer from ${url.origin}: ${[e.code, e.message].filter(Boolean).join(' ')}`;
+        // An answer over the size cap is the CA's doing, not the network's: asking again gets the same.
+        if (ctx && /maxContentLength/.test(e.message ?? '')) ctx.refused = `the ACME server at ${url.origin} answered with more than ${MAX_RESPONSE_BYTES} bytes, which certroute does not read; check spec.acme.server`;
+        else if (ctx && !e.response) ctx.networkError = `no answer from ${url.origin}: ${[e.code, e.message].filter(Boolean).join(' ')}`;
         throw err;
       }
     };
