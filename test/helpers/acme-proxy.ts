@@ -77,7 +77,8 @@ function problem(fault: Fault): { headers: Record<string, string>; body: string 
   return { headers, body: JSON.stringify({ type: `urn:ietf:params:acme:error:${type}`, detail: `injected by the test proxy (${fault.status})`, status: fault.status }) };
 }
 
-export async function startAcmeProxy(env: StackEnv): Promise<AcmeProxy> {
+/** `tls`: the proxy's own certificate and key instead of Pebble's (say, one nobody trusts). */
+export async function startAcmeProxy(env: StackEnv, opts: { tls?: { cert: string; key: string } } = {}): Promise<AcmeProxy> {
   const upstream = new URL(env.pebble.directory);
   const ca = readFileSync(env.pebble.tlsCa);
   const requests: ProxiedRequest[] = [];
@@ -165,7 +166,8 @@ export async function startAcmeProxy(env: StackEnv): Promise<AcmeProxy> {
     res.end(answer.body);
   }
 
-  const server: Server = createServer({ cert: readFileSync(join(pkiDir, 'pebble.crt')), key: readFileSync(join(pkiDir, 'pebble.key')) }, (req, res) => {
+  const tls = opts.tls ?? { cert: readFileSync(join(pkiDir, 'pebble.crt'), 'utf8'), key: readFileSync(join(pkiDir, 'pebble.key'), 'utf8') };
+  const server: Server = createServer(tls, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(502);
       res.end(String(err));
