@@ -201,10 +201,16 @@ export async function run(argv: string[]): Promise<number> {
   }
   const bound = await responder.listen();
   logger.info({ responderPort: bound, metricsPort, healthPort, namespace, selfCheck: web.web, wiring, caInjector: caInjector.length > 0 }, 'certroute starting');
+  // Bounded: behind a stalled network a watch may never close. What is still open after the
+  // grace period does not keep the process alive (the Pod would sit in Terminating until killed).
   const shutdown = async () => {
-    await manager.stop();
-    await responder.close();
-    for (const s of servers) s.close();
+    const steps = (async () => {
+      await manager.stop();
+      await responder.close();
+      for (const s of servers) s.close();
+    })();
+    await Promise.race([steps, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);
+    setTimeout(() => process.exit(0), 1_000).unref();
   };
   if ((await Promise.race([manager.start(), stopping])) === 'stop') {
     logger.info('shutting down during start-up');
@@ -217,6 +223,9 @@ export async function run(argv: string[]): Promise<number> {
   await shutdown();
   return 0;
 }
+
+/** How long shutdown waits for the runs in flight and the watches to close. */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 function listen(port: number, handler: http.RequestListener): Promise<http.Server> {
   return new Promise((resolve, reject) => {
