@@ -241,7 +241,12 @@ function install(): void {
 /** Collapses per-object paths into a bounded label set. */
 function actionOf(path: string): string {
   const seg = path.split('/').filter(Boolean);
-  const known = ['dir', 'directory', 'nonce-plz', 'new-nonce', 'new-acct', 'new-account', 'new-order', 'order', 'authz', 'authz-v3', 'chall', 'challenge', 'finalize', 'cert', 'certZ', 'my-account', 'acct'];
+  // RFC 8555's names, Boulder's (Let's Encrypt) and Pebble's.
+  const known = [
+    'dir', 'directory', 'nonce-plz', 'new-nonce', 'new-acct', 'new-account', 'sign-me-up', 'new-order', 'order-plz', 'order', 'my-order',
+    'authz', 'authz-v3', 'authZ', 'chall', 'chall-v3', 'challenge', 'chalZ', 'finalize', 'finalize-order', 'cert', 'certZ', 'my-account', 'acct',
+    'key-change', 'rollover-account-key', 'revoke-cert', 'renewal-info',
+  ];
   // Never a path segment the CA chose: each would be a new series for ever.
   return seg.find((s) => known.includes(s)) ?? 'other';
 }
