@@ -217,7 +217,7 @@ test('Pebble\'s and Let\'s Encrypt\'s paths keep their own action labels', async
   observeRequests((info) => seen.push({ ...info, path: '' }));
   const paths = ['/sign-me-up', '/order-plz', '/my-order/1', '/authZ/x', '/chalZ/y', '/finalize-order/2', '/certZ/3', '/acme/new-acct', '/acme/chall-v3/4/z', '/acme/renewal-info/5'];
   const ca = await fakeCa(t, Object.fromEntries(paths.map((p) => [p, { status: 200, body: {} }])));
-  clientFor({ directoryUrl: `${ca}/dir`, accountKeyPem: accountKey, tls: {} });
+  createClient({ directoryUrl: `${ca}/dir`, accountKeyPem: accountKey, tls: {} });
   for (const p of paths) await call('step', acmeStep(`${ca}${p}`));
   const host = new URL(ca).host;
   t.deepEqual(seen.filter((s) => s.host === host).map((s) => s.action), ['sign-me-up', 'order-plz', 'my-order', 'authZ', 'chalZ', 'finalize-order', 'certZ', 'new-acct', 'chall-v3', 'renewal-info']);
