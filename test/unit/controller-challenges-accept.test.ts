@@ -8,7 +8,7 @@
 import test from 'ava';
 import type { Challenge } from '../../src/api/types.ts';
 import { challengeReconciler } from '../../src/controller/challenges.ts';
-import { challenge, order, ownedBy, Resources, withChallengeState, type Option } from '../helpers/builders.ts';
+import { certificateRequest, challenge, order, ownedBy, Resources, withChallengeState, type Option } from '../helpers/builders.ts';
 import { harness, type Harness } from '../helpers/fake-context.ts';
 
 const KEY = 'apps/web-1-1234-42';
@@ -19,7 +19,12 @@ async function withChallenge(...options: Array<Option<Challenge>>): Promise<Harn
   const atCa = await h.ca.createOrder({ identifiers: [{ type: 'dns', value: 'a.test' }] });
   const authzUrl = atCa.authorizations[0]!;
   const offer = h.ca.authorizations.get(authzUrl)!.challenges[0]!;
-  const [owner] = h.cluster.seed(Resources.orders, order('web-1-1234'));
+  // certroute's own Order, for its CertificateRequest, holding the challenge the CA offered: only
+  // such a Challenge is presented (src/responder/challenge-owner.ts).
+  const [request] = h.cluster.seed(Resources.certificaterequests, certificateRequest('web-1'));
+  const [owner] = h.cluster.seed(Resources.orders, order('web-1-1234', ownedBy(request!, Resources.certificaterequests), (o) => {
+    o.status = { state: 'pending', authorizations: [{ url: authzUrl, identifier: 'a.test', challenges: [{ url: offer.url, token: 'token' in offer ? offer.token : '', type: 'http-01' }] }] };
+  }));
   h.cluster.seed(Resources.challenges, challenge('web-1-1234-42', 'a.test', ownedBy(owner!, Resources.orders), (c) => {
     c.spec.url = offer.url;
     c.spec.authorizationURL = authzUrl;
