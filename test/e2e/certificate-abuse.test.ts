@@ -17,8 +17,8 @@ import {
 
 let controller: ControllerProcess | undefined;
 
-test.before(() => {
-  controller = startController();
+test.before(async () => {
+  controller = await startController();
 });
 
 test.after.always(async () => {

@@ -12,11 +12,12 @@
  */
 import test from 'ava';
 import http from 'node:http';
-import { kubectl, readEnv, responderPort } from '../env/stack.ts';
-import { applyYaml, freshNamespace, kubectlJson, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
-import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/faults.ts';
+import { kubectl, readEnv } from '../env/stack.ts';
+import { applyYaml, freshNamespace, kubectlJson, own, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
+import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 
 const env = readEnv();
+const responderPort = own.responderPort;
 let controller: ControllerProcess | undefined;
 let issuer = '';
 let ns = '';
@@ -49,7 +50,7 @@ test.after.always(async () => {
 
 test('a hand-made Challenge is never presented or served, with or without a real Order as its owner', async (t) => {
   // The genuine Challenge stays presented: the self-check goes to a closed port.
-  controller = startController(['--self-check-address=http://127.0.0.1:9']);
+  controller = await startController(['--self-check-address=http://127.0.0.1:9']);
   issuer = freshIssuerName('forgery');
   await applyIssuer(issuer);
   await waitIssuerReady(issuer);

@@ -20,7 +20,7 @@ import {
   applyYaml, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision,
   type ControllerProcess, type SecretView,
 } from '../helpers/controller.ts';
-import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, secretProblems, waitIssuerReady } from '../helpers/faults.ts';
+import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, secretProblems, waitIssuerReady } from '../helpers/issuance.ts';
 
 const env = readEnv();
 const BIG = 50 * 1024 * 1024;
@@ -96,7 +96,7 @@ test('hostile ACME servers neither spin the leader, nor lead it to a loopback ad
   const hostilePort = await listen(hostile);
   const ca = readFileSync(join(pkiDir, 'ca.crt')).toString('base64');
 
-  controller = startController();
+  controller = await startController();
   const pid = controller.child.pid!;
   clusterIssuer = freshIssuerName('friendly');
   await applyIssuer(clusterIssuer);

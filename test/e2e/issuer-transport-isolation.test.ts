@@ -17,7 +17,7 @@ import { startAcmeProxy, type AcmeProxy } from '../helpers/acme-proxy.ts';
 import {
   applyYaml, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type ControllerProcess,
 } from '../helpers/controller.ts';
-import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/faults.ts';
+import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 
 const env = readEnv();
 let controller: ControllerProcess | undefined;
@@ -44,7 +44,7 @@ interface IssuerView { metadata: { generation: number }; status?: { conditions?:
 const readyOf = (i: IssuerView) => i.status?.conditions?.find((c) => c.type === 'Ready');
 
 test('a tenant Issuer with skipTLSVerify or a bogus caBundle changes nothing for a ClusterIssuer on the same CA', async (t) => {
-  controller = startController();
+  controller = await startController();
   const untrusted = untrustedCertificate();
   mitm = await startAcmeProxy(env, { tls: untrusted });
 

@@ -8,14 +8,13 @@
  * the standby can take over, and acts no more: Pebble sees exactly one order, the standby's.
  */
 import test from 'ava';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { stackDir } from '../env/paths.ts';
 import { freePorts } from '../env/ports.ts';
 import { kubectl, readEnv } from '../env/stack.ts';
 import { PebblePaths, startAcmeProxy, type AcmeProxy } from '../helpers/acme-proxy.ts';
-import { applyYaml, freshNamespace, kubectlJson, readLog, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
-import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/faults.ts';
+import { applyYaml, freshNamespace, kubectlJson, leaseIdentity, readLease, readLog, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
+import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 import { kubeconfigVia, startStallProxy, type StallProxy } from '../helpers/stall-proxy.ts';
 
 const env = readEnv();
@@ -37,8 +36,8 @@ const lines = (p: ControllerProcess): LogLine[] => readLog(p).split('\n').filter
     return [];
   }
 });
-const holder = async () => (await kubectlJson<{ spec: { holderIdentity?: string; acquireTime?: string } }>(['-n', 'certroute', 'get', 'lease', 'certroute-controller'])).spec;
-const identityOf = (p: ControllerProcess) => `${hostname()}_${p.child.pid}`;
+const holder = async () => (await readLease()).spec;
+const identityOf = leaseIdentity;
 
 test.after.always(async () => {
   await stale?.kill().catch(() => undefined);
@@ -56,9 +55,9 @@ test('a leader cut off from the API server stops acting before the standby can t
   stall = await startStallProxy(env.apiserver);
   const kubeconfig = kubeconfigVia(env.kubeconfig, stall.server, join(stackDir, `stale-leader-${process.pid}.kubeconfig`));
   const [port] = (await freePorts(1)) as [number];
-  stale = startController([`--responder-port=${port}`, ...flags], { name: `stale-leader-${process.pid}`, env: { KUBECONFIG: kubeconfig } });
+  stale = await startController([`--responder-port=${port}`, ...flags], { name: `stale-leader-${process.pid}`, env: { KUBECONFIG: kubeconfig } });
   await waitFor('the first process to lead', async () => (await holder()).holderIdentity === identityOf(stale!), 60_000, 100);
-  standby = startController(flags, { name: `stale-standby-${process.pid}` });
+  standby = await startController(flags, { name: `stale-standby-${process.pid}` });
   await waitFor('the standby to sync its caches', async () => lines(standby!).some((l) => l.msg === 'caches synced'), 30_000);
   await applyIssuer(issuer, proxy.directory);
   await waitIssuerReady(issuer);

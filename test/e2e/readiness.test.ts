@@ -18,7 +18,7 @@ test.after.always(async () => {
 
 test('/readyz never answers 503 while the kube-apiserver restarts and every watch fails', async (t) => {
   const [healthPort] = (await freePorts(1)) as [number];
-  controller = startController([`--health-port=${healthPort}`]);
+  controller = await startController([`--health-port=${healthPort}`]);
   const readyz = async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`, { signal: AbortSignal.timeout(2_000) })).status;
   await waitFor('the first sync (/readyz 200)', async () => (await readyz().catch(() => 0)) === 200, 60_000);
 

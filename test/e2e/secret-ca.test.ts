@@ -9,7 +9,7 @@ import { kubectl } from '../env/stack.ts';
 import {
   applyYaml, freshNamespace, kubectlJson, startController, waitForCertificateRevision, type ControllerProcess, type SecretView,
 } from '../helpers/controller.ts';
-import { applyIssuer, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/faults.ts';
+import { applyIssuer, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 
 let controller: ControllerProcess | undefined;
 let issuer = '';
@@ -20,7 +20,7 @@ test.after.always(async () => {
 });
 
 test('moving a Certificate from a SelfSigned issuer to ACME removes the old ca.crt and keeps the user\'s own keys', async (t) => {
-  controller = startController();
+  controller = await startController();
   issuer = freshIssuerName('ca-switch');
   await applyIssuer(issuer);
   await waitIssuerReady(issuer);

@@ -23,7 +23,7 @@ test('SIGTERM during start-up shuts down cleanly with exit code 0', async (t) =>
   stall = await startStallProxy(env.apiserver);
   stall.stall();
   const kubeconfig = kubeconfigVia(env.kubeconfig, stall.server, join(stackDir, `shutdown-${process.pid}.kubeconfig`));
-  controller = startController(['--self-check-address=http://127.0.0.1:9', '--leader-elect=false'], { name: `shutdown-${process.pid}`, env: { KUBECONFIG: kubeconfig } });
+  controller = await startController(['--self-check-address=http://127.0.0.1:9', '--leader-elect=false'], { name: `shutdown-${process.pid}`, env: { KUBECONFIG: kubeconfig } });
   // Positive evidence it is past its flags and waiting on the API server.
   await waitFor('the controller to start listening', async () => readLog(controller!).includes('"msg":"certroute starting"'), 30_000);
   t.false(readLog(controller).includes('"msg":"caches synced"'), 'still starting: the first list hangs');
