@@ -75,7 +75,7 @@ test('a pending Order waits while a Challenge is not valid, without asking the C
   t.is(current(h).status?.state, 'pending');
 });
 
-test('once every Challenge is valid the Order reads the CA again, then finalizes and stores the chain', async (t) => {
+test('once every Challenge is valid the Order reads the CA again, finalizes in the same pass and stores the chain', async (t) => {
   const h = withOrder();
   await presented(h);
   for (const ch of challenges(h)) {
@@ -83,7 +83,7 @@ test('once every Challenge is valid the Order reads the CA again, then finalizes
     await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
   }
   await h.reconcile(KEY);
-  t.is(current(h).status?.state, 'ready');
+  t.is(current(h).status?.state, 'valid');
   await h.reconcile(KEY);
   t.is(current(h).status?.state, 'valid');
   t.regex(decodeB64(current(h).status?.certificate), /fake chain of https:\/\/ca\.test\/acme\/order\/1/);
