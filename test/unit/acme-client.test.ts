@@ -316,8 +316,6 @@ test('acme-client’s own sleeping retry is switched off: a 503 fails fast inste
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`;
-  const started = performance.now();
   await t.throwsAsync(call('step', acmeStep(url)), { instanceOf: RetryAfterError });
-  t.is(hits, 1);
-  t.true(performance.now() - started < 900, 'no in-process sleep');
+  t.is(hits, 1, 'one request: acme-client did not sleep and ask again');
 });

@@ -218,7 +218,7 @@ test('a dead backend behind the route names the responder Service as the thing t
 
 test('the responder’s 404 as certroute check recognises it is exactly what the real responder sends, headers included', async (t) => {
   const port = await responder(t);
-  const probe = await probeRoute({ host: 'a.test', webAddress: `http://127.0.0.1:${port}`, timeoutMs: 2_000 });
+  const probe = await probeRoute({ host: 'a.test', webAddress: `http://127.0.0.1:${port}`, timeoutMs: 30_000 });
   const last = probe.responses.at(-1);
   t.is(last?.body, RESPONDER_NOT_FOUND_BODY);
   t.true(last !== undefined && isResponderNotFound(last));
@@ -226,7 +226,7 @@ test('the responder’s 404 as certroute check recognises it is exactly what the
 
 test('through a Traefik that routes to the responder: route and responder pass', async (t) => {
   const traefik = await web(t, proxyTo(await responder(t)));
-  const { route, responder: r } = routeVerdict('a.test', await probeRoute({ host: 'a.test', webAddress: traefik, timeoutMs: 2_000 }));
+  const { route, responder: r } = routeVerdict('a.test', await probeRoute({ host: 'a.test', webAddress: traefik, timeoutMs: 30_000 }));
   t.is(route.verdict, 'pass');
   t.is(r.verdict, 'pass');
 });
@@ -244,7 +244,7 @@ test('through a Traefik that redirects to https first: the redirect is followed 
     cb(null, createSecureContext({ key: chain.keyPem, cert: chain.certificatePem }));
   } }, proxyTo(backend));
   const websecure = `https://127.0.0.1:${await listen(t, https)}`;
-  const probe = await probeRoute({ host: 'a.test', webAddress: redirect, websecureAddress: websecure, timeoutMs: 2_000 });
+  const probe = await probeRoute({ host: 'a.test', webAddress: redirect, websecureAddress: websecure, timeoutMs: 30_000 });
   const { route, responder: r } = routeVerdict('a.test', probe);
   t.is(route.verdict, 'pass', route.summary);
   t.regex(route.summary, /after 1 redirect/);
@@ -262,14 +262,14 @@ test('answers that are not the responder’s, from real servers', async (t) => {
   ];
   for (const row of table) {
     const address = await web(t, row.handler);
-    const { route, responder: r } = routeVerdict('a.test', await probeRoute({ host: 'a.test', webAddress: address, timeoutMs: 2_000 }));
+    const { route, responder: r } = routeVerdict('a.test', await probeRoute({ host: 'a.test', webAddress: address, timeoutMs: 30_000 }));
     t.is(route.verdict, row.route, `${row.name}: ${route.summary}`);
     t.is(r.verdict, row.responder, `${row.name}: ${r.summary}`);
   }
 });
 
 test('nothing listening: the route fails with the connection error', async (t) => {
-  const { route } = routeVerdict('a.test', await probeRoute({ host: 'a.test', webAddress: 'http://127.0.0.1:1', timeoutMs: 2_000 }));
+  const { route } = routeVerdict('a.test', await probeRoute({ host: 'a.test', webAddress: 'http://127.0.0.1:1', timeoutMs: 30_000 }));
   t.is(route.verdict, 'fail');
   t.regex(route.summary, /ECONNREFUSED/);
 });
@@ -336,7 +336,7 @@ test('all four steps pass for a host that resolves, routes to the responder and 
   const traefikWeb = await web(t, proxyTo(await responder(t)));
   const websecure = await tlsEndpoint(t, await selfSigned({ dnsNames: ['a.test'] }));
   const seen: StepResult[] = [];
-  const results = await runCheck({ host: 'a.test', dnsServer: dns, webAddress: traefikWeb, websecureAddress: websecure, timeoutMs: 2_000, onStep: (r) => seen.push(r), ...quiet });
+  const results = await runCheck({ host: 'a.test', dnsServer: dns, webAddress: traefikWeb, websecureAddress: websecure, timeoutMs: 30_000, onStep: (r) => seen.push(r), ...quiet });
   t.deepEqual(results.map((r) => `${r.step}:${r.verdict}`), ['DNS:pass', 'route:pass', 'responder:pass', 'TLS:pass']);
   t.deepEqual(seen, results, 'each step is reported as it finishes');
   t.is(exitCodeFor(results), 0);
@@ -344,7 +344,7 @@ test('all four steps pass for a host that resolves, routes to the responder and 
 
 test('a host that does not resolve and no addresses given: DNS fails and the rest is skipped', async (t) => {
   const dns = await dnsServer(t, {});
-  const results = await runCheck({ host: 'nx.test', dnsServer: dns, timeoutMs: 2_000, ...quiet });
+  const results = await runCheck({ host: 'nx.test', dnsServer: dns, timeoutMs: 30_000, ...quiet });
   t.deepEqual(results.map((r) => `${r.step}:${r.verdict}`), ['DNS:fail', 'route:skip', 'responder:skip', 'TLS:skip']);
   t.is(results[0]?.summary, `nx.test does not resolve: no such name (NXDOMAIN) via ${dns}`);
   t.is(exitCodeFor(results), 1);
@@ -354,7 +354,7 @@ test('with --web-address the route is still checked when DNS fails', async (t) =
   const dns = await dnsServer(t, {});
   const traefikWeb = await web(t, traefikNotFound);
   const websecure = await tlsEndpoint(t, await selfSigned({ commonName: 'TRAEFIK DEFAULT CERT', dnsNames: ['x.traefik.default'] }));
-  const results = await runCheck({ host: 'nx.test', dnsServer: dns, webAddress: traefikWeb, websecureAddress: websecure, timeoutMs: 2_000, ...quiet });
+  const results = await runCheck({ host: 'nx.test', dnsServer: dns, webAddress: traefikWeb, websecureAddress: websecure, timeoutMs: 30_000, ...quiet });
   t.deepEqual(results.map((r) => `${r.step}:${r.verdict}`), ['DNS:fail', 'route:fail', 'responder:skip', 'TLS:fail']);
 });
 

@@ -27,7 +27,11 @@ test('off a TTY a long wait prints one plain line, with no control characters', 
 
 test('on a TTY a long wait spins, then erases its line', async (t) => {
   const stream = recorder(true);
-  await withProgress('Checking DNS', () => sleep(80), { stream, delayMs: 10, intervalMs: 10 });
+  // The work lasts until the second frame is drawn, however slowly the timers fire under load.
+  const untilSecondFrame = async () => {
+    while (!stream.text().includes(`${SPINNER_FRAMES[1]} Checking DNS`)) await sleep(5);
+  };
+  await withProgress('Checking DNS', untilSecondFrame, { stream, delayMs: 10, intervalMs: 10 });
   const text = stream.text();
   t.true(text.startsWith(`\r${SPINNER_FRAMES[0]} Checking DNS\r${SPINNER_FRAMES[1]} Checking DNS`));
   t.true(text.endsWith('\r\x1b[2K'), 'the spinner line is cleared for the result line');
