@@ -131,10 +131,27 @@ export interface Http01Solver {
   certroute?: { waitInsteadOfSelfCheck?: string };
 }
 
+/** cert-manager's dns01 solver, for the providers certroute implements. */
+export interface Dns01Solver {
+  cnameStrategy?: 'None' | 'Follow';
+  rfc2136?: {
+    nameserver: string;
+    tsigKeyName?: string;
+    tsigAlgorithm?: string;
+    tsigSecretSecretRef?: SecretKeySelector;
+    protocol?: 'TCP' | 'UDP';
+  };
+  cloudflare?: {
+    email?: string;
+    apiTokenSecretRef?: SecretKeySelector;
+    apiKeySecretRef?: SecretKeySelector;
+  };
+}
+
 export interface AcmeSolver {
   selector?: { dnsNames?: string[]; dnsZones?: string[]; matchLabels?: Record<string, string> };
   http01?: Http01Solver;
-  dns01?: Record<string, unknown>;
+  dns01?: Dns01Solver;
 }
 
 export interface AcmeIssuerSpec {
@@ -219,9 +236,16 @@ export interface ChallengeSpec {
   issuerRef: IssuerRef;
 }
 
+/** certroute: the TXT record a DNS-01 solver wrote (the name after CNAMEs, and its zone). */
+export interface PresentedRecord {
+  fqdn: string;
+  zone: string;
+}
+
 export interface ChallengeStatus {
   processing?: boolean;
   presented?: boolean;
+  presentedRecord?: PresentedRecord;
   reason?: string;
   state?: ChallengeState;
 }

@@ -15,6 +15,10 @@ import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
 import { Http01Solver } from '../solvers/http01.ts';
 import { challengeRouteController, resolveTraefikWeb } from '../traefik/challenge-route.ts';
 import { ingressRouteShim } from '../traefik/shim.ts';
+import type { ControllerConfig } from '../controller/context.ts';
+import { CLOUDFLARE_API } from '../dns/cloudflare.ts';
+import { systemNameservers } from '../dns/propagation.ts';
+import { formatServer, parseServer } from '../dns/wire.ts';
 import { booleanFlag, durationFlag, parse, portFlag, UsageError } from './args.ts';
 
 const HELP = `Usage: certroute controller [flags]
@@ -51,7 +55,41 @@ Flags:
   --workers=8                     concurrent reconciles per kind
   --poll-min=25ms                 first wait before polling a pending ACME order or challenge again;
                                   it doubles with each poll, up to 5s
+  --dns01-recursive-nameservers=HOST:PORT,…
+                                  nameservers for DNS-01's SOA, NS and CNAME lookups and its
+                                  propagation check (default: those of /etc/resolv.conf)
+  --dns01-recursive-nameservers-only
+                                  check propagation through those nameservers only, not by asking
+                                  each authoritative nameserver of the zone
+  --dns01-check-retry-period=10s  wait between DNS-01 propagation checks
+  --dns01-authoritative-port=53   port the authoritative nameservers are asked on (test beds only)
+  --dns01-cloudflare-api-url=URL  Cloudflare's v4 API (default https://api.cloudflare.com/client/v4)
 `;
+
+type Dns01Settings = Pick<ControllerConfig, 'dns01RecursiveNameservers' | 'dns01RecursiveNameserversOnly' | 'dns01CheckRetryMs' | 'dns01AuthoritativePort' | 'cloudflareApiUrl'>;
+
+/** cert-manager's DNS-01 flags, and the two certroute adds (the Cloudflare API URL, the authoritative port). */
+function dns01Config(values: Record<string, string | boolean | undefined>): Dns01Settings {
+  const text = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
+  const listed = (text('dns01-recursive-nameservers') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const nameservers = listed.length > 0 ? listed : systemNameservers().map(formatServer);
+  for (const ns of nameservers) {
+    try {
+      parseServer(ns);
+    } catch (err) {
+      throw new UsageError(`--dns01-recursive-nameservers: ${(err as Error).message}`);
+    }
+  }
+  const api = text('dns01-cloudflare-api-url') ?? CLOUDFLARE_API;
+  if (!/^https?:\/\//.test(api)) throw new UsageError(`--dns01-cloudflare-api-url=${api}: give an http(s) URL`);
+  return {
+    dns01RecursiveNameservers: nameservers,
+    dns01RecursiveNameserversOnly: values['dns01-recursive-nameservers-only'] === true,
+    dns01CheckRetryMs: durationFlag('dns01-check-retry-period', text('dns01-check-retry-period'), '10s'),
+    dns01AuthoritativePort: portFlag('dns01-authoritative-port', text('dns01-authoritative-port'), 53),
+    cloudflareApiUrl: api,
+  };
+}
 
 export async function run(argv: string[]): Promise<number> {
   // One line per flag, alike on purpose: HELP above documents each one, and a unit test holds
@@ -83,6 +121,11 @@ export async function run(argv: string[]): Promise<number> {
     'ca-injector': { type: 'string' },
     workers: { type: 'string' },
     'poll-min': { type: 'string' },
+    'dns01-recursive-nameservers': { type: 'string' },
+    'dns01-recursive-nameservers-only': { type: 'boolean' },
+    'dns01-check-retry-period': { type: 'string' },
+    'dns01-authoritative-port': { type: 'string' },
+    'dns01-cloudflare-api-url': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(HELP);
@@ -148,6 +191,7 @@ export async function run(argv: string[]): Promise<number> {
       pollMinMs: durationFlag('poll-min', values['poll-min'], '25ms'),
       pollMaxMs: 5_000,
       selfCheckRetryMs: 5_000,
+      ...dns01Config(values),
     },
     leaderElection: {
       enabled: values['leader-elect'] !== 'false',

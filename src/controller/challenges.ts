@@ -19,6 +19,7 @@ import { writeStatus } from './status.ts';
 
 export const ChallengeReasons = {
   Presented: 'Presented',
+  PresentError: 'PresentError',
   SelfCheckFailed: 'SelfCheckFailed',
   DomainVerified: 'DomainVerified',
   Failed: 'Failed',
@@ -113,7 +114,21 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
       return done;
     }
     if (!status.presented) {
-      await solver.present(ch);
+      let record;
+      try {
+        record = await solver.present(ch);
+      } catch (err) {
+        // A provider that refuses (bad credentials, a missing Secret, a zone the token cannot
+        // see) or cannot be reached: say so on the Challenge, then retry with back-off.
+        const message = `Error presenting challenge: ${(err as Error).message}`;
+        if (status.reason !== message) {
+          status.reason = message;
+          await writeStatus(ctx, Resources.challenges, ch, status);
+          ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.PresentError, message);
+        }
+        throw err;
+      }
+      if (record) status.presentedRecord = record;
       status.presented = true;
       status.processing = true;
       status.state = 'pending';
@@ -149,7 +164,8 @@ async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, stat
       await writeStatus(ctx, Resources.challenges, ch, status);
       ctx.events.event(ch, Resources.challenges, 'Warning', ChallengeReasons.SelfCheckFailed, readiness.message);
     }
-    return requeueAfter(wait);
+    // A solver that knows its own pace (DNS-01's --dns01-check-retry-period) says so.
+    return requeueAfter(readiness.retryMs ?? wait);
   }
   notReady.reset(key);
   const client = ctx.accounts.client(issuerKey(ch.spec.issuerRef, ch.metadata.namespace));
@@ -205,5 +221,5 @@ async function pollAuthorization(ctx: Context, ch: Challenge, status: ChallengeS
 }
 
 function verified(ctx: Context, ch: Challenge): void {
-  ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.DomainVerified, `Domain "${ch.spec.dnsName}" verified with "HTTP-01" validation`);
+  ctx.events.event(ch, Resources.challenges, 'Normal', ChallengeReasons.DomainVerified, `Domain "${ch.spec.dnsName}" verified with "${ch.spec.type}" validation`);
 }

@@ -187,8 +187,8 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
 /**
  * Fields the CRD accepts for compatibility but certroute does not act on are
  * named on the Ready condition, so nothing is silently ignored: solver
- * Ingress tuning (there are no solver pods or Ingresses) and DNS-01 (not yet
- * implemented; names only it could validate fail on their Order).
+ * Ingress tuning (there are no solver pods or Ingresses) and a solver kind no
+ * registered solver handles (names only it could validate fail on their Order).
  */
 export function unsupportedNote(spec: NonNullable<Issuer['spec']['acme']>, solvers: SolverRegistry): string {
   const notes: string[] = [];

@@ -12,6 +12,8 @@ export interface UpdateTarget {
   key?: TsigKey | undefined;
   clock?: () => Date;
   timeoutMs?: number;
+  /** 'tcp' (default): TCP, UDP when TCP is refused; 'udp': UDP, TCP when the answer is truncated. */
+  transport?: 'tcp' | 'udp';
 }
 
 /** A refused or failed update, with the server's rcode (and TSIG error) for the caller's reason. */
@@ -62,7 +64,7 @@ async function send(target: UpdateTarget, zone: string, message: Buffer, what: s
   const signed = target.key ? sign(message, target.key, (target.clock ?? (() => new Date()))()) : message;
   let raw: Buffer;
   try {
-    raw = await exchange(target.server, signed, { transport: 'tcp', timeoutMs: target.timeoutMs });
+    raw = await exchange(target.server, signed, { transport: target.transport ?? 'tcp', timeoutMs: target.timeoutMs });
   } catch (error) {
     throw new DnsUpdateError(`${what}: nameserver ${formatServer(target.server)} did not answer: ${(error as Error).message}`, 'TIMEOUT', { cause: error });
   }

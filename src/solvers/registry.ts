@@ -5,10 +5,11 @@
  * `http01.ts` and add its registration to `REGISTERED`.
  */
 import type { AcmeSolver, Challenge } from '../api/types.ts';
+import { dns01 } from './dns01.ts';
 import { http01 } from './http01.ts';
 import { watchesChallenges, type ChallengeSolver, type SolverConfigKind, type SolverDeps, type SolverRegistration, type WatchesChallenges } from './solver.ts';
 
-export const REGISTERED: readonly SolverRegistration[] = [http01];
+export const REGISTERED: readonly SolverRegistration[] = [http01, dns01];
 
 export class SolverRegistry {
   private readonly byKind = new Map<SolverConfigKind, ChallengeSolver>();

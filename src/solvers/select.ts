@@ -27,7 +27,8 @@ export function selectSolver(candidates: readonly AcmeSolver[], dnsName: string,
     const sel = s.selector;
     const wanted = Object.entries(sel?.matchLabels ?? {});
     if (!wanted.every(([k, v]) => labels[k] === v)) continue;
-    let score = wanted.length > 0 ? 1 : 0;
+    // More matching labels is more specific, but never outweighs a name or a zone.
+    let score = wanted.length;
     if (sel?.dnsNames?.length) {
       if (!sel.dnsNames.includes(dnsName)) continue;
       score += 1_000_000;
@@ -54,7 +55,9 @@ export function chooseSolver(registry: SolverRegistry, issuer: Issuer | undefine
     const offer = authz.challenges?.find((c) => c.type === solver.challengeType);
     if (offer) usable.set(config, { solver, offer });
   }
-  const config = selectSolver([...usable.keys()], authz.identifier ?? '', labels);
+  // cert-manager matches a wildcard authorization as `*.<name>`: dnsNames must list it that way.
+  const name = authz.wildcard ? `*.${authz.identifier ?? ''}` : (authz.identifier ?? '');
+  const config = selectSolver([...usable.keys()], name, labels);
   const chosen = config && usable.get(config);
   return config && chosen ? { config, ...chosen } : undefined;
 }
@@ -66,7 +69,7 @@ export function noSolverReason(registry: SolverRegistry, authz: AcmeAuthorizatio
     const kinds = registry.kinds.filter((k) => registry.get(k)?.wildcards);
     return kinds.length
       ? `${name} is a wildcard; no ${kinds.join(' or ')} solver on the issuer matches it; add one to spec.acme.solvers`
-      : `${name} is a wildcard; HTTP-01 cannot validate wildcards and certroute has no DNS-01 solver yet`;
+      : `${name} is a wildcard; HTTP-01 cannot validate wildcards, so add a dns01 solver that matches it`;
   }
   return `no ${registry.kinds.join(' or ')} solver on the issuer matches ${name}; add one to spec.acme.solvers`;
 }

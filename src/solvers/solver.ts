@@ -9,7 +9,7 @@
  * Optional capabilities are separate interfaces (below), declared on an
  * implementation with `satisfies` and tested at run time with their guard.
  */
-import type { Challenge, ChallengeSpec } from '../api/types.ts';
+import type { Challenge, ChallengeSpec, PresentedRecord } from '../api/types.ts';
 import type { OwnerLookup } from '../responder/challenge-owner.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
@@ -28,7 +28,7 @@ export type Readiness =
    * Warning event, so it must hold no timestamps or request IDs (status would churn) and
    * must say what to check; the reconciler retries with a growing delay.
    */
-  | { kind: 'notReady'; message: string };
+  | { kind: 'notReady'; message: string; retryMs?: number };
 
 export interface ChallengeSolver {
   readonly configKind: SolverConfigKind;
@@ -38,8 +38,12 @@ export interface ChallengeSolver {
   readonly specType: ChallengeSpec['type'];
   /** Whether this type can validate a wildcard name (only DNS-01 can). */
   readonly wildcards: boolean;
-  /** Makes the answer available. Runs again after a crash or a lost status write: it must be safe to repeat. */
-  present(ch: Challenge): Promise<void>;
+  /**
+   * Makes the answer available. Runs again after a crash or a lost status write: it must be safe
+   * to repeat. What it returns is recorded in the Challenge's status, so that `cleanUp` (here or
+   * on the next leader) takes away exactly what was made.
+   */
+  present(ch: Challenge): Promise<PresentedRecord | void>;
   /** Whether the answer can be seen the way the CA will look for it. Never throws for what the network does. */
   check(ch: Challenge): Promise<Readiness>;
   /** Takes the answer away; runs when the Challenge is deleted, and may run more than once. */
@@ -67,6 +71,16 @@ export interface SolverConfig {
   /** Traefik's web entrypoint as seen from the controller, for the self-check. */
   selfCheckWebAddress: string;
   selfCheckWebsecureAddress?: string;
+  /** DNS-01: where SOA, NS, CNAME and A lookups go (host:port); the system's resolvers when empty. */
+  dns01RecursiveNameservers: string[];
+  /** DNS-01: check propagation through the recursive nameservers only, not each authoritative one. */
+  dns01RecursiveNameserversOnly: boolean;
+  /** DNS-01: how long to wait between propagation checks. */
+  dns01CheckRetryMs: number;
+  /** DNS-01: the port authoritative nameservers are asked on (53; another only on test beds). */
+  dns01AuthoritativePort: number;
+  /** DNS-01: Cloudflare's v4 API base URL. */
+  cloudflareApiUrl: string;
 }
 
 /** What a solver gets injected when the registry builds it. */

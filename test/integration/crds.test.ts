@@ -293,6 +293,7 @@ const accepted: Array<[string, Obj]> = [
       { dns01: { cloudflare: { apiTokenSecretRef: { name: 'cf', key: 'token' } } }, selector: { dnsNames: ['*.example.com'] } },
       { dns01: { cloudflare: { email: 'ops@example.com', apiKeySecretRef: { name: 'cf', key: 'key' } } } },
       { dns01: { cnameStrategy: 'None', rfc2136: { nameserver: '[2001:db8::53]:53', tsigKeyName: 'k', tsigAlgorithm: 'HMACSHA256', tsigSecretSecretRef: { name: 't', key: 's' }, protocol: 'TCP' } } },
+      { dns01: { cnameStrategy: 'Follow', rfc2136: { nameserver: '192.0.2.53' } } },
     ],
   }))],
   ['a SelfSigned issuer', clusterIssuer('crds-test-ok-selfsigned', { selfSigned: {} })],

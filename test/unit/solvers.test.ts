@@ -106,7 +106,8 @@ test('a wildcard is never given to a solver that cannot validate one, and the re
 test('a wildcard goes to a registered solver that can validate one', (t) => {
   const wildcardCapable: SolverRegistration = { configKind: 'dns01', create: () => fakeSolver({ configKind: 'dns01', challengeType: 'dns-01', specType: 'DNS-01', wildcards: true }) };
   const registry = new SolverRegistry(solverDeps(), [http01, wildcardCapable]);
-  const choice = chooseSolver(registry, issuer('le', withSolvers(catchAll, dns01ByName)), authorization('www.example.com', ['http-01', 'dns-01'], { wildcard: true }));
+  const dns01ByWildcard: AcmeSolver = { selector: { dnsNames: ['*.www.example.com'] }, dns01: { cloudflare: {} } };
+  const choice = chooseSolver(registry, issuer('le', withSolvers(catchAll, dns01ByWildcard)), authorization('www.example.com', ['http-01', 'dns-01'], { wildcard: true }));
   t.is(choice?.solver.specType, 'DNS-01');
   t.is(choice?.offer.type, 'dns-01');
 });

@@ -1,0 +1,148 @@
+/**
+ * DNS-01 on the real stack: certroute writes `_acme-challenge` TXT records into BIND (RFC 2136
+ * with TSIG, or through the Cloudflare API stand-in, which applies them to BIND), Pebble reads
+ * them through BIND, and Traefik serves the wildcard certificate. What is asserted is what a user
+ * sees: the Certificate, the certificate Traefik serves, the Challenges, and the zone.
+ */
+import test from 'ava';
+import { readEnv } from '../env/stack.ts';
+import { injectFault, standInRequests } from '../helpers/cloudflare.ts';
+import {
+  applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision,
+  type ControllerProcess,
+} from '../helpers/controller.ts';
+import { addAddress, challengeRecords, dns01Flags, dns01Issuer, dns01Solver, withSolvers } from '../helpers/dns01.ts';
+import { servedCertificate } from '../helpers/tls.ts';
+
+const env = readEnv();
+let controller: ControllerProcess;
+
+test.before(async () => {
+  controller = await startController([...dns01Flags(env), '--min-backoff=1s', '--max-backoff=4s']);
+});
+
+test.after.always(async () => {
+  await controller?.stop();
+});
+
+interface ChallengeView {
+  spec: { dnsName: string; type: string };
+  status?: { reason?: string; state?: string; presented?: boolean };
+}
+
+/** A Certificate for `names`, and an IngressRoute on websecure that serves its Secret for `hosts`. */
+async function certificateServedFor(ns: string, issuer: string, names: string[], hosts: string[]): Promise<void> {
+  await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: { name: site, namespace: ${ns} }
+spec:
+  secretName: site-tls
+  dnsNames: [${names.map((n) => `'${n}'`).join(', ')}]
+  issuerRef: { name: ${issuer}, kind: ClusterIssuer }
+---
+apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata: { name: site, namespace: ${ns} }
+spec:
+  entryPoints: [websecure]
+  routes:
+    - match: ${hosts.map((h) => `Host(\`${h}\`)`).join(' || ')}
+      kind: Rule
+      services: [{ name: noop@internal, kind: TraefikService }]
+  tls: { secretName: site-tls }
+`);
+}
+
+/** The SANs Traefik serves for `host`, once they include `expected`. */
+async function servedSans(host: string, expected: string): Promise<string[]> {
+  return waitFor(`Traefik serving ${expected} for ${host}`, async () => {
+    const served = await servedCertificate(env.traefik.websecure, host).catch(() => undefined);
+    const sans = served?.subjectAltName.split(', ').map((s) => s.replace(/^DNS:/, '')) ?? [];
+    return sans.includes(expected) ? sans.sort() : undefined;
+  });
+}
+
+/** How each Challenge was presented, from its Events, which outlive the Challenges of a finished Order. */
+async function presented(ns: string): Promise<string[]> {
+  const events = await kubectlJson<{ items: Array<{ reason: string; message: string }> }>(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.kind=Challenge']);
+  return events.items.filter((e) => e.reason === 'Presented').map((e) => e.message).sort();
+}
+
+async function noChallengeRecordLeft(zone: string, base: string): Promise<string[]> {
+  return waitFor(`no _acme-challenge record for ${base} left in ${zone}`, async () => {
+    const left = (await challengeRecords(env, zone)).filter((r) => r.includes(base));
+    return left.length === 0 ? left : undefined;
+  }, 30_000);
+}
+
+for (const provider of ['rfc2136', 'cloudflare'] as const) {
+  const zone = provider === 'rfc2136' ? env.bind.zone : env.cloudflare.zone;
+  test(`${provider}: *.wild and wild are issued on one certificate, Traefik serves it for a.wild and wild, and the zone keeps no challenge record`, async (t) => {
+    const ns = await freshNamespace(`dns01-${provider}`);
+    const issuer = `dns01-${ns}`;
+    await applyYaml(await dns01Issuer(issuer, env, provider));
+    const base = `wild-${ns}.${zone}`;
+    await certificateServedFor(ns, issuer, [`*.${base}`, base], [`a.${base}`, base]);
+    await waitForCertificateRevision(ns, 'site', 1, 120_000);
+    t.deepEqual(await presented(ns), [
+      `Presented challenge using DNS-01 challenge mechanism for ${base}`,
+      `Presented challenge using DNS-01 challenge mechanism for ${base}`,
+    ], 'two authorizations, *.wild and wild, both through DNS-01');
+    for (const host of [`a.${base}`, base]) t.deepEqual(await servedSans(host, `*.${base}`), [`*.${base}`, base].sort());
+    t.deepEqual(await noChallengeRecordLeft(zone, base), []);
+  });
+}
+
+test('cloudflare: a wrong API token leaves the Challenge with reason "Cloudflare API: 403 …" and writes nothing to the zone', async (t) => {
+  const ns = await freshNamespace('dns01-cf-denied');
+  const issuer = `dns01-${ns}`;
+  await applyYaml(await dns01Issuer(issuer, env, 'cloudflare', 'not-the-token'));
+  const base = `denied-${ns}.${env.cloudflare.zone}`;
+  await certificateServedFor(ns, issuer, [`*.${base}`], [`a.${base}`]);
+  const challenge = await waitFor('a Challenge whose reason names the 403', async () => {
+    const list = await kubectlJson<{ items: ChallengeView[] }>(['-n', ns, 'get', 'challenges']);
+    return list.items.find((c) => /Cloudflare API: 403/.test(c.status?.reason ?? ''));
+  }, 60_000);
+  t.regex(challenge.status?.reason ?? '', /Cloudflare API: 403 Invalid access token \(9109\)/);
+  t.not(challenge.status?.presented, true);
+  t.deepEqual((await challengeRecords(env, env.cloudflare.zone)).filter((r) => r.includes(base)), []);
+});
+
+test('cloudflare: a storm of 429s from the API delays the certificate but does not fail it', async (t) => {
+  const ns = await freshNamespace('dns01-cf-storm');
+  const issuer = `dns01-${ns}`;
+  await applyYaml(await dns01Issuer(issuer, env, 'cloudflare'));
+  const before = (await standInRequests(env.cloudflare.api)).length;
+  await injectFault(env.cloudflare.api, { status: 429, count: 8, retryAfter: 1 });
+  const base = `storm-${ns}.${env.cloudflare.zone}`;
+  await certificateServedFor(ns, issuer, [`*.${base}`], [`a.${base}`]);
+  await waitForCertificateRevision(ns, 'site', 1, 120_000);
+  const statuses = (await standInRequests(env.cloudflare.api)).slice(before).map((r) => r.status);
+  t.is(statuses.filter((s) => s === 429).length, 8, 'the storm was answered');
+  t.deepEqual(await noChallengeRecordLeft(env.cloudflare.zone, base), []);
+});
+
+test('one ClusterIssuer, two solvers chosen by selectors: HTTP-01 for web.<zone> by dnsNames, DNS-01 for *.<zone> by dnsZones, on one certificate', async (t) => {
+  const ns = await freshNamespace('dns01-mixed');
+  const issuer = `dns01-${ns}`;
+  const base = `mixed-${ns}.${env.bind.zone}`;
+  const dns = await dns01Solver(issuer, env, 'rfc2136', '        ');
+  await applyYaml(withSolvers(pebbleClusterIssuer(issuer, env), [
+    '      - selector:',
+    `          dnsNames: ['web.${base}']`,
+    '        http01:',
+    '          ingress:',
+    '            ingressClassName: traefik',
+    '      - selector:',
+    `          dnsZones: ['${base}']`,
+    dns,
+  ].join('\n')));
+  await addAddress(env, `web.${base}`);
+  await certificateServedFor(ns, issuer, [`web.${base}`, `*.${base}`], [`web.${base}`, `a.${base}`]);
+  await waitForCertificateRevision(ns, 'site', 1, 120_000);
+  t.deepEqual(await presented(ns), [
+    `Presented challenge using DNS-01 challenge mechanism for ${base}`,
+    `Presented challenge using HTTP-01 challenge mechanism for web.${base}`,
+  ]);
+  t.deepEqual(await servedSans(`a.${base}`, `*.${base}`), [`*.${base}`, `web.${base}`].sort());
+});
