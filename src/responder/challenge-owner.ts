@@ -35,7 +35,9 @@ export function challengeOwnerProblem(ch: Challenge, lookup: OwnerLookup): strin
   const cr = crRef ? lookup.certificateRequest(ns, crRef.name) : undefined;
   if (!crRef || !cr || cr.metadata.uid !== crRef.uid) return `its Order ${ref.name} was not made for an existing CertificateRequest`;
   const names = [...(order.spec.dnsNames ?? []), ...(order.spec.ipAddresses ?? [])].map((n) => n.toLowerCase());
-  if (!names.includes(ch.spec.dnsName.toLowerCase())) return `its Order ${ref.name} does not ask for ${ch.spec.dnsName}`;
+  // A wildcard authorization's identifier is the name without "*." (RFC 8555 §7.1.3).
+  const asked = `${ch.spec.wildcard ? '*.' : ''}${ch.spec.dnsName.toLowerCase()}`;
+  if (!names.includes(asked)) return `its Order ${ref.name} does not ask for ${asked}`;
   const fromCa = order.status?.authorizations?.some((a) => (a.challenges ?? []).some((c) => c.token === ch.spec.token && c.url === ch.spec.url));
   if (!fromCa) return `its Order ${ref.name} got no such challenge from the CA`;
   return undefined;
