@@ -9,7 +9,7 @@ import type { Certificate, CertificateRequest, Challenge, Issuer, Order, Secret 
 import { MANAGED_LABEL, Resources } from '../api/types.ts';
 import { AccountRegistry } from '../acme/accounts.ts';
 import { observeRequests } from '../acme/client.ts';
-import type { KubeClient } from '../kube/client.ts';
+import { isConflict, type KubeClient } from '../kube/client.ts';
 import { Informers, type ControllerRegistration, type Reconciler } from '../kube/controller.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { LostLeadershipError } from '../kube/fence.ts';
@@ -144,7 +144,13 @@ export class Manager {
         // One line per reconcile, keyed, so a replica's log shows what it worked on.
         if (outcome) logger.debug({ controller: name, key, outcome: outcome.kind, ...(outcome.kind === 'requeueAfter' ? { requeueAfterMs: outcome.ms } : {}) }, 'reconciled');
       },
-      onError: (key, err, retryInMs) => logger.warn({ controller: name, key, err: err instanceof Error ? err.message : String(err), retryInMs }, 'reconcile failed; will retry'),
+      onError: (key, err, retryInMs) => {
+        const fields = { controller: name, key, err: err instanceof Error ? err.message : String(err), retryInMs };
+        // A 409 is the optimistic lock doing its job: the cache had not yet seen a newer version
+        // (often this controller's own last write). Nothing was written; the retry reads again.
+        if (isConflict(err)) logger.info(fields, 'reconcile raced a newer version of the object; will retry');
+        else logger.warn(fields, 'reconcile failed; will retry');
+      },
     });
   }
 
