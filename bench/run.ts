@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { Issuer } from '../src/api/types.ts';
 import { Resources } from '../src/api/types.ts';
+import { ApiError } from '../src/kube/client.ts';
 import { release, up, use } from '../test/env/stack.ts';
 import { BenchController, chartHeapPolicy } from './lib/controller.ts';
 import { stackClient } from './lib/kube.ts';
@@ -119,7 +120,8 @@ async function main(): Promise<number> {
   let failures = 0;
   // Every controller the bench starts works on the whole cluster: what earlier test runs left
   // (a Certificate renewing every few seconds, say) is work it does during every figure.
-  const preexisting = (await ctx.client.list(Resources.certificates)).items.length;
+  // A stack started just now may still answer 429 while the CRDs' storage initializes.
+  const preexisting = (await waitUntilServed(() => ctx.client.list(Resources.certificates))).items.length;
   if (preexisting > 0) log(`warning: ${preexisting} Certificates already exist on this stack; the controllers will reconcile them too, which skews every figure (a fresh stack has none)`);
   try {
     await createClusterIssuer(ctx);
@@ -181,3 +183,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 process.exitCode = await main();
+
+/** Calls `fn` until the apiserver stops answering 429 (storage still initializing), for up to a minute. */
+async function waitUntilServed<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.statusCode === 429) || attempt >= 60) throw err;
+      await sleep(1000);
+    }
+  }
+}
