@@ -220,3 +220,16 @@ test('the failure message is stable across identical failures', async (t) => {
   t.true(first.includes('returned status 503;'));
   t.false(first.includes('no available server'));
 });
+
+for (const [address, hostHeader] of [['192.0.2.7', '192.0.2.7'], ['2001:db8::7', '[2001:db8::7]']] as const) {
+  test(`the self-check for the IP address ${address} sends the literal as the Host (${hostHeader}), as an ACME validator does`, async (t) => {
+    const seen: string[] = [];
+    const port = await web(t, (req, res) => {
+      seen.push(req.headers.host ?? '');
+      res.end(`${KEY_AUTH}\n`);
+    });
+    const result = await selfCheck({ webAddress: `http://127.0.0.1:${port}`, host: address, token: TOKEN, expectedKeyAuth: KEY_AUTH });
+    t.deepEqual(result, { ok: true });
+    t.deepEqual(seen, [hostHeader]);
+  });
+}
