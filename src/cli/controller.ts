@@ -11,6 +11,7 @@ import { Manager } from '../controller/manager.ts';
 import { validateTiming } from '../kube/leader.ts';
 import { KubeClient } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
+import { metricsHandler } from '../metrics/metrics.ts';
 import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
 import { Http01Solver } from '../solvers/http01.ts';
 import { challengeRouteController, resolveTraefikWeb } from '../traefik/challenge-route.ts';
@@ -220,20 +221,7 @@ export async function run(argv: string[]): Promise<number> {
   const servers: http.Server[] = [];
   const metricsPort = portFlag('metrics-port', values['metrics-port'], 9402);
   if (metricsPort) {
-    servers.push(await listen(metricsPort, (_req, res) => {
-      // A collector that throws answers 500; it must not become an unhandled rejection.
-      manager.metrics.registry.metrics().then(
-        (text) => {
-          res.setHeader('content-type', manager.metrics.registry.contentType);
-          res.end(text);
-        },
-        (err: unknown) => {
-          logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'collecting metrics failed');
-          res.statusCode = 500;
-          res.end('collecting metrics failed\n');
-        },
-      );
-    }));
+    servers.push(await listen(metricsPort, metricsHandler(manager.metrics.registry, logger)));
   }
   const healthPort = portFlag('health-port', values['health-port'], 9403);
   if (healthPort) {

@@ -3,6 +3,7 @@
  * dashboards and alerts (e.g. "certificate expires in < 7d") keep working
  * after switching to certroute.
  */
+import type { RequestListener } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import type { Certificate, Challenge, Condition } from '../api/types.ts';
@@ -126,4 +127,24 @@ export class Metrics {
       issuer_group: ref.group,
     };
   }
+}
+
+/**
+ * The /metrics endpoint. A collector that throws answers 500 and is logged: its rejection must not
+ * reach the process's unhandledRejection handler, which would end every replica on a scrape.
+ */
+export function metricsHandler(registry: Registry, logger: { warn(fields: { err: string }, msg: string): void }): RequestListener {
+  return (_req, res) => {
+    registry.metrics().then(
+      (text) => {
+        res.setHeader('content-type', registry.contentType);
+        res.end(text);
+      },
+      (err: unknown) => {
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'collecting metrics failed');
+        res.statusCode = 500;
+        res.end('collecting metrics failed\n');
+      },
+    );
+  };
 }
