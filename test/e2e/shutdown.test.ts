@@ -1,21 +1,29 @@
 /**
- * A SIGTERM while the controller is still starting (its first list of the API server hangs, as
- * behind a stalled network) is a clean shutdown: the signal handlers are installed before the
- * first await, so the process logs why it stops and exits 0, instead of dying of the signal.
+ * How the controller process ends.
+ * - A SIGTERM while it is still starting (its first list of the API server hangs, as behind a
+ *   stalled network) is a clean shutdown: the signal handlers are installed before the first
+ *   await, so the process logs why it stops and exits 0, instead of dying of the signal.
+ * - A promise rejection nothing handles, in a running controller, is logged as fatal with its
+ *   reason and ends the process with exit code 1, so the Deployment restarts the pod. (Node's own
+ *   default would also exit 1, but with a stack trace on stderr and no log line: the fatal JSON
+ *   line is what only certroute's handler writes.)
  */
 import test from 'ava';
 import { join } from 'node:path';
+import { repoRoot } from '../env/paths.ts';
 import { stackDir } from '../env/paths.ts';
 import { readEnv } from '../env/stack.ts';
-import { readLog, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
+import { readLog, startController, waitFor, waitForLeader, type ControllerProcess } from '../helpers/controller.ts';
 import { kubeconfigVia, startStallProxy, type StallProxy } from '../helpers/stall-proxy.ts';
 
 const env = readEnv();
 let stall: StallProxy | undefined;
 let controller: ControllerProcess | undefined;
+let rejecting: ControllerProcess | undefined;
 
 test.after.always(async () => {
   await controller?.kill().catch(() => undefined);
+  await rejecting?.kill().catch(() => undefined);
   await stall?.close();
 });
 
@@ -31,4 +39,18 @@ test('SIGTERM during start-up shuts down cleanly with exit code 0', async (t) =>
   const code = await controller.exited;
   t.is(code, 0, 'exited by itself, not killed by the signal');
   t.regex(readLog(controller), /"msg":"shutting down during start-up"/);
+});
+
+test('a promise rejection nothing handles is logged as fatal, with its reason, and ends the process with exit code 1', async (t) => {
+  const preload = `--import=${join(repoRoot, 'test', 'helpers', 'reject-on-sigusr2.ts')}`;
+  rejecting = await startController([], { name: `unhandled-rejection-${process.pid}`, env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${preload}`.trim() } });
+  // A controller at work: caches synced and leading, so the rejection hits the running process.
+  await waitForLeader(rejecting);
+  await waitFor('the controller to report its caches synced', async () => readLog(rejecting!).includes('"msg":"caches synced"'), 30_000);
+  rejecting.child.kill('SIGUSR2');
+  t.is(await rejecting.exited, 1);
+  const lines = readLog(rejecting).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; err?: string });
+  const fatal = lines.filter((l) => l.level === 60);
+  t.deepEqual(fatal.map((l) => [l.msg, l.err]), [['unhandled promise rejection; exiting', 'a rejection nothing handles']]);
+  t.is(lines.at(-1)?.msg, 'unhandled promise rejection; exiting', 'its last word: it did not carry on');
 });
