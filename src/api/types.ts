@@ -73,12 +73,61 @@ export interface CertificateSpec {
   duration?: string;
   renewBefore?: string;
   renewBeforePercentage?: number;
+  emailAddresses?: string[];
+  otherNames?: OtherName[];
   usages?: string[];
   isCA?: boolean;
-  subject?: { organizations?: string[]; organizationalUnits?: string[]; countries?: string[] };
+  subject?: X509Subject;
+  /** RFC 4514 subject, as written; exclusive with subject and commonName. */
+  literalSubject?: string;
+  signatureAlgorithm?: SignatureAlgorithm;
+  nameConstraints?: NameConstraints;
   privateKey?: PrivateKeySpec;
   secretTemplate?: { annotations?: Record<string, string>; labels?: Record<string, string> };
   revisionHistoryLimit?: number;
+  additionalOutputFormats?: Array<{ type: 'CombinedPEM' | 'DER' }>;
+  keystores?: CertificateKeystores;
+  encodeUsagesInRequest?: boolean;
+}
+
+export interface X509Subject {
+  organizations?: string[];
+  organizationalUnits?: string[];
+  countries?: string[];
+  localities?: string[];
+  provinces?: string[];
+  streetAddresses?: string[];
+  postalCodes?: string[];
+  serialNumber?: string;
+}
+
+/** A UTF8String otherName SAN, such as a Microsoft UPN (1.3.6.1.4.1.311.20.2.3). */
+export interface OtherName {
+  oid: string;
+  utf8Value: string;
+}
+
+export type SignatureAlgorithm =
+  | 'SHA256WithRSA' | 'SHA384WithRSA' | 'SHA512WithRSA'
+  | 'ECDSAWithSHA256' | 'ECDSAWithSHA384' | 'ECDSAWithSHA512'
+  | 'PureEd25519';
+
+export interface NameConstraintItems {
+  dnsDomains?: string[];
+  ipRanges?: string[];
+  emailAddresses?: string[];
+  uriDomains?: string[];
+}
+
+export interface NameConstraints {
+  critical?: boolean;
+  permitted?: NameConstraintItems;
+  excluded?: NameConstraintItems;
+}
+
+export interface CertificateKeystores {
+  pkcs12?: { create: boolean; profile?: 'LegacyRC2' | 'LegacyDES' | 'Modern2023'; password?: string; passwordSecretRef?: SecretKeySelector };
+  jks?: { create: boolean; alias?: string; password?: string; passwordSecretRef?: SecretKeySelector };
 }
 
 export interface CertificateStatus {

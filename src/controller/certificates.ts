@@ -22,10 +22,12 @@ import { parseCsr } from '../pki/csr.ts';
 import { generatePrivateKey, keyMatchesSpec, publicKeyFingerprint } from '../pki/keys.ts';
 import { Reasons, readinessReason, shouldReissue } from '../pki/policies.ts';
 import { renewalTime } from '../pki/renewal.ts';
+import { outputFacts } from '../pki/outputs.ts';
 import { factsInPlaceOfPem, secretFacts } from '../pki/secret-facts.ts';
 import { trimSecret } from '../kube/secret-cache.ts';
 import { findIssuer, type Context } from './context.ts';
 import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
+import { refreshOutputs } from './secret-outputs.ts';
 import { writeStatus } from './status.ts';
 
 export const NEXT_KEY_LABEL = 'cert-manager.io/next-private-key';
@@ -136,6 +138,7 @@ async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
     now,
   );
   if (!decision) {
+    await refreshOutputs(ctx, cert, secret);
     await writeStatus(ctx, Resources.certificates, cert, status);
     const renewAt = status.renewalTime ? Date.parse(status.renewalTime) : undefined;
     return renewAt ? requeueAfter(Math.min(renewAt - now.getTime(), 24 * 3600_000)) : done;
@@ -169,9 +172,10 @@ function timesFromSecret(cert: Certificate, secret: Secret | undefined): Pick<Ce
  * (rotationPolicy Never) reads it from the API server.
  */
 export function cachedSecret(o: object): void {
-  trimSecret(o);
   const secret = o as Secret;
-  if (secret.metadata.labels?.[NEXT_KEY_LABEL] !== 'true') factsInPlaceOfPem(secret);
+  const outputs = outputFacts(secret.data);
+  trimSecret(o);
+  if (secret.metadata.labels?.[NEXT_KEY_LABEL] !== 'true') factsInPlaceOfPem(secret, outputs);
 }
 
 async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
@@ -346,6 +350,7 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
     // An issuer that gives no CA (ACME) must not leave the previous issuer's ca.crt beside the
     // new chain, where clients would trust the wrong root.
     if (built.secret.data?.['ca.crt'] === undefined) delete merged.data?.['ca.crt'];
+    for (const key of built.remove) delete merged.data?.[key];
     if (!sameContent(merged, existing)) await ctx.client.replace(Resources.secrets, merged);
   } else {
     await ctx.client.create(Resources.secrets, built.secret);

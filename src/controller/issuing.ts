@@ -10,6 +10,7 @@ import { controllerReference, encodeB64 } from '../base/objects.ts';
 import { parseCertificateChain, validateForSecret, type CertificateInfo } from '../pki/cert.ts';
 import { createCsr } from '../pki/csr.ts';
 import { publicKeyFingerprint } from '../pki/keys.ts';
+import { formatOutputs } from '../pki/outputs.ts';
 import { requestCsr, requestMismatches } from '../pki/request-match.ts';
 
 export async function buildCertificateRequest(cert: Certificate, name: string, revision: number, keySecretName: string, keyPem: string): Promise<CertificateRequest> {
@@ -59,10 +60,12 @@ export function requestMatchesSpec(cr: CertificateRequest, cert: Certificate, ke
   }
 }
 
-export type BuiltSecret = { secret: Secret; leaf: CertificateInfo } | { error: string };
+export type BuiltSecret = { secret: Secret; leaf: CertificateInfo; remove: string[] } | { error: string };
 
 /**
- * The Secret exactly as cert-manager writes it. Refuses (returns an error)
+ * The Secret exactly as cert-manager writes it, with the additional output
+ * formats the spec asks for; `remove` lists the format keys it no longer
+ * asks for, to be dropped from an existing Secret. Refuses (returns an error)
  * when the chain does not match the key or is already expired: a Secret is
  * never overwritten with something worse than what Traefik serves now.
  */
@@ -82,10 +85,12 @@ export function buildSecret(cert: Certificate, chainPem: string, keyPem: string,
     [SA.ipSans]: leaf.ipAddresses.join(','),
     [SA.uriSans]: leaf.uris.join(','),
   };
-  const data: Record<string, string> = { 'tls.crt': encodeB64(chainPem), 'tls.key': encodeB64(keyPem) };
+  const outputs = formatOutputs(cert.spec, Buffer.from(keyPem), Buffer.from(chainPem));
+  const data: Record<string, string> = { 'tls.crt': encodeB64(chainPem), 'tls.key': encodeB64(keyPem), ...outputs.data };
   if (caPem) data['ca.crt'] = encodeB64(caPem);
   return {
     leaf,
+    remove: outputs.remove,
     secret: {
       metadata: {
         name: cert.spec.secretName,

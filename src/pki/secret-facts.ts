@@ -13,6 +13,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Secret } from '../api/types.ts';
 import { parseCertificateChain, type CertificateInfo } from './cert.ts';
 import { describeKey, parsePrivateKey, publicKeyFingerprint, type KeyDescription } from './keys.ts';
+import { outputFacts, type OutputFacts } from './outputs.ts';
 import { secretValue } from './pem.ts';
 
 /** A leaf certificate as the policies read it: everything but its PEM. */
@@ -30,6 +31,8 @@ export interface SecretFacts {
   certificateError?: string;
   key?: KeyFacts;
   keyError?: string;
+  /** The keys derived from tls.key and tls.crt (tls-combined.pem, key.der, keystores). */
+  outputs: OutputFacts;
 }
 
 /** Facts of Secrets whose PEM was dropped from the cache, and memoized facts of full Secrets. */
@@ -39,10 +42,10 @@ function keyFacts(key: KeyObject): KeyFacts {
   return { ...describeKey(key), publicKeyFingerprint: publicKeyFingerprint(key) };
 }
 
-function parse(secret: Secret): SecretFacts {
+function parse(secret: Secret, outputs: OutputFacts = outputFacts(secret.data)): SecretFacts {
   const certPem = secretValue(secret.data, 'tls.crt');
   const keyPem = secretValue(secret.data, 'tls.key');
-  const facts: SecretFacts = { hasCertificate: certPem !== undefined, hasKey: keyPem !== undefined };
+  const facts: SecretFacts = { hasCertificate: certPem !== undefined, hasKey: keyPem !== undefined, outputs };
   try {
     if (certPem) {
       const { pem: _pem, ...leaf } = parseCertificateChain(certPem).leaf;
@@ -72,11 +75,12 @@ export function secretFacts(secret: Secret): SecretFacts {
 /**
  * Replaces `tls.crt` and `tls.key` of a Secret about to be cached by their
  * facts (in place: the cache holds the only copy). A reconciler that needs
- * the PEM itself reads the Secret from the API server.
+ * the PEM itself reads the Secret from the API server. `outputs` are the
+ * facts of the derived keys, read before the cache trimmed them away.
  */
-export function factsInPlaceOfPem(secret: Secret): void {
+export function factsInPlaceOfPem(secret: Secret, outputs?: OutputFacts): void {
   if (!secret.data) return;
-  known.set(secret, parse(secret));
+  known.set(secret, parse(secret, outputs));
   delete secret.data['tls.crt'];
   delete secret.data['tls.key'];
 }

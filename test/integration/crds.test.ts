@@ -296,6 +296,7 @@ const accepted: Array<[string, Obj]> = [
       { dns01: { cnameStrategy: 'Follow', rfc2136: { nameserver: '192.0.2.53' } } },
     ],
   }))],
+  ['both additional output formats, as cert-manager documents them', certificate('ok-formats', { dnsNames: ['a.example.com'], additionalOutputFormats: [{ type: 'CombinedPEM' }, { type: 'DER' }] })],
   ['a SelfSigned issuer', clusterIssuer('crds-test-ok-selfsigned', { selfSigned: {} })],
   ['a CA issuer with CRL distribution points', issuer('ok-ca', { ca: { secretName: 'root-ca', crlDistributionPoints: ['http://crl.example.com/ca.crl'] } })],
 ];
@@ -401,8 +402,8 @@ const rejected: Array<[string, Rejection]> = [
   ['cert-manager emailAddresses', {
     manifest: certificate('bad-emails', { ...good, emailAddresses: ['a@example.com'] }), field: 'spec.emailAddresses', says: 'certroute does not implement spec.emailAddresses; remove it',
   }],
-  ['cert-manager additionalOutputFormats', {
-    manifest: certificate('bad-formats', { ...good, additionalOutputFormats: [{ type: 'CombinedPEM' }] }), field: 'spec.additionalOutputFormats', says: 'certroute does not implement spec.additionalOutputFormats; remove it',
+  ['an additional output format cert-manager does not have', {
+    manifest: certificate('bad-formats', { ...good, additionalOutputFormats: [{ type: 'PKCS7' }] }), field: 'spec.additionalOutputFormats[0].type', says: 'supported values: "DER", "CombinedPEM"',
   }],
   ['a field cert-manager does not have either', {
     manifest: certificate('bad-unknown', { ...good, renewBeforeDays: 30 }), field: 'spec.renewBeforeDays', says: 'unknown field',
