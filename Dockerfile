@@ -6,14 +6,21 @@
 # e2e tests run: `certroute controller`. Node 24 strips TypeScript types natively, so src/ ships as
 # is, with no build step.
 
-FROM node:24-bookworm-slim AS deps
+# The base images, by tag. A release pins both by digest, without editing this file:
+#   --build-arg BUILD_IMAGE=node:24-bookworm-slim@sha256:<digest>
+#   --build-arg RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot@sha256:<digest>
+# with each digest read from its registry at release time (README, "Container image").
+ARG BUILD_IMAGE=node:24-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs24-debian12:nonroot
+
+FROM ${BUILD_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: no production dependency needs an install script, and none gets to run one.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && npm cache clean --force
 
-FROM gcr.io/distroless/nodejs24-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="certroute" \
   org.opencontainers.image.description="TLS certificates for every Traefik route from an ACME CA, speaking the cert-manager API" \
   org.opencontainers.image.licenses="Apache-2.0"
