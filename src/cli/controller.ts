@@ -15,7 +15,8 @@ import { metricsHandler } from '../metrics/metrics.ts';
 import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
 import { Http01Solver } from '../solvers/http01.ts';
 import { challengeRouteController, resolveTraefikWeb } from '../traefik/challenge-route.ts';
-import { ingressRouteShim } from '../traefik/shim.ts';
+import { routeShim } from '../shim/controller.ts';
+import { ingressRouteKind } from '../shim/ingressroute.ts';
 import type { ControllerConfig } from '../controller/context.ts';
 import { CLOUDFLARE_API } from '../dns/cloudflare.ts';
 import { systemNameservers } from '../dns/propagation.ts';
@@ -170,7 +171,7 @@ export async function run(argv: string[]): Promise<number> {
   // Beside cert-manager (--shim-only) its own cainjector fills the bundles.
   const caInjector = booleanFlag('ca-injector', values['ca-injector'], true) && !shimOnly ? [caInjectorController] : [];
   const traefikControllers = [
-    ingressRouteShim({ defaultSecretName }),
+    routeShim(ingressRouteKind, { defaultSecretName }),
     challengeRouteController({
       namespace,
       serviceName: values['responder-service'] ?? 'certroute',

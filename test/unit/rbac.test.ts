@@ -73,10 +73,10 @@ const grants: Grant[] = [
   { scope: 'cluster', group: '', resource: 'secrets', verbs: ['list', 'watch'], when: always, why: 'informer (label certroute managed; RBAC cannot narrow by label)' },
   { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes', verbs: ['list', 'watch'], when: always, why: 'informer for the shim and the challenge route' },
 
-  // The IngressRoute shim (src/traefik/shim.ts), every mode.
+  // The route-kind shims (src/shim/), every mode.
   { scope: 'cluster', group: CM, resource: 'certificates', verbs: ['create', 'update', 'delete'], when: always, why: 'shim: create/replace/delete the Certificate it owns' },
   { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes', verbs: ['patch'], when: (m) => m.defaultSecretName, why: 'shim: merge-patch an empty spec.tls.secretName (shim.defaultSecretName)' },
-  { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes/finalizers', verbs: ['update'], when: always, why: 'shim-policy: Certificate ownerReference to the IngressRoute with blockOwnerDeletion' },
+  { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes/finalizers', verbs: ['update'], when: always, why: 'shim: Certificate ownerReference to the IngressRoute with blockOwnerDeletion' },
   { scope: 'cluster', group: '', resource: 'events', verbs: ['create', 'patch'], when: always, why: 'src/kube/events.ts: create, then patch the count of a repeat' },
 
   // The reconcilers (src/controller/*), not in shim-only mode.
@@ -203,6 +203,13 @@ function scanCode(): { used: Set<string>; unresolved: string[] } {
       if (!r) unresolved.push(`${file} informer ${m[1]}`);
       else for (const v of ['list', 'watch']) used.add(pair(r.group, r.plural, v));
     }
+    // A route kind (src/shim/route-kind.ts) names its resource once: the shim controller runs an
+    // informer on it and makes it the Certificates' owner, with blockOwnerDeletion.
+    for (const m of text.matchAll(/\bresource:\s*Resources\.(\w+)/g)) {
+      const r = resourceOf(`Resources.${m[1]}`);
+      if (!r) unresolved.push(`${file} route kind ${m[1]}`);
+      else for (const p of [pair(r.group, r.plural, 'list'), pair(r.group, r.plural, 'watch'), pair(r.group, `${r.plural}/finalizers`, 'update')]) used.add(p);
+    }
     // Owner references with blockOwnerDeletion need update on the owner's finalizers.
     for (const m of text.matchAll(/\bcontrollerReference\(\s*Resources\.(\w+)/g)) {
       const r = resourceOf(`Resources.${m[1]}`);
@@ -223,7 +230,7 @@ test('the controller code uses exactly the (resource, verb) pairs the table gran
 
 test('the scan covers the modules that talk to the API server', (t) => {
   const modules = controllerModules();
-  for (const f of ['src/controller/manager.ts', 'src/cainjector/injector.ts', 'src/kube/leader.ts', 'src/kube/events.ts', 'src/traefik/shim.ts', 'src/traefik/challenge-route.ts', 'src/controller/orders.ts']) {
+  for (const f of ['src/controller/manager.ts', 'src/cainjector/injector.ts', 'src/kube/leader.ts', 'src/kube/events.ts', 'src/shim/controller.ts', 'src/shim/ingressroute.ts', 'src/traefik/challenge-route.ts', 'src/controller/orders.ts']) {
     t.true(modules.includes(f), `${f} is loaded by the controller`);
   }
   t.false(modules.includes('src/cli/renew.ts'), "the operator's CLI commands are not the controller's");

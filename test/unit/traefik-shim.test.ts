@@ -5,11 +5,18 @@
 import test from 'ava';
 import type { CertificateSpec, IngressRoute } from '../../src/api/types.ts';
 import {
-  BadAnnotation, BlockingReasons, CertResolverSet, ConflictingIssuerAnnotations, desiredCertificate, Ignored, InvalidHost,
+  BadAnnotation, BlockingReasons, CertResolverSet, ConflictingIssuerAnnotations, DuplicateSecretName, Ignored, InvalidHost,
   InvalidRule, InvalidSecretName, NegatedHost, NoHosts, NotAnnotated, splitCsv, UnknownAnnotation, UnknownMatcher,
   TooManyHosts, UnsupportedAnnotation, UnsupportedMatcher, type ShimReason,
-} from '../../src/traefik/shim-policy.ts';
-import { foldWarnings } from '../../src/traefik/shim.ts';
+} from '../../src/shim/annotations.ts';
+import { ingressRouteKind } from '../../src/shim/ingressroute.ts';
+import { desiredCertificates, foldWarnings, type DesiredCertificate, type ShimResult } from '../../src/shim/route-kind.ts';
+
+/** The IngressRoute kind names one Secret, so it asks for at most one Certificate. */
+function desiredCertificate(route: IngressRoute): Omit<ShimResult, 'certificates'> & { certificate?: DesiredCertificate } {
+  const { certificates, blocked: _, ...rest } = desiredCertificates(ingressRouteKind, route);
+  return certificates[0] ? { certificate: certificates[0], ...rest } : rest;
+}
 
 type Option = (route: IngressRoute) => void;
 
@@ -311,7 +318,7 @@ test('the route given to the shim is not modified', (t) => {
 });
 
 test('blocking reasons are exactly those that stop a Certificate', (t) => {
-  t.deepEqual([...BlockingReasons].sort(), [BadAnnotation, ConflictingIssuerAnnotations, InvalidRule, InvalidSecretName, NoHosts, TooManyHosts, UnsupportedAnnotation].sort());
+  t.deepEqual([...BlockingReasons].sort(), [BadAnnotation, ConflictingIssuerAnnotations, DuplicateSecretName, InvalidRule, InvalidSecretName, NoHosts, TooManyHosts, UnsupportedAnnotation].sort());
 });
 
 test('splitCsv reads one CSV line as Go encoding/csv does', (t) => {

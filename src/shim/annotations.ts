@@ -1,31 +1,31 @@
 /**
- * The IngressRoute shim's decision, as a pure function: given an IngressRoute, what Certificate
- * should exist for it, and what must the user be told.
+ * The one rule every route kind shares: what the cert-manager annotations on an object (an
+ * IngressRoute, an Ingress, a Gateway) say about the Certificates made for it, and what the user
+ * must be told when they cannot be used. Pure functions; the route kinds (`route-kind.ts`) add
+ * the names and Secrets each kind declares.
  *
- * It follows cert-manager's ingress-shim (`pkg/controller/certificate-shim`) so that annotations
- * written for cert-manager mean the same here: the Certificate is named after the Secret, the
- * issuer comes from `cert-manager.io/issuer` or `cert-manager.io/cluster-issuer` (plus
- * `issuer-kind`/`issuer-group` for external issuers), and the other annotations fill in the spec.
- * Unlike cert-manager, every value is validated here, so a bad annotation becomes a Warning event
- * on the IngressRoute instead of a Certificate the API server rejects, and it never changes a
- * Certificate that is already serving.
+ * It follows cert-manager's certificate-shim (`pkg/controller/certificate-shim`) so that
+ * annotations written for cert-manager mean the same here: the issuer comes from
+ * `cert-manager.io/issuer` or `cert-manager.io/cluster-issuer` (plus `issuer-kind`/`issuer-group`
+ * for external issuers), and the other annotations fill in the spec. Unlike cert-manager, every
+ * value is validated here, so a bad annotation becomes a Warning event on the object instead of a
+ * Certificate the API server rejects, and it never changes a Certificate that is already serving.
  *
  * Durations are written in Go's canonical form (`2160h0m0s`), as cert-manager writes them, so a
  * Certificate cert-manager created compares equal to the one certroute wants.
  */
 import { isIP } from 'node:net';
-import type { CertificateSpec, IngressRoute, IssuerRef, OwnerReference, PrivateKeySpec } from '../api/types.ts';
-import { Resources } from '../api/types.ts';
+import type { CertificateSpec, IssuerRef, KubeObject, PrivateKeySpec } from '../api/types.ts';
 import { DEFAULT_DURATION_MS, formatGoDuration, tryParseGoDuration } from '../base/duration.ts';
-import { controllerReference } from '../base/objects.ts';
 import { DEFAULT_USAGES, USAGE_NAMES } from '../pki/usages.ts';
 import { dnsNameProblem } from '../pki/names.ts';
-import { extractHosts, MAX_HOSTS, type RuleProblemKind } from './rules.ts';
 
-/** No issuer annotation: the route is not ours. The reconciler stops managing it, quietly. */
+/** No issuer annotation: the object is not ours. The reconciler stops managing it, quietly. */
 export const NotAnnotated = 'NotAnnotated';
-/** `certroute.io/ignore: "true"`: the user opted this route out. */
+/** `certroute.io/ignore: "true"`: the user opted this object out. */
 export const Ignored = 'Ignored';
+/** An Ingress or Gateway of a class Traefik does not serve (see the route kind's class list). */
+export const NotServed = 'NotServed';
 /** Both issuer annotations, or cluster-issuer with issuer-kind/issuer-group. Blocks. */
 export const ConflictingIssuerAnnotations = 'ConflictingIssuerAnnotations';
 /** An annotation value that cannot be used. Blocks. */
@@ -48,22 +48,29 @@ export const InvalidHost = 'InvalidHost';
 export const TooManyHosts = 'TooManyHosts';
 /** No name at all for the certificate. Blocks. */
 export const NoHosts = 'NoHosts';
-/** `spec.tls.secretName` (or `<name>-tls`) is not a valid object name. Blocks. */
+/** The Secret name is not a valid object name. Blocks. */
 export const InvalidSecretName = 'InvalidSecretName';
 /** `spec.tls.certResolver` is set too, so Traefik's own ACME resolver also manages these hosts. */
 export const CertResolverSet = 'CertResolverSet';
+/** An Ingress TLS entry or a Gateway listener that cannot become a Certificate; it is skipped, the others go on (as cert-manager does). */
+export const SkippedTlsEntry = 'SkippedTlsEntry';
+/** An annotated object declares no TLS at all (no Ingress `spec.tls`, no HTTPS listener with a Secret). */
+export const NoTls = 'NoTls';
+/** Two Ingress TLS entries name one Secret. Blocks, as in cert-manager: one Certificate per entry. */
+export const DuplicateSecretName = 'DuplicateSecretName';
 
 export type ShimReason =
   | typeof ConflictingIssuerAnnotations | typeof BadAnnotation | typeof UnsupportedAnnotation
   | typeof UnknownAnnotation | typeof InvalidRule | typeof UnsupportedMatcher | typeof UnknownMatcher
   | typeof NegatedHost | typeof InvalidHost | typeof NoHosts | typeof InvalidSecretName | typeof CertResolverSet
-  | typeof TooManyHosts;
+  | typeof TooManyHosts | typeof SkippedTlsEntry | typeof DuplicateSecretName | typeof NoTls;
 
-export type SkipReason = typeof NotAnnotated | typeof Ignored;
+export type SkipReason = typeof NotAnnotated | typeof Ignored | typeof NotServed;
 
-/** Reasons that stop the shim from producing a Certificate. */
+/** Reasons that stop the shim from producing any Certificate for the object. */
 export const BlockingReasons: ReadonlySet<ShimReason> = new Set<ShimReason>([
   ConflictingIssuerAnnotations, BadAnnotation, UnsupportedAnnotation, InvalidRule, NoHosts, InvalidSecretName, TooManyHosts,
+  DuplicateSecretName,
 ]);
 
 export const ShimAnnotations = {
@@ -108,56 +115,8 @@ export interface ShimWarning {
   message: string;
 }
 
-export interface DesiredCertificate {
-  name: string;
-  namespace: string;
-  spec: CertificateSpec;
-  ownerReference: OwnerReference;
-}
-
-/**
- * What the shim wants. Read it as:
- * - `skip`: not managed; do nothing and emit nothing.
- * - no `certificate` and no `skip`: blocked by a warning; emit the warnings, change nothing.
- * - `certificate`: create or update it; write `secretNameToWrite` into `spec.tls.secretName`
- *   when set; emit any (non-blocking) warnings.
- */
-export interface ShimResult {
-  certificate?: DesiredCertificate;
-  secretNameToWrite?: string;
-  warnings: ShimWarning[];
-  skip?: SkipReason;
-}
-
-type Gate = (route: IngressRoute) => { skip: SkipReason } | ShimWarning | undefined;
-
-const gates: Gate[] = [
-  function notAnnotated(route) {
-    const a = route.metadata.annotations ?? {};
-    return a[ShimAnnotations.issuer] === undefined && a[ShimAnnotations.clusterIssuer] === undefined ? { skip: NotAnnotated } : undefined;
-  },
-  function ignored(route) {
-    const value = route.metadata.annotations?.[ShimAnnotations.ignore];
-    if (value === undefined || value === 'false') return undefined;
-    if (value === 'true') return { skip: Ignored };
-    return { reason: BadAnnotation, message: `annotation ${ShimAnnotations.ignore}: ${JSON.stringify(value)} is neither "true" nor "false"; set "true" to opt this IngressRoute out, or remove the annotation` };
-  },
-  function conflictingIssuers(route) {
-    const a = route.metadata.annotations ?? {};
-    const issuer = a[ShimAnnotations.issuer];
-    const cluster = a[ShimAnnotations.clusterIssuer];
-    if (issuer !== undefined && cluster !== undefined) {
-      return { reason: ConflictingIssuerAnnotations, message: `both ${ShimAnnotations.issuer} (${JSON.stringify(issuer)}) and ${ShimAnnotations.clusterIssuer} (${JSON.stringify(cluster)}) are set; keep only the one that names your issuer` };
-    }
-    if (cluster !== undefined && (a[ShimAnnotations.issuerKind] !== undefined || a[ShimAnnotations.issuerGroup] !== undefined)) {
-      return { reason: ConflictingIssuerAnnotations, message: `${ShimAnnotations.issuerKind} and ${ShimAnnotations.issuerGroup} go with ${ShimAnnotations.issuer}, not ${ShimAnnotations.clusterIssuer}; for an external issuer, set ${ShimAnnotations.issuer} to its name instead` };
-    }
-    return undefined;
-  },
-];
-
-/** Collects the warnings of one pass; each `bad` names the annotation, the value and the fix. */
-class Findings {
+/** Collects the warnings of one pass; each `reject` names the annotation, the value and the fix. */
+export class Findings {
   readonly warnings: ShimWarning[] = [];
 
   add(reason: ShimReason, message: string): void {
@@ -179,26 +138,73 @@ class Findings {
   }
 }
 
+type Gate = (obj: KubeObject, kind: string) => { skip: SkipReason } | ShimWarning | undefined;
+
+const gates: Gate[] = [
+  function notAnnotated(obj) {
+    const a = obj.metadata.annotations ?? {};
+    return a[ShimAnnotations.issuer] === undefined && a[ShimAnnotations.clusterIssuer] === undefined ? { skip: NotAnnotated } : undefined;
+  },
+  function ignored(obj, kind) {
+    const value = obj.metadata.annotations?.[ShimAnnotations.ignore];
+    if (value === undefined || value === 'false') return undefined;
+    if (value === 'true') return { skip: Ignored };
+    return { reason: BadAnnotation, message: `annotation ${ShimAnnotations.ignore}: ${JSON.stringify(value)} is neither "true" nor "false"; set "true" to opt this ${kind} out, or remove the annotation` };
+  },
+  function conflictingIssuers(obj) {
+    const a = obj.metadata.annotations ?? {};
+    const issuer = a[ShimAnnotations.issuer];
+    const cluster = a[ShimAnnotations.clusterIssuer];
+    if (issuer !== undefined && cluster !== undefined) {
+      return { reason: ConflictingIssuerAnnotations, message: `both ${ShimAnnotations.issuer} (${JSON.stringify(issuer)}) and ${ShimAnnotations.clusterIssuer} (${JSON.stringify(cluster)}) are set; keep only the one that names your issuer` };
+    }
+    if (cluster !== undefined && (a[ShimAnnotations.issuerKind] !== undefined || a[ShimAnnotations.issuerGroup] !== undefined)) {
+      return { reason: ConflictingIssuerAnnotations, message: `${ShimAnnotations.issuerKind} and ${ShimAnnotations.issuerGroup} go with ${ShimAnnotations.issuer}, not ${ShimAnnotations.clusterIssuer}; for an external issuer, set ${ShimAnnotations.issuer} to its name instead` };
+    }
+    return undefined;
+  },
+];
+
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-function isObjectName(name: string): boolean {
+export function isObjectName(name: string): boolean {
   return name.length <= 253 && OBJECT_NAME.test(name);
 }
 
+/** Names the annotations add to every Certificate of the object (`alt-names`, `ip-sans`). */
+export interface ExtraNames {
+  dnsNames: string[];
+  ipAddresses: string[];
+}
+
 /**
- * Decides the Certificate an IngressRoute asks for. Pure: the same route and options always give
- * a deep-equal result, with fields in a fixed order and no `undefined` members, so the reconciler
- * can compare it with what is in the cluster and skip needless writes.
+ * What the annotations say. Read it as:
+ * - `skip`: not managed (no issuer annotation, or opted out); do nothing and say nothing.
+ * - `fields` absent: blocked; `findings` says why.
+ * - otherwise: `fields` and `extraNames` go into every Certificate; `findings` may hold
+ *   warnings that do not block.
  */
-export function desiredCertificate(route: IngressRoute): ShimResult {
-  for (const gate of gates) {
-    const outcome = gate(route);
-    if (outcome === undefined) continue;
-    if ('skip' in outcome) return { warnings: [], skip: outcome.skip };
-    return { warnings: [outcome] };
-  }
+export type AnnotationResult =
+  | { skip: SkipReason }
+  | { findings: Findings; fields?: AnnotatedFields; extraNames: ExtraNames };
+
+/** The spec fields the annotations set, split around the names so the spec keeps CertificateSpec's order. */
+export interface AnnotatedFields {
+  leading: Pick<CertificateSpec, 'issuerRef' | 'commonName'>;
+  trailing: SpecFields['trailing'];
+}
+
+/** Reads an object's cert-manager annotations once; `kind` names the object in messages. */
+export function readAnnotations(obj: KubeObject, kind: string): AnnotationResult {
   const findings = new Findings();
-  const annotations = route.metadata.annotations ?? {};
+  for (const gate of gates) {
+    const outcome = gate(obj, kind);
+    if (outcome === undefined) continue;
+    if ('skip' in outcome) return { skip: outcome.skip };
+    findings.add(outcome.reason, outcome.message);
+    return { findings, extraNames: { dnsNames: [], ipAddresses: [] } };
+  }
+  const annotations = obj.metadata.annotations ?? {};
   for (const key of Object.keys(annotations).sort()) {
     const why = UNSUPPORTED_ANNOTATIONS[key];
     if (why !== undefined) {
@@ -207,35 +213,22 @@ export function desiredCertificate(route: IngressRoute): ShimResult {
       findings.add(UnknownAnnotation, `annotation ${key} is not one certroute knows, so it has no effect; check its spelling`);
     }
   }
-
   const issuerRef = issuerFor(annotations, findings);
-  const names = namesFor(route, annotations, findings);
+  const extraNames = extraNamesFor(annotations, findings);
   const fields = specFields(annotations, findings);
+  if (issuerRef === undefined) return { findings, extraNames };
+  return { findings, fields: { leading: { issuerRef, ...fields.leading }, trailing: fields.trailing }, extraNames };
+}
 
-  const given = route.spec.tls?.secretName ?? '';
-  const secretName = given === '' ? `${route.metadata.name}-tls` : given;
-  if (!isObjectName(secretName)) {
-    findings.add(InvalidSecretName, `the Secret name ${JSON.stringify(secretName)} is not a valid object name; set spec.tls.secretName to lowercase letters, digits, "-" and "." (at most 253 characters)`);
-  }
-  if (route.spec.tls?.certResolver) {
-    findings.add(CertResolverSet, `spec.tls.certResolver (${route.spec.tls.certResolver}) is set too, so Traefik's own ACME resolver also requests certificates for these hosts; remove certResolver to let certroute alone manage them`);
-  }
-
-  if (findings.blocked || issuerRef === undefined) return { warnings: findings.warnings };
-  if (route.metadata.uid === undefined) throw new Error(`IngressRoute ${route.metadata.namespace}/${route.metadata.name} has no uid; the shim needs one for the owner reference`);
-
-  const spec: CertificateSpec = { secretName, issuerRef, ...fields.leading, ...names, ...fields.trailing };
-  const result: ShimResult = {
-    certificate: {
-      name: secretName,
-      namespace: route.metadata.namespace ?? 'default',
-      spec,
-      ownerReference: controllerReference(Resources.ingressroutes, route),
-    },
-    warnings: findings.warnings,
-  };
-  if (given === '') result.secretNameToWrite = secretName;
-  return result;
+/** `alt-names` (DNS names, lowercased) and `ip-sans`, as cert-manager adds them to every Certificate. */
+function extraNamesFor(annotations: Record<string, string>, findings: Findings): ExtraNames {
+  const dnsNames = list(annotations, ShimAnnotations.altNames, findings, 'list DNS names separated by commas', (name) => {
+    const why = dnsNameProblem(name.toLowerCase());
+    return why === undefined ? name.toLowerCase() : { problem: `is not a DNS name: it ${why}` };
+  }) ?? [];
+  const ipAddresses = list(annotations, ShimAnnotations.ipSans, findings, 'list IPv4 or IPv6 addresses separated by commas', (ip) =>
+    isIP(ip) !== 0 ? ip : { problem: 'is not an IP address' }) ?? [];
+  return { dnsNames, ipAddresses };
 }
 
 function issuerFor(annotations: Record<string, string>, findings: Findings): IssuerRef | undefined {
@@ -262,54 +255,6 @@ function issuerFor(annotations: Record<string, string>, findings: Findings): Iss
   return ref;
 }
 
-const PROBLEM_REASONS: Record<RuleProblemKind, ShimReason> = {
-  'syntax': InvalidRule,
-  'unsupported': UnsupportedMatcher,
-  'negated': NegatedHost,
-  'invalid-host': InvalidHost,
-  'unknown-matcher': UnknownMatcher,
-  'too-many-hosts': TooManyHosts,
-};
-
-/** dnsNames and ipAddresses from every route's Host matchers, then alt-names and ip-sans. */
-function namesFor(route: IngressRoute, annotations: Record<string, string>, findings: Findings): Pick<CertificateSpec, 'dnsNames' | 'ipAddresses'> {
-  const dnsNames: string[] = [];
-  const ipAddresses: string[] = [];
-  const seen = new Set<string>();
-  const addUnique = (list: string[], value: string) => {
-    if (seen.has(value)) return;
-    seen.add(value);
-    list.push(value);
-  };
-  let parsed = true;
-  route.spec.routes.forEach((r, i) => {
-    const { hosts, problems } = extractHosts(r.match ?? '');
-    for (const p of problems) {
-      findings.add(PROBLEM_REASONS[p.kind], `spec.routes[${i}].match: ${p.message}`);
-      if (p.kind === 'syntax') parsed = false;
-    }
-    for (const host of hosts) addUnique(isIP(host) === 0 ? dnsNames : ipAddresses, host);
-  });
-  const altNames = list(annotations, ShimAnnotations.altNames, findings, 'list DNS names separated by commas', (name) => {
-    const why = dnsNameProblem(name.toLowerCase());
-    return why === undefined ? name.toLowerCase() : { problem: `is not a DNS name: it ${why}` };
-  });
-  altNames?.forEach((name) => addUnique(dnsNames, name));
-  const ipSans = list(annotations, ShimAnnotations.ipSans, findings, 'list IPv4 or IPv6 addresses separated by commas', (ip) =>
-    isIP(ip) !== 0 ? ip : { problem: 'is not an IP address' });
-  ipSans?.forEach((ip) => addUnique(ipAddresses, ip));
-
-  if (seen.size > MAX_HOSTS) {
-    findings.add(TooManyHosts, `the routes and annotations name ${seen.size} hosts, more than the ${MAX_HOSTS} a certificate can hold; split them over several IngressRoutes, each with its own spec.tls.secretName`);
-  }
-  if (parsed && dnsNames.length === 0 && ipAddresses.length === 0) {
-    findings.add(NoHosts, `no route has a Host(\`…\`) matcher, so there is no name to put in a certificate; add one to a route's match, e.g. Host(\`app.example.com\`) && PathPrefix(\`/\`), or list the names in ${ShimAnnotations.altNames}`);
-  }
-  const names: Pick<CertificateSpec, 'dnsNames' | 'ipAddresses'> = {};
-  if (dnsNames.length > 0) names.dnsNames = dnsNames;
-  if (ipAddresses.length > 0) names.ipAddresses = ipAddresses;
-  return names;
-}
 
 /**
  * A comma-separated annotation, each item normalized by `item` or rejected with the reason it
