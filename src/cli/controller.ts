@@ -54,6 +54,9 @@ Flags:
                                   (needs patch on IngressRoutes cluster-wide; false: a Warning asks the user)
   --ca-injector=true|false        fill caBundles of annotated webhooks, CRDs and APIServices, as
                                   cert-manager's cainjector (default true; off with --shim-only)
+  --auto-approve=true|false       approve every CertificateRequest, as cert-manager's default approver
+                                  (default true); false: an external approver such as approver-policy
+                                  or cmctl approve sets Approved or Denied through the status subresource
   --workers=8                     concurrent reconciles per kind
   --poll-min=25ms                 first wait before polling a pending ACME order or challenge again;
                                   it doubles with each poll, up to 5s
@@ -121,6 +124,7 @@ export async function run(argv: string[]): Promise<number> {
     'shim-only': { type: 'boolean' },
     'shim-default-secret-name': { type: 'string' },
     'ca-injector': { type: 'string' },
+    'auto-approve': { type: 'string' },
     workers: { type: 'string' },
     'poll-min': { type: 'string' },
     'dns01-recursive-nameservers': { type: 'string' },
@@ -193,6 +197,7 @@ export async function run(argv: string[]): Promise<number> {
       pollMinMs: durationFlag('poll-min', values['poll-min'], '25ms'),
       pollMaxMs: 5_000,
       selfCheckRetryMs: 5_000,
+      autoApprove: booleanFlag('auto-approve', values['auto-approve'], true),
       ...dns01Config(values),
     },
     leaderElection: {

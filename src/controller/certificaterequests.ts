@@ -48,12 +48,18 @@ export function certificateRequestReconciler(ctx: Context): (key: string) => Pro
     if (ready?.status === 'True' || ready?.reason === 'Failed' || ready?.reason === 'Denied') return done;
     const now = ctx.clock();
     const status = structuredClone(cr.status ?? {});
-    // certroute is its own approver, as cert-manager's default approver is.
-    if (!getCondition(status.conditions, 'Approved') && !getCondition(status.conditions, 'Denied')) {
-      status.conditions = setCondition(status.conditions, { type: 'Approved', status: 'True', reason: 'cert-manager.io', message: 'Certificate request has been approved by cert-manager.io' }, undefined, now);
-    }
     if (getCondition(status.conditions, 'Denied')?.status === 'True') {
       return finish(ctx, cr, status, { status: 'False', reason: 'Denied', message: 'The CertificateRequest was denied by an approval controller' });
+    }
+    if (getCondition(status.conditions, 'Approved')?.status !== 'True') {
+      // With --auto-approve=false an external approver (approver-policy, `cmctl approve`) decides;
+      // its status write brings the next pass.
+      if (!ctx.config.autoApprove) {
+        ctx.events.event(cr, Resources.certificaterequests, 'Normal', 'WaitingForApproval', 'Not signing CertificateRequest until it is Approved');
+        return done;
+      }
+      // certroute is its own approver, as cert-manager's default approver is.
+      status.conditions = setCondition(status.conditions, { type: 'Approved', status: 'True', reason: 'cert-manager.io', message: 'Certificate request has been approved by cert-manager.io' }, undefined, now);
     }
     const issuer = findIssuer(ctx, cr.spec.issuerRef, namespace);
     const ref = normalizeIssuerRef(cr.spec.issuerRef);

@@ -40,6 +40,8 @@ export interface ControllerConfig extends SolverConfig {
   pollMinMs: number;
   pollMaxMs: number;
   selfCheckRetryMs: number;
+  /** Approve every CertificateRequest, as cert-manager's default approver; false leaves it to an external approver. */
+  autoApprove: boolean;
 }
 
 export interface Enqueue {

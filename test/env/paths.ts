@@ -28,3 +28,5 @@ export function logFile(component: string): string {
 }
 /** certroute's own CRDs: the single source the chart and the stack share. */
 export const certrouteCrdDir = join(repoRoot, 'crds');
+/** The requester-identity MutatingAdmissionPolicy, which the chart renders where the API server serves it. */
+export const requesterIdentityPolicy = join(repoRoot, 'charts', 'certroute', 'files', 'requester-identity.yaml');

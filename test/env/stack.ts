@@ -18,7 +18,7 @@ import {
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { apply, exposeLocalPort, kubectl, loadKubeConfig, writeKubeconfig } from './kube.ts';
 import { dropLease, lockFile, otherUsers, takeLease, withLock } from './lock.ts';
-import { certrouteCrdDir, envFile, kubeconfigFile, logsDir, pidsFile, pkiDir, stackDir, stateFile } from './paths.ts';
+import { certrouteCrdDir, envFile, kubeconfigFile, logsDir, pidsFile, pkiDir, requesterIdentityPolicy, stackDir, stateFile } from './paths.ts';
 import { makeStackPki, type StackPki } from './pki.ts';
 import { freePorts } from './ports.ts';
 import { get } from './probe.ts';
@@ -173,6 +173,8 @@ async function startKubernetes(state: StackState): Promise<void> {
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', certrouteCrdDir]);
   // crd --all, not -f: the directory also holds the admission policy, which has no such condition.
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  // And what the chart renders on a 1.36 API server: the requester identity on CertificateRequests.
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', requesterIdentityPolicy]);
   await kubectl(['create', 'namespace', 'certroute']);
   await exposeLocalPort(loadKubeConfig(), { namespace: 'certroute', name: 'certroute', port: responderPort });
   await kubectl(['create', 'namespace', 'traefik']);

@@ -169,6 +169,7 @@ export const testConfig: ControllerConfig = {
   pollMinMs: 25,
   pollMaxMs: 5_000,
   selfCheckRetryMs: 1_000,
+  autoApprove: true,
   dns01RecursiveNameservers: ['127.0.0.1:53'],
   dns01RecursiveNameserversOnly: false,
   dns01CheckRetryMs: 1_000,

@@ -54,8 +54,8 @@ function kubeVersion(): string {
 
 const sets = (values: string[]): string[] => values.flatMap((v) => ['--set', v]);
 
-async function template(release: string, namespace: string, values: string[]): Promise<string> {
-  return (await helm(['template', release, chart, '-n', namespace, '--kube-version', kubeVersion(), ...sets(values)])).stdout;
+async function template(release: string, namespace: string, values: string[], flags: string[] = []): Promise<string> {
+  return (await helm(['template', release, chart, '-n', namespace, '--kube-version', kubeVersion(), ...flags, ...sets(values)])).stdout;
 }
 
 async function namespace(prefix: string): Promise<string> {
@@ -125,8 +125,8 @@ interface Doc {
   spec?: Record<string, unknown>;
 }
 
-async function renderDocs(values: string[], ns = 'certroute'): Promise<Doc[]> {
-  return parseAllDocuments(await template('certroute', ns, values)).map((d) => d.toJS() as Doc | null).filter((d): d is Doc => d !== null);
+async function renderDocs(values: string[], ns = 'certroute', flags: string[] = []): Promise<Doc[]> {
+  return parseAllDocuments(await template('certroute', ns, values, flags)).map((d) => d.toJS() as Doc | null).filter((d): d is Doc => d !== null);
 }
 
 const containerArgs = (docs: Doc[]): string[] =>
@@ -161,6 +161,22 @@ test('shim-only passes --shim-only and no challenge route flags', async (t) => {
   const args = containerArgs(await renderDocs(['shimOnly=true']));
   t.true(args.includes('--shim-only'));
   t.false(args.some((a) => a.startsWith('--entrypoints=') || a.startsWith('--route-priority=')));
+});
+
+test('autoApprove=false passes --auto-approve=false; the default leaves certroute its own approver', async (t) => {
+  t.true(containerArgs(await renderDocs(['autoApprove=false'])).includes('--auto-approve=false'));
+  t.false(containerArgs(await renderDocs([])).some((a) => a.startsWith('--auto-approve')));
+});
+
+test('the requester-identity policy is rendered, named after the release, only where the API server serves MutatingAdmissionPolicy v1, and not in shim-only mode', async (t) => {
+  const served = ['--api-versions', 'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy'];
+  const policies = async (values: string[]) =>
+    (await renderDocs(values, 'certroute', served)).filter((d) => d.kind.startsWith('MutatingAdmissionPolicy')).map((d) => `${d.kind}/${d.metadata.name}`);
+  t.deepEqual(await policies([]), ['MutatingAdmissionPolicy/certroute-requester-identity', 'MutatingAdmissionPolicyBinding/certroute-requester-identity']);
+  t.deepEqual(await policies(['shimOnly=true']), [], 'beside cert-manager its webhook fills the fields');
+  t.deepEqual(await policies(['requesterIdentity.enabled=false']), []);
+  // An older API server (no --api-versions): the chart still installs, without the policy.
+  t.false((await renderDocs([])).some((d) => d.kind.startsWith('MutatingAdmissionPolicy')));
 });
 
 test('a single replica gets no PodDisruptionBudget; two or more get minAvailable 1', async (t) => {
