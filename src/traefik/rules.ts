@@ -305,6 +305,12 @@ interface Collected {
   problems: RuleProblem[];
 }
 
+/**
+ * The fix for a matcher no name can be read from: Traefik's own `spec.tls.domains`, which the shim
+ * reads in place of the rules, and which can hold wildcards.
+ */
+const LIST_THE_NAMES = 'list the names in spec.tls.domains (main and sans, e.g. main: example.com, sans: ["*.example.com"]; a wildcard needs a DNS-01 solver), add a Host(`…`) matcher for each name, or list them in the cert-manager.io/alt-names annotation';
+
 function problemsForHosts(node: { name: string; args: RuleString[]; pos: number }, negated: boolean, out: Collected): void {
   const { problems } = out;
   const matcher = show(node);
@@ -317,7 +323,7 @@ function problemsForHosts(node: { name: string; args: RuleString[]; pos: number 
     if (negated) {
       problems.push({ matcher, kind: 'negated', position: arg.pos, message: `${matcher} is negated, so ${host} is excluded by the rule and is not added to the certificate` });
     } else if (host === '*') {
-      problems.push({ matcher, kind: 'unsupported', position: arg.pos, message: `${matcher} matches every name and cannot be turned into a certificate name; match the names with Host(\`…\`) or list them in the cert-manager.io/alt-names annotation` });
+      problems.push({ matcher, kind: 'unsupported', position: arg.pos, message: `${matcher} matches every name and cannot be turned into a certificate name; ${LIST_THE_NAMES}` });
     } else {
       const why = dnsNameProblem(host);
       if (why !== undefined) {
@@ -359,7 +365,7 @@ function visitMatcher(node: Extract<RuleNode, { type: 'matcher' }>, negated: boo
     const matcher = show(node);
     out.problems.push({
       matcher, kind: 'unsupported', position: node.pos,
-      message: `${matcher} cannot be turned into a certificate name; add a Host(\`…\`) matcher for each name, e.g. Host(\`app.example.com\`) || ${matcher}, or list the names in the cert-manager.io/alt-names annotation (comma-separated)`,
+      message: `${matcher} cannot be turned into a certificate name; ${LIST_THE_NAMES}`,
     });
   }
 }

@@ -169,6 +169,8 @@ test('a HostRegexp rule gets a Warning event that says what to do', async (t) =>
 
   const warning = await waitFor('an UnsupportedMatcher Warning event', async () => (await routeEvents(ns, 'regexp')).find((e) => e.type === 'Warning' && e.reason === 'UnsupportedMatcher'), 30_000);
   t.regex(warning.message, /HostRegexp/);
+  t.regex(warning.message, new RegExp(`^IngressRoute ${ns}/regexp spec\\.routes\\[0\\]\\.match: HostRegexp`), 'the text names the route and the rule');
+  t.regex(warning.message, /list the names in spec\.tls\.domains \(main and sans/);
   t.regex(warning.message, /add a Host\(`…`\) matcher for each name/);
   t.regex(warning.message, /cert-manager\.io\/alt-names/);
   const { stdout: table } = await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'type=Warning']);

@@ -83,6 +83,7 @@ test('the HostRegexp warning says what to do, concretely', (t) => {
   const [problem] = extractHosts('HostRegexp(`^.+\\.a\\.test$`)').problems;
   t.is(problem?.matcher, 'HostRegexp(`^.+\\.a\\.test$`)');
   t.regex(problem?.message ?? '', /cannot be turned into a certificate name/);
+  t.regex(problem?.message ?? '', /list the names in spec\.tls\.domains \(main and sans/);
   t.regex(problem?.message ?? '', /add a Host\(`…`\) matcher/);
   t.regex(problem?.message ?? '', /cert-manager\.io\/alt-names/);
 });

@@ -146,7 +146,7 @@ test('a HostRegexp beside a Host still yields a Certificate, with a warning that
   const result = desiredCertificate(ingressRoute('web', clusterIssuer, withRoute('Host(`a.test`) || HostRegexp(`^.+\\.a\\.test$`)')));
   t.deepEqual(result.certificate?.spec.dnsNames, ['a.test']);
   t.deepEqual(reasons(result.warnings), [UnsupportedMatcher]);
-  t.regex(result.warnings[0]?.message ?? '', /^spec\.routes\[0\]\.match: HostRegexp\(`.*`\) cannot be turned into a certificate name; add a Host/);
+  t.regex(result.warnings[0]?.message ?? '', /^IngressRoute apps\/web spec\.routes\[0\]\.match: HostRegexp\(`.*`\) cannot be turned into a certificate name; list the names in spec\.tls\.domains/);
 });
 
 test('a route with only a HostRegexp has no hosts, and no Certificate is produced', (t) => {
@@ -168,11 +168,44 @@ test('cert-manager.io/alt-names adds names a rule cannot express', (t) => {
   t.deepEqual(reasons(result.warnings), [UnsupportedMatcher]);
 });
 
+const withDomains = (...domains: Array<{ main?: string; sans?: string[] }>): Option => (route) => {
+  route.spec.tls = { ...route.spec.tls, domains };
+};
+
+test('spec.tls.domains names the Certificate, wildcards included, in place of the hosts of the rules', (t) => {
+  const route = ingressRoute('web', clusterIssuer, withRoute('Host(`app.a.test`)'), withDomains({ main: 'a.test', sans: ['*.A.test'] }, { main: 'b.test' }));
+  const result = desiredCertificate(route);
+  t.deepEqual(result.certificate?.spec.dnsNames, ['a.test', '*.a.test', 'b.test']);
+  t.deepEqual(result.warnings, []);
+});
+
+test('with spec.tls.domains a HostRegexp rule needs no names and gets no warning', (t) => {
+  const route = ingressRoute('web', clusterIssuer, withRoute('HostRegexp(`^.+\\.a\\.test$`)'), withDomains({ main: '*.a.test' }));
+  const result = desiredCertificate(route);
+  t.deepEqual(result.certificate?.spec.dnsNames, ['*.a.test']);
+  t.deepEqual(result.warnings, []);
+});
+
+test('a spec.tls.domains entry that is not a name is left out with a warning that names the field, and the others stay', (t) => {
+  const route = ingressRoute('web', clusterIssuer, withDomains({ main: 'a.test', sans: ['a.*.test', '192.0.2.7'] }, { sans: ['b.test'] }));
+  const result = desiredCertificate(route);
+  t.deepEqual(result.certificate?.spec.dnsNames, ['a.test', 'b.test']);
+  t.deepEqual(result.certificate?.spec.ipAddresses, ['192.0.2.7']);
+  t.deepEqual(reasons(result.warnings), [InvalidHost, InvalidHost]);
+  t.regex(result.warnings[0]?.message ?? '', /^spec\.tls\.domains\[0\]\.sans\[0\]: "a\.\*\.test" is not added to the certificate: it has a wildcard/);
+  t.regex(result.warnings[1]?.message ?? '', /^spec\.tls\.domains\[1\]\.main: "" is not added to the certificate: it is empty/);
+});
+
+test('cert-manager.io/alt-names adds to the names of spec.tls.domains', (t) => {
+  const route = ingressRoute('web', clusterIssuer, withAnnotations({ 'cert-manager.io/alt-names': 'c.test' }), withDomains({ main: 'a.test' }));
+  t.deepEqual(desiredCertificate(route).certificate?.spec.dnsNames, ['a.test', 'c.test']);
+});
+
 test('a rule that does not parse blocks the Certificate, so a typo never drops names', (t) => {
   const result = desiredCertificate(ingressRoute('web', clusterIssuer, withRoute('Host(`a.test`)'), withRoute('Host(`b.test`')));
   t.is(result.certificate, undefined);
   t.deepEqual(reasons(result.warnings), [InvalidRule]);
-  t.regex(result.warnings[0]?.message ?? '', /^spec\.routes\[1\]\.match: cannot parse the rule at column 14/);
+  t.regex(result.warnings[0]?.message ?? '', /^IngressRoute apps\/web spec\.routes\[1\]\.match: cannot parse the rule at column 14/);
 });
 
 test('a negated Host is not a certificate name, and the user is told', (t) => {
