@@ -16,7 +16,9 @@ import { globSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { repoRoot } from './env/paths.ts';
 import { binary, release, up, use } from './env/stack.ts';
+import { testsLockFile, withFileLock } from './env/lock.ts';
 import { clusterDown, clusterUp } from './cluster/cluster.ts';
+import { clusterLockFile } from './cluster/paths.ts';
 
 const unitGlobs = ['test/unit/**/*.test.ts'];
 const stackGlobs = ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'];
@@ -98,6 +100,11 @@ async function ava(files: string[], flags: string[], serial: boolean): Promise<v
  */
 async function withCluster(files: string[], flags: string[]): Promise<void> {
   if (files.length === 0 || interrupted) return;
+  await withFileLock(clusterLockFile, `npm test in ${repoRoot}: the single-node cluster`, () => clusterTests(files, flags), (line) => console.log(`» ${line}`));
+}
+
+async function clusterTests(files: string[], flags: string[]): Promise<void> {
+  if (interrupted) return;
   console.log('» starting the single-node cluster');
   const started = Date.now();
   try {
@@ -169,7 +176,10 @@ async function withStack(files: string[], flags: string[]): Promise<void> {
     return;
   }
   console.log(`» stack up in ${((Date.now() - started) / 1000).toFixed(1)} s; integration and e2e tests (serial)`);
-  if (!interrupted) await ava(files, flags, true);
+  // One test run's files at a time on one stack (see testsLockFile).
+  await withFileLock(testsLockFile, `npm test in ${repoRoot}: integration and e2e tests`, async () => {
+    if (!interrupted) await ava(files, flags, true);
+  }, (line) => console.log(`» ${line}`));
 }
 
 /**

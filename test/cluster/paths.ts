@@ -3,6 +3,7 @@
  * (`CERTROUTE_CLUSTER_DIR` moves it), so that `npm run cluster -- down` knows every file, mount
  * and process it has to remove. Tests find the cluster through `.cluster/env.json`.
  */
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { repoRoot } from '../env/paths.ts';
 
@@ -38,3 +39,10 @@ export const network = {
 } as const;
 
 export const nodeName = 'certroute-node';
+
+/**
+ * Machine-wide, as the bridge and its addresses are: a test run holds it from the cluster's `up`
+ * to its `down`, so that a second checkout's `npm test` waits its turn instead of failing on a
+ * bridge that is already there.
+ */
+export const clusterLockFile = join(tmpdir(), 'certroute-cluster.lock');

@@ -17,7 +17,7 @@ import {
 } from './components.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { apply, exposeLocalPort, kubectl, loadKubeConfig, writeKubeconfig } from './kube.ts';
-import { dropLease, lockFile, otherUsers, takeLease, withLock } from './lock.ts';
+import { dropLease, lockFile, otherUsers, takeLease, testsLockFile, withLock } from './lock.ts';
 import { certrouteCrdDir, envFile, kubeconfigFile, logsDir, pidsFile, pkiDir, requesterIdentityPolicy, stackDir, stateFile } from './paths.ts';
 import { makeStackPki, type StackPki } from './pki.ts';
 import { freePorts } from './ports.ts';
@@ -225,7 +225,8 @@ function clearStackDir(): void {
   mkdirSync(stackDir, { recursive: true });
   for (const entry of readdirSync(stackDir)) {
     const path = join(stackDir, entry);
-    if (path !== lockFile) rmSync(path, { recursive: true, force: true });
+    // The locks stay: a live process may hold one.
+    if (path !== lockFile && path !== testsLockFile) rmSync(path, { recursive: true, force: true });
   }
 }
 
