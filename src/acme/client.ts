@@ -56,6 +56,20 @@ export class AcmeProblemError extends Error {
   }
 }
 
+/**
+ * The CA answered 5xx (but not 503 with a Retry-After): transient, and retried like any other
+ * transient error. Its own class so that a step can tell "the CA failed this request" from
+ * "no answer at all" (a newOrder whose `replaces` a CA cannot handle is sent again without it).
+ */
+export class AcmeServerError extends Error {
+  readonly status: number;
+  constructor(message: string, status: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'AcmeServerError';
+    this.status = status;
+  }
+}
+
 /** The largest ACME response read (a certificate chain is a few kB): larger ones are cut off. */
 export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
@@ -293,7 +307,7 @@ export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
     return await calls.run(ctx, fn);
   } catch (err) {
     // Already sorted (an error of this module, thrown by a step built on it): it stays as it is.
-    if (err instanceof AcmeProblemError || err instanceof RetryAfterError) throw err;
+    if (err instanceof AcmeProblemError || err instanceof AcmeServerError || err instanceof RetryAfterError) throw err;
     if (ctx.refused !== undefined) throw new AcmeProblemError(`ACME ${step}: ${ctx.refused}`, 0, 'certroute:refusedAnswer', { cause: err });
     const detail = ctx.networkError ?? (err instanceof Error ? err.message : String(err));
     if (ctx.heldUntil !== undefined) {
@@ -307,6 +321,7 @@ export async function call<T>(step: string, fn: () => Promise<T>): Promise<T> {
     if (status !== undefined && status >= 400 && status < 500 && ctx.type !== 'urn:ietf:params:acme:error:badNonce') {
       throw new AcmeProblemError(`ACME ${step}: ${detail}`, status, ctx.type ?? '', { cause: err });
     }
+    if (status !== undefined && status >= 500) throw new AcmeServerError(`ACME ${step} failed (will retry): ${detail}`, status, { cause: err });
     throw new Error(`ACME ${step} failed (will retry): ${detail}`, { cause: err });
   }
 }
@@ -322,7 +337,11 @@ export interface ClientSpec {
 interface HttpInternals {
   request(url: string, method: string, opts?: Record<string, unknown>): Promise<unknown>;
   getNonce(): Promise<string>;
+  getDirectory(): Promise<unknown>;
+  directoryCache: unknown;
 }
+
+const httpOf = (client: acme.Client) => (client as unknown as { http: HttpInternals }).http;
 
 const transports = new WeakMap<acme.Client, Transport>();
 
@@ -346,7 +365,7 @@ export function createClient(spec: ClientSpec): acme.Client {
     backoffMax: 0,
   });
   const transport = new Transport(spec.tls);
-  const http = (client as unknown as { http: HttpInternals }).http;
+  const http = httpOf(client);
   const request = http.request.bind(http);
   http.request = (url, method, opts = {}) => request(url, method, { ...opts, httpsAgent: transport.agent, [TRANSPORT]: transport });
   const fetchNonce = http.getNonce.bind(http);
@@ -362,6 +381,60 @@ export function createClient(spec: ClientSpec): acme.Client {
 /** The Transport a client attaches to its requests (tests compare two issuers' with it). */
 export function transportOf(client: acme.Client): Transport | undefined {
   return transports.get(client);
+}
+
+/**
+ * What a directory offers beyond RFC 8555 that certroute uses: certificate profiles (name →
+ * description, from meta.profiles) and the renewalInfo resource of ACME Renewal Information
+ * (RFC 9773). acme-client 5.4 knows neither; it keeps the directory, so this costs a request
+ * only when the client has none or `fresh` asks for a new one. Run it inside `call()`.
+ */
+export interface DirectoryOffers {
+  /** undefined: the directory lists no profiles at all. */
+  profiles?: Record<string, string>;
+  renewalInfo?: string;
+}
+
+export async function directoryOffers(client: acme.Client, fresh = false): Promise<DirectoryOffers> {
+  const http = httpOf(client);
+  if (fresh) http.directoryCache = null;
+  const dir = (await http.getDirectory()) as { meta?: { profiles?: unknown }; renewalInfo?: unknown };
+  const listed = dir.meta?.profiles;
+  const profiles = typeof listed === 'object' && listed !== null && !Array.isArray(listed)
+    ? Object.fromEntries(Object.entries(listed).map(([name, about]) => [name, typeof about === 'string' ? about : '']))
+    : undefined;
+  return { profiles, renewalInfo: typeof dir.renewalInfo === 'string' ? dir.renewalInfo : undefined };
+}
+
+/** A renewalInfo answer (RFC 9773 §4.2), checked: a window whose end is after its start. */
+export interface RenewalInfo {
+  start: Date;
+  end: Date;
+  explanationURL?: string;
+  /** The answer's Retry-After, in ms, when it had one. */
+  retryAfterMs?: number;
+}
+
+/**
+ * GETs the renewal information of the certificate with ARI identifier `certId`. Run it inside
+ * `call()`: an error answer (404 for a certificate the CA does not know) is sorted there.
+ */
+export async function fetchRenewalInfo(client: acme.Client, renewalInfoUrl: string, certId: string): Promise<RenewalInfo> {
+  const res = (await httpOf(client).request(`${renewalInfoUrl.replace(/\/+$/, '')}/${certId}`, 'get')) as { status: number; data: unknown; headers: Record<string, unknown> };
+  if (res.status >= 400) throw new Error(`renewalInfo answered ${res.status}`);
+  const body = res.data as { suggestedWindow?: { start?: unknown; end?: unknown }; explanationURL?: unknown } | undefined;
+  const start = Date.parse(String(body?.suggestedWindow?.start));
+  const end = Date.parse(String(body?.suggestedWindow?.end));
+  if (!Number.isFinite(start) || !Number.isFinite(end) || end <= start) {
+    throw new AcmeProblemError('ACME renewalInfo: the answer has no valid suggestedWindow (start and end timestamps, end after start)', res.status, 'certroute:malformedRenewalInfo');
+  }
+  const ra = res.headers['retry-after'];
+  return {
+    start: new Date(start),
+    end: new Date(end),
+    ...(typeof body?.explanationURL === 'string' ? { explanationURL: body.explanationURL.slice(0, 2048) } : {}),
+    ...(typeof ra === 'string' && parseRetryAfter(ra) !== undefined ? { retryAfterMs: parseRetryAfter(ra) } : {}),
+  };
 }
 
 export { acme };

@@ -139,6 +139,25 @@ export interface CertificateStatus {
   nextPrivateKeySecretName?: string;
   failedIssuanceAttempts?: number;
   lastFailureTime?: string;
+  acme?: CertificateAcmeStatus;
+}
+
+/** What the ACME server said about the certificate in the Secret. */
+export interface CertificateAcmeStatus {
+  /** certroute: the profile the certificate was issued under. */
+  profile?: string;
+  /** ACME Renewal Information (RFC 9773), in cert-manager's shape plus `selectedTime`. */
+  ari?: AriStatus;
+}
+
+export interface AriStatus {
+  certID: string;
+  suggestedWindow: { start: string; end: string };
+  /** The moment picked at random inside the window; renewalTime unless renewBefore is earlier. */
+  selectedTime: string;
+  explanationURL?: string;
+  lastChecked?: string;
+  nextCheck?: string;
 }
 
 export interface Certificate extends KubeObject {
@@ -212,6 +231,8 @@ export interface AcmeIssuerSpec {
   externalAccountBinding?: { keyID: string; keySecretRef: SecretKeySelector; keyAlgorithm?: string };
   preferredChain?: string;
   disableAccountKeyGeneration?: boolean;
+  /** The certificate profile asked for in newOrder; one of the directory's meta.profiles. */
+  profile?: string;
   solvers?: AcmeSolver[];
 }
 
@@ -240,6 +261,7 @@ export interface OrderSpec {
   dnsNames?: string[];
   ipAddresses?: string[];
   duration?: string;
+  profile?: string;
 }
 
 export interface AcmeChallengeRef {
@@ -264,6 +286,10 @@ export interface OrderStatus {
   reason?: string;
   authorizations?: AcmeAuthorization[];
   failureTime?: string;
+  /** certroute: the profile the CA put the order under. */
+  profile?: string;
+  /** certroute: the ARI identifier of the certificate the order replaces, as sent in newOrder. */
+  replaces?: string;
 }
 
 export interface Order extends KubeObject {

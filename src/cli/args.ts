@@ -31,6 +31,12 @@ export function portFlag(name: string, value: string | undefined, fallback: numb
   return n;
 }
 
+export function countFlag(name: string, value: string | undefined, fallback: number): number {
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name}=${value}: not a whole number of at least 1`);
+  return n;
+}
+
 export function booleanFlag(name: string, value: string | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (value === 'true' || value === 'false') return value === 'true';

@@ -21,7 +21,7 @@ import type { ControllerConfig } from '../controller/context.ts';
 import { CLOUDFLARE_API } from '../dns/cloudflare.ts';
 import { systemNameservers } from '../dns/propagation.ts';
 import { formatServer, parseServer } from '../dns/wire.ts';
-import { booleanFlag, durationFlag, parse, portFlag, UsageError } from './args.ts';
+import { booleanFlag, countFlag, durationFlag, parse, portFlag, UsageError } from './args.ts';
 
 const HELP = `Usage: certroute controller [flags]
 
@@ -58,6 +58,12 @@ Flags:
                                   (default true); false: an external approver such as approver-policy
                                   or cmctl approve sets Approved or Denied through the status subresource
   --workers=8                     concurrent reconciles per kind
+  --ari=true|false                ACME Renewal Information (RFC 9773): renew inside the window the CA
+                                  suggests, and name the replaced certificate in a renewal's order
+                                  (default true; a CA without renewalInfo is unaffected)
+  --ari-poll-interval=6h          the longest wait between two renewalInfo checks of a certificate
+                                  (a CA's Retry-After is honoured up to it)
+  --max-concurrent-orders=100     the most ACME orders open at the CA at once; more renewals wait
   --poll-min=25ms                 first wait before polling a pending ACME order or challenge again;
                                   it doubles with each poll, up to 5s
   --dns01-recursive-nameservers=HOST:PORT,…
@@ -127,6 +133,9 @@ export async function run(argv: string[]): Promise<number> {
     'auto-approve': { type: 'string' },
     workers: { type: 'string' },
     'poll-min': { type: 'string' },
+    ari: { type: 'string' },
+    'ari-poll-interval': { type: 'string' },
+    'max-concurrent-orders': { type: 'string' },
     'dns01-recursive-nameservers': { type: 'string' },
     'dns01-recursive-nameservers-only': { type: 'boolean' },
     'dns01-check-retry-period': { type: 'string' },
@@ -198,6 +207,9 @@ export async function run(argv: string[]): Promise<number> {
       pollMaxMs: 5_000,
       selfCheckRetryMs: 5_000,
       autoApprove: booleanFlag('auto-approve', values['auto-approve'], true),
+      ari: booleanFlag('ari', values.ari, true),
+      ariPollMaxMs: durationFlag('ari-poll-interval', values['ari-poll-interval'], '6h'),
+      maxConcurrentOrders: countFlag('max-concurrent-orders', values['max-concurrent-orders'], 100),
       ...dns01Config(values),
     },
     leaderElection: {

@@ -191,6 +191,24 @@ export function chainLines(entry: StatusEntry): string[] {
   return lines.map((l) => `  ${l}`);
 }
 
+/**
+ * The profile the certificate came from, and the ARI window the CA suggests with the moment
+ * picked in it: whether that moment is the renewal time, or renewBefore's earlier one is.
+ */
+export function acmeLines(cert: Certificate): string[] {
+  const acme = cert.status?.acme;
+  if (!acme?.profile && !acme?.ari) return [];
+  const parts: string[] = [];
+  if (acme.profile) parts.push(`profile ${acme.profile}`);
+  const ari = acme.ari;
+  if (ari) {
+    const setsIt = cert.status?.renewalTime === ari.selectedTime;
+    parts.push(`ARI window ${ari.suggestedWindow.start} – ${ari.suggestedWindow.end}, picked ${ari.selectedTime} (${setsIt ? 'the renewal time' : 'renewBefore gives an earlier renewal time'})`);
+    if (ari.nextCheck) parts.push(`next ARI check ${ari.nextCheck}`);
+  }
+  return [`  ACME: ${parts.join('; ')}`];
+}
+
 function table(rows: string[][]): string[] {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('   ').trimEnd());
@@ -216,6 +234,7 @@ export function renderStatus(data: StatusData, now: Date): string {
   const out = [head];
   data.entries.forEach((entry, i) => {
     out.push(lines[i] ?? '');
+    out.push(...acmeLines(entry.certificate));
     out.push(...chainLines(entry));
   });
   return `${out.join('\n')}\n`;
@@ -241,6 +260,7 @@ export function statusJson(data: StatusData): unknown {
         revision: c.status?.revision,
         lastFailureTime: c.status?.lastFailureTime,
         failedIssuanceAttempts: c.status?.failedIssuanceAttempts,
+        ...(c.status?.acme ? { acme: c.status.acme } : {}),
         ...(e.requestName === undefined ? {} : {
           certificateRequest: {
             name: e.requestName,

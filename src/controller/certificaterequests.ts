@@ -71,7 +71,7 @@ export function certificateRequestReconciler(ctx: Context): (key: string) => Pro
       await writeStatus(ctx, Resources.certificaterequests, cr, status);
       return requeueAfter(ISSUER_WAIT_MS);
     }
-    if (issuer.spec.acme) return viaOrder(ctx, cr, status);
+    if (issuer.spec.acme) return viaOrder(ctx, cr, issuer, status);
     return signLocally(ctx, cr, issuer, status);
   };
 }
@@ -128,7 +128,7 @@ export function orderName(cr: CertificateRequest, spec: Order['spec']): string {
   return `${shortenName(cr.metadata.name)}-${hash}`;
 }
 
-async function viaOrder(ctx: Context, cr: CertificateRequest, status: CertificateRequestStatus): Promise<Outcome> {
+async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus): Promise<Outcome> {
   const ns = cr.metadata.namespace ?? 'default';
   let csr;
   try {
@@ -143,6 +143,7 @@ async function viaOrder(ctx: Context, cr: CertificateRequest, status: Certificat
     dnsNames: [...new Set([...(csr.commonName ? [csr.commonName] : []), ...csr.dnsNames])].sort(),
     ...(csr.ipAddresses.length ? { ipAddresses: csr.ipAddresses } : {}),
     ...(cr.spec.duration ? { duration: cr.spec.duration } : {}),
+    ...(issuer.spec.acme?.profile ? { profile: issuer.spec.acme.profile } : {}),
   };
   const name = orderName(cr, spec);
   const order = ctx.caches.orders.get(ns, name);

@@ -21,7 +21,7 @@ import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCsr } from '../pki/csr.ts';
 import { generatePrivateKey, keyMatchesSpec, publicKeyFingerprint } from '../pki/keys.ts';
 import { Reasons, readinessReason, shouldReissue } from '../pki/policies.ts';
-import { renewalTime } from '../pki/renewal.ts';
+import { certificateRenewalTime } from '../pki/renewal.ts';
 import { outputFacts } from '../pki/outputs.ts';
 import { factsInPlaceOfPem, secretFacts } from '../pki/secret-facts.ts';
 import { trimSecret } from '../kube/secret-cache.ts';
@@ -158,7 +158,7 @@ function timesFromSecret(cert: Certificate, secret: Secret | undefined): Pick<Ce
   const leaf = secret ? secretFacts(secret).certificate : undefined;
   if (!leaf) return {};
   try {
-    const renew = renewalTime({ notBefore: leaf.notBefore, notAfter: leaf.notAfter, renewBefore: cert.spec.renewBefore, renewBeforePercentage: cert.spec.renewBeforePercentage });
+    const renew = certificateRenewalTime(cert, leaf);
     return { notBefore: kubeTime(leaf.notBefore), notAfter: kubeTime(leaf.notAfter), renewalTime: kubeTime(renew) };
   } catch {
     return {};
@@ -356,14 +356,22 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
     await ctx.client.create(Resources.secrets, built.secret);
   }
   const leaf = built.leaf;
-  const renew = renewalTime({ notBefore: leaf.notBefore, notAfter: leaf.notAfter, renewBefore: cert.spec.renewBefore, renewBeforePercentage: cert.spec.renewBeforePercentage });
+  // What ARI said was about the certificate just replaced; the new one is asked about anew.
+  const acme = { ...(status.acme ?? {}) };
+  delete acme.ari;
+  const profile = profileOf(ctx, cr);
+  if (profile) acme.profile = profile;
+  else delete acme.profile;
   const next: CertificateStatus = {
     ...status,
     revision: (status.revision ?? 0) + 1,
     notBefore: kubeTime(leaf.notBefore),
     notAfter: kubeTime(leaf.notAfter),
-    renewalTime: kubeTime(renew),
+    renewalTime: kubeTime(certificateRenewalTime({ ...cert, status: {} }, leaf)),
+    acme,
   };
+  if (Object.keys(acme).length === 0) delete next.acme;
+  const renew = new Date(next.renewalTime!);
   delete next.nextPrivateKeySecretName;
   delete next.failedIssuanceAttempts;
   delete next.lastFailureTime;
@@ -377,6 +385,12 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   ctx.events.event(cert, Resources.certificates, 'Normal', 'Issuing', 'The certificate has been successfully issued');
   await pruneRequests(ctx, cert, next.revision ?? 1);
   return requeueAfter(Math.min(renew.getTime() - now.getTime(), 24 * 3600_000));
+}
+
+/** The ACME profile the request's Order was issued under, as the CA answered (none for other issuers). */
+function profileOf(ctx: Context, cr: CertificateRequest): string | undefined {
+  const order = ctx.caches.orders.list(cr.metadata.namespace).find((o) => isOwnedBy(o, cr));
+  return order?.status?.profile ?? order?.spec.profile;
 }
 
 /** Keeps the newest `revisionHistoryLimit` requests (default 1), as cert-manager does. */

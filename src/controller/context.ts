@@ -42,6 +42,12 @@ export interface ControllerConfig extends SolverConfig {
   selfCheckRetryMs: number;
   /** Approve every CertificateRequest, as cert-manager's default approver; false leaves it to an external approver. */
   autoApprove: boolean;
+  /** ACME Renewal Information (RFC 9773): fetch it, and send `replaces` in renewals. */
+  ari: boolean;
+  /** The longest wait between two renewalInfo requests for a certificate (a CA's Retry-After is capped by it). */
+  ariPollMaxMs: number;
+  /** The most ACME orders open at the CA at once (created, not yet valid or failed). */
+  maxConcurrentOrders: number;
 }
 
 export interface Enqueue {

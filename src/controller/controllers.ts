@@ -10,6 +10,7 @@ import { challengesController } from './challenges.ts';
 import type { Context } from './context.ts';
 import { clusterIssuerController, issuerController } from './issuers.ts';
 import { ordersController } from './orders.ts';
+import { renewalInfoController } from './renewalinfo.ts';
 
 export const CERT_MANAGER_CONTROLLERS: readonly ControllerRegistration<Context>[] = [
   certificatesController,
@@ -18,4 +19,5 @@ export const CERT_MANAGER_CONTROLLERS: readonly ControllerRegistration<Context>[
   challengesController,
   issuerController,
   clusterIssuerController,
+  renewalInfoController,
 ];

@@ -10,7 +10,7 @@ import type { Issuer, ResourceDef, Secret } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { decodeB64, objectKey, splitKey } from '../base/objects.ts';
 import type { AccountSpec, IssuerHooks, IssuerKey } from '../acme/accounts.ts';
-import { acme, AcmeProblemError, call } from '../acme/client.ts';
+import { acme, AcmeProblemError, call, directoryOffers } from '../acme/client.ts';
 import { getCondition, setCondition, type ConditionInput } from '../kube/conditions.ts';
 import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
@@ -27,6 +27,8 @@ export const IssuerReasons = {
   GetKeyPairFailed: 'ErrGetKeyPair',
   InvalidKeyPair: 'ErrInvalidKeyPair',
   IsReady: 'IsReady',
+  /** spec.acme.profile names a profile the server's directory does not list (certroute's reason). */
+  UnknownProfile: 'ErrUnknownProfile',
 } as const;
 
 const CA_RECHECK_MS = 60_000;
@@ -158,7 +160,7 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   const registered = `The ACME account was registered with the ACME server${unsupportedNote(spec, ctx.solvers)}`;
   if (prev?.uri && sameServer && prev.lastRegisteredEmail === email && prev.lastPrivateKeyHash === keyHash) {
     ctx.accounts.recall(key, version, account, prev.uri);
-    return { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered }, acme: prev };
+    return checkProfile(ctx, key, spec, { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered }, acme: prev });
   }
   try {
     const contact = email ? [`mailto:${email}`] : [];
@@ -169,10 +171,10 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
         await call('update account contact', () => client.updateAccount({ contact }));
       }
     });
-    return {
+    return checkProfile(ctx, key, spec, {
       ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered },
       acme: { uri: accountUrl, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash },
-    };
+    });
   } catch (err) {
     ctx.accounts.forget(key);
     const hint = err instanceof AcmeProblemError && err.type === 'urn:ietf:params:acme:error:externalAccountRequired'
@@ -182,6 +184,30 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
     if (err instanceof AcmeProblemError) return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message }, requeueMs: 5 * 60_000 };
     return { ready: { status: 'False', reason: IssuerReasons.RegisterFailed, message }, error: err as Error };
   }
+}
+
+/**
+ * An issuer that asks for a profile is Ready only when the server lists it in meta.profiles:
+ * otherwise every order would fail with invalidProfile, one Certificate at a time. The
+ * directory is read afresh (the account itself is not touched), so a CA that starts offering
+ * the profile is seen at the next look, a few minutes later.
+ */
+async function checkProfile(ctx: Context, key: IssuerKey, spec: NonNullable<Issuer['spec']['acme']>, registered: Evaluation): Promise<Evaluation> {
+  const profile = spec.profile;
+  if (!profile) return registered;
+  let offered: Record<string, string> | undefined;
+  try {
+    offered = (await call('read directory', () => directoryOffers(ctx.accounts.client(key), true))).profiles;
+  } catch (err) {
+    const message = `Failed to read the ACME directory of ${spec.server} to check spec.acme.profile "${profile}": ${(err as Error).message}`;
+    return { ...registered, ready: { status: 'False', reason: IssuerReasons.UnknownProfile, message }, error: err as Error };
+  }
+  if (offered && Object.hasOwn(offered, profile)) return registered;
+  const names = Object.keys(offered ?? {}).sort();
+  const message = names.length
+    ? `spec.acme.profile "${profile}" is not offered by ${spec.server}; it offers: ${names.join(', ')}. Set one of them, or remove spec.acme.profile to let the server choose`
+    : `spec.acme.profile "${profile}" is set, but ${spec.server} offers no profiles (its directory has no meta.profiles); remove spec.acme.profile`;
+  return { ...registered, ready: { status: 'False', reason: IssuerReasons.UnknownProfile, message }, requeueMs: 5 * 60_000 };
 }
 
 /**

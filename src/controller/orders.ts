@@ -10,10 +10,11 @@
 import { createHash } from 'node:crypto';
 import type { AcmeAuthorization, Challenge, Order, OrderStatus } from '../api/types.ts';
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
-import { Resources } from '../api/types.ts';
+import { CertificateRequestAnnotations, Resources } from '../api/types.ts';
 import { Backoff } from '../base/backoff.ts';
 import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
-import { acmeChallengeOf, AcmeProblemError, call, type AcmeClient, type AcmeOrder } from '../acme/client.ts';
+import { acmeChallengeOf, AcmeProblemError, AcmeServerError, call, directoryOffers, type AcmeClient, type AcmeOrder } from '../acme/client.ts';
+import { secretFacts } from '../pki/secret-facts.ts';
 import { isAlreadyExists } from '../kube/client.ts';
 import { kubeTime } from '../kube/conditions.ts';
 import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
@@ -30,7 +31,11 @@ export const ordersController: ControllerRegistration<Context> = {
   name: 'orders',
   register(ctx, { queue }) {
     const { caches } = ctx;
-    caches.orders.on((o) => queue.add(objectKey(o)));
+    caches.orders.on((o) => {
+      queue.add(objectKey(o));
+      // An order that ended frees a place for one waiting to be created.
+      if (o.status?.state && FINAL.has(o.status.state)) for (const waiting of caches.orders.list()) if (!waiting.status?.url) queue.add(objectKey(waiting));
+    });
     caches.certificaterequests.on((cr) => {
       for (const o of caches.orders.list(cr.metadata.namespace)) {
         if (controllerOf(o, 'CertificateRequest') === cr.metadata.name) queue.add(objectKey(o));
@@ -45,6 +50,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
   // Fast at first (Pebble validates in milliseconds), capped later.
   const poller = new Backoff(ctx.config.pollMinMs, ctx.config.pollMaxMs);
   const created: CreatedOrders = new Map();
+  const places = new OrderPlaces(ctx);
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const order = ctx.caches.orders.get(namespace, name);
@@ -66,7 +72,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
     }
     const status: OrderStatus = structuredClone(order.status ?? {});
     try {
-      return await step(ctx, order, status, created, () => poller.next(key), () => poller.reset(key));
+      return await step(ctx, order, status, created, places, () => poller.next(key), () => poller.reset(key));
     } catch (err) {
       await ctx.accounts.throwIfLost(issuerKey(order.spec.issuerRef, namespace), err);
       if (!(err instanceof AcmeProblemError)) throw err;
@@ -86,29 +92,114 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
  * one wrote (the status write failed while the apiserver was away, or the cache has not caught
  * up with it yet): such a pass resumes the order it already has instead of opening a duplicate.
  */
-type CreatedOrders = Map<string, Pick<AcmeOrder, 'url' | 'finalize' | 'status'>>;
+type CreatedOrders = Map<string, CreatedOrder>;
+type CreatedOrder = Pick<AcmeOrder, 'url' | 'finalize' | 'status'> & { profile?: string; replaces?: string };
 
-async function step(ctx: Context, order: Order, status: OrderStatus, created: CreatedOrders, poll: () => number, reset: () => void): Promise<Outcome> {
+/** How often an Order waiting for a place looks again, besides being woken when an order ends. */
+const ORDER_PLACE_RECHECK_MS = 5_000;
+
+/**
+ * The places for open orders at the CA (`maxConcurrentOrders`): the Orders the cache shows with
+ * a URL and not yet final, plus those this process is creating or created and the cache does not
+ * show yet. Taken synchronously before newOrder is sent, so that concurrent workers cannot
+ * both take the last place. When 200 certificates are revoked at once, their renewals queue
+ * here instead of opening 200 orders (and 200 pending authorizations) at once.
+ */
+class OrderPlaces {
+  private readonly ctx: Context;
+  private readonly taken = new Set<string>();
+  constructor(ctx: Context) {
+    this.ctx = ctx;
+  }
+
+  take(uid: string): boolean {
+    if (this.taken.has(uid)) return true;
+    const open = new Set(this.taken);
+    for (const o of this.ctx.caches.orders.list()) {
+      if (o.status?.url && !(o.status.state && FINAL.has(o.status.state))) open.add(o.metadata.uid ?? objectKey(o));
+    }
+    if (open.size >= this.ctx.config.maxConcurrentOrders) return false;
+    this.taken.add(uid);
+    return true;
+  }
+
+  release(uid: string): void {
+    this.taken.delete(uid);
+  }
+}
+
+/**
+ * newOrder, with the profile the Order asks for and, for a renewal when the CA offers ARI, the
+ * identifier of the certificate it replaces (RFC 9773 §5). A CA that refuses `replaces` (the
+ * certificate was replaced already, it does not know the certificate, another account got it)
+ * is asked again without it: `replaces` only helps the CA, and must never cost the renewal.
+ */
+async function createOrder(ctx: Context, order: Order, client: AcmeClient): Promise<CreatedOrder> {
+  const identifiers = [
+    ...(order.spec.dnsNames ?? []).map((value) => ({ type: 'dns', value })),
+    ...(order.spec.ipAddresses ?? []).map((value) => ({ type: 'ip', value })),
+  ];
+  const base = { identifiers, ...(order.spec.profile ? { profile: order.spec.profile } : {}) };
+  const replaces = ctx.config.ari ? await replacedCertificate(ctx, order, client) : undefined;
+  const send = async (data: typeof base & { replaces?: string }) => {
+    const made = await call('create order', () => client.createOrder(data as Parameters<AcmeClient['createOrder']>[0]));
+    const profile = (made as { profile?: unknown }).profile;
+    return { url: made.url, finalize: made.finalize, status: made.status, ...(typeof profile === 'string' ? { profile } : {}) };
+  };
+  if (replaces) {
+    try {
+      return { ...(await send({ ...base, replaces })), replaces };
+    } catch (err) {
+      if (!(err instanceof AcmeProblemError || err instanceof AcmeServerError)) throw err;
+      ctx.events.event(order, Resources.orders, 'Normal', 'ReplacesRefused', `The ACME server refused replaces=${replaces} (${err.message}); ordering without it`);
+    }
+  }
+  return send(base);
+}
+
+/**
+ * The ARI identifier of the certificate the Order's renewal replaces: the one in the Secret of
+ * the Certificate that made the request, when the issuer's CA offers renewalInfo.
+ */
+async function replacedCertificate(ctx: Context, order: Order, client: AcmeClient): Promise<string | undefined> {
+  const ns = order.metadata.namespace;
+  const crName = controllerOf(order, 'CertificateRequest');
+  const cr = crName ? ctx.caches.certificaterequests.get(ns, crName) : undefined;
+  const certName = cr?.metadata.annotations?.[CertificateRequestAnnotations.certificateName];
+  const cert = certName ? ctx.caches.certificates.get(ns, certName) : undefined;
+  const secret = cert ? ctx.caches.secrets.get(ns, cert.spec.secretName) : undefined;
+  const id = secret ? secretFacts(secret).certificate?.renewalInfoId : undefined;
+  if (!id) return undefined;
+  const offers = await call('read directory', () => directoryOffers(client));
+  return offers.renewalInfo ? id : undefined;
+}
+
+async function step(ctx: Context, order: Order, status: OrderStatus, created: CreatedOrders, places: OrderPlaces, poll: () => number, reset: () => void): Promise<Outcome> {
   const client = ctx.accounts.client(issuerKey(order.spec.issuerRef, order.metadata.namespace));
   const uid = order.metadata.uid ?? `${order.metadata.namespace}/${order.metadata.name}`;
   if (!status.url) {
     let acmeOrder = created.get(uid);
     if (!acmeOrder) {
-      const identifiers = [
-        ...(order.spec.dnsNames ?? []).map((value) => ({ type: 'dns', value })),
-        ...(order.spec.ipAddresses ?? []).map((value) => ({ type: 'ip', value })),
-      ];
-      acmeOrder = await call('create order', () => client.createOrder({ identifiers }));
-      created.set(uid, { url: acmeOrder.url, finalize: acmeOrder.finalize, status: acmeOrder.status });
-      ctx.events.event(order, Resources.orders, 'Normal', 'Created', `Created ACME order ${acmeOrder.url}`);
+      if (!places.take(uid)) return requeueAfter(ORDER_PLACE_RECHECK_MS);
+      try {
+        acmeOrder = await createOrder(ctx, order, client);
+      } catch (err) {
+        places.release(uid);
+        throw err;
+      }
+      created.set(uid, acmeOrder);
+      ctx.events.event(order, Resources.orders, 'Normal', 'Created', `Created ACME order ${acmeOrder.url}${acmeOrder.replaces ? ` replacing certificate ${acmeOrder.replaces}` : ''}`);
     }
     status.url = acmeOrder.url;
     status.finalizeURL = acmeOrder.finalize;
     status.state = acmeOrder.status;
+    if (acmeOrder.profile) status.profile = acmeOrder.profile;
+    if (acmeOrder.replaces) status.replaces = acmeOrder.replaces;
     await writeStatus(ctx, Resources.orders, order, status);
     return done;
   }
   created.delete(uid);
+  places.release(uid);
   const acmeOrder = (): AcmeOrder => ({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'pending', identifiers: [], authorizations: (status.authorizations ?? []).map((a) => a.url) });
   if (!status.authorizations) {
     const fresh = await call('get order', () => client.getOrder(acmeOrder()));

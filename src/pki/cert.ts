@@ -7,6 +7,7 @@
  * already expired. The old certificate then keeps serving.
  */
 import { X509Certificate as NodeCertificate } from 'node:crypto';
+import { ariCertificateId } from './ari.ts';
 import { parsePrivateKey, publicKeyFingerprint, spkiFingerprint } from './keys.ts';
 import { sansFromExtensions, subjectFields } from './names.ts';
 import { memoize } from './memo.ts';
@@ -31,6 +32,8 @@ export interface CertificateInfo {
   isCA: boolean;
   usages: string[];
   publicKeyFingerprint: string;
+  /** The ARI certificate identifier (RFC 9773 §4.1); undefined without an Authority Key Identifier. */
+  renewalInfoId?: string;
   /** This certificate alone, PEM. */
   pem: string;
 }
@@ -60,8 +63,14 @@ function parseCertificateUncached(pem: string): CertificateInfo {
     isCA: isCaByExtensions(extensions),
     usages: usageStrings(usageBitsFromExtensions(extensions)),
     publicKeyFingerprint: spkiFingerprint(cert.publicKey.rawData),
+    ...renewalInfoIdOf(cert),
     pem: cert.toString('pem') + '\n',
   };
+}
+
+function renewalInfoIdOf(cert: x509.X509Certificate): Pick<CertificateInfo, 'renewalInfoId'> {
+  const keyId = cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
+  return keyId ? { renewalInfoId: ariCertificateId(keyId, cert.serialNumber) } : {};
 }
 
 /**

@@ -12,7 +12,7 @@ import { SecretAnnotations } from '../api/types.ts';
 import type { ParsedCsr } from './csr.ts';
 import { keySpecViolations } from './keys.ts';
 import { sameIps, sameSet } from './names.ts';
-import { renewalTime } from './renewal.ts';
+import { certificateRenewalTime } from './renewal.ts';
 import { requestCsr, requestMismatches } from './request-match.ts';
 import { secretFacts, type CertificateFacts, type KeyFacts } from './secret-facts.ts';
 
@@ -180,10 +180,9 @@ export const currentCertificateHasExpired: Policy = (input) => {
 export const currentCertificateNearingExpiry: Policy = (input) => {
   const { cert } = parsed(input);
   if (!cert) return violation(InvalidCertificate, 'Issuing certificate as Secret contains an invalid certificate');
-  const { renewBefore, renewBeforePercentage } = input.certificate.spec;
   let at: Date;
   try {
-    at = renewalTime({ notBefore: cert.notBefore, notAfter: cert.notAfter, renewBefore, renewBeforePercentage });
+    at = certificateRenewalTime(input.certificate, cert);
   } catch {
     // A spec the CRD should have rejected; the controller reports it when it sets status.renewalTime.
     return undefined;

@@ -59,12 +59,18 @@ export interface PebbleOptions {
 }
 
 /**
- * Pebble's certificate profile on the stack: `default`, 90 days, like Let's Encrypt's classic.
- * Only one: Pebble gives an order that names no profile a random one of those it has, so a
- * second profile would make lifetimes (and whether a renewal expires earlier) a coin toss.
+ * Pebble's certificate profiles on the stack: `default`, 90 days, like Let's Encrypt's classic,
+ * and `shortlived`, 160 hours, like Let's Encrypt's six-day certificates.
+ *
+ * Pebble gives an order that names no profile a random one of those it offers (a real CA uses
+ * its default), so an issuer without spec.acme.profile gets either lifetime here. certroute
+ * sends no profile unless the issuer names one, as cert-manager does: the test issuers
+ * (`pebbleClusterIssuer`) name `default`, so lifetimes are what the tests expect, and a test
+ * that wants the other names `shortlived`.
  */
 export const PEBBLE_PROFILES = {
   default: { description: 'Like Let\'s Encrypt\'s classic profile: 90 days', validityPeriod: 90 * 24 * 3600 },
+  shortlived: { description: 'Like Let\'s Encrypt\'s shortlived profile: 160 hours', validityPeriod: 160 * 3600 },
 } as const;
 
 /** Lifetime of a certificate from Pebble's default profile, in seconds. */

@@ -245,6 +245,8 @@ export function pebbleClusterIssuer(name: string, env: StackEnv = readEnv(), opt
         email: 'ops@example.com',
         ...(opts.caBundle === false ? {} : { caBundle: readFileSync(env.pebble.tlsCa).toString('base64') }),
         privateKeySecretRef: { name: `${name}-account` },
+        // Pebble picks a random profile for an order that names none (see PEBBLE_PROFILES).
+        profile: 'default',
         solvers: [{ http01: { ingress: { ingressClassName: 'traefik' }, ...opts.http01 } }],
         ...opts.acme,
       },

@@ -189,7 +189,7 @@ test('concurrent calls are classified by their own responses', async (t) => {
     call('c', acmeStep(`${ca}/c`)),
   ]);
   const kinds = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).name : 'ok'));
-  t.deepEqual(kinds, ['RetryAfterError', 'AcmeProblemError', 'Error']);
+  t.deepEqual(kinds, ['RetryAfterError', 'AcmeProblemError', 'AcmeServerError']);
 });
 
 test('request observers see scheme, host, a bounded action, method and status (for the ACME client metrics)', async (t) => {

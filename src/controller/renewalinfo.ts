@@ -1,0 +1,100 @@
+/**
+ * ACME Renewal Information (RFC 9773), on by default (`--ari=false` turns it off). For the
+ * certificate in each ACME Certificate's Secret this asks the CA's renewalInfo resource for the
+ * window in which to renew, picks a moment uniformly at random inside it (kept while the window
+ * stays the same), and writes both to status.acme.ari, in cert-manager's shape. The
+ * certificates reconciler reads that moment as the renewal time, unless renewBefore or
+ * renewBeforePercentage gives an earlier one (`certificateRenewalTime`). When the CA revokes a
+ * certificate it moves the window into the past, and the next check here starts the renewal.
+ *
+ * It checks again after the CA's Retry-After, capped at 6 hours and at --ari-poll-interval.
+ * A CA whose directory has no renewalInfo is left exactly as before: nothing is asked, nothing
+ * written. The check time is kept in status (nextCheck), so a restarted controller does not ask
+ * about every certificate at once.
+ */
+import type { AriStatus, Certificate, CertificateStatus } from '../api/types.ts';
+import { Resources } from '../api/types.ts';
+import { objectKey, splitKey } from '../base/objects.ts';
+import { AcmeProblemError, call, directoryOffers, fetchRenewalInfo } from '../acme/client.ts';
+import { getCondition, kubeTime } from '../kube/conditions.ts';
+import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
+import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
+import { pickInWindow } from '../pki/ari.ts';
+import { secretFacts } from '../pki/secret-facts.ts';
+import { findIssuer, issuerKey, type Context } from './context.ts';
+import { writeStatus } from './status.ts';
+
+/** RFC 9773 §4.3: a Retry-After is honoured, but a client need not wait longer than this. */
+export const MAX_ARI_RETRY_AFTER_MS = 6 * 3600_000;
+/** The shortest wait between two checks, whatever a CA's Retry-After says (unless the poll interval is shorter). */
+const MIN_ARI_RETRY_AFTER_MS = 60_000;
+
+export const renewalInfoController: ControllerRegistration<Context> = {
+  name: 'renewalinfo',
+  register(ctx, { queue }) {
+    ctx.caches.certificates.on((c) => queue.add(objectKey(c)));
+    return { reconcile: renewalInfoReconciler(ctx), resync: () => keysOf(ctx.caches.certificates) };
+  },
+};
+
+/** How long to wait before the next check: the CA's Retry-After, within the bounds above. */
+export function nextCheckDelay(retryAfterMs: number | undefined, pollMaxMs: number): number {
+  const longest = Math.min(MAX_ARI_RETRY_AFTER_MS, pollMaxMs);
+  return Math.max(Math.min(retryAfterMs ?? longest, longest), Math.min(MIN_ARI_RETRY_AFTER_MS, pollMaxMs));
+}
+
+export function renewalInfoReconciler(ctx: Context): (key: string) => Promise<Outcome> {
+  return async (key) => {
+    const { namespace, name } = splitKey(key);
+    const cert = ctx.caches.certificates.get(namespace, name);
+    if (!cert || cert.metadata.deletionTimestamp) return done;
+    const had = cert.status?.acme?.ari;
+    const issuer = findIssuer(ctx, cert.spec.issuerRef, namespace);
+    if (!ctx.config.ari || (issuer && !issuer.spec.acme)) return forget(ctx, cert);
+    // A renewal under way ends in a new certificate, which is asked about then.
+    if (!issuer || getCondition(cert.status?.conditions, 'Issuing')?.status === 'True') return done;
+    const secret = ctx.caches.secrets.get(namespace, cert.spec.secretName);
+    const id = secret ? secretFacts(secret).certificate?.renewalInfoId : undefined;
+    if (!id) return done;
+    const now = ctx.clock().getTime();
+    const due = had?.certID === id && had.nextCheck ? Date.parse(had.nextCheck) : now;
+    if (due > now) return requeueAfter(due - now);
+    const client = ctx.accounts.client(issuerKey(cert.spec.issuerRef, namespace));
+    const { renewalInfo } = await call('read directory', () => directoryOffers(client));
+    if (!renewalInfo) return forget(ctx, cert);
+    let info;
+    try {
+      info = await call('get renewal info', () => fetchRenewalInfo(client, renewalInfo, id));
+    } catch (err) {
+      // The CA does not know the certificate (another CA issued it; a test CA restarted) or
+      // answered nonsense: the renewal time stays the spec's, and the CA is asked again later.
+      if (err instanceof AcmeProblemError) return requeueAfter(nextCheckDelay(undefined, ctx.config.ariPollMaxMs));
+      throw err;
+    }
+    const window = { start: kubeTime(info.start), end: kubeTime(info.end) };
+    const sameWindow = had?.certID === id && had.suggestedWindow.start === window.start && had.suggestedWindow.end === window.end;
+    const wait = nextCheckDelay(info.retryAfterMs, ctx.config.ariPollMaxMs);
+    const ari: AriStatus = {
+      certID: id,
+      suggestedWindow: window,
+      selectedTime: sameWindow && had.selectedTime ? had.selectedTime : kubeTime(pickInWindow(info.start, info.end)),
+      ...(info.explanationURL ? { explanationURL: info.explanationURL } : {}),
+      lastChecked: kubeTime(new Date(now)),
+      nextCheck: kubeTime(new Date(now + wait)),
+    };
+    const status: CertificateStatus = structuredClone(cert.status ?? {});
+    status.acme = { ...status.acme, ari };
+    await writeStatus(ctx, Resources.certificates, cert, status);
+    return requeueAfter(wait);
+  };
+}
+
+/** Drops status.acme.ari, so that nothing an old window said drives the renewal time any more. */
+async function forget(ctx: Context, cert: Certificate): Promise<Outcome> {
+  if (!cert.status?.acme?.ari) return done;
+  const status: CertificateStatus = structuredClone(cert.status);
+  delete status.acme!.ari;
+  if (Object.keys(status.acme!).length === 0) delete status.acme;
+  await writeStatus(ctx, Resources.certificates, cert, status);
+  return done;
+}
