@@ -4,7 +4,7 @@
  * one is slow instead of sitting silent.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { buildScript, repoRoot } from './paths.ts';
@@ -74,23 +74,36 @@ export function pebbleBinaries(): { pebble: string; challtestsrv: string } {
 }
 
 const execFileP = promisify(execFile);
-const traefikModule = 'github.com/traefik/traefik/v3';
-const crdPath = 'docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml';
 
-/** Traefik's CRDs, read from the same module version the binary was built from. */
-export async function traefikCrdFile(): Promise<string> {
-  const toolDir = join(repoRoot, 'tools', 'traefik');
+/**
+ * A path inside a Go module, at the version `tools/<tool>/go.mod` requires, from the module cache
+ * (downloaded through the module proxy on first use, like the stack's binaries).
+ */
+async function moduleFile(tool: string, module: string, path: string, what: string): Promise<string> {
+  const toolDir = join(repoRoot, 'tools', tool);
   const goMod = readFileSync(join(toolDir, 'go.mod'), 'utf8');
-  const version = new RegExp(`${traefikModule.replaceAll('.', '\\.')} (v\\S+)`).exec(goMod)?.[1];
-  if (!version) throw new StackError(`no ${traefikModule} version in ${join(toolDir, 'go.mod')}`);
+  const version = new RegExp(`${module.replaceAll('.', '\\.')} (v\\S+)`).exec(goMod)?.[1];
+  if (!version) throw new StackError(`no ${module} version in ${join(toolDir, 'go.mod')}`);
   const env = { ...process.env, PATH: `/usr/local/go/bin:${process.env.PATH ?? ''}` };
   try {
     const modcache = (await execFileP('go', ['env', 'GOMODCACHE'], { env })).stdout.trim();
-    const cached = join(modcache, `${traefikModule}@${version}`, crdPath);
+    const cached = join(modcache, `${module}@${version}`, path);
     if (existsSync(cached)) return cached;
-    const { stdout } = await execFileP('go', ['mod', 'download', '-json', `${traefikModule}@${version}`], { cwd: toolDir, env });
-    return join((JSON.parse(stdout) as { Dir: string }).Dir, crdPath);
+    const { stdout } = await execFileP('go', ['mod', 'download', '-json', `${module}@${version}`], { cwd: toolDir, env });
+    return join((JSON.parse(stdout) as { Dir: string }).Dir, path);
   } catch (error) {
-    throw new StackError(`could not locate Traefik ${version}'s CRDs through Go (is Go >= 1.26 on PATH?)`, { cause: error });
+    throw new StackError(`could not locate ${what} ${version} through Go (is Go >= 1.26 on PATH?)`, { cause: error });
   }
+}
+
+/** Traefik's CRDs, read from the same module version the binary was built from. */
+export function traefikCrdFile(): Promise<string> {
+  return moduleFile('traefik', 'github.com/traefik/traefik/v3', 'docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml', "Traefik's CRDs");
+}
+
+/** The Gateway API's standard-channel CRDs (one file per kind), from `tools/gateway-api`'s module version. */
+export async function gatewayApiCrdFiles(): Promise<string[]> {
+  const dir = await moduleFile('gateway-api', 'sigs.k8s.io/gateway-api', 'config/crd/standard', 'the Gateway API CRDs');
+  // The directory also holds a ValidatingAdmissionPolicy that guards CRD upgrades: not a CRD.
+  return readdirSync(dir).filter((f) => /^gateway\.networking\.k8s\.io_.*\.yaml$/.test(f) && !f.includes('_vap_')).sort().map((f) => join(dir, f));
 }

@@ -258,6 +258,11 @@ function traefikStaticConfig(ports: Ports, options: TraefikOptions): unknown {
       // Traefik's default is 2 s; tests wait on every config change, so keep it short.
       providersThrottleDuration: '100ms',
       kubernetesCRD: { allowCrossNamespace: true, allowExternalNameServices: true, allowEmptyServices: true },
+      // Plain Ingresses, and Gateways of the GatewayClass `traefik` (the stack creates it), as
+      // Traefik's Helm chart enables them. Gateway backends cannot be ExternalName Services: see
+      // WIRING.md for how a local process is exposed to them.
+      kubernetesIngress: { allowExternalNameServices: true, allowEmptyServices: true },
+      kubernetesGateway: {},
       file: { directory: join(traefikDir, 'dynamic'), watch: true },
     },
     ...(plugins.length

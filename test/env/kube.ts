@@ -96,3 +96,41 @@ export async function exposeLocalPort(kc: KubeConfig, target: LocalPort): Promis
     throw new Error(`exposing 127.0.0.1:${target.port} as Service ${target.namespace}/${target.name} failed`, { cause: error });
   }
 }
+
+/**
+ * A name for 127.0.0.1 that an FQDN EndpointSlice accepts (`localhost` alone is refused: it wants
+ * two labels). The stack's set-up maps it in /etc/hosts, as RFC 6761 says `.localhost` names are
+ * loopback, because Traefik's resolver does not know that by itself.
+ */
+export const LOOPBACK_NAME = 'certroute-stack.localhost';
+
+/**
+ * The same for a Gateway's HTTPRoute: Traefik's kubernetesGateway provider refuses ExternalName
+ * Services and reads the EndpointSlices of a Service instead. The API server refuses loopback
+ * addresses there too, but takes an FQDN EndpointSlice naming LOOPBACK_NAME, which Traefik dials
+ * as `certroute-stack.localhost:<port>`. So: a Service without a selector, and that
+ * EndpointSlice. Idempotent.
+ */
+export async function exposeLocalPortToGateways(kc: KubeConfig, { namespace, name, port }: LocalPort): Promise<void> {
+  const labels = { 'app.kubernetes.io/managed-by': fieldManager };
+  try {
+    await apply(kc, [
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { namespace, name, labels },
+        spec: { ports: [{ name: 'http', port, protocol: 'TCP' }] },
+      } as KubernetesObject,
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { namespace, name: `${name}-localhost`, labels: { ...labels, 'kubernetes.io/service-name': name } },
+        addressType: 'FQDN',
+        endpoints: [{ addresses: [LOOPBACK_NAME], conditions: { ready: true } }],
+        ports: [{ name: 'http', port, protocol: 'TCP' }],
+      } as KubernetesObject,
+    ]);
+  } catch (error) {
+    throw new Error(`exposing 127.0.0.1:${port} to Gateways as Service ${namespace}/${name} failed`, { cause: error });
+  }
+}

@@ -6,17 +6,17 @@
  * Launch specs and ports persist in `.stack/state.json` and pids in `.stack/pids.json`, so any
  * process (an ava worker, the CLI) can restart a component or tear the stack down.
  */
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { binaries, traefikCrdFile } from './binaries.ts';
+import { binaries, gatewayApiCrdFiles, traefikCrdFile } from './binaries.ts';
 import { bindSpec, namedPath, newStackDns, type StackDns } from './bind.ts';
 import {
   apiserverSpec, challtestsrvSpec, cloudflareSpec, components, etcdSpec, pebbleSpec, readiness, traefikSpec,
   type ApiserverOptions, type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
 } from './components.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { apply, exposeLocalPort, kubectl, loadKubeConfig, writeKubeconfig } from './kube.ts';
+import { apply, exposeLocalPort, kubectl, loadKubeConfig, LOOPBACK_NAME, writeKubeconfig } from './kube.ts';
 import { dropLease, lockFile, otherUsers, takeLease, testsLockFile, withLock } from './lock.ts';
 import { certrouteCrdDir, envFile, kubeconfigFile, logsDir, pidsFile, pkiDir, requesterIdentityPolicy, stackDir, stateFile } from './paths.ts';
 import { makeStackPki, type StackPki } from './pki.ts';
@@ -27,7 +27,7 @@ import { commandLine, groupMembers, isAlive, killGroup, launch, logSize, StackEr
 export { binary, helmPath, kubectlPath } from './binaries.ts';
 export type { ApiserverOptions, Component, PebbleOptions, TraefikOptions } from './components.ts';
 export { PEBBLE_PROFILES, PEBBLE_VALIDITY_SECONDS } from './components.ts';
-export { apply, exposeLocalPort, kubectl, loadKubeConfig, localPortService, type KubectlResult, type LocalPort } from './kube.ts';
+export { apply, exposeLocalPort, exposeLocalPortToGateways, kubectl, LOOPBACK_NAME, loadKubeConfig, localPortService, type KubectlResult, type LocalPort } from './kube.ts';
 export { StackError } from './proc.ts';
 
 /** The contract with every other tool: `.stack/env.json`, exactly this shape. */
@@ -167,6 +167,11 @@ async function startKubernetes(state: StackState): Promise<void> {
   const crds = await traefikCrdFile();
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', crds]);
   await kubectl(['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
+  // What a Gateway API install provides: its CRDs; and the GatewayClass and IngressClass Traefik's Helm chart creates.
+  const gatewayCrds = (await gatewayApiCrdFiles()).flatMap((f) => ['-f', f]);
+  await kubectl(['apply', '--server-side', '--force-conflicts', ...gatewayCrds]);
+  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...gatewayCrds]);
+  await apply(loadKubeConfig(), [traefikGatewayClass, traefikIngressClass]);
   // What the Helm chart provides in a real cluster: certroute's CRDs, its namespace and the
   // responder's Service; and what a Traefik install provides: Traefik's Service in namespace
   // traefik, which the controller's self-check finds by default.
@@ -180,6 +185,22 @@ async function startKubernetes(state: StackState): Promise<void> {
   await kubectl(['create', 'namespace', 'traefik']);
   await apply(loadKubeConfig(), [traefikService(state.ports)]);
 }
+
+/** The GatewayClass whose Gateways Traefik's kubernetesGateway provider serves, named as its Helm chart names it. */
+const traefikGatewayClass = {
+  apiVersion: 'gateway.networking.k8s.io/v1',
+  kind: 'GatewayClass',
+  metadata: { name: 'traefik' },
+  spec: { controllerName: 'traefik.io/gateway-controller' },
+} as KubernetesObject;
+
+/** The IngressClass Traefik's Helm chart creates: Traefik serves an Ingress whose ingressClassName names it. */
+const traefikIngressClass = {
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'IngressClass',
+  metadata: { name: 'traefik' },
+  spec: { controller: 'traefik.io/ingress-controller' },
+} as KubernetesObject;
 
 /** Traefik's Service as its Helm chart names it, pointing at the local entrypoints. */
 function traefikService(ports: Ports): KubernetesObject {
@@ -239,8 +260,24 @@ async function resolveBinaries(log: (line: string) => void): Promise<Binaries> {
   };
 }
 
+/**
+ * Maps LOOPBACK_NAME to 127.0.0.1 in /etc/hosts, once, so that Traefik reaches local processes
+ * behind Gateways (see WIRING.md). Without root the Gateway tests cannot route; everything else works.
+ */
+function ensureLoopbackName(log: (line: string) => void): void {
+  const hosts = '/etc/hosts';
+  try {
+    if (readFileSync(hosts, 'utf8').split('\n').some((l) => l.split(/\s+/).slice(1).includes(LOOPBACK_NAME))) return;
+    appendFileSync(hosts, `127.0.0.1 ${LOOPBACK_NAME}\n`);
+    log(`added "127.0.0.1 ${LOOPBACK_NAME}" to ${hosts}, for Gateway backends on this machine`);
+  } catch (error) {
+    log(`could not map ${LOOPBACK_NAME} to 127.0.0.1 in ${hosts} (${(error as Error).message}); Traefik cannot reach local processes behind Gateways`);
+  }
+}
+
 async function upLocked(log: (line: string) => void, startedBy: StartedBy): Promise<StackEnv> {
   const bins = await resolveBinaries(log);
+  ensureLoopbackName(log);
   const running = await reusable(bins);
   if (running) {
     const state = readState();

@@ -101,12 +101,17 @@ let nudges = 0;
  * shim works on one route one pass at a time, in order, so every earlier pass has ended too.
  */
 export async function shimCaughtUp(controller: ControllerProcess, namespace: string, route: string): Promise<void> {
+  await caughtUp(controller, { resource: 'ingressroute.traefik.io', shim: 'ingressroute-shim' }, namespace, route);
+}
+
+/** `shimCaughtUp` for any shim's kind: `resource` as kubectl names it, `shim` the controller's name in the log. */
+export async function caughtUp(controller: ControllerProcess, kind: { resource: string; shim: string }, namespace: string, name: string): Promise<void> {
   const from = readLog(controller).length;
   const key = `example.com/nudge-${process.pid}-${++nudges}`;
-  await kubectl(['-n', namespace, 'annotate', 'ingressroute.traefik.io', route, `${key}=1`]);
-  await waitFor(`the shim to finish a pass over IngressRoute ${namespace}/${route}`, async () =>
-    readLog(controller).slice(from).split('\n').some((l) => l.includes('"controller":"ingressroute-shim"') && l.includes(`"key":"${namespace}/${route}"`)), 30_000, 100);
-  await kubectl(['-n', namespace, 'annotate', 'ingressroute.traefik.io', route, `${key}-`]);
+  await kubectl(['-n', namespace, 'annotate', kind.resource, name, `${key}=1`]);
+  await waitFor(`the ${kind.shim} to finish a pass over ${namespace}/${name}`, async () =>
+    readLog(controller).slice(from).split('\n').some((l) => l.includes(`"controller":"${kind.shim}"`) && l.includes(`"key":"${namespace}/${name}"`)), 30_000, 100);
+  await kubectl(['-n', namespace, 'annotate', kind.resource, name, `${key}-`]);
 }
 
 /** A host name no earlier run on the same stack used, so Traefik cannot serve an old certificate for it. */
