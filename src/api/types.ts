@@ -375,6 +375,9 @@ export const Resources = {
   challenges: { group: ACME_GROUP, version: VERSION, plural: 'challenges', kind: 'Challenge', namespaced: true },
   secrets: { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
   ingressroutes: { group: 'traefik.io', version: 'v1alpha1', plural: 'ingressroutes', kind: 'IngressRoute', namespaced: true },
+  ingresses: { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', namespaced: true },
+  gateways: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', kind: 'Gateway', namespaced: true },
+  httproutes: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', kind: 'HTTPRoute', namespaced: true },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   // The CA injector's targets.
   validatingwebhookconfigurations: { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false },
@@ -397,4 +400,51 @@ export interface IngressRoute extends KubeObject {
     routes: IngressRouteRoute[];
     tls?: { secretName?: string; options?: { name: string; namespace?: string }; certResolver?: string; domains?: Array<{ main?: string; sans?: string[] }> };
   };
+}
+
+/** `networking.k8s.io/v1` Ingress: what the shim reads. */
+export interface Ingress extends KubeObject {
+  spec: {
+    ingressClassName?: string;
+    tls?: Array<{ hosts?: string[]; secretName?: string }>;
+    rules?: Array<{ host?: string }>;
+  };
+}
+
+/** `gateway.networking.k8s.io/v1` Gateway: what the shim and the challenge HTTPRoute read. */
+export interface GatewayListener {
+  name: string;
+  hostname?: string;
+  port: number;
+  protocol: string;
+  tls?: {
+    mode?: string;
+    certificateRefs?: Array<{ group?: string; kind?: string; name: string; namespace?: string }>;
+  };
+  allowedRoutes?: { namespaces?: { from?: string; selector?: unknown } };
+}
+
+export interface Gateway extends KubeObject {
+  spec: { gatewayClassName: string; listeners: GatewayListener[] };
+}
+
+export interface HTTPRouteParentRef {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name: string;
+  sectionName?: string;
+}
+
+/** `gateway.networking.k8s.io/v1` HTTPRoute, as far as the challenge route writes one. */
+export interface HTTPRoute extends KubeObject {
+  spec: {
+    parentRefs?: HTTPRouteParentRef[];
+    hostnames?: string[];
+    rules?: Array<{
+      matches?: Array<{ path?: { type?: string; value?: string } }>;
+      backendRefs?: Array<{ group?: string; kind?: string; name: string; namespace?: string; port?: number; weight?: number }>;
+    }>;
+  };
+  status?: { parents?: Array<{ parentRef: HTTPRouteParentRef; controllerName?: string; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> }> };
 }

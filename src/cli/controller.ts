@@ -17,6 +17,9 @@ import { Http01Solver } from '../solvers/http01.ts';
 import { challengeRouteController, resolveTraefikWeb } from '../traefik/challenge-route.ts';
 import { routeShim } from '../shim/controller.ts';
 import { ingressRouteKind } from '../shim/ingressroute.ts';
+import { DEFAULT_INGRESS_CLASSES, ingressKind } from '../shim/ingress.ts';
+import { DEFAULT_GATEWAY_CLASSES, gatewayKind } from '../shim/gateway.ts';
+import { gatewayChallengeRouteController } from '../shim/gateway-challenge-route.ts';
 import type { ControllerConfig } from '../controller/context.ts';
 import { CLOUDFLARE_API } from '../dns/cloudflare.ts';
 import { systemNameservers } from '../dns/propagation.ts';
@@ -44,11 +47,20 @@ Flags:
   --traefik-service=traefik       Traefik's Service, used for the self-check
   --self-check-address=URL        override: Traefik's web entrypoint, e.g. http://127.0.0.1:8000
   --self-check-websecure-address=URL   Traefik's websecure entrypoint, for redirects to https
-  --wiring=route|middleware       how challenges reach the responder (default route)
+  --wiring=route|middleware|gateway
+                                  how challenges reach the responder (default route); gateway: one
+                                  HTTPRoute on the annotated Gateways' HTTP listeners (needs
+                                  --enable-gateway-api)
   --entrypoints=web,websecure     entrypoints of the challenge route
   --route-priority=N              priority of the challenge route (default 2^30)
   --responder-service=certroute   Service in --namespace pointing at the responder
   --shim-only                     only turn IngressRoutes into Certificates (cert-manager does the rest)
+  --ingress-classes=traefik       Ingress classes Traefik serves: an annotated Ingress whose
+                                  ingressClassName (else kubernetes.io/ingress.class) is one of
+                                  them, or that has none, gets its Certificates
+  --enable-gateway-api            turn annotated Gateways (gateway.networking.k8s.io/v1) into
+                                  Certificates; needs the Gateway API CRDs
+  --gateway-classes=traefik       GatewayClasses Traefik serves, for --enable-gateway-api
   --shim-default-secret-name=true|false
                                   write <name>-tls into an IngressRoute's empty spec.tls.secretName
                                   (needs patch on IngressRoutes cluster-wide; false: a Warning asks the user)
@@ -102,6 +114,14 @@ function dns01Config(values: Record<string, string | boolean | undefined>): Dns0
   };
 }
 
+/** A comma-separated list of class names; empty means none, which is refused. */
+function classList(flag: string, value: string | undefined, fallback: readonly string[]): readonly string[] {
+  if (value === undefined) return fallback;
+  const classes = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (classes.length === 0) throw new UsageError(`--${flag} is empty: name at least one class, e.g. --${flag}=traefik`);
+  return classes;
+}
+
 export async function run(argv: string[]): Promise<number> {
   // One line per flag, alike on purpose: HELP above documents each one, and a unit test holds
   // the two lists together.
@@ -128,6 +148,9 @@ export async function run(argv: string[]): Promise<number> {
     'route-priority': { type: 'string' },
     'responder-service': { type: 'string' },
     'shim-only': { type: 'boolean' },
+    'ingress-classes': { type: 'string' },
+    'enable-gateway-api': { type: 'boolean' },
+    'gateway-classes': { type: 'string' },
     'shim-default-secret-name': { type: 'string' },
     'ca-injector': { type: 'string' },
     'auto-approve': { type: 'string' },
@@ -162,7 +185,9 @@ export async function run(argv: string[]): Promise<number> {
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'certroute';
   const client = KubeClient.fromDefault();
   const wiring = values.wiring ?? 'route';
-  if (wiring !== 'route' && wiring !== 'middleware') throw new UsageError(`--wiring=${wiring}: use route or middleware`);
+  if (wiring !== 'route' && wiring !== 'middleware' && wiring !== 'gateway') throw new UsageError(`--wiring=${wiring}: use route, middleware or gateway`);
+  const gatewayApi = values['enable-gateway-api'] === true;
+  if (wiring === 'gateway' && !gatewayApi) throw new UsageError('--wiring=gateway attaches an HTTPRoute to Gateways: add --enable-gateway-api');
   const responderPort = portFlag('responder-port', values['responder-port'], 8089);
   const defaultSecretName = booleanFlag('shim-default-secret-name', values['shim-default-secret-name'], true);
   const leaderTiming = {
@@ -183,11 +208,21 @@ export async function run(argv: string[]): Promise<number> {
   const shimOnly = values['shim-only'] === true;
   // Beside cert-manager (--shim-only) its own cainjector fills the bundles.
   const caInjector = booleanFlag('ca-injector', values['ca-injector'], true) && !shimOnly ? [caInjectorController] : [];
+  const gateways = gatewayKind({ classes: classList('gateway-classes', values['gateway-classes'], DEFAULT_GATEWAY_CLASSES) });
+  const responderService = values['responder-service'] ?? 'certroute';
+  // Beside cert-manager (--shim-only) its own ingress-shim and gateway-shim read these kinds.
+  const otherShims = shimOnly ? [] : [
+    routeShim(ingressKind({ classes: classList('ingress-classes', values['ingress-classes'], DEFAULT_INGRESS_CLASSES) }), { defaultSecretName }),
+    ...(gatewayApi ? [
+      routeShim(gateways, { defaultSecretName }),
+      gatewayChallengeRouteController({ namespace, serviceName: responderService, servicePort: responderPort, enabled: wiring === 'gateway' }, gateways),
+    ] : []),
+  ];
   const traefikControllers = [
     routeShim(ingressRouteKind, { defaultSecretName }),
     challengeRouteController({
       namespace,
-      serviceName: values['responder-service'] ?? 'certroute',
+      serviceName: responderService,
       servicePort: responderPort,
       entryPoints: (values.entrypoints ?? 'web,websecure').split(',').map((s) => s.trim()).filter(Boolean),
       priority: values['route-priority'] ? Number(values['route-priority']) : undefined,
@@ -220,7 +255,7 @@ export async function run(argv: string[]): Promise<number> {
       ...leaderTiming,
     },
     workers: values.workers ? Number(values.workers) : 8,
-    controllers: shimOnly ? traefikControllers : [...CERT_MANAGER_CONTROLLERS, ...caInjector, ...traefikControllers],
+    controllers: shimOnly ? traefikControllers : [...CERT_MANAGER_CONTROLLERS, ...caInjector, ...traefikControllers, ...otherShims],
     watchOnly: shimOnly ? CERT_MANAGER_CONTROLLERS : [],
   });
   const http01 = manager.ctx.solvers.get('http01');

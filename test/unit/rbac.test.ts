@@ -16,6 +16,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { Resources, type ResourceDef } from '../../src/api/types.ts';
+import { CHALLENGE_HTTPROUTE_NAME } from '../../src/shim/gateway-challenge-route.ts';
 import { CHALLENGE_ROUTE_NAME } from '../../src/traefik/challenge-route.ts';
 import { binary } from '../env/binaries.ts';
 
@@ -28,7 +29,9 @@ const LEASE_NAME = /leaderElection:\s*{[^}]*?name:\s*(?:values\['lease-name'\]\s
 
 interface Mode {
   shimOnly: boolean;
-  wiring: 'route' | 'middleware';
+  wiring: 'route' | 'middleware' | 'gateway';
+  /** gatewayAPI.enabled: the Gateway shim (never in shim-only mode). */
+  gatewayAPI: boolean;
   leaderElection: boolean;
   /** No traefik.selfCheckAddress: the controller reads Traefik's Service at start-up. */
   readsTraefikService: boolean;
@@ -57,6 +60,8 @@ const ADMISSION_VERB = /check\('([^']+)'\)/.exec(readFileSync(join(repo, 'crds/c
 const always = (): boolean => true;
 const full = (m: Mode): boolean => !m.shimOnly;
 const injector = (m: Mode): boolean => full(m) && m.caInjector;
+const gatewayShim = (m: Mode): boolean => full(m) && m.gatewayAPI;
+const GATEWAY = 'gateway.networking.k8s.io';
 const CM = 'cert-manager.io';
 const ACME = 'acme.cert-manager.io';
 const TRAEFIK = 'traefik.io';
@@ -97,6 +102,12 @@ const grants: Grant[] = [
   { scope: 'cluster', group: ACME, resource: 'orders', verbs: [ADMISSION_VERB], when: full, why: 'crds/certroute.io_admission-policy.yaml: only its holders create Orders or change their spec' },
   { scope: 'cluster', group: ACME, resource: 'challenges', verbs: [ADMISSION_VERB], when: full, why: 'crds/certroute.io_admission-policy.yaml: only its holders create Challenges or change their spec' },
 
+  // The Ingress and Gateway shims (src/shim/ingress.ts, gateway.ts), never in shim-only mode.
+  { scope: 'cluster', group: 'networking.k8s.io', resource: 'ingresses', verbs: ['list', 'watch'], when: full, why: 'ingress shim: informer' },
+  { scope: 'cluster', group: 'networking.k8s.io', resource: 'ingresses/finalizers', verbs: ['update'], when: full, why: 'ingress shim: Certificate ownerReference to the Ingress with blockOwnerDeletion' },
+  { scope: 'cluster', group: GATEWAY, resource: 'gateways', verbs: ['list', 'watch'], when: gatewayShim, why: 'gateway shim and challenge HTTPRoute: informer' },
+  { scope: 'cluster', group: GATEWAY, resource: 'gateways/finalizers', verbs: ['update'], when: gatewayShim, why: 'gateway shim: Certificate ownerReference to the Gateway with blockOwnerDeletion' },
+
   // The CA injector (src/cainjector/), on by default, never in shim-only mode.
   ...(['validatingwebhookconfigurations', 'mutatingwebhookconfigurations'] as const).map((resource) => ({ scope: 'cluster' as const, group: 'admissionregistration.k8s.io', resource, verbs: ['get', 'list', 'watch', 'patch'], when: injector, why: 'cainjector: informer, caBundle merge patch, fresh read after a conflict' })),
   { scope: 'cluster', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', verbs: ['get', 'list', 'watch', 'patch'], when: injector, why: 'cainjector: informer, conversion webhook caBundle patch, fresh read after a conflict' },
@@ -110,6 +121,11 @@ const grants: Grant[] = [
   { scope: 'release namespace', group: TRAEFIK, resource: 'ingressroutes', verbs: ['create'], when: (m) => full(m) && m.wiring === 'route', why: 'challenge-route.ts: create it' },
   { scope: 'release namespace', group: TRAEFIK, resource: 'ingressroutes', verbs: ['get', 'update', 'delete'], names: [CHALLENGE_ROUTE_NAME], when: (m) => full(m) && m.wiring === 'route', why: 'challenge-route.ts: read and restore it' },
   { scope: 'release namespace', group: TRAEFIK, resource: 'ingressroutes', verbs: ['get', 'delete'], names: [CHALLENGE_ROUTE_NAME], when: (m) => !(full(m) && m.wiring === 'route'), why: 'challenge-route.ts: remove a route left by an earlier route-mode run' },
+
+  // Gateway wiring (src/shim/gateway-challenge-route.ts): the one challenge HTTPRoute, read by name.
+  { scope: 'release namespace', group: GATEWAY, resource: 'httproutes', verbs: ['create'], when: (m) => gatewayShim(m) && m.wiring === 'gateway', why: 'gateway-challenge-route.ts: create it' },
+  { scope: 'release namespace', group: GATEWAY, resource: 'httproutes', verbs: ['get', 'update', 'delete'], names: [CHALLENGE_HTTPROUTE_NAME], when: (m) => gatewayShim(m) && m.wiring === 'gateway', why: 'gateway-challenge-route.ts: read and restore it' },
+  { scope: 'release namespace', group: GATEWAY, resource: 'httproutes', verbs: ['get', 'delete'], names: [CHALLENGE_HTTPROUTE_NAME], when: (m) => gatewayShim(m) && m.wiring !== 'gateway', why: 'gateway-challenge-route.ts: remove a route left by an earlier gateway-wiring run' },
 
   // Self-check target (challenge-route.ts resolveTraefikWeb), read once at start-up.
   { scope: 'traefik namespace', group: '', resource: 'services', verbs: ['get'], names: ['traefik'], when: (m) => m.readsTraefikService, why: "resolveTraefikWeb: Traefik's web/websecure ports" },
@@ -277,20 +293,23 @@ function chartTuples(docs: RbacDoc[]): string[] {
 }
 
 const modes: Array<{ title: string; set: string[]; mode: Mode }> = [
-  { title: 'defaults (route mode, leader election)', set: [], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true } },
-  { title: 'shim-only', set: ['shimOnly=true'], mode: { shimOnly: true, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true } },
-  { title: 'middleware mode', set: ['wiring=middleware'], mode: { shimOnly: false, wiring: 'middleware', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true } },
+  { title: 'defaults (route mode, leader election)', set: [], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: false } },
+  { title: 'shim-only', set: ['shimOnly=true'], mode: { shimOnly: true, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: false } },
+  { title: 'middleware mode', set: ['wiring=middleware'], mode: { shimOnly: false, wiring: 'middleware', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: false } },
   {
     title: 'no leader election and a fixed self-check address',
     set: ['leaderElection.enabled=false', 'traefik.selfCheckAddress=http://traefik.edge.svc:80', 'replicas=1'],
-    mode: { shimOnly: false, wiring: 'route', leaderElection: false, readsTraefikService: false, defaultSecretName: true, caInjector: true },
+    mode: { shimOnly: false, wiring: 'route', leaderElection: false, readsTraefikService: false, defaultSecretName: true, caInjector: true, gatewayAPI: false },
   },
   {
     title: 'shim.defaultSecretName off: no patch on IngressRoutes anywhere',
     set: ['shim.defaultSecretName=false'],
-    mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: false, caInjector: true },
+    mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: false, caInjector: true, gatewayAPI: false },
   },
-  { title: 'CA injector off', set: ['caInjector.enabled=false'], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: false } },
+  { title: 'CA injector off', set: ['caInjector.enabled=false'], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: false, gatewayAPI: false } },
+  { title: 'Gateway API on, route wiring', set: ['gatewayAPI.enabled=true'], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: true } },
+  { title: 'gateway wiring', set: ['gatewayAPI.enabled=true', 'wiring=gateway'], mode: { shimOnly: false, wiring: 'gateway', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: true } },
+  { title: 'Gateway API on in shim-only mode: cert-manager shims Gateways', set: ['gatewayAPI.enabled=true', 'shimOnly=true'], mode: { shimOnly: true, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: true } },
 ];
 
 for (const { title, set, mode } of modes) {

@@ -73,6 +73,15 @@ helm.sh/chart: {{ include "certroute.chart" . }}
 {{- if and (eq .Values.wiring "middleware") (not .Values.shimOnly) }}true{{ end -}}
 {{- end -}}
 
+{{- define "certroute.gatewayMode" -}}
+{{- if and (eq .Values.wiring "gateway") (not .Values.shimOnly) }}true{{ end -}}
+{{- end -}}
+
+{{/* The Ingress and Gateway shims run beside the cert-manager controllers, never in shimOnly mode. */}}
+{{- define "certroute.gatewayShim" -}}
+{{- if and .Values.gatewayAPI.enabled (not .Values.shimOnly) }}true{{ end -}}
+{{- end -}}
+
 {{/* The controller reads Traefik's Service at start-up unless the self-check address is given. */}}
 {{- define "certroute.readsTraefikService" -}}
 {{- if not .Values.traefik.selfCheckAddress }}true{{ end -}}
