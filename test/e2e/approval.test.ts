@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { kubectl } from '../env/stack.ts';
-import { applyYaml, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
+import { applyYaml, cleanUpFile, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
 import { certificateYaml, controllerFlags, deleteIssuers, newIssuer, orderLedger, ordersIn } from '../helpers/issuance.ts';
 
 const controllerUser = `certroute-approval-${process.pid}`;
@@ -55,6 +55,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await controller?.stop();
+  await cleanUpFile();
   await deleteIssuers();
 });
 
