@@ -71,6 +71,7 @@ const modes: Array<{ title: string; values: string[] }> = [
   { title: 'middleware mode', values: ['wiring=middleware'] },
   { title: 'shim-only with the Let\'s Encrypt ClusterIssuers', values: ['shimOnly=true', 'clusterIssuers.letsencrypt.enabled=true', 'acme.email=ops@example.com'] },
   { title: 'one replica, no leader election, fixed self-check address', values: ['replicas=1', 'leaderElection.enabled=false', 'traefik.selfCheckAddress=http://traefik.edge.svc:80'] },
+  { title: 'Gateway API with gateway wiring', values: ['gatewayAPI.enabled=true', 'wiring=gateway'] },
 ];
 
 test('helm lint passes in every mode', async (t) => {
@@ -161,6 +162,15 @@ test('shim-only passes --shim-only and no challenge route flags', async (t) => {
   const args = containerArgs(await renderDocs(['shimOnly=true']));
   t.true(args.includes('--shim-only'));
   t.false(args.some((a) => a.startsWith('--entrypoints=') || a.startsWith('--route-priority=')));
+});
+
+test('the Ingress classes always, and with gatewayAPI.enabled the Gateway flags, reach the controller; gateway wiring names the responder Service', async (t) => {
+  const defaults = containerArgs(await renderDocs([]));
+  t.true(defaults.includes('--ingress-classes=traefik'));
+  t.false(defaults.some((a) => a.startsWith('--enable-gateway-api') || a.startsWith('--gateway-classes=')), 'off by default: the Gateway API CRDs may be missing');
+  const args = containerArgs(await renderDocs(['gatewayAPI.enabled=true', 'gatewayAPI.classes={traefik,edge}', 'shim.ingressClasses={traefik,internal}', 'wiring=gateway']));
+  for (const a of ['--ingress-classes=traefik,internal', '--enable-gateway-api', '--gateway-classes=traefik,edge', '--wiring=gateway', '--responder-service=certroute']) t.true(args.includes(a), a);
+  t.false(args.some((a) => a.startsWith('--entrypoints=')), 'no challenge IngressRoute in gateway wiring');
 });
 
 test('autoApprove=false passes --auto-approve=false; the default leaves certroute its own approver', async (t) => {
@@ -479,6 +489,8 @@ const refused: Array<{ values: string[]; message: RegExp }> = [
   { values: ['logLevel=verbose'], message: /at '\/logLevel': value must be one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'/ },
   { values: ['image.digest=latest'], message: /at '\/image\/digest': 'latest' does not match pattern/ },
   { values: ['wireing=route'], message: /additional properties 'wireing' not allowed/ },
+  { values: ['wiring=gateway'], message: /wiring: gateway attaches an HTTPRoute to Gateways; set gatewayAPI\.enabled=true/ },
+  { values: ['gatewayAPI.classes=null'], message: /at '\/gatewayAPI': missing property 'classes'/ },
   { values: ['rbac.create=true', 'serviceAccount.create=false'], message: /serviceAccount\.create=false needs serviceAccount\.name/ },
 ];
 
