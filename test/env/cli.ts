@@ -13,6 +13,7 @@ function printEnv(env: StackEnv, kubectl: string): void {
   console.log(`pebble          ${env.pebble.directory}  (management ${env.pebble.management}, TLS CA ${env.pebble.tlsCa})`);
   console.log(`challtestsrv    ${env.challtestsrv}`);
   console.log(`traefik         web :${env.traefik.web}  websecure :${env.traefik.websecure}  api ${env.traefik.api}`);
+  console.log(`responder       Service certroute/certroute → 127.0.0.1:${env.responderPort}  (certroute controller --responder-port=${env.responderPort})`);
   console.log('');
   console.log(`kubectl:  ${kubectl} --kubeconfig ${kubeconfig} get ns`);
   console.log(`      or  export KUBECONFIG=${env.kubeconfig}`);

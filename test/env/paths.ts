@@ -9,7 +9,8 @@ export const repoRoot = resolve(import.meta.dirname, '..', '..');
 /**
  * `CERTROUTE_STACK_DIR` lets two stacks run side by side on one machine
  * (say, a developer's and a clean-clone CI rehearsal); each is then wholly
- * separate, down to its own responder port (`CERTROUTE_STACK_RESPONDER_PORT`).
+ * separate, down to its own responder port (a free one, unless
+ * `CERTROUTE_STACK_RESPONDER_PORT` pins it).
  */
 export const stackDir = process.env.CERTROUTE_STACK_DIR ? resolve(process.env.CERTROUTE_STACK_DIR) : join(repoRoot, '.stack');
 export const logsDir = join(stackDir, 'logs');

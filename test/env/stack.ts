@@ -41,6 +41,11 @@ export interface StackEnv {
   bind: { address: string; zone: string; tsigKeyName: string; tsigAlgorithm: string; tsigSecret: string };
   /** The Cloudflare v4 API stand-in (`api` ends in /client/v4), serving `zone` for this API token. */
   cloudflare: { api: string; token: string; zone: string };
+  /**
+   * The port behind the stack's Service `certroute/certroute` (the chart's responder Service): a
+   * controller started on the host with `--responder-port=<this>` gets challenges through Traefik.
+   */
+  responderPort: number;
 }
 
 /** Who started the stack: a test run tears down only what a test run started. */
@@ -54,15 +59,18 @@ interface StackState {
   dns: StackDns;
   bins: Binaries;
   specs: Partial<Record<Component, LaunchSpec>>;
+  /** See `StackEnv.responderPort`. */
+  responderPort: number;
 }
 
 type Pids = Partial<Record<Component, number>>;
 
 /**
- * Port of the certroute responder, as the Helm chart's Service `certroute/certroute` exposes it:
- * the controller's default, unless CERTROUTE_STACK_RESPONDER_PORT gives a stack its own.
+ * CERTROUTE_STACK_RESPONDER_PORT pins the port behind the stack's responder Service; unset, a new
+ * stack takes a free one, like every other port, so that two stacks on one machine (two checkouts'
+ * `npm test`, or a test run beside a controller on its default port 8089) never share one.
  */
-export const responderPort = Number(process.env.CERTROUTE_STACK_RESPONDER_PORT ?? 8089);
+const pinnedResponderPort = process.env.CERTROUTE_STACK_RESPONDER_PORT ? Number(process.env.CERTROUTE_STACK_RESPONDER_PORT) : undefined;
 
 const readyTimeoutMs: Record<Component, number> = {
   etcd: 30_000, 'kube-apiserver': 90_000, challtestsrv: 15_000, bind: 15_000, cloudflare: 15_000, pebble: 30_000, traefik: 30_000,
@@ -125,6 +133,7 @@ function envOf(state: StackState): StackEnv {
     traefik: { web: ports.web, websecure: ports.websecure, api: `http://127.0.0.1:${ports.traefikApi}` },
     bind: { address: `127.0.0.1:${ports.bindDns}`, zone: dns.zone, tsigKeyName: dns.tsigKeyName, tsigAlgorithm: dns.tsigAlgorithm, tsigSecret: dns.tsigSecret },
     cloudflare: { api: `http://127.0.0.1:${ports.cloudflareApi}/client/v4`, token: dns.cloudflareToken, zone: dns.cloudflareZone },
+    responderPort: state.responderPort,
   };
 }
 
@@ -142,6 +151,7 @@ async function reusable(bins: Binaries): Promise<StackEnv | undefined> {
   if (JSON.stringify(state.bins) !== JSON.stringify(bins)) return undefined; // rebuilt since: restart
   if (!components.every((c) => isOurs(pids[c], state.specs[c]))) return undefined;
   if (!state.dns) return undefined; // started before the stack had DNS
+  if (!state.responderPort) return undefined; // started when the responder port was fixed
   const checks = await Promise.all(components.map((c) => readiness(c, state.ports, state.pki, state.dns)().catch(() => false)));
   return checks.every(Boolean) ? env : undefined;
 }
@@ -181,7 +191,7 @@ async function startKubernetes(state: StackState): Promise<void> {
   // And what the chart renders on a 1.36 API server: the requester identity on CertificateRequests.
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', requesterIdentityPolicy]);
   await kubectl(['create', 'namespace', 'certroute']);
-  await exposeLocalPort(loadKubeConfig(), { namespace: 'certroute', name: 'certroute', port: responderPort });
+  await exposeLocalPort(loadKubeConfig(), { namespace: 'certroute', name: 'certroute', port: state.responderPort });
   await kubectl(['create', 'namespace', 'traefik']);
   await apply(loadKubeConfig(), [traefikService(state.ports)]);
 }
@@ -288,11 +298,11 @@ async function upLocked(log: (line: string) => void, startedBy: StartedBy): Prom
   clearStackDir();
   mkdirSync(logsDir, { recursive: true });
 
-  const [pki, portList] = await Promise.all([makeStackPki(pkiDir), freePorts(12)]);
-  const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, cloudflareApi, web, websecure, traefikApi] =
-    portList as [number, number, number, number, number, number, number, number, number, number, number, number];
+  const [pki, portList] = await Promise.all([makeStackPki(pkiDir), freePorts(13)]);
+  const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, cloudflareApi, web, websecure, traefikApi, responder] =
+    portList as [number, number, number, number, number, number, number, number, number, number, number, number, number];
   const ports: Ports = { etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, cloudflareApi, web, websecure, traefikApi };
-  const state: StackState = { startedBy, ports, pki, dns: newStackDns(), bins, specs: {} };
+  const state: StackState = { startedBy, ports, pki, dns: newStackDns(), bins, specs: {}, responderPort: pinnedResponderPort ?? responder };
   writeJson(stateFile, state);
   writeKubeconfig(`https://127.0.0.1:${ports.apiserver}`, pki);
 
