@@ -151,9 +151,16 @@ async function reusable(bins: Binaries): Promise<StackEnv | undefined> {
   if (JSON.stringify(state.bins) !== JSON.stringify(bins)) return undefined; // rebuilt since: restart
   if (!components.every((c) => isOurs(pids[c], state.specs[c]))) return undefined;
   if (!state.dns) return undefined; // started before the stack had DNS
-  if (!state.responderPort) return undefined; // started when the responder port was fixed
   const checks = await Promise.all(components.map((c) => readiness(c, state.ports, state.pki, state.dns)().catch(() => false)));
-  return checks.every(Boolean) ? env : undefined;
+  if (!checks.every(Boolean)) return undefined;
+  if (!state.responderPort) {
+    // Started when the port was fixed: its Service keeps the port it was made with.
+    const responderPort = pinnedResponderPort ?? 8089;
+    writeJson(stateFile, { ...state, responderPort });
+    writeJson(envFile, { ...env, responderPort });
+    return { ...env, responderPort };
+  }
+  return env;
 }
 
 async function waitForDefaultNamespace(): Promise<void> {
