@@ -17,7 +17,9 @@ import { Http01Solver } from '../solvers/http01.ts';
 import { challengeRouteController, resolveTraefikWeb } from '../traefik/challenge-route.ts';
 import { routeShim } from '../shim/controller.ts';
 import { ingressRouteKind } from '../shim/ingressroute.ts';
-import { DEFAULT_INGRESS_CLASSES, ingressKind } from '../shim/ingress.ts';
+import { DEFAULT_AUTO_CERTIFICATE_ANNOTATIONS, DEFAULT_INGRESS_CLASSES, ingressKind } from '../shim/ingress.ts';
+import type { ShimDefaults } from '../shim/annotations.ts';
+import { CERT_MANAGER_GROUP, type IssuerRef } from '../api/types.ts';
 import { DEFAULT_GATEWAY_CLASSES, gatewayKind } from '../shim/gateway.ts';
 import { gatewayChallengeRouteController } from '../shim/gateway-challenge-route.ts';
 import type { ControllerConfig } from '../controller/context.ts';
@@ -58,6 +60,11 @@ Flags:
   --ingress-classes=traefik       Ingress classes Traefik serves: an annotated Ingress whose
                                   ingressClassName (else kubernetes.io/ingress.class) is one of
                                   them, or that has none, gets its Certificates
+  --default-issuer-name=NAME      the issuer for an Ingress with kubernetes.io/tls-acme: "true" and no
+                                  issuer annotation, as cert-manager's ingress-shim
+  --default-issuer-kind=Issuer  --default-issuer-group=cert-manager.io
+  --auto-certificate-annotations=kubernetes.io/tls-acme
+                                  Ingress annotations that, set to "true", ask for the default issuer
   --enable-gateway-api            turn annotated Gateways (gateway.networking.k8s.io/v1) into
                                   Certificates; needs the Gateway API CRDs
   --gateway-classes=traefik       GatewayClasses Traefik serves, for --enable-gateway-api
@@ -114,6 +121,18 @@ function dns01Config(values: Record<string, string | boolean | undefined>): Dns0
   };
 }
 
+/** cert-manager's ingress-shim defaults, from its own flag names. */
+function ingressShimDefaults(values: Record<string, string | boolean | undefined>): ShimDefaults {
+  const text = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
+  const auto = text('auto-certificate-annotations');
+  const autoAnnotations = auto === undefined ? DEFAULT_AUTO_CERTIFICATE_ANNOTATIONS : auto.split(',').map((s) => s.trim()).filter(Boolean);
+  const name = text('default-issuer-name');
+  if (name === undefined || name === '') return { autoAnnotations };
+  const group = text('default-issuer-group') ?? CERT_MANAGER_GROUP;
+  const issuer: IssuerRef = { name, kind: text('default-issuer-kind') ?? 'Issuer', ...(group === CERT_MANAGER_GROUP ? {} : { group }) };
+  return { autoAnnotations, issuer };
+}
+
 /** A comma-separated list of class names; empty means none, which is refused. */
 function classList(flag: string, value: string | undefined, fallback: readonly string[]): readonly string[] {
   if (value === undefined) return fallback;
@@ -149,6 +168,10 @@ export async function run(argv: string[]): Promise<number> {
     'responder-service': { type: 'string' },
     'shim-only': { type: 'boolean' },
     'ingress-classes': { type: 'string' },
+    'default-issuer-name': { type: 'string' },
+    'default-issuer-kind': { type: 'string' },
+    'default-issuer-group': { type: 'string' },
+    'auto-certificate-annotations': { type: 'string' },
     'enable-gateway-api': { type: 'boolean' },
     'gateway-classes': { type: 'string' },
     'shim-default-secret-name': { type: 'string' },
@@ -212,7 +235,7 @@ export async function run(argv: string[]): Promise<number> {
   const responderService = values['responder-service'] ?? 'certroute';
   // Beside cert-manager (--shim-only) its own ingress-shim and gateway-shim read these kinds.
   const otherShims = shimOnly ? [] : [
-    routeShim(ingressKind({ classes: classList('ingress-classes', values['ingress-classes'], DEFAULT_INGRESS_CLASSES) }), { defaultSecretName }),
+    routeShim(ingressKind({ classes: classList('ingress-classes', values['ingress-classes'], DEFAULT_INGRESS_CLASSES), defaults: ingressShimDefaults(values) }), { defaultSecretName }),
     ...(gatewayApi ? [
       routeShim(gateways, { defaultSecretName }),
       gatewayChallengeRouteController({ namespace, serviceName: responderService, servicePort: responderPort, enabled: wiring === 'gateway' }, gateways),

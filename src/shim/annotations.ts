@@ -138,12 +138,32 @@ export class Findings {
   }
 }
 
-type Gate = (obj: KubeObject, kind: string) => { skip: SkipReason } | ShimWarning | undefined;
+/**
+ * cert-manager's ingress-shim defaults (`--default-issuer-*`, `--auto-certificate-annotations`),
+ * which, as there, apply to Ingresses only.
+ */
+export interface ShimDefaults {
+  /** Annotations that, set to a true value, ask for a Certificate from the default issuer (`kubernetes.io/tls-acme`). */
+  autoAnnotations: readonly string[];
+  /** The issuer when the object names none. */
+  issuer?: IssuerRef;
+}
+
+/** Go's strconv.ParseBool true values, as cert-manager reads an auto-certificate annotation. */
+const GO_TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+
+/** The auto-certificate annotation that asks for a Certificate, if any. */
+function autoAnnotation(obj: KubeObject, defaults: ShimDefaults | undefined): string | undefined {
+  return defaults?.autoAnnotations.find((key) => GO_TRUE.has(obj.metadata.annotations?.[key] ?? ''));
+}
+
+type Gate = (obj: KubeObject, kind: string, defaults: ShimDefaults | undefined) => { skip: SkipReason } | ShimWarning | undefined;
 
 const gates: Gate[] = [
-  function notAnnotated(obj) {
+  function notAnnotated(obj, _kind, defaults) {
     const a = obj.metadata.annotations ?? {};
-    return a[ShimAnnotations.issuer] === undefined && a[ShimAnnotations.clusterIssuer] === undefined ? { skip: NotAnnotated } : undefined;
+    const named = a[ShimAnnotations.issuer] !== undefined || a[ShimAnnotations.clusterIssuer] !== undefined;
+    return named || autoAnnotation(obj, defaults) !== undefined ? undefined : { skip: NotAnnotated };
   },
   function ignored(obj, kind) {
     const value = obj.metadata.annotations?.[ShimAnnotations.ignore];
@@ -195,10 +215,10 @@ export interface AnnotatedFields {
 }
 
 /** Reads an object's cert-manager annotations once; `kind` names the object in messages. */
-export function readAnnotations(obj: KubeObject, kind: string): AnnotationResult {
+export function readAnnotations(obj: KubeObject, kind: string, defaults?: ShimDefaults): AnnotationResult {
   const findings = new Findings();
   for (const gate of gates) {
-    const outcome = gate(obj, kind);
+    const outcome = gate(obj, kind, defaults);
     if (outcome === undefined) continue;
     if ('skip' in outcome) return { skip: outcome.skip };
     findings.add(outcome.reason, outcome.message);
@@ -213,7 +233,7 @@ export function readAnnotations(obj: KubeObject, kind: string): AnnotationResult
       findings.add(UnknownAnnotation, `annotation ${key} is not one certroute knows, so it has no effect; check its spelling`);
     }
   }
-  const issuerRef = issuerFor(annotations, findings);
+  const issuerRef = issuerFor(annotations, findings, autoAnnotation(obj, defaults), defaults?.issuer);
   const extraNames = extraNamesFor(annotations, findings);
   const fields = specFields(annotations, findings);
   if (issuerRef === undefined) return { findings, extraNames };
@@ -231,17 +251,30 @@ function extraNamesFor(annotations: Record<string, string>, findings: Findings):
   return { dnsNames, ipAddresses };
 }
 
-function issuerFor(annotations: Record<string, string>, findings: Findings): IssuerRef | undefined {
+/**
+ * The issuer the annotations name, else (for an auto-certificate annotation such as
+ * kubernetes.io/tls-acme) the default issuer; issuer-kind and issuer-group refine either.
+ */
+function issuerFor(annotations: Record<string, string>, findings: Findings, auto: string | undefined, fallback: IssuerRef | undefined): IssuerRef | undefined {
   const clusterKey = ShimAnnotations.clusterIssuer;
   const key = annotations[clusterKey] !== undefined ? clusterKey : ShimAnnotations.issuer;
-  const name = annotations[key] ?? '';
-  if (name.trim() === '') {
-    return findings.reject(key, name, 'is empty', `set it to the name of ${key === clusterKey ? 'a ClusterIssuer' : 'an Issuer in this namespace'}`);
+  let ref: IssuerRef;
+  if (annotations[key] === undefined && auto !== undefined) {
+    if (fallback === undefined) {
+      findings.add(BadAnnotation, `annotation ${auto} asks for a certificate from the default issuer, and certroute has none; name the issuer with ${clusterKey} or ${ShimAnnotations.issuer}, or start certroute with --default-issuer-name (chart: shim.defaultIssuer.name)`);
+      return undefined;
+    }
+    ref = { ...fallback };
+  } else {
+    const name = annotations[key] ?? '';
+    if (name.trim() === '') {
+      return findings.reject(key, name, 'is empty', `set it to the name of ${key === clusterKey ? 'a ClusterIssuer' : 'an Issuer in this namespace'}`);
+    }
+    if (!isObjectName(name)) {
+      return findings.reject(key, name, 'is not a valid issuer name', 'use the metadata.name of the issuer (lowercase letters, digits, "-" and ".")');
+    }
+    ref = { name, kind: key === clusterKey ? 'ClusterIssuer' : 'Issuer' };
   }
-  if (!isObjectName(name)) {
-    return findings.reject(key, name, 'is not a valid issuer name', 'use the metadata.name of the issuer (lowercase letters, digits, "-" and ".")');
-  }
-  const ref: IssuerRef = { name, kind: key === clusterKey ? 'ClusterIssuer' : 'Issuer' };
   const kind = annotations[ShimAnnotations.issuerKind];
   if (kind !== undefined) {
     if (!/^[A-Z][A-Za-z0-9]*$/.test(kind)) return findings.reject(ShimAnnotations.issuerKind, kind, 'is not a resource kind', 'use the Kind of the external issuer, e.g. AWSPCAClusterIssuer');

@@ -4,6 +4,9 @@
  * without hosts or without a Secret is skipped with a Warning and the others go on; two entries
  * naming one Secret block the Ingress (one Certificate per entry could not be made).
  *
+ * As in cert-manager, `kubernetes.io/tls-acme: "true"` (the auto-certificate annotations) asks for
+ * Certificates from the default issuer (`--default-issuer-name`, `-kind`, `-group`).
+ *
  * Only Ingresses Traefik serves are considered: `spec.ingressClassName`, else the
  * `kubernetes.io/ingress.class` annotation, must be one of the configured classes. An Ingress
  * with neither is considered too, because Traefik serves it with its default configuration.
@@ -12,7 +15,7 @@ import { isIP } from 'node:net';
 import type { Ingress } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { dnsNameProblem } from '../pki/names.ts';
-import { DuplicateSecretName, InvalidHost, NoTls, ShimAnnotations, SkippedTlsEntry, type Findings } from './annotations.ts';
+import { DuplicateSecretName, InvalidHost, NoTls, ShimAnnotations, SkippedTlsEntry, type Findings, type ShimDefaults } from './annotations.ts';
 import type { RouteKind, TlsEntry } from './route-kind.ts';
 
 /** Marks Certificates the Ingress shim owns, so it only ever deletes its own. */
@@ -26,9 +29,13 @@ export function ingressClassOf(ingress: Ingress): string | undefined {
   return ingress.spec.ingressClassName ?? ingress.metadata.annotations?.[INGRESS_CLASS_ANNOTATION];
 }
 
-export function ingressKind(opts: { classes: readonly string[] }): RouteKind<Ingress> {
+/** cert-manager's default for --auto-certificate-annotations. */
+export const DEFAULT_AUTO_CERTIFICATE_ANNOTATIONS: readonly string[] = ['kubernetes.io/tls-acme'];
+
+export function ingressKind(opts: { classes: readonly string[]; defaults?: ShimDefaults }): RouteKind<Ingress> {
   return {
     name: 'ingress-shim',
+    defaults: opts.defaults ?? { autoAnnotations: DEFAULT_AUTO_CERTIFICATE_ANNOTATIONS },
     resource: Resources.ingresses,
     label: INGRESS_LABEL,
     notServed(ingress) {

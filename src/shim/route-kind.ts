@@ -13,7 +13,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { MAX_HOSTS } from '../traefik/rules.ts';
 import {
   InvalidSecretName, isObjectName, NoHosts, NotServed, readAnnotations, TooManyHosts,
-  type ExtraNames, type Findings, type ShimWarning, type SkipReason,
+  type ExtraNames, type Findings, type ShimDefaults, type ShimWarning, type SkipReason,
 } from './annotations.ts';
 
 /** One Secret an object names, with the hosts it declares for it. */
@@ -34,6 +34,8 @@ export interface RouteKind<T extends KubeObject> {
   resource: ResourceDef;
   /** The label on the Certificates made for this kind; its value is the object's name. */
   label: string;
+  /** cert-manager's ingress-shim defaults: the default issuer and the auto-certificate annotations (Ingresses only, as there). */
+  defaults?: ShimDefaults;
   /** Why the shim leaves this object alone (a class Traefik does not serve), or undefined. */
   notServed?(obj: T): string | undefined;
   /** The Secrets the object names and the hosts for each; problems go to `findings`. */
@@ -82,7 +84,7 @@ export interface ShimResult {
  */
 export function desiredCertificates<T extends KubeObject>(kind: RouteKind<T>, obj: T): ShimResult {
   if (kind.notServed?.(obj) !== undefined) return { certificates: [], warnings: [], skip: NotServed };
-  const read = readAnnotations(obj, kind.resource.kind);
+  const read = readAnnotations(obj, kind.resource.kind, kind.defaults);
   if ('skip' in read) return { certificates: [], warnings: [], skip: read.skip };
   const { findings, fields } = read;
   if (fields === undefined && findings.blocked) return { certificates: [], blocked: true, warnings: findings.warnings };

@@ -10,12 +10,13 @@ import { X509Certificate } from 'node:crypto';
 import { stringify } from 'yaml';
 import { exposeLocalPort, kubectl, loadKubeConfig, readEnv } from '../env/stack.ts';
 import { applyYaml, cleanUpFile, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision, waitForLeader, type ControllerProcess, type SecretView } from '../helpers/controller.ts';
-import { deleteIssuers, newIssuer } from '../helpers/issuance.ts';
+import { applyIssuer, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 import { serveLocal, type LocalServer } from '../helpers/tls.ts';
 import { caughtUp, uniqueHost, viaWebsecure, waitForServed } from '../helpers/wiring.ts';
 
 const env = readEnv();
-let issuer = '';
+// Also the default issuer (--default-issuer-name), for kubernetes.io/tls-acme.
+const issuer = freshIssuerName('pebble-ingress');
 let controller: ControllerProcess;
 let backend: LocalServer;
 
@@ -23,14 +24,15 @@ test.before(async () => {
   backend = await serveLocal((_req, res) => res.end('hello from the backend\n'));
   // The stack's Traefik serves the IngressClass `traefik`; `internal` stands for a second class
   // the operator lists, and `nginx` for another controller's.
-  controller = await startController(['--ingress-classes=traefik,internal']);
+  controller = await startController(['--ingress-classes=traefik,internal', `--default-issuer-name=${issuer}`, '--default-issuer-kind=ClusterIssuer']);
   await waitForLeader(controller);
-  issuer = await newIssuer('pebble-ingress');
+  await applyIssuer(issuer);
+  await waitIssuerReady(issuer);
 });
 
 test.after.always(async () => {
   await cleanUpFile();
-  await deleteIssuers();
+  await deleteIssuer(issuer);
   await backend?.close();
 });
 
@@ -54,7 +56,7 @@ function ingressYaml(ns: string, name: string, tls: Array<{ hosts?: string[]; se
   return stringify({
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
-    metadata: { name, namespace: ns, annotations: { 'cert-manager.io/cluster-issuer': issuer, ...opts.annotations } },
+    metadata: { name, namespace: ns, annotations: opts.annotations ?? { 'cert-manager.io/cluster-issuer': issuer } },
     spec: {
       ...(opts.className === undefined ? { ingressClassName: 'traefik' } : opts.className === '' ? {} : { ingressClassName: opts.className }),
       rules: hosts.map((host) => ({ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'backend', port: { number: backend.port } } } }] } })),
@@ -98,15 +100,15 @@ test('an annotated Ingress gets one Certificate per TLS entry, and Traefik serve
   t.is((await viaWebsecure(api, '/')).body, 'hello from the backend\n', 'Traefik routes the Ingress over HTTPS');
   // This file's tests run side by side: every Ingress in the cluster is one of theirs.
   const { stdout } = await kubectl(['get', 'ingresses', '-A', '-o', 'jsonpath={.items[*].metadata.name}']);
-  t.deepEqual(stdout.split(' ').filter((n) => !['shop', 'other', 'legacy', 'listed', 'partly', 'twice', ''].includes(n)), [], 'no Ingress per challenge: the responder answered them');
+  t.deepEqual(stdout.split(' ').filter((n) => !['shop', 'other', 'legacy', 'listed', 'acme', 'partly', 'twice', ''].includes(n)), [], 'no Ingress per challenge: the responder answered them');
 });
 
 test('only Ingresses of the listed classes get Certificates: ingressClassName first, then the annotation', async (t) => {
   const ns = await namespaceWithBackend('ingclass');
   const [other, legacy, listed] = [uniqueHost('other'), uniqueHost('legacy'), uniqueHost('listed')];
   await applyYaml(ingressYaml(ns, 'other', [{ hosts: [other], secretName: 'other-tls' }], { className: 'nginx' }));
-  await applyYaml(ingressYaml(ns, 'legacy', [{ hosts: [legacy], secretName: 'legacy-tls' }], { className: '', annotations: { 'kubernetes.io/ingress.class': 'nginx' } }));
-  await applyYaml(ingressYaml(ns, 'listed', [{ hosts: [listed], secretName: 'listed-tls' }], { className: '', annotations: { 'kubernetes.io/ingress.class': 'internal' } }));
+  await applyYaml(ingressYaml(ns, 'legacy', [{ hosts: [legacy], secretName: 'legacy-tls' }], { className: '', annotations: { 'cert-manager.io/cluster-issuer': issuer, 'kubernetes.io/ingress.class': 'nginx' } }));
+  await applyYaml(ingressYaml(ns, 'listed', [{ hosts: [listed], secretName: 'listed-tls' }], { className: '', annotations: { 'cert-manager.io/cluster-issuer': issuer, 'kubernetes.io/ingress.class': 'internal' } }));
 
   await waitFor('the Certificate of the Ingress of a listed class', () => getCertificate(ns, 'listed-tls'), 30_000);
   await caughtUp(controller, ingressShim, ns, 'other');
@@ -120,6 +122,15 @@ test('only Ingresses of the listed classes get Certificates: ingressClassName fi
   await waitFor('the Certificate to go', async () => !(await certificateNames(ns)).includes('listed-tls'), 30_000);
   const { items } = await kubectlJson<{ items: SecretView[] }>(['-n', ns, 'get', 'secrets', '--field-selector', 'metadata.name=listed-tls']);
   t.is(items.length, 1, 'the Secret stays');
+});
+
+test('kubernetes.io/tls-acme: "true" gets a Certificate from the default issuer, as cert-manager documents it, and Traefik serves it', async (t) => {
+  const ns = await namespaceWithBackend('ingacme');
+  const host = uniqueHost('acme');
+  await applyYaml(ingressYaml(ns, 'acme', [{ hosts: [host], secretName: 'acme-tls' }], { annotations: { 'kubernetes.io/tls-acme': 'true' } }));
+  await waitForCertificateRevision(ns, 'acme-tls', 1, 90_000);
+  t.deepEqual((await kubectlJson<{ spec: { issuerRef: unknown } }>(['-n', ns, 'get', 'certificate', 'acme-tls'])).spec.issuerRef, { name: issuer, kind: 'ClusterIssuer' });
+  t.regex((await waitForServed(host)).issuer, /Pebble Intermediate CA/);
 });
 
 test('bad TLS entries get a Warning on the Ingress that names the entry and the fix, and good entries still get their Certificate', async (t) => {

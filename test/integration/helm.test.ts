@@ -171,6 +171,9 @@ test('the Ingress classes always, and with gatewayAPI.enabled the Gateway flags,
   const args = containerArgs(await renderDocs(['gatewayAPI.enabled=true', 'gatewayAPI.classes={traefik,edge}', 'shim.ingressClasses={traefik,internal}', 'wiring=gateway']));
   for (const a of ['--ingress-classes=traefik,internal', '--enable-gateway-api', '--gateway-classes=traefik,edge', '--wiring=gateway', '--responder-service=certroute']) t.true(args.includes(a), a);
   t.false(args.some((a) => a.startsWith('--entrypoints=')), 'no challenge IngressRoute in gateway wiring');
+  t.false(defaults.some((a) => a.startsWith('--default-issuer-')), 'no default issuer unless one is named');
+  const withDefault = containerArgs(await renderDocs(['shim.defaultIssuer.name=letsencrypt-production', 'shim.defaultIssuer.kind=ClusterIssuer']));
+  for (const a of ['--default-issuer-name=letsencrypt-production', '--default-issuer-kind=ClusterIssuer', '--default-issuer-group=cert-manager.io', '--auto-certificate-annotations=kubernetes.io/tls-acme']) t.true(withDefault.includes(a), a);
 });
 
 test('autoApprove=false passes --auto-approve=false; the default leaves certroute its own approver', async (t) => {

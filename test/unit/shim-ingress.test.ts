@@ -131,3 +131,30 @@ test('a bad annotation blocks every Certificate of the Ingress', (t) => {
 test('the Secret names the Ingress still refers to are those of its entries', (t) => {
   t.deepEqual(kind.secretNames(ingress('shop', withTls('a-tls', 'a.example.com'), withTls(undefined, 'b.example.com'), withTls('c-tls'))), ['a-tls', 'c-tls']);
 });
+
+const withDefaultIssuer = ingressKind({ classes: ['traefik'], defaults: { autoAnnotations: ['kubernetes.io/tls-acme'], issuer: { name: 'letsencrypt-production', kind: 'ClusterIssuer' } } });
+
+test('kubernetes.io/tls-acme: "true" asks for Certificates from the default issuer, as cert-manager\'s ingress-shim does', (t) => {
+  const result = desiredCertificates(withDefaultIssuer, ingress('shop', withoutIssuer, withAnnotations({ 'kubernetes.io/tls-acme': 'true' }), withTls('shop-tls', 'shop.example.com')));
+  t.deepEqual(result.certificates.map((c) => c.spec.issuerRef), [{ name: 'letsencrypt-production', kind: 'ClusterIssuer' }]);
+  t.deepEqual(result.warnings, []);
+});
+
+test('an issuer annotation beside kubernetes.io/tls-acme wins over the default issuer', (t) => {
+  const result = desiredCertificates(withDefaultIssuer, ingress('shop', withAnnotations({ 'kubernetes.io/tls-acme': 'true' }), withTls('shop-tls', 'shop.example.com')));
+  t.deepEqual(result.certificates[0]?.spec.issuerRef, { name: 'letsencrypt', kind: 'ClusterIssuer' });
+});
+
+test('kubernetes.io/tls-acme: "false", or any value Go does not read as true, asks for nothing', (t) => {
+  for (const value of ['false', 'yes', '']) {
+    const result = desiredCertificates(withDefaultIssuer, ingress('shop', withoutIssuer, withAnnotations({ 'kubernetes.io/tls-acme': value }), withTls('shop-tls', 'shop.example.com')));
+    t.is(result.skip, NotAnnotated, value);
+  }
+});
+
+test('kubernetes.io/tls-acme without a default issuer is told how to name one, and nothing is made', (t) => {
+  const result = decide(ingress('shop', withoutIssuer, withAnnotations({ 'kubernetes.io/tls-acme': 'True' }), withTls('shop-tls', 'shop.example.com')));
+  t.deepEqual(result.certificates, []);
+  t.deepEqual(reasons(result.warnings), [BadAnnotation]);
+  t.regex(result.warnings[0]?.message ?? '', /kubernetes\.io\/tls-acme asks for a certificate from the default issuer, and certroute has none; .*--default-issuer-name/);
+});
