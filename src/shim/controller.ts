@@ -11,11 +11,11 @@
  */
 import type { Certificate, KubeObject } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
-import { isOwnedBy, objectKey, sameContent, splitKey } from '../base/objects.ts';
+import { isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
 import { keysOf, type ControllerDeps, type ControllerRegistration } from '../kube/controller.ts';
 import type { Informer } from '../kube/informer.ts';
 import { done, type Outcome } from '../kube/queue.ts';
-import { desiredCertificates, foldWarnings, type RouteKind } from './route-kind.ts';
+import { desiredCertificates, foldWarnings, specToWrite, type RouteKind } from './route-kind.ts';
 
 export interface ShimOptions {
   /**
@@ -92,8 +92,10 @@ function shimReconciler<T extends KubeObject>(deps: ControllerDeps, kind: RouteK
         events.event(obj, def, 'Normal', 'CreateCertificate', `Successfully created Certificate "${want.name}"`);
       } else if (!isOwnedBy(existing, obj)) {
         events.event(obj, def, 'Warning', CertificateNotOwned, `Certificate ${want.namespace}/${want.name} already exists and is not owned by this ${def.kind}; name another Secret or delete that Certificate`);
-      } else if (!sameContent(existing.spec, want.spec)) {
-        await client.replace<Certificate>(Resources.certificates, { ...structuredClone(existing), spec: want.spec });
+      } else {
+        const spec = specToWrite(existing.spec, want.spec);
+        if (spec === undefined) continue;
+        await client.replace<Certificate>(Resources.certificates, { ...structuredClone(existing), spec });
         events.event(obj, def, 'Normal', 'UpdateCertificate', `Successfully updated Certificate "${want.name}"`);
       }
     }

@@ -8,7 +8,8 @@
  */
 import { isIP } from 'node:net';
 import type { CertificateSpec, KubeObject, OwnerReference, ResourceDef } from '../api/types.ts';
-import { controllerReference } from '../base/objects.ts';
+import { issuerRefsEqual } from '../api/issuer-ref.ts';
+import { controllerReference, sameContent } from '../base/objects.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { MAX_HOSTS } from '../traefik/rules.ts';
 import {
@@ -131,6 +132,17 @@ function namesFor<T extends KubeObject>(entry: TlsEntry, extra: ExtraNames, kind
   if (dnsNames.length > 0) names.dnsNames = dnsNames;
   if (ipAddresses.length > 0) names.ipAddresses = ipAddresses;
   return names;
+}
+
+/**
+ * The spec to write over an existing Certificate's, or undefined when it already says what the
+ * object asks for. An issuer reference that differs only by cert-manager's defaults (cert-manager's
+ * shims write `group: cert-manager.io`, certroute leaves it out) is the same issuer and is kept as
+ * written, so taking over a Certificate cert-manager made writes nothing.
+ */
+export function specToWrite(existing: CertificateSpec, want: CertificateSpec): CertificateSpec | undefined {
+  const spec = issuerRefsEqual(existing.issuerRef, want.issuerRef) ? { ...want, issuerRef: existing.issuerRef } : want;
+  return sameContent(existing, spec) ? undefined : spec;
 }
 
 /** How many findings of one reason an Event quotes before it only counts the rest. */

@@ -7,7 +7,7 @@ import test from 'ava';
 import type { Ingress } from '../../src/api/types.ts';
 import { BadAnnotation, DuplicateSecretName, InvalidHost, NoTls, NotAnnotated, NotServed, SkippedTlsEntry, type ShimReason } from '../../src/shim/annotations.ts';
 import { ingressKind } from '../../src/shim/ingress.ts';
-import { desiredCertificates } from '../../src/shim/route-kind.ts';
+import { desiredCertificates, specToWrite } from '../../src/shim/route-kind.ts';
 
 type Option = (ingress: Ingress) => void;
 
@@ -157,4 +157,15 @@ test('kubernetes.io/tls-acme without a default issuer is told how to name one, a
   t.deepEqual(result.certificates, []);
   t.deepEqual(reasons(result.warnings), [BadAnnotation]);
   t.regex(result.warnings[0]?.message ?? '', /kubernetes\.io\/tls-acme asks for a certificate from the default issuer, and certroute has none; .*--default-issuer-name/);
+});
+
+test('a Certificate cert-manager\'s shim made (issuerRef with group cert-manager.io) is taken over with no write, and a real change is written', (t) => {
+  const [want] = decide(ingress('shop', withTls('shop-tls', 'shop.example.com'))).certificates;
+  if (!want) return t.fail('no Certificate');
+  const byCertManager = { ...want.spec, issuerRef: { name: 'letsencrypt', kind: 'ClusterIssuer', group: 'cert-manager.io' } };
+  t.is(specToWrite(byCertManager, want.spec), undefined);
+  const otherIssuer = { ...byCertManager, issuerRef: { name: 'staging', kind: 'ClusterIssuer', group: 'cert-manager.io' } };
+  t.deepEqual(specToWrite(otherIssuer, want.spec), want.spec);
+  const fewerNames = { ...byCertManager, dnsNames: [] };
+  t.deepEqual(specToWrite(fewerNames, want.spec), { ...want.spec, issuerRef: byCertManager.issuerRef }, 'the issuer reference keeps the form it was written in');
 });
