@@ -238,8 +238,8 @@ export interface AcmeIssuerSpec {
 
 export interface IssuerSpec {
   acme?: AcmeIssuerSpec;
-  selfSigned?: Record<string, unknown>;
-  ca?: { secretName: string };
+  selfSigned?: { crlDistributionPoints?: string[] };
+  ca?: { secretName: string; crlDistributionPoints?: string[]; ocspServers?: string[]; issuingCertificateURLs?: string[] };
 }
 
 export interface IssuerStatus {
@@ -346,6 +346,15 @@ export const SecretAnnotations = {
   altNames: 'cert-manager.io/alt-names',
   ipSans: 'cert-manager.io/ip-sans',
   uriSans: 'cert-manager.io/uri-sans',
+  emailSans: 'cert-manager.io/email-sans',
+  subjectOrganizations: 'cert-manager.io/subject-organizations',
+  subjectOrganizationalUnits: 'cert-manager.io/subject-organizationalunits',
+  subjectCountries: 'cert-manager.io/subject-countries',
+  subjectProvinces: 'cert-manager.io/subject-provinces',
+  subjectLocalities: 'cert-manager.io/subject-localities',
+  subjectStreetAddresses: 'cert-manager.io/subject-streetaddresses',
+  subjectPostalCodes: 'cert-manager.io/subject-postalcodes',
+  subjectSerialNumber: 'cert-manager.io/subject-serialnumber',
 } as const;
 
 /** Label cert-manager puts on Secrets it manages; certroute caches only these. */

@@ -102,7 +102,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
     if (!keyPem) {
       return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `SelfSigned issuer needs the private key: annotation ${CRA.privateKeySecretName} on the request must name a Secret with tls.key` });
     }
-    signed = await signCsr({ csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA, selfSignKeyPem: keyPem });
+    signed = await signCsr({ csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA, selfSignKeyPem: keyPem, crlDistributionPoints: issuer.spec.selfSigned.crlDistributionPoints });
   } else {
     const secretNs = issuerSecretNamespace(ctx, cr.spec.issuerRef, ns);
     const secretName = issuer.spec.ca?.secretName ?? '';
@@ -114,7 +114,8 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
       await writeStatus(ctx, Resources.certificaterequests, cr, status);
       return requeueAfter(ISSUER_WAIT_MS);
     }
-    signed = await signCsr({ csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA, issuer: { certPem: caCert, keyPem: caKey } });
+    const { crlDistributionPoints, ocspServers, issuingCertificateURLs } = issuer.spec.ca ?? {};
+    signed = await signCsr({ csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA, issuer: { certPem: caCert, keyPem: caKey }, crlDistributionPoints, ocspServers, issuingCertificateURLs });
   }
   status.certificate = encodeB64(signed.certificatePem);
   status.ca = encodeB64(signed.caPem);

@@ -10,19 +10,28 @@ import { controllerReference, encodeB64 } from '../base/objects.ts';
 import { parseCertificateChain, validateForSecret, type CertificateInfo } from '../pki/cert.ts';
 import { createCsr } from '../pki/csr.ts';
 import { publicKeyFingerprint } from '../pki/keys.ts';
+import { subjectFields } from '../pki/names.ts';
 import { formatOutputs } from '../pki/outputs.ts';
+import { x509 } from '../pki/x509.ts';
 import { requestCsr, requestMismatches } from '../pki/request-match.ts';
 
 export async function buildCertificateRequest(cert: Certificate, name: string, revision: number, keySecretName: string, keyPem: string): Promise<CertificateRequest> {
+  const { spec } = cert;
   const csrPem = await createCsr({
     keyPem,
-    commonName: cert.spec.commonName,
-    dnsNames: cert.spec.dnsNames,
-    ipAddresses: cert.spec.ipAddresses,
-    uris: cert.spec.uris,
-    usages: cert.spec.usages,
-    isCA: cert.spec.isCA,
-    subject: cert.spec.subject,
+    commonName: spec.commonName,
+    dnsNames: spec.dnsNames,
+    ipAddresses: spec.ipAddresses,
+    uris: spec.uris,
+    emailAddresses: spec.emailAddresses,
+    otherNames: spec.otherNames,
+    usages: spec.usages,
+    isCA: spec.isCA,
+    subject: spec.subject,
+    literalSubject: spec.literalSubject,
+    signatureAlgorithm: spec.signatureAlgorithm,
+    nameConstraints: spec.isCA ? spec.nameConstraints : undefined,
+    encodeUsagesInRequest: spec.encodeUsagesInRequest,
   });
   return {
     metadata: {
@@ -44,6 +53,38 @@ export async function buildCertificateRequest(cert: Certificate, name: string, r
       ...(cert.spec.isCA ? { isCA: true } : {}),
     },
   };
+}
+
+/** RFC 4180 fields as Go's encoding/csv writes them: quoted only when they must be. */
+function csvJoin(values: readonly string[]): string {
+  return values.map((v) => (/[",\r\n]/.test(v) || /^\s/.test(v) ? `"${v.replaceAll('"', '""')}"` : v)).join(',');
+}
+
+/**
+ * cert-manager's annotations describing the issued leaf: the common name and
+ * the SAN lists always, the subject attributes and email SANs when present.
+ */
+function certificateDetailAnnotations(leaf: CertificateInfo): Record<string, string> {
+  const subject = subjectFields(new x509.X509Certificate(leaf.pem).subjectName);
+  const out: Record<string, string> = { [SA.commonName]: leaf.commonName ?? '' };
+  if (subject.serialNumber) out[SA.subjectSerialNumber] = subject.serialNumber;
+  const lists: Array<[string, readonly string[], boolean]> = [
+    [SA.subjectOrganizations, subject.organizations, false],
+    [SA.subjectOrganizationalUnits, subject.organizationalUnits, false],
+    [SA.subjectCountries, subject.countries, false],
+    [SA.subjectProvinces, subject.provinces, false],
+    [SA.subjectLocalities, subject.localities, false],
+    [SA.subjectPostalCodes, subject.postalCodes, false],
+    [SA.subjectStreetAddresses, subject.streetAddresses, false],
+    [SA.emailSans, leaf.emailAddresses, false],
+    [SA.altNames, leaf.dnsNames, true],
+    [SA.ipSans, leaf.ipAddresses, true],
+    [SA.uriSans, leaf.uris, true],
+  ];
+  for (const [key, values, keepEmpty] of lists) {
+    if (values.length > 0 || keepEmpty) out[key] = csvJoin(values);
+  }
+  return out;
 }
 
 /**
@@ -80,10 +121,7 @@ export function buildSecret(cert: Certificate, chainPem: string, keyPem: string,
     [SA.issuerName]: ref.name,
     [SA.issuerKind]: ref.kind,
     [SA.issuerGroup]: ref.group,
-    [SA.commonName]: leaf.commonName ?? '',
-    [SA.altNames]: leaf.dnsNames.join(','),
-    [SA.ipSans]: leaf.ipAddresses.join(','),
-    [SA.uriSans]: leaf.uris.join(','),
+    ...certificateDetailAnnotations(leaf),
   };
   const outputs = formatOutputs(cert.spec, Buffer.from(keyPem), Buffer.from(chainPem));
   const data: Record<string, string> = { 'tls.crt': encodeB64(chainPem), 'tls.key': encodeB64(keyPem), ...outputs.data };

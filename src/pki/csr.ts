@@ -7,12 +7,14 @@
  * carries the usages (key usage and EKU extensions, as cert-manager's
  * `encodeUsagesInRequest` default does) and, for a CA, basic constraints.
  */
-import type { CertificateSpec } from '../api/types.ts';
+import type { CertificateSpec, NameConstraints, OtherName, SignatureAlgorithm } from '../api/types.ts';
 import { parsePrivateKey, spkiFingerprint } from './keys.ts';
-import { sanExtension, sansFromExtensions, subjectFields, subjectName, type SubjectAltNames, type SubjectFields } from './names.ts';
+import { literalSubjectName, subjectKey } from './literal-subject.ts';
+import { nameConstraintsExtension, nameConstraintsKey } from './name-constraints.ts';
+import { isEmptyName, sanExtension, sansFromExtensions, subjectFields, subjectName, type SubjectAltNames, type SubjectFields } from './names.ts';
 import { memoize } from './memo.ts';
 import { pemBlocks } from './pem.ts';
-import { webSignerFor } from './signer.ts';
+import { signatureAlgorithmName, webSignerFor } from './signer.ts';
 import { usageBits, usageBitsFromExtensions, usageExtensions, usageStrings } from './usages.ts';
 import { decodeDer, isCaByExtensions, x509 } from './x509.ts';
 
@@ -23,10 +25,19 @@ export interface CsrOptions {
   dnsNames?: string[];
   ipAddresses?: string[];
   uris?: string[];
+  emailAddresses?: string[];
+  otherNames?: OtherName[];
   /** cert-manager usage strings; empty or absent means the defaults. */
   usages?: string[];
   isCA?: boolean;
   subject?: CertificateSpec['subject'];
+  /** RFC 4514 subject; replaces commonName and subject. */
+  literalSubject?: string;
+  /** The algorithm the CSR is signed with; SelfSigned and CA issuers sign the certificate with it. */
+  signatureAlgorithm?: SignatureAlgorithm;
+  nameConstraints?: NameConstraints;
+  /** false leaves the key usage and EKU extensions out of the CSR. */
+  encodeUsagesInRequest?: boolean;
 }
 
 export interface ParsedCsr extends SubjectAltNames, SubjectFields {
@@ -35,6 +46,12 @@ export interface ParsedCsr extends SubjectAltNames, SubjectFields {
   usages: string[];
   /** True when the CSR asks for basic constraints cA=TRUE. */
   isCA: boolean;
+  /** The subject's RDNs in order, as comparable text (see literal-subject.ts). */
+  subjectKey: string;
+  /** The name constraints asked for, as comparable text; '' for none. */
+  nameConstraints: string;
+  /** The algorithm the CSR is signed with, by cert-manager's name. */
+  signatureAlgorithm?: SignatureAlgorithm;
   /** The parsed request, for signers that copy its subject and key. */
   request: x509.Pkcs10CertificateRequest;
 }
@@ -45,23 +62,20 @@ export interface ParsedCsr extends SubjectAltNames, SubjectFields {
  * here than in an ACME finalize response.
  */
 export async function createCsr(options: CsrOptions): Promise<string> {
-  const { commonName, dnsNames = [], ipAddresses = [], uris = [] } = options;
-  if (!commonName && dnsNames.length === 0 && ipAddresses.length === 0 && uris.length === 0) {
-    throw new Error('the certificate names no commonName, dnsNames, ipAddresses or uris: set at least one');
+  const { commonName, dnsNames = [], ipAddresses = [], uris = [], emailAddresses = [], otherNames = [] } = options;
+  if (!commonName && !options.literalSubject && dnsNames.length === 0 && ipAddresses.length === 0 && uris.length === 0 && emailAddresses.length === 0 && otherNames.length === 0) {
+    throw new Error('the certificate names no commonName, literalSubject, dnsNames, ipAddresses, uris, emailAddresses or otherNames: set at least one');
   }
-  const name = subjectName({
-    commonName,
-    organizations: options.subject?.organizations,
-    organizationalUnits: options.subject?.organizationalUnits,
-    countries: options.subject?.countries,
-  });
+  const name = options.literalSubject ? literalSubjectName(options.literalSubject) : subjectName({ ...options.subject, commonName });
   const extensions: x509.Extension[] = [];
-  const san = sanExtension({ dnsNames, ipAddresses, uris }, name.length === 0);
+  const san = sanExtension({ dnsNames, ipAddresses, uris, emailAddresses, otherNames }, isEmptyName(name));
   if (san) extensions.push(san);
-  extensions.push(...usageExtensions(usageBits(options.usages, options.isCA)));
+  if (options.encodeUsagesInRequest !== false) extensions.push(...usageExtensions(usageBits(options.usages, options.isCA)));
   if (options.isCA) extensions.push(new x509.BasicConstraintsExtension(true, undefined, true));
+  const constraints = nameConstraintsExtension(options.nameConstraints);
+  if (constraints) extensions.push(constraints);
 
-  const signer = webSignerFor(parsePrivateKey(options.keyPem));
+  const signer = webSignerFor(parsePrivateKey(options.keyPem), options.signatureAlgorithm);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name,
     keys: signer.keys,
@@ -90,6 +104,9 @@ function parseCsrUncached(pem: string): ParsedCsr {
     publicKeyFingerprint: spkiFingerprint(request.publicKey.rawData),
     usages: bits.keyUsage === 0 && bits.extKeyUsages.length === 0 ? [] : usageStrings(bits),
     isCA: isCaByExtensions(extensions),
+    subjectKey: subjectKey(request.subjectName),
+    nameConstraints: nameConstraintsKey(extensions),
+    signatureAlgorithm: signatureAlgorithmName(request.signatureAlgorithm),
     request,
   };
 }

@@ -1,6 +1,6 @@
 /**
- * Names inside CSRs and certificates: subject alternative names and the few
- * subject attributes cert-manager's API exposes.
+ * Names inside CSRs and certificates: subject alternative names and the
+ * subject attributes of cert-manager's API.
  *
  * The comparisons here decide whether a certificate is re-issued, so they are
  * set comparisons (order never matters to a TLS client) and IP addresses are
@@ -8,23 +8,45 @@
  * same address and must not cause a re-issue loop.
  */
 import { isIP } from 'node:net';
-import { x509 } from './x509.ts';
+import type { OtherName } from '../api/types.ts';
+import { asn1X509, AsnConvert, x509 } from './x509.ts';
 
 export interface SubjectAltNames {
   dnsNames: string[];
   ipAddresses: string[];
   uris: string[];
   emailAddresses: string[];
+  /** UTF8String otherNames (UPN and the like); others are skipped. */
+  otherNames: readonly OtherName[];
 }
 
-/** The subject fields certroute's API has: cert-manager's `subject` minus the rarely used ones. */
+/** cert-manager's `subject` fields and the common name, as read from a subject. */
 export interface SubjectFields {
   commonName: string;
   organizations: string[];
   organizationalUnits: string[];
   countries: string[];
+  localities: string[];
+  provinces: string[];
+  streetAddresses: string[];
+  postalCodes: string[];
+  serialNumber: string;
 }
 
+/** Subject attribute OIDs, in the order Go's pkix.Name writes them (ToRDNSequence). */
+const SUBJECT_OIDS = [
+  ['countries', '2.5.4.6'],
+  ['provinces', '2.5.4.8'],
+  ['localities', '2.5.4.7'],
+  ['streetAddresses', '2.5.4.9'],
+  ['postalCodes', '2.5.4.17'],
+  ['organizations', '2.5.4.10'],
+  ['organizationalUnits', '2.5.4.11'],
+] as const;
+const CN_OID = '2.5.4.3';
+const SERIAL_OID = '2.5.4.5';
+
+const NO_OTHER_NAMES: readonly OtherName[] = Object.freeze([]);
 const SAN_OID = '2.5.29.17';
 
 /**
@@ -67,59 +89,103 @@ export function sameIps(a: readonly string[] | undefined, b: readonly string[] |
 
 /** Reads the SAN extension; names of kinds certroute does not issue (directory names, …) are skipped. */
 export function sansFromExtensions(extensions: readonly x509.Extension[]): SubjectAltNames {
-  const out: SubjectAltNames = { dnsNames: [], ipAddresses: [], uris: [], emailAddresses: [] };
+  const out: SubjectAltNames = { dnsNames: [], ipAddresses: [], uris: [], emailAddresses: [], otherNames: NO_OTHER_NAMES };
+  const otherNames: OtherName[] = [];
   for (const ext of extensions) {
     if (ext.type !== SAN_OID) continue;
-    for (const name of new x509.SubjectAlternativeNameExtension(ext.rawData).names.items) {
-      if (name.type === 'dns') out.dnsNames.push(name.value);
-      else if (name.type === 'ip') out.ipAddresses.push(ipKey(name.value));
-      else if (name.type === 'url') out.uris.push(name.value);
-      else if (name.type === 'email') out.emailAddresses.push(name.value);
+    for (const name of AsnConvert.parse(ext.value, asn1X509.SubjectAlternativeName)) {
+      if (name.dNSName !== undefined) out.dnsNames.push(name.dNSName);
+      else if (name.iPAddress !== undefined) out.ipAddresses.push(ipKey(name.iPAddress));
+      else if (name.uniformResourceIdentifier !== undefined) out.uris.push(name.uniformResourceIdentifier);
+      else if (name.rfc822Name !== undefined) out.emailAddresses.push(name.rfc822Name);
+      else if (name.otherName) {
+        const value = utf8StringValue(name.otherName.value);
+        if (value !== undefined) otherNames.push({ oid: name.otherName.typeId, utf8Value: value });
+      }
     }
   }
+  if (otherNames.length) out.otherNames = otherNames;
   return out;
 }
 
 /**
  * The SAN extension for the given names, or undefined when there are none.
  * RFC 5280 §4.2.1.6 makes it critical when the subject is empty, because then
- * it carries the certificate's only identity.
+ * it carries the certificate's only identity. Order as Go writes it: DNS,
+ * email, IP, URI, then otherNames.
  */
-export function sanExtension(
-  names: Partial<Pick<SubjectAltNames, 'dnsNames' | 'ipAddresses' | 'uris'>>,
-  subjectIsEmpty: boolean,
-): x509.SubjectAlternativeNameExtension | undefined {
-  const general: x509.JsonGeneralName[] = [
-    ...(names.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
-    ...(names.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value: normaliseIp(value) })),
-    ...(names.uris ?? []).map((value) => ({ type: 'url' as const, value })),
+export function sanExtension(names: Partial<Omit<SubjectAltNames, 'otherNames'> & { otherNames: readonly OtherName[] }>, subjectIsEmpty: boolean): x509.Extension | undefined {
+  const general: asn1X509.GeneralName[] = [
+    ...(names.dnsNames ?? []).map((dNSName) => new asn1X509.GeneralName({ dNSName })),
+    ...(names.emailAddresses ?? []).map((rfc822Name) => new asn1X509.GeneralName({ rfc822Name })),
+    ...(names.ipAddresses ?? []).map((ip) => new asn1X509.GeneralName({ iPAddress: normaliseIp(ip) })),
+    ...(names.uris ?? []).map((uniformResourceIdentifier) => new asn1X509.GeneralName({ uniformResourceIdentifier })),
+    ...(names.otherNames ?? []).map((o) => new asn1X509.GeneralName({ otherName: new asn1X509.OtherName({ typeId: o.oid, value: utf8String(o.utf8Value) }) })),
   ];
   if (general.length === 0) return undefined;
-  return new x509.SubjectAlternativeNameExtension(general, subjectIsEmpty);
+  return new x509.Extension(SAN_OID, subjectIsEmpty, AsnConvert.serialize(new asn1X509.SubjectAlternativeName(general)));
 }
 
-/** Reads the subject fields certroute cares about. */
+/** DER of a UTF8String, the value cert-manager gives every otherName. */
+function utf8String(text: string): ArrayBuffer {
+  const body = Buffer.from(text, 'utf8');
+  const length = body.length < 0x80 ? [body.length] : body.length < 0x100 ? [0x81, body.length] : [0x82, body.length >> 8, body.length & 0xff];
+  return new Uint8Array([0x0c, ...length, ...body]).buffer;
+}
+
+/** The text of a DER UTF8String, or undefined when the value is of another type. */
+function utf8StringValue(der: ArrayBuffer): string | undefined {
+  const bytes = Buffer.from(der);
+  if (bytes[0] !== 0x0c || bytes.length < 2) return undefined;
+  const first = bytes[1] ?? 0;
+  const lengthBytes = first < 0x80 ? 0 : first & 0x7f;
+  let length = first < 0x80 ? first : 0;
+  for (let i = 0; i < lengthBytes; i++) length = (length << 8) | (bytes[2 + i] ?? 0);
+  const start = 2 + lengthBytes;
+  return bytes.length === start + length ? bytes.subarray(start).toString('utf8') : undefined;
+}
+
+/** Reads the subject fields of cert-manager's API. */
 export function subjectFields(name: x509.Name): SubjectFields {
+  const field = (oid: string): string[] => name.getField(oid);
   return {
-    commonName: name.getField('CN')[0] ?? '',
-    organizations: name.getField('O'),
-    organizationalUnits: name.getField('OU'),
-    countries: name.getField('C'),
+    commonName: field(CN_OID)[0] ?? '',
+    organizations: field('2.5.4.10'),
+    organizationalUnits: field('2.5.4.11'),
+    countries: field('2.5.4.6'),
+    localities: field('2.5.4.7'),
+    provinces: field('2.5.4.8'),
+    streetAddresses: field('2.5.4.9'),
+    postalCodes: field('2.5.4.17'),
+    serialNumber: field(SERIAL_OID)[0] ?? '',
   };
 }
 
 /**
- * Builds a subject in the attribute order Go's pkix.Name uses (C, O, OU, CN),
- * with repeated values of one attribute in a single RDN, so a CSR made here
- * has the same shape as one cert-manager makes.
+ * Builds a subject as Go's pkix.Name does (C, ST, L, STREET, POSTALCODE, O,
+ * OU, CN, SERIALNUMBER), with repeated values of one attribute in a single
+ * RDN, so a CSR made here has the shape of one cert-manager makes. Values are
+ * PrintableString when they fit it and UTF8String otherwise, as Go encodes them.
  */
-export function subjectName(fields: Partial<SubjectFields>): x509.JsonName {
-  const name: x509.JsonName = [];
-  if (fields.countries?.length) name.push({ C: [...fields.countries] });
-  if (fields.organizations?.length) name.push({ O: [...fields.organizations] });
-  if (fields.organizationalUnits?.length) name.push({ OU: [...fields.organizationalUnits] });
-  if (fields.commonName) name.push({ CN: [fields.commonName] });
-  return name;
+export function subjectName(fields: Partial<SubjectFields>): x509.Name {
+  const name: x509.JsonAttributeAndObjectValue[] = [];
+  for (const [field, oid] of SUBJECT_OIDS) {
+    const values = fields[field];
+    if (values?.length) name.push({ [oid]: values.map(directoryString) });
+  }
+  if (fields.commonName) name.push({ [CN_OID]: [directoryString(fields.commonName)] });
+  if (fields.serialNumber) name.push({ [SERIAL_OID]: [directoryString(fields.serialNumber)] });
+  return new x509.Name(name);
+}
+
+/** Whether a subject has no attribute at all (then the SANs must be critical). */
+export function isEmptyName(name: x509.Name): boolean {
+  return name.toJSON().length === 0;
+}
+
+/** Go's asn1 choice for a string: PrintableString when every character fits, else UTF8String. */
+export function directoryString(value: string): x509.JsonAttributeObject {
+  return /^[A-Za-z0-9 '()+,\-./:=?*]*$/.test(value) ? { printableString: value } : { utf8String: value };
 }
 
 /** Why `name` cannot go into a certificate's dnsNames, or undefined if it can (RFC 1123, ≤253). */

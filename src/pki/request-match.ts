@@ -14,9 +14,11 @@
  * their aliases and defaults, issuer references with their defaults.
  */
 import { issuerRefsEqual } from '../api/issuer-ref.ts';
-import type { CertificateRequest, CertificateSpec } from '../api/types.ts';
+import type { CertificateRequest, CertificateSpec, OtherName } from '../api/types.ts';
 import { durationMs } from '../base/duration.ts';
 import { parseCsr, type ParsedCsr } from './csr.ts';
+import { literalSubjectKey } from './literal-subject.ts';
+import { nameConstraintsSpecKey } from './name-constraints.ts';
 import { sameIps, sameSet } from './names.ts';
 import { pemText } from './pem.ts';
 import { usagesEqual } from './usages.ts';
@@ -37,16 +39,41 @@ export function requestMismatches(request: CertificateRequest, spec: Certificate
   if (!sameIps(csr.ipAddresses, spec.ipAddresses)) out.push('spec.ipAddresses');
   if (!sameSet(csr.uris, spec.uris)) out.push('spec.uris');
   if (!sameSet(csr.dnsNames, spec.dnsNames)) out.push('spec.dnsNames');
-  if ((csr.commonName ?? '') !== (spec.commonName ?? '')) out.push('spec.commonName');
-  if (!sameSet(csr.organizations, spec.subject?.organizations)) out.push('spec.subject.organizations');
-  if (!sameSet(csr.countries, spec.subject?.countries)) out.push('spec.subject.countries');
-  if (!sameSet(csr.organizationalUnits, spec.subject?.organizationalUnits)) out.push('spec.subject.organizationalUnits');
+  if (!sameSet(csr.emailAddresses, spec.emailAddresses)) out.push('spec.emailAddresses');
+  if (!sameSet(csr.otherNames.map(otherNameKey), (spec.otherNames ?? []).map(otherNameKey))) out.push('spec.otherNames');
+  out.push(...subjectMismatches(csr, spec));
+  if (csr.nameConstraints !== nameConstraintsSpecKey(spec.isCA ? spec.nameConstraints : undefined)) out.push('spec.nameConstraints');
+  // Unset means the key's default, whatever the CSR was signed with: only an explicit choice is compared.
+  if (spec.signatureAlgorithm && csr.signatureAlgorithm !== spec.signatureAlgorithm) out.push('spec.signatureAlgorithm');
   if ((request.spec.isCA ?? false) !== isCA || csr.isCA !== isCA) out.push('spec.isCA');
   // A CSR without usage extensions states none (another tool may have made it); one with them must agree.
   const csrUsagesDiffer = csr.usages.length > 0 && !usagesEqual(csr.usages, spec.usages, isCA);
   if (!usagesEqual(request.spec.usages, spec.usages, isCA) || csrUsagesDiffer) out.push('spec.usages');
   if (!sameDuration(request.spec.duration, spec.duration)) out.push('spec.duration');
   if (!issuerRefsEqual(request.spec.issuerRef, spec.issuerRef)) out.push('spec.issuerRef');
+  return out;
+}
+
+const otherNameKey = (o: OtherName): string => `${o.oid}=${o.utf8Value}`;
+
+/** The subject: by RDN order for a literalSubject, as attribute sets otherwise (cert-manager's rule). */
+function subjectMismatches(csr: ParsedCsr, spec: CertificateSpec): string[] {
+  if (spec.literalSubject) {
+    let wanted: string;
+    try {
+      wanted = literalSubjectKey(spec.literalSubject);
+    } catch {
+      return ['spec.literalSubject'];
+    }
+    return csr.subjectKey === wanted ? [] : ['spec.literalSubject'];
+  }
+  const out: string[] = [];
+  const subject = spec.subject ?? {};
+  if ((csr.commonName ?? '') !== (spec.commonName ?? '')) out.push('spec.commonName');
+  if (csr.serialNumber !== (subject.serialNumber ?? '')) out.push('spec.subject.serialNumber');
+  for (const field of ['organizations', 'countries', 'organizationalUnits', 'localities', 'provinces', 'streetAddresses', 'postalCodes'] as const) {
+    if (!sameSet(csr[field], subject[field])) out.push(`spec.subject.${field}`);
+  }
   return out;
 }
 

@@ -11,7 +11,8 @@ import { randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
 import { parseCertificateChain } from './cert.ts';
 import { parseCsr } from './csr.ts';
 import { parsePrivateKey, publicKeyFingerprint } from './keys.ts';
-import { webSignerFor } from './signer.ts';
+import { NAME_CONSTRAINTS_OID } from './name-constraints.ts';
+import { signatureAlgorithmFits, webSignerFor } from './signer.ts';
 import { usageBits, usageExtensions } from './usages.ts';
 import { x509 } from './x509.ts';
 
@@ -28,6 +29,12 @@ export interface SignOptions {
   issuer?: { certPem: string; keyPem: string };
   /** SelfSigned issuer: the private key whose public half is in the CSR. */
   selfSignKeyPem?: string;
+  /** The issuer's distribution points, put into every certificate it signs (cert-manager's CA and SelfSigned fields). */
+  crlDistributionPoints?: string[];
+  /** CA issuer: OCSP responder URLs (authority information access). */
+  ocspServers?: string[];
+  /** CA issuer: where the issuing certificate can be fetched (authority information access). */
+  issuingCertificateURLs?: string[];
   /** Injected clock; defaults to the current time. */
   now?: Date;
 }
@@ -64,12 +71,18 @@ export async function signCsr(options: SignOptions): Promise<SignedCertificate> 
     ski,
   ];
   if (authorityKeyId) extensions.push(new x509.AuthorityKeyIdentifierExtension(authorityKeyId));
-  const san = csr.request.extensions.find((e) => e.type === SAN_OID);
-  if (san) extensions.push(san);
+  // Names, and for a CA its name constraints, are the CSR's, byte for byte.
+  for (const oid of isCA ? [SAN_OID, NAME_CONSTRAINTS_OID] : [SAN_OID]) {
+    const ext = csr.request.extensions.find((e) => e.type === oid);
+    if (ext) extensions.push(ext);
+  }
+  extensions.push(...issuerUrlExtensions(options));
 
   let notAfter = new Date(now.getTime() + options.durationMs);
   if (signer.notAfter && notAfter > signer.notAfter) notAfter = signer.notAfter;
-  const web = webSignerFor(signer.key);
+  // The CSR's signature algorithm (spec.signatureAlgorithm) when the signing key can make it, as cert-manager does.
+  const requested = csr.signatureAlgorithm && signatureAlgorithmFits(signer.key, csr.signatureAlgorithm) ? csr.signatureAlgorithm : undefined;
+  const web = webSignerFor(signer.key, requested);
   const leaf = await x509.X509CertificateGenerator.create({
     serialNumber: randomBytes(16).toString('hex'),
     subject: csr.request.subjectName,
@@ -85,6 +98,16 @@ export async function signCsr(options: SignOptions): Promise<SignedCertificate> 
   if (!signer.chain) return { certificatePem: leafPem, caPem: leafPem };
   const intermediates = signer.chain.filter((pem) => !isSelfSigned(pem));
   return { certificatePem: leafPem + intermediates.join(''), caPem: signer.chain[signer.chain.length - 1] ?? leafPem };
+}
+
+/** CRL distribution points and authority information access, as Go's x509 writes them for cert-manager. */
+function issuerUrlExtensions(options: SignOptions): x509.Extension[] {
+  const out: x509.Extension[] = [];
+  if (options.crlDistributionPoints?.length) out.push(new x509.CRLDistributionPointsExtension(options.crlDistributionPoints));
+  const ocsp = options.ocspServers ?? [];
+  const issuers = options.issuingCertificateURLs ?? [];
+  if (ocsp.length || issuers.length) out.push(new x509.AuthorityInfoAccessExtension({ ocsp, caIssuers: issuers }));
+  return out;
 }
 
 interface ResolvedSigner {

@@ -9,12 +9,15 @@
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import * as asn1X509 from '@peculiar/asn1-x509';
+import { AsnConvert } from '@peculiar/asn1-schema';
 import { webcrypto } from 'node:crypto';
 
 // Node's webcrypto is structurally the DOM Crypto the library is typed against.
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
-export { x509 };
+/** The library's ASN.1 layer, for the structures its JSON helpers do not cover (otherName SANs, name constraints). */
+export { x509, asn1X509, AsnConvert };
 
 /** Runs one of the library's decoders, naming what did not decode. */
 export function decodeDer<T>(what: string, decode: () => T): T {

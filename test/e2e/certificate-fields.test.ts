@@ -98,3 +98,150 @@ ${formats}`;
   const requests = (await kubectl(['-n', ns, 'get', 'certificaterequests', '-o', 'name'])).stdout.trim().split('\n');
   t.deepEqual(requests, ['certificaterequest.cert-manager.io/my-cert-1'], 'no second CertificateRequest');
 });
+
+/** Applies a Certificate for the namespace's `selfsigned` Issuer (or another), waits for it and returns `openssl x509 -text` of its leaf. */
+async function issuedText(ns: string, name: string, spec: string, issuer = 'selfsigned'): Promise<string> {
+  await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  secretName: ${name}-tls
+  issuerRef: {name: ${issuer}}
+${spec}`);
+  await waitForCertificateRevision(ns, name, 1, 60_000);
+  const secret = await readSecret(ns, `${name}-tls`);
+  return openssl(['x509', '-noout', '-text', '-nameopt', 'RFC2253', '-in', { file: secretPem(secret, 'tls.crt') }]);
+}
+
+// cert-manager's exhaustive example Certificate ("Certificate resource"):
+//   emailAddresses:
+//     - john.doe@cert-manager.io
+//   otherNames:
+//     - oid: 1.3.6.1.4.1.311.20.2.3 # User Principal Name "OID"
+//       utf8Value: upn@example.local
+test('emailAddresses and a UPN otherName from cert-manager’s example are in the issued certificate’s SANs', async (t) => {
+  const ns = await selfSignedNamespace('sans');
+  const out = await issuedText(ns, 'example-com', `  dnsNames: [example.com]
+  emailAddresses:
+    - john.doe@cert-manager.io
+  otherNames:
+    - oid: 1.3.6.1.4.1.311.20.2.3 # User Principal Name "OID"
+      utf8Value: upn@example.local
+`);
+  t.regex(out, /DNS:example\.com, email:john\.doe@cert-manager\.io, othername: UPN::upn@example\.local/);
+  const secret = await readSecret(ns, 'example-com-tls');
+  t.is(secret.metadata.annotations?.['cert-manager.io/email-sans'], 'john.doe@cert-manager.io');
+});
+
+// cert-manager's API reference for literalSubject: "Example: `CN=foo,DC=corp,DC=example,DC=com`";
+// the LDAP string format also gives the order of the attributes in the subject.
+test('a literalSubject is the issued certificate’s subject, in the order written', async (t) => {
+  const ns = await selfSignedNamespace('literal');
+  const out = await issuedText(ns, 'ldap-client', '  literalSubject: "CN=foo,DC=corp,DC=example,DC=com"\n  usages: [client auth]\n');
+  t.regex(out, /Subject: CN=foo,DC=corp,DC=example,DC=com\n/);
+  t.regex(out, /TLS Web Client Authentication/);
+});
+
+// cert-manager's exhaustive example's subject, with every attribute its API has.
+test('every subject attribute reaches the certificate and the Secret’s subject-* annotations', async (t) => {
+  const ns = await selfSignedNamespace('subject');
+  const out = await issuedText(ns, 'subject', `  commonName: example.com
+  dnsNames: [example.com]
+  subject:
+    organizations: [jetstack]
+    organizationalUnits: [platform]
+    countries: [GB]
+    provinces: [London]
+    localities: [Westminster]
+    streetAddresses: [1 Example Road]
+    postalCodes: [SW1A 1AA]
+    serialNumber: "1234"
+`);
+  t.regex(out, /Subject: serialNumber=1234,CN=example\.com,OU=platform,O=jetstack,postalCode=SW1A 1AA,street=1 Example Road,L=Westminster,ST=London,C=GB\n/);
+  const annotations = (await readSecret(ns, 'subject-tls')).metadata.annotations ?? {};
+  t.is(annotations['cert-manager.io/subject-postalcodes'], 'SW1A 1AA');
+  t.is(annotations['cert-manager.io/subject-serialnumber'], '1234');
+});
+
+// cert-manager's API reference for signatureAlgorithm: "Allowed values for RSA keys: SHA256WithRSA,
+// SHA384WithRSA, SHA512WithRSA. Allowed values for ECDSA keys: ECDSAWithSHA256, ECDSAWithSHA384,
+// ECDSAWithSHA512." Honoured by the SelfSigned issuer, and by a CA issuer whose key has that type.
+test('signatureAlgorithm is honoured by the SelfSigned issuer and by a CA issuer', async (t) => {
+  const ns = await selfSignedNamespace('sigalg');
+  const root = await issuedText(ns, 'root', `  isCA: true
+  commonName: sigalg root
+  privateKey: {algorithm: ECDSA, size: 256}
+  signatureAlgorithm: ECDSAWithSHA512
+`);
+  t.regex(root, /Signature Algorithm: ecdsa-with-SHA512/);
+  await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: root, namespace: ${ns}}
+spec:
+  ca: {secretName: root-tls}
+`);
+  const leaf = await issuedText(ns, 'leaf', `  dnsNames: [leaf.example.com]
+  privateKey: {algorithm: ECDSA, size: 256}
+  signatureAlgorithm: ECDSAWithSHA384
+`, 'root');
+  t.regex(leaf, /Signature Algorithm: ecdsa-with-SHA384/);
+  t.regex(leaf, /Issuer: CN=sigalg root/);
+});
+
+// cert-manager's API reference for nameConstraints: "x.509 certificate NameConstraint extension which
+// MUST NOT be used in a non-CA certificate"; permitted and excluded take dnsDomains, ipRanges,
+// emailAddresses and uriDomains.
+test('nameConstraints of a CA certificate are in the issued CA certificate', async (t) => {
+  const ns = await selfSignedNamespace('constraints');
+  const out = await issuedText(ns, 'constrained-ca', `  isCA: true
+  commonName: constrained ca
+  nameConstraints:
+    critical: true
+    permitted:
+      dnsDomains: [example.com]
+      ipRanges: [10.0.0.0/8]
+    excluded:
+      emailAddresses: [example.org]
+`);
+  t.regex(out, /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:example\.com\s+IP:10\.0\.0\.0\/255\.0\.0\.0\s+Excluded:\s+email:example\.org/);
+  t.regex(out, /CA:TRUE/);
+});
+
+// cert-manager's CA issuer fields: crlDistributionPoints, ocspServers ("for example
+// http://ocsp.int-x3.letsencrypt.org") and issuingCertificateURLs.
+test('a CA issuer’s CRL distribution points, OCSP servers and issuing certificate URLs are in what it issues', async (t) => {
+  const ns = await selfSignedNamespace('caurls');
+  await issuedText(ns, 'ca', '  isCA: true\n  commonName: url ca\n');
+  await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: ca-issuer, namespace: ${ns}}
+spec:
+  ca:
+    secretName: ca-tls
+    crlDistributionPoints: [http://crl.example.com/ca.crl]
+    ocspServers: [http://ocsp.int-x3.letsencrypt.org]
+    issuingCertificateURLs: [http://ca.example.com/ca.crt]
+`);
+  const out = await issuedText(ns, 'leaf', '  dnsNames: [leaf.example.com]\n', 'ca-issuer');
+  t.regex(out, /X509v3 CRL Distribution Points:\s+Full Name:\s+URI:http:\/\/crl\.example\.com\/ca\.crl/);
+  t.regex(out, /Authority Information Access:\s+OCSP - URI:http:\/\/ocsp\.int-x3\.letsencrypt\.org\s+CA Issuers - URI:http:\/\/ca\.example\.com\/ca\.crt/);
+});
+
+test('changing emailAddresses re-issues the certificate with the new address', async (t) => {
+  const ns = await selfSignedNamespace('reissue');
+  const spec = (email: string) => `apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: mail, namespace: ${ns}}
+spec:
+  secretName: mail-tls
+  issuerRef: {name: selfsigned}
+  emailAddresses: [${email}]
+`;
+  await applyYaml(spec('a@example.com'));
+  await waitForCertificateRevision(ns, 'mail', 1, 60_000);
+  await applyYaml(spec('b@example.com'));
+  await waitForCertificateRevision(ns, 'mail', 2, 60_000);
+  const out = await openssl(['x509', '-noout', '-text', '-in', { file: secretPem(await readSecret(ns, 'mail-tls'), 'tls.crt') }]);
+  t.regex(out, /email:b@example\.com/);
+  t.notRegex(out, /email:a@example\.com/);
+});

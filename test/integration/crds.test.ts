@@ -297,6 +297,14 @@ const accepted: Array<[string, Obj]> = [
     ],
   }))],
   ['both additional output formats, as cert-manager documents them', certificate('ok-formats', { dnsNames: ['a.example.com'], additionalOutputFormats: [{ type: 'CombinedPEM' }, { type: 'DER' }] })],
+  ['an RFC 4514 literalSubject alone', certificate('ok-literal', { literalSubject: 'CN=foo,DC=corp,DC=example,DC=com' })],
+  ['only email addresses and a UPN otherName', certificate('ok-emails', { emailAddresses: ['a@example.com'], otherNames: [{ oid: '1.3.6.1.4.1.311.20.2.3', utf8Value: 'upn@example.local' }] })],
+  ['a CA with name constraints and an ECDSA signature algorithm', certificate('ok-constraints', {
+    commonName: 'ca', isCA: true, privateKey: { algorithm: 'ECDSA', size: 384 }, signatureAlgorithm: 'ECDSAWithSHA512',
+    nameConstraints: { critical: true, permitted: { dnsDomains: ['example.com'], ipRanges: ['10.0.0.0/8', '2001:db8::/32'], emailAddresses: ['example.com'], uriDomains: ['.example.com'] }, excluded: { dnsDomains: ['bad.example.com'] } },
+  })],
+  ['encodeUsagesInRequest false', certificate('ok-nousages', { dnsNames: ['a.example.com'], encodeUsagesInRequest: false })],
+  ['a CA issuer with OCSP servers and issuing certificate URLs', issuer('ok-ca-aia', { ca: { secretName: 'root-ca', ocspServers: ['http://ocsp.example.com'], issuingCertificateURLs: ['http://ca.example.com/ca.crt'] } })],
   ['a SelfSigned issuer', clusterIssuer('crds-test-ok-selfsigned', { selfSigned: {} })],
   ['a CA issuer with CRL distribution points', issuer('ok-ca', { ca: { secretName: 'root-ca', crlDistributionPoints: ['http://crl.example.com/ca.crl'] } })],
 ];
@@ -396,11 +404,20 @@ const rejected: Array<[string, Rejection]> = [
   ['cert-manager keystores', {
     manifest: certificate('bad-keystores', { ...good, keystores: { pkcs12: { create: true, passwordSecretRef: { name: 'p', key: 'k' } } } }), field: 'spec.keystores', says: 'certroute does not implement spec.keystores; remove it',
   }],
-  ['cert-manager literalSubject', {
-    manifest: certificate('bad-literal', { literalSubject: 'CN=a,O=b' }), field: 'spec.literalSubject', says: 'certroute does not implement spec.literalSubject',
+  ['a literalSubject beside a commonName', {
+    manifest: certificate('bad-literal', { literalSubject: 'CN=a,O=b', commonName: 'a' }), field: 'spec.literalSubject', says: 'spec.literalSubject replaces spec.commonName and spec.subject',
   }],
-  ['cert-manager emailAddresses', {
-    manifest: certificate('bad-emails', { ...good, emailAddresses: ['a@example.com'] }), field: 'spec.emailAddresses', says: 'certroute does not implement spec.emailAddresses; remove it',
+  ['name constraints on a certificate that is not a CA', {
+    manifest: certificate('bad-constraints', { ...good, nameConstraints: { permitted: { dnsDomains: ['example.com'] } } }), field: 'spec.nameConstraints', says: 'only applies to a CA certificate',
+  }],
+  ['a name constraint IP range that is not CIDR', {
+    manifest: certificate('bad-cidr', { ...good, isCA: true, nameConstraints: { excluded: { ipRanges: ['10.0.0.1'] } } }), field: 'spec.nameConstraints.excluded.ipRanges[0]', says: 'is not a CIDR range',
+  }],
+  ['an ECDSA signature algorithm for an RSA key', {
+    manifest: certificate('bad-sigalg', { ...good, signatureAlgorithm: 'ECDSAWithSHA384' }), field: 'spec.signatureAlgorithm', says: 'does not fit the key algorithm RSA',
+  }],
+  ['an otherName whose oid is not an OID', {
+    manifest: certificate('bad-othername', { otherNames: [{ oid: 'upn', utf8Value: 'a@example.com' }] }), field: 'spec.otherNames[0].oid', says: 'is not a dotted OID',
   }],
   ['an additional output format cert-manager does not have', {
     manifest: certificate('bad-formats', { ...good, additionalOutputFormats: [{ type: 'PKCS7' }] }), field: 'spec.additionalOutputFormats[0].type', says: 'supported values: "DER", "CombinedPEM"',
