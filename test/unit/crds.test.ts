@@ -66,11 +66,13 @@ function walk(schema: Schema, path: string, visit: (s: Schema, path: string) => 
   if (typeof schema.additionalProperties === 'object') walk(schema.additionalProperties, `${path}{}`, visit);
 }
 
-test('crds/ holds exactly one file per kind, each a single apiextensions.k8s.io/v1 CustomResourceDefinition, and the admission policy', (t) => {
+test('crds/ holds exactly one file per kind, each a single apiextensions.k8s.io/v1 CustomResourceDefinition, and the admission policies', (t) => {
   const others = loadManifests().filter(({ doc }) => doc.kind !== 'CustomResourceDefinition');
-  t.deepEqual(others.map(({ file, doc }) => `${basename(file)} ${doc.kind}`), [
-    'certroute.io_admission-policy.yaml ValidatingAdmissionPolicy',
-    'certroute.io_admission-policy.yaml ValidatingAdmissionPolicyBinding',
+  t.deepEqual(others.map(({ file, doc }) => `${basename(file)} ${doc.kind} ${doc.metadata.name}`), [
+    'certroute.io_admission-policy.yaml ValidatingAdmissionPolicy certroute-acme-spec-writers',
+    'certroute.io_admission-policy.yaml ValidatingAdmissionPolicyBinding certroute-acme-spec-writers',
+    'certroute.io_admission-policy.yaml ValidatingAdmissionPolicy certroute-certificaterequest-approval',
+    'certroute.io_admission-policy.yaml ValidatingAdmissionPolicyBinding certroute-certificaterequest-approval',
   ]);
   t.is(crdFiles().length, Object.keys(expected).length + 1);
   t.is(new Set(crds.map(({ file }) => file)).size, crds.length);

@@ -39,6 +39,8 @@ interface Mode {
   defaultSecretName: boolean;
   /** caInjector.enabled (the CA injector runs only outside shim-only mode). */
   caInjector: boolean;
+  /** autoApprove: certroute sets the Approved condition itself. */
+  autoApprove?: boolean;
 }
 
 type Scope = 'cluster' | 'release namespace' | 'traefik namespace';
@@ -56,6 +58,9 @@ interface Grant {
 
 /** The custom verb the admission policy checks with the authorizer. */
 const ADMISSION_VERB = /check\('([^']+)'\)/.exec(readFileSync(join(repo, 'crds/certroute.io_admission-policy.yaml'), 'utf8'))?.[1] ?? 'not found';
+
+/** The verb the approval policy checks; the code never calls it. */
+const APPROVE_VERB = 'approve';
 
 const always = (): boolean => true;
 const full = (m: Mode): boolean => !m.shimOnly;
@@ -101,6 +106,8 @@ const grants: Grant[] = [
   // Not an API verb: what the admission policy in crds/ checks before a spec write.
   { scope: 'cluster', group: ACME, resource: 'orders', verbs: [ADMISSION_VERB], when: full, why: 'crds/certroute.io_admission-policy.yaml: only its holders create Orders or change their spec' },
   { scope: 'cluster', group: ACME, resource: 'challenges', verbs: [ADMISSION_VERB], when: full, why: 'crds/certroute.io_admission-policy.yaml: only its holders create Challenges or change their spec' },
+  // Not an API resource: what the approval policy in crds/ checks before an Approved condition is set.
+  { scope: 'cluster', group: CM, resource: 'signers', verbs: [APPROVE_VERB], names: ['issuers.cert-manager.io/*', 'clusterissuers.cert-manager.io/*'], when: (m) => full(m) && m.autoApprove !== false, why: 'certificaterequests.ts approves (autoApprove), as cert-manager\'s approver' },
 
   // The Ingress and Gateway shims (src/shim/ingress.ts, gateway.ts), never in shim-only mode.
   { scope: 'cluster', group: 'networking.k8s.io', resource: 'ingresses', verbs: ['list', 'watch'], when: full, why: 'ingress shim: informer' },
@@ -239,7 +246,7 @@ test('the controller code uses exactly the (resource, verb) pairs the table gran
   const { used, unresolved } = scanCode();
   t.deepEqual(unresolved, [], 'call sites whose resource the scan cannot name: read them and add them to `indirect`');
   // The admission verb is checked by the API server, not called by the code.
-  const granted = new Set(grants.flatMap((g) => g.verbs.filter((v) => v !== ADMISSION_VERB).map((v) => pair(g.group, g.resource, v))));
+  const granted = new Set(grants.flatMap((g) => g.verbs.filter((v) => v !== ADMISSION_VERB && v !== APPROVE_VERB).map((v) => pair(g.group, g.resource, v))));
   t.deepEqual([...used].filter((p) => !granted.has(p)).sort(), [], 'used by the code but granted by no row of the table (and so not by the chart)');
   t.deepEqual([...granted].filter((p) => !used.has(p)).sort(), [], 'granted but never used by the controller code');
 });
@@ -306,6 +313,7 @@ const modes: Array<{ title: string; set: string[]; mode: Mode }> = [
     set: ['shim.defaultSecretName=false'],
     mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: false, caInjector: true, gatewayAPI: false },
   },
+  { title: 'autoApprove off: no approve on signers', set: ['autoApprove=false'], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: false, autoApprove: false } },
   { title: 'CA injector off', set: ['caInjector.enabled=false'], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: false, gatewayAPI: false } },
   { title: 'Gateway API on, route wiring', set: ['gatewayAPI.enabled=true'], mode: { shimOnly: false, wiring: 'route', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: true } },
   { title: 'gateway wiring', set: ['gatewayAPI.enabled=true', 'wiring=gateway'], mode: { shimOnly: false, wiring: 'gateway', leaderElection: true, readsTraefikService: true, defaultSecretName: true, caInjector: true, gatewayAPI: true } },
