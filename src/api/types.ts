@@ -216,10 +216,22 @@ export interface Dns01Solver {
   };
 }
 
+/**
+ * certroute extension: TLS-ALPN-01 (RFC 8737), which cert-manager's solver schema has no key for.
+ * The responder answers on its own TLS port; a per-challenge IngressRouteTCP sends it the
+ * challenged name's handshakes that offer neither h2 nor http/1.1.
+ */
+export interface TlsAlpn01Solver {
+  /** Traefik entry points of the challenge route; default `websecure` (the one port 443 reaches). */
+  entryPoints?: string[];
+}
+
 export interface AcmeSolver {
   selector?: { dnsNames?: string[]; dnsZones?: string[]; matchLabels?: Record<string, string> };
   http01?: Http01Solver;
   dns01?: Dns01Solver;
+  /** certroute extensions; cert-manager's own CRDs would refuse this key. */
+  certroute?: { tlsAlpn01?: TlsAlpn01Solver };
 }
 
 export interface AcmeIssuerSpec {
@@ -304,7 +316,7 @@ export interface ChallengeSpec {
   authorizationURL: string;
   dnsName: string;
   wildcard?: boolean;
-  type: 'HTTP-01' | 'DNS-01';
+  type: 'HTTP-01' | 'DNS-01' | 'TLS-ALPN-01';
   token: string;
   key: string;
   solver: AcmeSolver;
@@ -387,6 +399,7 @@ export const Resources = {
   ingresses: { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses', kind: 'Ingress', namespaced: true },
   gateways: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'gateways', kind: 'Gateway', namespaced: true },
   httproutes: { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes', kind: 'HTTPRoute', namespaced: true },
+  ingressroutetcps: { group: 'traefik.io', version: 'v1alpha1', plural: 'ingressroutetcps', kind: 'IngressRouteTCP', namespaced: true },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true },
   // The CA injector's targets.
   validatingwebhookconfigurations: { group: 'admissionregistration.k8s.io', version: 'v1', plural: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false },
@@ -401,6 +414,15 @@ export interface IngressRouteRoute {
   priority?: number;
   services?: Array<{ name: string; namespace?: string; port?: number | string; kind?: string }>;
   middlewares?: Array<{ name: string; namespace?: string }>;
+}
+
+/** Traefik's TCP router object, as the TLS-ALPN-01 solver writes it. */
+export interface IngressRouteTcp extends KubeObject {
+  spec: {
+    entryPoints?: string[];
+    routes: Array<{ match: string; priority?: number; services: Array<{ name: string; namespace?: string; port: number }> }>;
+    tls?: { passthrough?: boolean };
+  };
 }
 
 export interface IngressRoute extends KubeObject {

@@ -13,7 +13,9 @@ import { KubeClient } from '../kube/client.ts';
 import { createLogger } from '../log.ts';
 import { metricsHandler } from '../metrics/metrics.ts';
 import { createResponder, DEFAULT_TIMEOUTS } from '../responder/server.ts';
+import { createTlsAlpnResponder } from '../responder/tls-alpn.ts';
 import { Http01Solver } from '../solvers/http01.ts';
+import { TlsAlpn01Solver } from '../solvers/tls-alpn01.ts';
 import { challengeRouteController, resolveTraefikWeb } from '../traefik/challenge-route.ts';
 import { routeShim } from '../shim/controller.ts';
 import { ingressRouteKind } from '../shim/ingressroute.ts';
@@ -37,6 +39,8 @@ Flags:
   --cluster-resource-namespace=NS where ClusterIssuer Secrets live; default the --namespace
   --responder-port=8089           HTTP-01 responder port
   --responder-header-timeout=5s   time a client has to send its request headers (cuts off slowloris)
+  --tls-alpn-port=0               TLS-ALPN-01 responder port, also on the responder Service (0: no
+                                  TLS-ALPN-01; the chart sets 8443)
   --metrics-port=9402             Prometheus /metrics port (0 disables)
   --health-port=9403              /livez and /readyz port (0 disables)
   --leader-elect=true|false       run leader election on a Lease (default true)
@@ -149,6 +153,7 @@ export async function run(argv: string[]): Promise<number> {
     'cluster-resource-namespace': { type: 'string' },
     'responder-port': { type: 'string' },
     'responder-header-timeout': { type: 'string' },
+    'tls-alpn-port': { type: 'string' },
     'metrics-port': { type: 'string' },
     'health-port': { type: 'string' },
     'leader-elect': { type: 'string' },
@@ -212,6 +217,8 @@ export async function run(argv: string[]): Promise<number> {
   const gatewayApi = values['enable-gateway-api'] === true;
   if (wiring === 'gateway' && !gatewayApi) throw new UsageError('--wiring=gateway attaches an HTTPRoute to Gateways: add --enable-gateway-api');
   const responderPort = portFlag('responder-port', values['responder-port'], 8089);
+  const tlsAlpnPort = portFlag('tls-alpn-port', values['tls-alpn-port'], 0);
+  const responderService = values['responder-service'] ?? 'certroute';
   const defaultSecretName = booleanFlag('shim-default-secret-name', values['shim-default-secret-name'], true);
   const leaderTiming = {
     leaseDurationMs: durationFlag('lease-duration', values['lease-duration'], '15s'),
@@ -232,7 +239,6 @@ export async function run(argv: string[]): Promise<number> {
   // Beside cert-manager (--shim-only) its own cainjector fills the bundles.
   const caInjector = booleanFlag('ca-injector', values['ca-injector'], true) && !shimOnly ? [caInjectorController] : [];
   const gateways = gatewayKind({ classes: classList('gateway-classes', values['gateway-classes'], DEFAULT_GATEWAY_CLASSES) });
-  const responderService = values['responder-service'] ?? 'certroute';
   // Beside cert-manager (--shim-only) its own ingress-shim and gateway-shim read these kinds.
   const otherShims = shimOnly ? [] : [
     routeShim(ingressKind({ classes: classList('ingress-classes', values['ingress-classes'], DEFAULT_INGRESS_CLASSES), defaults: ingressShimDefaults(values) }), { defaultSecretName }),
@@ -269,6 +275,7 @@ export async function run(argv: string[]): Promise<number> {
       ariPollMaxMs: durationFlag('ari-poll-interval', values['ari-poll-interval'], '6h'),
       maxConcurrentOrders: countFlag('max-concurrent-orders', values['max-concurrent-orders'], 100),
       ...dns01Config(values),
+      ...(tlsAlpnPort ? { tlsAlpnResponder: { namespace, service: responderService, port: tlsAlpnPort } } : {}),
     },
     leaderElection: {
       enabled: values['leader-elect'] !== 'false',
@@ -294,6 +301,10 @@ export async function run(argv: string[]): Promise<number> {
     logger,
     onRequest: (outcome) => manager.metrics.responderRequests.inc({ outcome }),
   });
+  const tlsAlpn = manager.ctx.solvers.get('tlsAlpn01');
+  const tlsAlpnResponder = tlsAlpnPort && tlsAlpn instanceof TlsAlpn01Solver
+    ? createTlsAlpnResponder({ index: tlsAlpn.index, port: tlsAlpnPort, logger })
+    : undefined;
   const servers: http.Server[] = [];
   const metricsPort = portFlag('metrics-port', values['metrics-port'], 9402);
   if (metricsPort) {
@@ -308,13 +319,15 @@ export async function run(argv: string[]): Promise<number> {
     }));
   }
   const bound = await responder.listen();
-  logger.info({ responderPort: bound, metricsPort, healthPort, namespace, selfCheck: web.web, wiring, caInjector: caInjector.length > 0 }, 'certroute starting');
+  await tlsAlpnResponder?.listen();
+  logger.info({ responderPort: bound, tlsAlpnPort, metricsPort, healthPort, namespace, selfCheck: web.web, wiring, caInjector: caInjector.length > 0 }, 'certroute starting');
   // Bounded: behind a stalled network a watch may never close. What is still open after the
   // grace period does not keep the process alive (the Pod would sit in Terminating until killed).
   const shutdown = async () => {
     const steps = (async () => {
       await manager.stop();
       await responder.close();
+      await tlsAlpnResponder?.close();
       for (const s of servers) s.close();
     })();
     await Promise.race([steps, new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref())]);

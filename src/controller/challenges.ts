@@ -109,7 +109,7 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
     if (!solver) {
       status.state = 'errored';
       status.processing = false;
-      status.reason = `certroute has no solver for ${ch.spec.type} challenges; use one of: ${ctx.solvers.kinds.join(', ')}`;
+      status.reason = `certroute has no solver for ${ch.spec.type} challenges; use one of: ${ctx.solvers.paths.join(', ')}`;
       await writeStatus(ctx, Resources.challenges, ch, status);
       return done;
     }

@@ -7,7 +7,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { TOKEN_PATTERN } from './challenge-index.ts';
 
@@ -120,6 +120,18 @@ function classifyChallenge(req: IncomingMessage, path: string, lookup: Responder
   return keyAuthorization === undefined ? { outcome: 'not_found', token } : { outcome: 'served', keyAuthorization, token };
 }
 
+/** Starts `server` listening and resolves with the bound port (useful with port 0). */
+export function listenOn(server: NetServer, port: number, host?: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
 export function createResponder(options: ResponderOptions): Responder {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const log = options.logger;
@@ -180,15 +192,7 @@ export function createResponder(options: ResponderOptions): Responder {
   server.on('clientError', onClientError);
 
   return {
-    listen: () =>
-      new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(options.port, options.host, () => {
-          server.off('error', reject);
-          const address = server.address();
-          resolve(typeof address === 'object' && address !== null ? address.port : options.port);
-        });
-      }),
+    listen: () => listenOn(server, options.port, options.host),
     close: () =>
       new Promise<void>((resolve, reject) => {
         if (!server.listening) {

@@ -5,7 +5,7 @@
  */
 import type { AcmeAuthorization, AcmeChallengeRef, AcmeSolver, Issuer } from '../api/types.ts';
 import type { SolverRegistry } from './registry.ts';
-import type { ChallengeSolver } from './solver.ts';
+import { configPath, type ChallengeSolver } from './solver.ts';
 
 export interface SolverChoice {
   /** The issuer's solver entry, copied onto the Challenge. */
@@ -66,10 +66,10 @@ export function chooseSolver(registry: SolverRegistry, issuer: Issuer | undefine
 export function noSolverReason(registry: SolverRegistry, authz: AcmeAuthorization): string {
   const name = authz.identifier ?? '';
   if (authz.wildcard) {
-    const kinds = registry.kinds.filter((k) => registry.get(k)?.wildcards);
+    const kinds = registry.kinds.filter((k) => registry.get(k)?.wildcards).map(configPath);
     return kinds.length
       ? `${name} is a wildcard; no ${kinds.join(' or ')} solver on the issuer matches it; add one to spec.acme.solvers`
       : `${name} is a wildcard; HTTP-01 cannot validate wildcards, so add a dns01 solver that matches it`;
   }
-  return `no ${registry.kinds.join(' or ')} solver on the issuer matches ${name}; add one to spec.acme.solvers`;
+  return `no ${registry.paths.join(' or ')} solver on the issuer matches ${name}; add one to spec.acme.solvers`;
 }

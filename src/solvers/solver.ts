@@ -9,13 +9,26 @@
  * Optional capabilities are separate interfaces (below), declared on an
  * implementation with `satisfies` and tested at run time with their guard.
  */
-import type { Challenge, ChallengeSpec, PresentedRecord } from '../api/types.ts';
+import type { AcmeSolver, Challenge, ChallengeSpec, PresentedRecord } from '../api/types.ts';
 import type { OwnerLookup } from '../responder/challenge-owner.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Logger } from '../log.ts';
 
-/** The key of a solver's configuration in an issuer's `spec.acme.solvers[]` entry. */
-export type SolverConfigKind = 'http01' | 'dns01';
+/**
+ * The key of a solver's configuration in an issuer's `spec.acme.solvers[]` entry: cert-manager's
+ * own at the top, certroute's extensions under `certroute` (cert-manager's schema has no key for them).
+ */
+export type SolverConfigKind = 'http01' | 'dns01' | 'tlsAlpn01';
+
+/** Whether a solver entry configures `kind`. */
+export function configures(config: AcmeSolver, kind: SolverConfigKind): boolean {
+  return kind === 'tlsAlpn01' ? config.certroute?.tlsAlpn01 !== undefined : config[kind] !== undefined;
+}
+
+/** The path a user writes for `kind` in a solver entry. */
+export function configPath(kind: SolverConfigKind): string {
+  return kind === 'tlsAlpn01' ? 'certroute.tlsAlpn01' : kind;
+}
 
 /** What the reconciler does next after `check`. */
 export type Readiness =
@@ -81,6 +94,11 @@ export interface SolverConfig {
   dns01AuthoritativePort: number;
   /** DNS-01: Cloudflare's v4 API base URL. */
   cloudflareApiUrl: string;
+  /**
+   * TLS-ALPN-01: where Traefik reaches the responder's TLS listener (a Service in certroute's
+   * namespace); unset, the solver refuses to present and names the flag to set.
+   */
+  tlsAlpnResponder?: { namespace: string; service: string; port: number };
 }
 
 /** What a solver gets injected when the registry builds it. */

@@ -305,6 +305,9 @@ const accepted: Array<[string, Obj]> = [
   })],
   ['encodeUsagesInRequest false', certificate('ok-nousages', { dnsNames: ['a.example.com'], encodeUsagesInRequest: false })],
   ['a CA issuer with OCSP servers and issuing certificate URLs', issuer('ok-ca-aia', { ca: { secretName: 'root-ca', ocspServers: ['http://ocsp.example.com'], issuingCertificateURLs: ['http://ca.example.com/ca.crt'] } })],
+  ['a certroute TLS-ALPN-01 solver, with and without entry points', clusterIssuer('crds-test-ok-tls-alpn', acme({
+    solvers: [{ certroute: { tlsAlpn01: {} }, selector: { dnsNames: ['tcp.example.com'] } }, { certroute: { tlsAlpn01: { entryPoints: ['websecure', 'tls-edge'] } } }],
+  }))],
   ['a SelfSigned issuer', clusterIssuer('crds-test-ok-selfsigned', { selfSigned: {} })],
   ['a CA issuer with CRL distribution points', issuer('ok-ca', { ca: { secretName: 'root-ca', crlDistributionPoints: ['http://crl.example.com/ca.crl'] } })],
 ];
@@ -438,7 +441,10 @@ const rejected: Array<[string, Rejection]> = [
     manifest: clusterIssuer('crds-test-bad-nokey', { acme: { server: 'https://acme.example.com/dir', solvers: [{ http01: {} }] } }), field: 'spec.acme.privateKeySecretRef', says: 'Required value',
   }],
   ['a solver with both http01 and dns01', {
-    manifest: clusterIssuer('crds-test-bad-both', acme({ solvers: [{ http01: {}, dns01: { cloudflare: { apiTokenSecretRef: { name: 'cf' } } } }] })), field: 'spec.acme.solvers[0]', says: 'exactly one of http01 or dns01',
+    manifest: clusterIssuer('crds-test-bad-both', acme({ solvers: [{ http01: {}, dns01: { cloudflare: { apiTokenSecretRef: { name: 'cf' } } } }] })), field: 'spec.acme.solvers[0]', says: 'exactly one of http01 or dns01 (or certroute.tlsAlpn01)',
+  }],
+  ['a solver with both http01 and certroute.tlsAlpn01', {
+    manifest: clusterIssuer('crds-test-bad-both-alpn', acme({ solvers: [{ http01: {}, certroute: { tlsAlpn01: {} } }] })), field: 'spec.acme.solvers[0]', says: 'exactly one of http01 or dns01 (or certroute.tlsAlpn01)',
   }],
   ['an ingress solver with both class and ingressClassName', {
     manifest: clusterIssuer('crds-test-bad-class', acme({ solvers: [{ http01: { ingress: { class: 'traefik', ingressClassName: 'traefik' } } }] })), field: 'spec.acme.solvers[0].http01.ingress', says: 'at most one of class, ingressClassName and name',

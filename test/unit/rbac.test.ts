@@ -134,6 +134,9 @@ const grants: Grant[] = [
   { scope: 'release namespace', group: GATEWAY, resource: 'httproutes', verbs: ['get', 'update', 'delete'], names: [CHALLENGE_HTTPROUTE_NAME], when: (m) => gatewayShim(m) && m.wiring === 'gateway', why: 'gateway-challenge-route.ts: read and restore it' },
   { scope: 'release namespace', group: GATEWAY, resource: 'httproutes', verbs: ['get', 'delete'], names: [CHALLENGE_HTTPROUTE_NAME], when: (m) => gatewayShim(m) && m.wiring !== 'gateway', why: 'gateway-challenge-route.ts: remove a route left by an earlier gateway-wiring run' },
 
+  // TLS-ALPN-01 (src/solvers/tls-alpn01.ts): one IngressRouteTCP per challenge, names not known in advance.
+  { scope: 'release namespace', group: TRAEFIK, resource: 'ingressroutetcps', verbs: ['get', 'create', 'update', 'delete'], when: full, why: 'tls-alpn01.ts: present (find, create, replace) and cleanUp' },
+
   // Self-check target (challenge-route.ts resolveTraefikWeb), read once at start-up.
   { scope: 'traefik namespace', group: '', resource: 'services', verbs: ['get'], names: ['traefik'], when: (m) => m.readsTraefikService, why: "resolveTraefikWeb: Traefik's web/websecure ports" },
 ];

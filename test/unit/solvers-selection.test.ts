@@ -89,3 +89,12 @@ test('a selector with only matchLabels beats the default solver for the Certific
   t.is(pick(solvers, 'www.example.org'), 'default');
   t.is(pick(solvers, 'www.example.com', { 'use-cloudflare-solver': 'true' }), 'zone');
 });
+
+test('a certroute.tlsAlpn01 solver answers the TLS-ALPN-01 challenge the CA offers, and only where the CA offers it', (t) => {
+  const le = issuer('le', (i) => (i.spec = { acme: { server: 'https://acme.test/dir', privateKeySecretRef: { name: 'k' }, solvers: [{ certroute: { tlsAlpn01: {} } }] } }));
+  const offering = (types: string[]): AcmeAuthorization => ({ url: 'https://acme.test/authz/a', identifier: 'a.example.com', wildcard: false, challenges: types.map((type) => ({ type, url: `https://acme.test/chall/${type}`, token: 't' })) });
+  const chosen = chooseSolver(registry, le, offering(['http-01', 'tls-alpn-01']));
+  t.is(chosen?.solver.specType, 'TLS-ALPN-01');
+  t.is(chosen?.offer.type, 'tls-alpn-01');
+  t.is(chooseSolver(registry, le, offering(['http-01', 'dns-01'])), undefined);
+});

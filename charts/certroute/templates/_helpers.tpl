@@ -112,3 +112,8 @@ render runs them.
 {{- fail "rbac.create=true with serviceAccount.create=false needs serviceAccount.name: the RBAC bindings must name the ServiceAccount the controller runs as." -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The TLS-ALPN-01 responder runs: the controller reconciles (not shim-only) and has the port. */}}
+{{- define "certroute.tlsAlpn" -}}
+{{- if and (not .Values.shimOnly) .Values.responder.tlsAlpnPort }}true{{ end -}}
+{{- end -}}
