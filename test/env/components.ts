@@ -56,6 +56,8 @@ export interface PebbleOptions {
   tlsPort?: number;
   /** External account binding: required or not, and the key IDs with their base64url HMAC keys. */
   externalAccountBinding?: { required: boolean; macKeys: Record<string, string> };
+  /** Where its config file goes (default `.stack/pebble`); a second Pebble needs its own. */
+  dir?: string;
 }
 
 /**
@@ -203,7 +205,7 @@ export const pebbleDefaultEnv: Record<string, string> = {
 };
 
 export function pebbleSpec(bins: Binaries, ports: Ports, pki: StackPki, options: PebbleOptions = {}): LaunchSpec {
-  const dir = join(stackDir, 'pebble');
+  const dir = options.dir ?? join(stackDir, 'pebble');
   mkdirSync(dir, { recursive: true });
   const config = {
     pebble: {

@@ -440,3 +440,23 @@ export function status(): { env: StackEnv | undefined; components: ComponentStat
 export async function traefikAnswers(env: StackEnv = readEnv()): Promise<boolean> {
   return (await get(`${env.traefik.api}/ping`).catch(() => ({ status: 0 }))).status === 200;
 }
+
+/**
+ * A second Pebble beside the stack's, with its own ports, accounts and root, sharing the stack's
+ * DNS and TLS certificate: for a test that needs Pebble to validate elsewhere (another `tlsPort`,
+ * a closed `httpPort`) without changing the Pebble every other file uses. The caller stops it.
+ */
+export async function startExtraPebble(name: string, options: PebbleOptions = {}): Promise<{ pebble: StackEnv['pebble']; stop: () => Promise<void> }> {
+  const state = readState();
+  const [pebble = 0, pebbleManagement = 0] = await freePorts(2);
+  const ports = { ...state.ports, pebble, pebbleManagement };
+  const pid = launch(name, pebbleSpec(state.bins, ports, state.pki, { ...options, dir: join(stackDir, name) }));
+  const stop = () => killGroup(pid);
+  try {
+    await waitReady(name, pid, readiness('pebble', ports, state.pki, state.dns), readyTimeoutMs.pebble);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { pebble: { ...envOf(state).pebble, directory: `https://127.0.0.1:${pebble}/dir`, management: `https://127.0.0.1:${pebbleManagement}` }, stop };
+}

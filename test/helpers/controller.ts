@@ -77,7 +77,7 @@ export async function waitForLeader(controller: ControllerProcess, timeoutMs = 6
 }
 
 /** What cert-manager and the tests create in a test namespace; a bare apiserver deletes no namespace's contents. */
-const namespacedKinds = 'ingressroutes,ingresses,middlewares,certificates,certificaterequests,orders,challenges,issuers,services,secrets,configmaps';
+const namespacedKinds = 'ingressroutes,ingressroutetcps,ingresses,middlewares,certificates,certificaterequests,orders,challenges,issuers,services,secrets,configmaps';
 
 /**
  * Deletes what this test file leaves behind and stops its controllers: the contents of its

@@ -151,7 +151,7 @@ async function pebbleAccount(issuer: string, env: StackEnv): Promise<{ api: Pebb
   return { api: (client as unknown as { api: PebbleApi }).api, account };
 }
 
-const pems = (text: string) => text.split(/(?<=-----END CERTIFICATE-----)\s*/).filter((p) => p.includes('BEGIN CERTIFICATE'));
+export const pems = (text: string) => text.split(/(?<=-----END CERTIFICATE-----)\s*/).filter((p) => p.includes('BEGIN CERTIFICATE'));
 
 /** Why this Secret must not serve `dnsNames`, or an empty list. */
 export function secretProblems(secret: SecretView, dnsNames: string[], now = new Date()): string[] {
