@@ -114,9 +114,17 @@ class OrderPlaces {
 
   take(uid: string): boolean {
     if (this.taken.has(uid)) return true;
-    const open = new Set(this.taken);
+    const open = new Set<string>();
+    const cached = new Map<string, Order>();
     for (const o of this.ctx.caches.orders.list()) {
-      if (o.status?.url && !(o.status.state && FINAL.has(o.status.state))) open.add(o.metadata.uid ?? objectKey(o));
+      const id = o.metadata.uid ?? objectKey(o);
+      cached.set(id, o);
+      if (o.status?.url && !(o.status.state && FINAL.has(o.status.state))) open.add(id);
+    }
+    // A place taken here is the cache's to count once the cache shows the URL (or the Order is gone).
+    for (const id of this.taken) {
+      if (!cached.has(id) || cached.get(id)?.status?.url) this.taken.delete(id);
+      else open.add(id);
     }
     if (open.size >= this.ctx.config.maxConcurrentOrders) return false;
     this.taken.add(uid);

@@ -8,6 +8,7 @@
  * certificate it moves the window into the past, and the next check here starts the renewal.
  *
  * It checks again after the CA's Retry-After, capped at 6 hours and at --ari-poll-interval.
+ * A check that changed nothing is written at most once an hour (REWRITE_UNCHANGED_MS).
  * A CA whose directory has no renewalInfo is left exactly as before: nothing is asked, nothing
  * written. The check time is kept in status (nextCheck), so a restarted controller does not ask
  * about every certificate at once.
@@ -43,11 +44,24 @@ export function nextCheckDelay(retryAfterMs: number | undefined, pollMaxMs: numb
   return Math.max(Math.min(retryAfterMs ?? longest, longest), Math.min(MIN_ARI_RETRY_AFTER_MS, pollMaxMs));
 }
 
+/**
+ * How old lastChecked may grow before a check that changed nothing is written anyway. A check
+ * that changed nothing is otherwise not written: with a short --ari-poll-interval, 200
+ * Certificates would each be rewritten every few seconds (and each write is a pass of the
+ * Certificate reconciler). At the default 6 h every check is written.
+ */
+const REWRITE_UNCHANGED_MS = 3600_000;
+
 export function renewalInfoReconciler(ctx: Context): (key: string) => Promise<Outcome> {
+  /** When each certificate (by key and identifier) is to be checked next, where status may be older. */
+  const nextChecks = new Map<string, { id: string; at: number }>();
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const cert = ctx.caches.certificates.get(namespace, name);
-    if (!cert || cert.metadata.deletionTimestamp) return done;
+    if (!cert || cert.metadata.deletionTimestamp) {
+      nextChecks.delete(key);
+      return done;
+    }
     const had = cert.status?.acme?.ari;
     const issuer = findIssuer(ctx, cert.spec.issuerRef, namespace);
     if (!ctx.config.ari || (issuer && !issuer.spec.acme)) return forget(ctx, cert);
@@ -57,7 +71,8 @@ export function renewalInfoReconciler(ctx: Context): (key: string) => Promise<Ou
     const id = secret ? secretFacts(secret).certificate?.renewalInfoId : undefined;
     if (!id) return done;
     const now = ctx.clock().getTime();
-    const due = had?.certID === id && had.nextCheck ? Date.parse(had.nextCheck) : now;
+    const remembered = nextChecks.get(key);
+    const due = Math.max(had?.certID === id && had.nextCheck ? Date.parse(had.nextCheck) : now, remembered?.id === id ? remembered.at : now);
     if (due > now) return requeueAfter(due - now);
     const client = ctx.accounts.client(issuerKey(cert.spec.issuerRef, namespace));
     const { renewalInfo } = await call('read directory', () => directoryOffers(client));
@@ -82,6 +97,9 @@ export function renewalInfoReconciler(ctx: Context): (key: string) => Promise<Ou
       lastChecked: kubeTime(new Date(now)),
       nextCheck: kubeTime(new Date(now + wait)),
     };
+    nextChecks.set(key, { id, at: now + wait });
+    const unchanged = sameWindow && ari.selectedTime === had.selectedTime && ari.explanationURL === had.explanationURL;
+    if (unchanged && had.lastChecked && now - Date.parse(had.lastChecked) < REWRITE_UNCHANGED_MS) return requeueAfter(wait);
     const status: CertificateStatus = structuredClone(cert.status ?? {});
     status.acme = { ...status.acme, ari };
     await writeStatus(ctx, Resources.certificates, cert, status);
