@@ -259,7 +259,7 @@ function actionOf(path: string): string {
   const known = [
     'dir', 'directory', 'nonce-plz', 'new-nonce', 'new-acct', 'new-account', 'sign-me-up', 'new-order', 'order-plz', 'order', 'my-order',
     'authz', 'authz-v3', 'authZ', 'chall', 'chall-v3', 'challenge', 'chalZ', 'finalize', 'finalize-order', 'cert', 'certZ', 'my-account', 'acct',
-    'key-change', 'rollover-account-key', 'revoke-cert', 'renewal-info',
+    'key-change', 'rollover-account-key', 'revoke-cert', 'renewal-info', 'renewalInfo',
   ];
   // Never a path segment the CA chose: each would be a new series for ever.
   return seg.find((s) => known.includes(s)) ?? 'other';

@@ -56,6 +56,8 @@ export function chartValues(): string[] {
     '--set', `clusterIssuers.acme[0].name=${ISSUER}`,
     '--set', `clusterIssuers.acme[0].server=${env.pebble.directory}`,
     '--set', `clusterIssuers.acme[0].caBundle=${readFileSync(env.pebble.tlsCa).toString('base64')}`,
+    // Pebble picks a random profile for an order that names none (see PEBBLE_PROFILES).
+    '--set', 'clusterIssuers.acme[0].profile=default',
   ];
 }
 
