@@ -243,6 +243,8 @@ export interface AcmeIssuerSpec {
   externalAccountBinding?: { keyID: string; keySecretRef: SecretKeySelector; keyAlgorithm?: string };
   preferredChain?: string;
   disableAccountKeyGeneration?: boolean;
+  /** cert-manager's: ask the CA for the Certificate's duration (notAfter in newOrder). */
+  enableDurationFeature?: boolean;
   /** The certificate profile asked for in newOrder; one of the directory's meta.profiles. */
   profile?: string;
   solvers?: AcmeSolver[];

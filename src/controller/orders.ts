@@ -12,6 +12,7 @@ import type { AcmeAuthorization, Challenge, Order, OrderStatus } from '../api/ty
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CertificateRequestAnnotations, Resources } from '../api/types.ts';
 import { Backoff } from '../base/backoff.ts';
+import { durationMs } from '../base/duration.ts';
 import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
 import { acmeChallengeOf, AcmeProblemError, AcmeServerError, call, directoryOffers, type AcmeClient, type AcmeOrder } from '../acme/client.ts';
 import { secretFacts } from '../pki/secret-facts.ts';
@@ -147,7 +148,8 @@ async function createOrder(ctx: Context, order: Order, client: AcmeClient): Prom
     ...(order.spec.dnsNames ?? []).map((value) => ({ type: 'dns', value })),
     ...(order.spec.ipAddresses ?? []).map((value) => ({ type: 'ip', value })),
   ];
-  const base = { identifiers, ...(order.spec.profile ? { profile: order.spec.profile } : {}) };
+  const notAfter = requestedNotAfter(ctx, order);
+  const base = { identifiers, ...(order.spec.profile ? { profile: order.spec.profile } : {}), ...(notAfter ? { notAfter } : {}) };
   const replaces = ctx.config.ari ? await replacedCertificate(ctx, order, client) : undefined;
   const send = async (data: typeof base & { replaces?: string }) => {
     const made = await call('create order', () => client.createOrder(data as Parameters<AcmeClient['createOrder']>[0]));
@@ -163,6 +165,17 @@ async function createOrder(ctx: Context, order: Order, client: AcmeClient): Prom
     }
   }
   return send(base);
+}
+
+/**
+ * The notAfter to ask for (RFC 8555 §7.4), only when the issuer sets cert-manager's
+ * `enableDurationFeature`: many CAs (Let's Encrypt among them) refuse an order that names one.
+ * RFC 3339 without fractions, as cert-manager's Go client writes it.
+ */
+function requestedNotAfter(ctx: Context, order: Order): string | undefined {
+  const issuer = findIssuer(ctx, order.spec.issuerRef, order.metadata.namespace);
+  if (!issuer?.spec.acme?.enableDurationFeature || !order.spec.duration) return undefined;
+  return new Date(ctx.clock().getTime() + durationMs(order.spec.duration)).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /**

@@ -14,6 +14,7 @@ import { kubectl } from '../env/stack.ts';
 import {
   applyYaml, cleanUpFile, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision, type SecretView,
 } from '../helpers/controller.ts';
+import { certificateYaml, deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'certroute-fields-'));
 let files = 0;
@@ -24,6 +25,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await cleanUpFile();
+  await deleteIssuers();
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -244,4 +246,20 @@ spec:
   const out = await openssl(['x509', '-noout', '-text', '-in', { file: secretPem(await readSecret(ns, 'mail-tls'), 'tls.crt') }]);
   t.regex(out, /email:b@example\.com/);
   t.notRegex(out, /email:a@example\.com/);
+});
+
+// cert-manager's ACME issuer field: "enableDurationFeature: Enables requesting a Not After date on
+// certificates that matches the duration of the certificate." Pebble honours notAfter in newOrder.
+test('an ACME issuer with enableDurationFeature gets a certificate for the Certificate’s duration from Pebble', async (t) => {
+  const ns = await freshNamespace('duration');
+  const issuer = await newIssuer('pebble-duration', undefined, { acme: { enableDurationFeature: true } });
+  await applyYaml(certificateYaml(ns, 'short', [`short.${ns}.test`], issuer, { duration: '48h', renewBefore: '1h' }));
+  await waitForCertificateRevision(ns, 'short', 1, 120_000);
+  const out = await openssl(['x509', '-noout', '-startdate', '-enddate', '-dateopt', 'iso_8601', '-in', { file: secretPem(await readSecret(ns, 'short-tls'), 'tls.crt') }]);
+  const start = Date.parse(/notBefore=(.+)/.exec(out)?.[1] ?? '');
+  const end = Date.parse(/notAfter=(.+)/.exec(out)?.[1] ?? '');
+  const hours = (end - start) / 3_600_000;
+  t.log(`issued lifetime ${hours.toFixed(2)} h`);
+  // Pebble's default lifetime is far longer; 48 h (give or take the seconds between order and issuance) is what was asked for.
+  t.true(hours > 47 && hours < 49, `lifetime ${hours} h`);
 });

@@ -138,3 +138,23 @@ test('an Order whose CertificateRequest is gone is deleted: the garbage collecto
   await orderReconciler(h.ctx)(KEY);
   t.is(h.cluster.read(Resources.orders, 'apps', 'web-1-1234'), undefined);
 });
+
+// cert-manager's ACME issuer field enableDurationFeature: "Enables requesting a Not After date on
+// certificates that matches the duration of the certificate."
+for (const enabled of [true, false]) {
+  test(`with enableDurationFeature ${enabled ? 'on, newOrder asks for notAfter = now + the duration' : 'off, newOrder names no notAfter'}`, async (t) => {
+    const h = harness();
+    h.cluster.seed(Resources.clusterissuers, issuer('letsencrypt', withSolvers(http01Solver('default')), (i) => void (i.spec.acme!.enableDurationFeature = enabled)));
+    h.cluster.seed(Resources.orders, order('web-1-1234', (o) => void Object.assign(o.spec, { dnsNames: ['a.test'], duration: '24h' })));
+    const sent: unknown[] = [];
+    const create = h.ca.createOrder.bind(h.ca);
+    h.ca.createOrder = async (data) => {
+      sent.push(data);
+      return create(data);
+    };
+    await orderReconciler(h.ctx)(KEY);
+    const expected = new Date(h.ctx.clock().getTime() + 24 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    t.like(sent[0], { identifiers: [{ type: 'dns', value: 'a.test' }] });
+    t.is((sent[0] as { notAfter?: string }).notAfter, enabled ? expected : undefined);
+  });
+}
