@@ -11,7 +11,7 @@ import test from 'ava';
 import { generateKeyPairSync } from 'node:crypto';
 import { kubectl } from '../env/stack.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision,
+  cleanUpFile, applyYaml, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision,
   type CertificateView, type ControllerProcess, type SecretView,
 } from '../helpers/controller.ts';
 
@@ -22,7 +22,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
 });
 
 const selfSigned = (ns: string) => `apiVersion: cert-manager.io/v1

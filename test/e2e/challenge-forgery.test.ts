@@ -13,7 +13,7 @@
 import test from 'ava';
 import http from 'node:http';
 import { kubectl, readEnv } from '../env/stack.ts';
-import { applyYaml, freshNamespace, kubectlJson, own, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
+import { cleanUpFile, applyYaml, freshNamespace, kubectlJson, own, startController, waitFor, type ControllerProcess } from '../helpers/controller.ts';
 import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 
 const env = readEnv();
@@ -40,11 +40,7 @@ function ask(port: number, token: string, host: string): Promise<number> {
 }
 
 test.after.always(async () => {
-  if (ns) {
-    await kubectl(['-n', ns, 'delete', 'certificates,certificaterequests,orders,challenges', '--all', '--wait=false']).catch(() => undefined);
-    await waitFor('the Challenges to go', async () => (await kubectlJson<{ items: unknown[] }>(['-n', ns, 'get', 'challenges'])).items.length === 0, 15_000).catch(() => undefined);
-  }
-  await controller?.stop();
+  await cleanUpFile();
   if (issuer) await deleteIssuer(issuer);
 });
 

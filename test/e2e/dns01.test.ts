@@ -5,12 +5,13 @@
  * sees: the Certificate, the certificate Traefik serves, the Challenges, and the zone.
  */
 import test from 'ava';
-import { readEnv } from '../env/stack.ts';
+import { kubectl, readEnv } from '../env/stack.ts';
 import { injectFault, standInRequests } from '../helpers/cloudflare.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision,
+  cleanUpFile, CONTROLLER_NAMESPACE, applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision,
   type ControllerProcess,
 } from '../helpers/controller.ts';
+import { deleteIssuer } from '../helpers/issuance.ts';
 import { addAddress, challengeRecords, dns01Flags, dns01Issuer, dns01Solver, withSolvers } from '../helpers/dns01.ts';
 import { servedCertificate } from '../helpers/tls.ts';
 
@@ -22,8 +23,19 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
+  for (const name of issuers) {
+    await deleteIssuer(name);
+    await kubectl(['-n', CONTROLLER_NAMESPACE, 'delete', 'secret', `${name}-dns`, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+  }
 });
+
+/** The ClusterIssuers this file makes, one per namespace, deleted with their Secrets at the end. */
+const issuers: string[] = [];
+function issuerFor(ns: string): string {
+  issuers.push(`dns01-${ns}`);
+  return `dns01-${ns}`;
+}
 
 interface ChallengeView {
   spec: { dnsName: string; type: string };
@@ -79,7 +91,7 @@ for (const provider of ['rfc2136', 'cloudflare'] as const) {
   const zone = provider === 'rfc2136' ? env.bind.zone : env.cloudflare.zone;
   test(`${provider}: *.wild and wild are issued on one certificate, Traefik serves it for a.wild and wild, and the zone keeps no challenge record`, async (t) => {
     const ns = await freshNamespace(`dns01-${provider}`);
-    const issuer = `dns01-${ns}`;
+    const issuer = issuerFor(ns);
     await applyYaml(await dns01Issuer(issuer, env, provider));
     const base = `wild-${ns}.${zone}`;
     await certificateServedFor(ns, issuer, [`*.${base}`, base], [`a.${base}`, base]);
@@ -95,7 +107,7 @@ for (const provider of ['rfc2136', 'cloudflare'] as const) {
 
 test('cloudflare: a wrong API token leaves the Challenge with reason "Cloudflare API: 403 …" and writes nothing to the zone', async (t) => {
   const ns = await freshNamespace('dns01-cf-denied');
-  const issuer = `dns01-${ns}`;
+  const issuer = issuerFor(ns);
   await applyYaml(await dns01Issuer(issuer, env, 'cloudflare', 'not-the-token'));
   const base = `denied-${ns}.${env.cloudflare.zone}`;
   await certificateServedFor(ns, issuer, [`*.${base}`], [`a.${base}`]);
@@ -110,7 +122,7 @@ test('cloudflare: a wrong API token leaves the Challenge with reason "Cloudflare
 
 test('cloudflare: a storm of 429s from the API delays the certificate but does not fail it', async (t) => {
   const ns = await freshNamespace('dns01-cf-storm');
-  const issuer = `dns01-${ns}`;
+  const issuer = issuerFor(ns);
   await applyYaml(await dns01Issuer(issuer, env, 'cloudflare'));
   const before = (await standInRequests(env.cloudflare.api)).length;
   await injectFault(env.cloudflare.api, { status: 429, count: 8, retryAfter: 1 });
@@ -124,7 +136,7 @@ test('cloudflare: a storm of 429s from the API delays the certificate but does n
 
 test('one ClusterIssuer, two solvers chosen by selectors: HTTP-01 for web.<zone> by dnsNames, DNS-01 for *.<zone> by dnsZones, on one certificate', async (t) => {
   const ns = await freshNamespace('dns01-mixed');
-  const issuer = `dns01-${ns}`;
+  const issuer = issuerFor(ns);
   const base = `mixed-${ns}.${env.bind.zone}`;
   const dns = await dns01Solver(issuer, env, 'rfc2136', '        ');
   await applyYaml(withSolvers(pebbleClusterIssuer(issuer, env), [

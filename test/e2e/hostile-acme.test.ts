@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { pkiDir } from '../env/paths.ts';
 import { readEnv } from '../env/stack.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision,
+  cleanUpFile, applyYaml, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision,
   type ControllerProcess, type SecretView,
 } from '../helpers/controller.ts';
 import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, secretProblems, waitIssuerReady } from '../helpers/issuance.ts';
@@ -30,7 +30,7 @@ let internal: HttpServer | undefined;
 let clusterIssuer = '';
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
   hostile?.closeAllConnections();
   hostile?.close();
   internal?.closeAllConnections();

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { kubectl, readEnv } from '../env/stack.ts';
 import { startAcmeProxy, type AcmeProxy } from '../helpers/acme-proxy.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type ControllerProcess,
+  cleanUpFile, applyYaml, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type ControllerProcess,
 } from '../helpers/controller.ts';
 import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 
@@ -26,7 +26,7 @@ const clusterIssuers: string[] = [];
 const tmp = mkdtempSync(join(tmpdir(), 'certroute-mitm-'));
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
   await mitm?.close();
   for (const i of clusterIssuers) await deleteIssuer(i);
   rmSync(tmp, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import { stackDir } from '../env/paths.ts';
 import { freePorts } from '../env/ports.ts';
 import { kubectl, readEnv } from '../env/stack.ts';
 import { PebblePaths, startAcmeProxy, type AcmeProxy } from '../helpers/acme-proxy.ts';
-import { applyYaml, freshNamespace, kubectlJson, leaseIdentity, readLease, readLog, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
+import { cleanUpFile, applyYaml, freshNamespace, kubectlJson, leaseIdentity, readLease, readLog, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
 import { applyIssuer, certificateYaml, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 import { kubeconfigVia, startStallProxy, type StallProxy } from '../helpers/stall-proxy.ts';
 
@@ -41,7 +41,7 @@ const identityOf = leaseIdentity;
 
 test.after.always(async () => {
   await stale?.kill().catch(() => undefined);
-  await standby?.stop();
+  await cleanUpFile();
   await stall?.close();
   await proxy?.close();
   if (issuer) await deleteIssuer(issuer);

@@ -7,7 +7,7 @@
 import test from 'ava';
 import { kubectl } from '../env/stack.ts';
 import {
-  applyYaml, freshNamespace, kubectlJson, startController, waitForCertificateRevision, type ControllerProcess, type SecretView,
+  cleanUpFile, applyYaml, freshNamespace, kubectlJson, startController, waitForCertificateRevision, type ControllerProcess, type SecretView,
 } from '../helpers/controller.ts';
 import { applyIssuer, deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
 
@@ -15,7 +15,7 @@ let controller: ControllerProcess | undefined;
 let issuer = '';
 
 test.after.always(async () => {
-  await controller?.stop();
+  await cleanUpFile();
   if (issuer) await deleteIssuer(issuer);
 });
 
