@@ -58,7 +58,9 @@ test('a leader cut off from the API server stops acting before the standby can t
   stale = await startController([`--responder-port=${port}`, ...flags], { name: `stale-leader-${process.pid}`, env: { KUBECONFIG: kubeconfig } });
   await waitFor('the first process to lead', async () => (await holder()).holderIdentity === identityOf(stale!), 60_000, 100);
   standby = await startController(flags, { name: `stale-standby-${process.pid}` });
-  await waitFor('the standby to sync its caches', async () => lines(standby!).some((l) => l.msg === 'caches synced'), 30_000);
+  // A safety net, not a bound: on a machine shared by many test runs a Node process can take half a
+  // minute just to load its modules before it lists anything.
+  await waitFor('the standby to sync its caches', async () => lines(standby!).some((l) => l.msg === 'caches synced'), 120_000);
   await applyIssuer(issuer, proxy.directory);
   await waitIssuerReady(issuer);
 
