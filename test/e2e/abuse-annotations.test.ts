@@ -9,7 +9,7 @@
 import test from 'ava';
 import { kubectl } from '../env/stack.ts';
 import { annotatedIngressRoute, applyYaml, cleanUpFile, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type ControllerProcess } from '../helpers/controller.ts';
-import { deleteIssuer, freshIssuerName, waitIssuerReady } from '../helpers/issuance.ts';
+import { deleteIssuer, freshIssuerName, waitIssuerReady, quickHandover } from '../helpers/issuance.ts';
 import { shimCaughtUp } from '../helpers/wiring.ts';
 
 let ns = '';
@@ -21,7 +21,7 @@ const ingressRoute = (name: string, annotations: Record<string, string>, secretN
   annotatedIngressRoute({ namespace: ns, name, host: `${name}.${ns}.test`, annotations, service: name, backendPort: 80, tls: secretName ? { secretName } : false });
 
 test.before(async () => {
-  controller = await startController(['--lease-duration=3s', '--retry-period=500ms']);
+  controller = await startController(quickHandover);
   await applyYaml(`apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: ${issuer}}\nspec: {selfSigned: {}}\n`);
   await waitIssuerReady(issuer);
   ns = await freshNamespace('bad-annotations');

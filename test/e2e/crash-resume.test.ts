@@ -9,7 +9,7 @@ import {
   applyYaml, cleanUpFile, CONTROLLER_NAMESPACE, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision,
   secretPem, type SecretView,
 } from '../helpers/controller.ts';
-import { certificateYaml, deleteIssuers, newIssuer } from '../helpers/issuance.ts';
+import { certificateYaml, deleteIssuers, newIssuer, quickHandover } from '../helpers/issuance.ts';
 import { accountOrders } from '../helpers/pebble.ts';
 
 test.after.always(async () => {
@@ -27,7 +27,7 @@ test('a controller killed right after creating the ACME order resumes the same o
   const ns = await freshNamespace('crash');
   // The first controller self-checks against a closed port, so the order
   // cannot progress past "pending" before it is killed.
-  const first = await startController(['--self-check-address=http://127.0.0.1:9', '--lease-duration=3s', '--retry-period=500ms']);
+  const first = await startController(['--self-check-address=http://127.0.0.1:9', ...quickHandover]);
   const issuer = await newIssuer('pebble-crash'); // a fresh ACME account
   await applyYaml(certificateYaml(ns, 'resume', ['resume.crash.test'], issuer));
   const order = await waitFor('the Order to carry its ACME URL', async () => {
@@ -37,7 +37,7 @@ test('a controller killed right after creating the ACME order resumes the same o
   await first.kill();
   t.is(order.status?.state, 'pending');
 
-  await startController(['--lease-duration=3s', '--retry-period=500ms']);
+  await startController(quickHandover);
   await waitForCertificateRevision(ns, 'resume', 1, 60_000);
   const after = await kubectlJson<OrderView>(['-n', ns, 'get', 'order', order.metadata.name]);
   t.is(after.status?.url, order.status?.url, 'the same ACME order was completed');
