@@ -102,7 +102,8 @@ spec:
   privateKey: {algorithm: ECDSA, size: 256}
   issuerRef: {name: intermediate, kind: Issuer}
 `);
-  await waitForCertificateRevision(ns, 'leaf', 1, 30_000);
+  // Three issuances, each waiting for the one before: on a loaded machine that took over 30 s.
+  await waitForCertificateRevision(ns, 'leaf', 1, 90_000);
   t.log(`root, intermediate and leaf Ready ${Date.now() - started} ms after apply`);
   const issuers = (await kubectl(['-n', ns, 'get', 'issuer'])).stdout;
   for (const name of ['selfsigned', 'root', 'intermediate']) t.regex(issuers, new RegExp(`^${name}\\s+True\\s+`, 'm'), `kubectl get issuer shows ${name} READY True`);
