@@ -15,7 +15,6 @@
  * defaults afterwards, so nothing else may use the stack's Traefik meanwhile.
  */
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { IngressRoute } from '../src/api/types.ts';
 import { Resources } from '../src/api/types.ts';
@@ -23,7 +22,8 @@ import { KubeClient } from '../src/kube/client.ts';
 import { exposeLocalPort, loadKubeConfig, readEnv } from '../test/env/stack.ts';
 import { applyYaml, freshNamespace, pebbleClusterIssuer, startController, waitFor, type ControllerProcess, waitForLeader } from '../test/helpers/controller.ts';
 import { waitIssuerReady } from '../test/helpers/issuance.ts';
-import { servedCertificate, serveLocal } from '../test/helpers/tls.ts';
+import { serveLocal } from '../test/helpers/tls.ts';
+import { servesName, waitServed } from './lib/traefik.ts';
 import {
   challengeRouters, deleteChallengeRoute, traefikApi, traefikDefaults, traefikMiddlewareMode,
   type ApiObject,
@@ -31,19 +31,7 @@ import {
 
 export type Wiring = 'route' | 'middleware';
 
-const POLL_MS = 20;
 const TIMEOUT_MS = 60_000;
-
-/** Resolves to performance.now() at the first handshake that presents a certificate for `host`. */
-async function servedAt(websecure: number, host: string): Promise<number> {
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const served = await servedCertificate(websecure, host, 2_000).catch(() => undefined);
-    if (served?.subjectAltName.split(', ').includes(`DNS:${host}`)) return performance.now();
-    await sleep(POLL_MS);
-  }
-  throw new Error(`Traefik did not serve a certificate for ${host} within ${TIMEOUT_MS} ms`);
-}
 
 /**
  * Milliseconds from annotating an IngressRoute to Traefik serving its certificate, `runs` times,
@@ -86,7 +74,7 @@ export async function measureIngressRouteToServed(opts: { runs: number; wiring: 
       await waitFor(`Traefik to route ${host}`, async () => (await traefikApi<ApiObject[]>('/api/http/routers', env)).some((r) => r.rule === `Host(\`${host}\`)`), 30_000, 20);
       const start = performance.now();
       await client.mergePatch(Resources.ingressroutes, ns, name, { metadata: { annotations: { 'cert-manager.io/cluster-issuer': issuer } } });
-      return Math.round((await servedAt(env.traefik.websecure, host)) - start);
+      return Math.round((await waitServed(env.traefik.websecure, host, servesName(host), TIMEOUT_MS)) - start);
     };
     await once('warmup');
     const out: number[] = [];

@@ -31,6 +31,9 @@ export function startBackend(): Promise<Backend> {
   });
 }
 
+/** A certificate issued for `host`: Traefik's default certificate and any other host's do not match. */
+export const servesName = (host: string) => (s: Served): boolean => s.subjectAltName.split(', ').includes(`DNS:${host}`);
+
 /**
  * Polls the certificate Traefik serves for `host` until `matches` holds.
  * Resolves to the performance.now() of the first matching handshake.
