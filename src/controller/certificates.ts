@@ -32,6 +32,10 @@ import { writeStatus } from './status.ts';
 
 export const NEXT_KEY_LABEL = 'cert-manager.io/next-private-key';
 
+/** The Certificates index by the Secret they name: `<namespace>/<spec.secretName>`. */
+const BY_SECRET = 'secretName';
+const secretIndexValue = (namespace: string | undefined, secretName: string): string => `${namespace ?? ''}/${secretName}`;
+
 /**
  * Watches its Certificates, the CertificateRequests they own (a request's progress moves the
  * issuance on) and the Secrets they name or that name them (a Secret edited or deleted by hand
@@ -41,27 +45,28 @@ export const certificatesController: ControllerRegistration<Context> = {
   name: 'certificates',
   register(ctx, { queue }) {
     const { caches } = ctx;
+    const reconcile = certificateReconciler(ctx);
     caches.certificates.on((c, ev) => {
       if (ev === 'delete') ctx.metrics.forgetCertificate(c);
       queue.add(objectKey(c));
       // Certificates naming the same Secret decide together (see refuseSharedSecret).
-      for (const other of caches.certificates.list(c.metadata.namespace)) {
-        if (other.spec.secretName === c.spec.secretName && other.metadata.name !== c.metadata.name) queue.add(objectKey(other));
+      for (const other of namingSecret(ctx, c.metadata.namespace, c.spec.secretName)) {
+        if (other.metadata.name !== c.metadata.name) queue.add(objectKey(other));
       }
     });
     caches.certificaterequests.on(enqueueOwner(queue, 'Certificate'));
     caches.secrets.on((s) => {
       const cert = s.metadata.annotations?.[SecretAnnotations.certificateName] ?? controllerOf(s, 'Certificate');
       if (cert) queue.add(`${s.metadata.namespace}/${cert}`);
-      for (const c of caches.certificates.list(s.metadata.namespace)) {
-        if (c.spec.secretName === s.metadata.name) queue.add(objectKey(c));
-      }
+      for (const c of namingSecret(ctx, s.metadata.namespace, s.metadata.name)) queue.add(objectKey(c));
     });
-    return { reconcile: certificateReconciler(ctx), resync: () => keysOf(caches.certificates) };
+    return { reconcile, resync: () => keysOf(caches.certificates) };
   },
 };
 
+/** The reconciler; it adds the index it reads (by spec.secretName) to the Certificate cache, so call it before the caches start. */
 export function certificateReconciler(ctx: Context): (key: string) => Promise<Outcome> {
+  ctx.caches.certificates.addIndex(BY_SECRET, (c) => [secretIndexValue(c.metadata.namespace, c.spec.secretName)]);
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const cert = ctx.caches.certificates.get(namespace, name);
@@ -242,10 +247,15 @@ export const DuplicateSecretName = 'DuplicateSecretName';
 /** How often a Certificate in conflict looks again (a rename of the other one does not wake it). */
 const CONFLICT_RECHECK_MS = 60_000;
 
+/** The Certificates in `namespace` whose spec.secretName is `secretName`. */
+function namingSecret(ctx: Pick<Context, 'caches'>, namespace: string | undefined, secretName: string): Certificate[] {
+  return ctx.caches.certificates.byIndex(BY_SECRET, secretIndexValue(namespace, secretName));
+}
+
 /** Other Certificates in the namespace that name the same Secret. */
 function sharingSecret(ctx: Context, cert: Certificate): Certificate[] {
-  return ctx.caches.certificates.list(cert.metadata.namespace)
-    .filter((c) => c.spec.secretName === cert.spec.secretName && c.metadata.name !== cert.metadata.name && !c.metadata.deletionTimestamp);
+  return namingSecret(ctx, cert.metadata.namespace, cert.spec.secretName)
+    .filter((c) => c.metadata.name !== cert.metadata.name && !c.metadata.deletionTimestamp);
 }
 
 /**
@@ -265,7 +275,7 @@ async function refuseSharedSecret(ctx: Context, cert: Certificate, twins: Certif
 
 /** Next-key Secrets of this Certificate, including any an earlier attempt left unrecorded. */
 function nextKeySecrets(ctx: Context, cert: Certificate): Secret[] {
-  return ctx.caches.secrets.list(cert.metadata.namespace).filter((s) => isNextKeyOf(s, cert) && !s.metadata.deletionTimestamp);
+  return ctx.caches.secrets.ownedBy(cert).filter((s) => isNextKeyOf(s, cert) && !s.metadata.deletionTimestamp);
 }
 
 /** A next-private-key Secret of this Certificate: labelled so, and owned by it. */
@@ -396,8 +406,7 @@ function profileOf(ctx: Context, cr: CertificateRequest): string | undefined {
 /** Keeps the newest `revisionHistoryLimit` requests (default 1), as cert-manager does. */
 async function pruneRequests(ctx: Context, cert: Certificate, revision: number): Promise<void> {
   const limit = cert.spec.revisionHistoryLimit ?? 1;
-  for (const cr of ctx.caches.certificaterequests.list(cert.metadata.namespace)) {
-    if (!isOwnedBy(cr, cert)) continue;
+  for (const cr of ctx.caches.certificaterequests.ownedBy(cert)) {
     const rev = Number(cr.metadata.annotations?.[CRA.revision]);
     if (Number.isFinite(rev) && rev <= revision - limit) {
       await ctx.client.delete(Resources.certificaterequests, cr.metadata.namespace, cr.metadata.name, cr.metadata.uid);

@@ -52,13 +52,13 @@ export const challengesController: ControllerRegistration<Context> = {
     // Whether a Challenge is served follows its Order (state, authorizations) and that Order's
     // CertificateRequest: the solvers' views look at its Challenges again when either changes.
     const recheck = (order: Order) => {
-      for (const ch of caches.challenges.list(order.metadata.namespace)) {
-        if (controllerOf(ch, 'Order') === order.metadata.name) for (const w of watchers) w.onChallenge(ch, 'update');
+      for (const ch of caches.challenges.controlledBy(order.metadata.namespace, 'Order', order.metadata.name)) {
+        for (const w of watchers) w.onChallenge(ch, 'update');
       }
     };
     caches.orders.on(recheck);
     caches.certificaterequests.on((cr) => {
-      for (const o of caches.orders.list(cr.metadata.namespace)) if (controllerOf(o, 'CertificateRequest') === cr.metadata.name) recheck(o);
+      for (const o of caches.orders.controlledBy(cr.metadata.namespace, 'CertificateRequest', cr.metadata.name)) recheck(o);
     });
     return { reconcile: challengeReconciler(ctx), resync: () => keysOf(caches.challenges) };
   },

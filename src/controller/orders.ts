@@ -13,7 +13,7 @@ import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CertificateRequestAnnotations, Resources } from '../api/types.ts';
 import { Backoff } from '../base/backoff.ts';
 import { durationMs } from '../base/duration.ts';
-import { controllerOf, controllerReference, decodeB64, encodeB64, isOwnedBy, objectKey, splitKey } from '../base/objects.ts';
+import { controllerOf, controllerReference, decodeB64, encodeB64, objectKey, splitKey } from '../base/objects.ts';
 import { acmeChallengeOf, AcmeProblemError, AcmeServerError, call, directoryOffers, type AcmeClient, type AcmeOrder } from '../acme/client.ts';
 import { secretFacts } from '../pki/secret-facts.ts';
 import { isAlreadyExists } from '../kube/client.ts';
@@ -38,9 +38,7 @@ export const ordersController: ControllerRegistration<Context> = {
       if (o.status?.state && FINAL.has(o.status.state)) for (const waiting of caches.orders.list()) if (!waiting.status?.url) queue.add(objectKey(waiting));
     });
     caches.certificaterequests.on((cr) => {
-      for (const o of caches.orders.list(cr.metadata.namespace)) {
-        if (controllerOf(o, 'CertificateRequest') === cr.metadata.name) queue.add(objectKey(o));
-      }
+      for (const o of caches.orders.controlledBy(cr.metadata.namespace, 'CertificateRequest', cr.metadata.name)) queue.add(objectKey(o));
     });
     caches.challenges.on(enqueueOwner(queue, 'Order'));
     return { reconcile: orderReconciler(ctx), resync: () => keysOf(caches.orders) };
@@ -307,7 +305,7 @@ async function download(ctx: Context, order: Order, status: OrderStatus, client:
 }
 
 export function challengesOf(ctx: Context, order: Order): Challenge[] {
-  return ctx.caches.challenges.list(order.metadata.namespace).filter((c) => isOwnedBy(c, order));
+  return ctx.caches.challenges.ownedBy(order);
 }
 
 /** cert-manager's DNSSafeShortenTo52Characters: cut, then drop a trailing '.' or '-'. */

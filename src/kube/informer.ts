@@ -14,6 +14,7 @@ import type { KubeObject, ResourceDef } from '../api/types.ts';
 import { exponentialDelay } from '../base/backoff.ts';
 import { objectKey } from '../base/objects.ts';
 import type { KubeClient } from './client.ts';
+import { byController, byOwnerUid, controllerIndexValue, Indexer, type IndexFunc } from './indexer.ts';
 import { ListWatch } from './listwatch.ts';
 import type { Logger } from '../log.ts';
 
@@ -58,6 +59,9 @@ export class Informer<T extends KubeObject> {
   private failures = 0;
   private lastFailureAt = 0;
   private onSynced: (() => void) | undefined;
+  private readonly owners = new Indexer<T>(byOwnerUid);
+  private readonly controllers = new Indexer<T>(byController);
+  private readonly indexes = new Map<string, Indexer<T>>();
 
   constructor(client: KubeClient, def: ResourceDef, opts: InformerOptions) {
     this.client = client;
@@ -79,6 +83,30 @@ export class Informer<T extends KubeObject> {
 
   list(namespace?: string): readonly T[] {
     return this.lw?.list(namespace) ?? [];
+  }
+
+  /** Cached objects with an owner reference to `owner` (by uid, as `isOwnedBy` checks). */
+  ownedBy(owner: KubeObject): T[] {
+    return owner.metadata.uid ? this.owners.get(owner.metadata.uid) : [];
+  }
+
+  /** Cached objects in `namespace` whose controller is the `kind` named `name` (as `controllerOf` reads). */
+  controlledBy(namespace: string | undefined, kind: string, name: string): T[] {
+    return this.controllers.get(controllerIndexValue(namespace, kind, name));
+  }
+
+  /** Adds an index; only before `start`, so that it sees every object. */
+  addIndex(name: string, fn: IndexFunc<T>): void {
+    if (this.indexes.has(name)) return;
+    if (this.lw || this.pending) throw new Error(`index ${name} on ${this.def.plural} added after the informer started`);
+    this.indexes.set(name, new Indexer(fn));
+  }
+
+  /** Cached objects filed under `value` by the index `name`. */
+  byIndex(name: string, value: string): T[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`no index ${name} on ${this.def.plural}`);
+    return index.get(value);
   }
 
   /** Resolves once the first list is in the cache. */
@@ -167,6 +195,9 @@ export class Informer<T extends KubeObject> {
   }
 
   private emit(obj: T, event: 'add' | 'update' | 'delete'): void {
+    this.owners.apply(obj, event);
+    this.controllers.apply(obj, event);
+    for (const index of this.indexes.values()) index.apply(obj, event);
     for (const h of this.handlers) h(obj, event);
   }
 }

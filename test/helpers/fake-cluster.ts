@@ -12,7 +12,8 @@
  */
 import type { KubeObject, ResourceDef } from '../../src/api/types.ts';
 import { ApiError, type ListResult } from '../../src/kube/client.ts';
-import { sameContent } from '../../src/base/objects.ts';
+import { controllerOf, isOwnedBy, sameContent } from '../../src/base/objects.ts';
+import type { IndexFunc } from '../../src/kube/indexer.ts';
 
 export interface Write {
   verb: 'create' | 'update' | 'status' | 'patch' | 'delete';
@@ -36,6 +37,10 @@ export interface FakeClient {
 export interface FakeCache<T extends KubeObject> {
   get(namespace: string | undefined, name: string): T | undefined;
   list(namespace?: string): readonly T[];
+  ownedBy(owner: KubeObject): T[];
+  controlledBy(namespace: string | undefined, kind: string, name: string): T[];
+  addIndex(name: string, fn: IndexFunc<T>): void;
+  byIndex(name: string, value: string): T[];
 }
 
 const notFound = (def: ResourceDef, name: string) => new ApiError(`${def.plural} "${name}" not found`, 404, 'NotFound');
@@ -48,6 +53,8 @@ export class FakeCluster {
   private readonly store = new Map<string, KubeObject>();
   /** What a lagging cache shows instead of the store, by store key (undefined: not there). */
   private readonly pinned = new Map<string, KubeObject | undefined>();
+  /** Index functions by resource and index name; a fake index scans the store. */
+  private readonly indexes = new Map<string, IndexFunc<KubeObject>>();
   private version = 0;
   private uids = 0;
   private readonly now: () => Date;
@@ -104,6 +111,14 @@ export class FakeCluster {
         return shown ? (structuredClone(shown) as T) : undefined;
       },
       list: (namespace) => this.all<T>(def, namespace),
+      ownedBy: (owner) => this.all<T>(def).filter((o) => isOwnedBy(o, owner)),
+      controlledBy: (namespace, kind, name) => this.all<T>(def, namespace).filter((o) => controllerOf(o, kind) === name),
+      addIndex: (name, fn) => void this.indexes.set(`${def.plural}/${name}`, fn as IndexFunc<KubeObject>),
+      byIndex: (name, value) => {
+        const fn = this.indexes.get(`${def.plural}/${name}`);
+        if (!fn) throw new Error(`no index ${name} on ${def.plural}`);
+        return this.all<T>(def).filter((o) => fn(o).includes(value));
+      },
     };
   }
 
