@@ -35,10 +35,11 @@ const TIMEOUT_MS = 60_000;
 
 /**
  * Milliseconds from annotating an IngressRoute to Traefik serving its certificate, `runs` times,
- * with a controller in the given wiring mode that this function starts and stops. Needs a
+ * with a controller in the given wiring mode that this function starts and stops; `afterEach`
+ * runs after each measured run (the bench interleaves the peer's runs with ours there). Needs a
  * running stack and no other controller holding the Lease.
  */
-export async function measureIngressRouteToServed(opts: { runs: number; wiring: Wiring }): Promise<number[]> {
+export async function measureIngressRouteToServed(opts: { runs: number; wiring: Wiring; afterEach?: () => Promise<void> }): Promise<number[]> {
   const env = readEnv();
   const client = KubeClient.fromKubeconfig(env.kubeconfig);
   const stamp = Date.now().toString(36);
@@ -78,7 +79,10 @@ export async function measureIngressRouteToServed(opts: { runs: number; wiring: 
     };
     await once('warmup');
     const out: number[] = [];
-    for (let i = 0; i < opts.runs; i++) out.push(await once(`run-${i}`));
+    for (let i = 0; i < opts.runs; i++) {
+      out.push(await once(`run-${i}`));
+      await opts.afterEach?.();
+    }
     return out;
   } finally {
     await controller?.stop();
