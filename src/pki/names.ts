@@ -67,7 +67,7 @@ export function normaliseIp(ip: string): string {
 }
 
 /** Canonical form when the text is an address, the text itself otherwise, so comparisons never throw. */
-function ipKey(ip: string): string {
+export function ipKey(ip: string): string {
   try {
     return normaliseIp(ip);
   } catch {

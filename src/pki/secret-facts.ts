@@ -11,13 +11,13 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Secret } from '../api/types.ts';
-import { parseCertificateChain, type CertificateInfo } from './cert.ts';
+import { leafFacts, type LeafFacts } from './leaf-facts.ts';
 import { describeKey, parsePrivateKey, publicKeyFingerprint, type KeyDescription } from './keys.ts';
 import { outputFacts, type OutputFacts } from './outputs.ts';
 import { secretValue } from './pem.ts';
 
-/** A leaf certificate as the policies read it: everything but its PEM. */
-export type CertificateFacts = Omit<CertificateInfo, 'pem'>;
+/** A leaf certificate as the policies read it (leaf-facts.ts): never its PEM. */
+export type CertificateFacts = LeafFacts;
 
 export interface KeyFacts extends KeyDescription {
   publicKeyFingerprint: string;
@@ -47,10 +47,7 @@ function parse(secret: Secret, outputs: OutputFacts = outputFacts(secret.data)):
   const keyPem = secretValue(secret.data, 'tls.key');
   const facts: SecretFacts = { hasCertificate: certPem !== undefined, hasKey: keyPem !== undefined, outputs };
   try {
-    if (certPem) {
-      const { pem: _pem, ...leaf } = parseCertificateChain(certPem).leaf;
-      facts.certificate = leaf;
-    }
+    if (certPem) facts.certificate = leafFacts(certPem);
   } catch (err) {
     facts.certificateError = (err as Error).message;
   }
