@@ -45,6 +45,8 @@ export interface TraefikOptions {
 export interface ApiserverOptions {
   /** Extra kube-apiserver flags, e.g. `['--watch-cache=false']` so a watch can end with 410 Gone. */
   extraArgs?: string[];
+  /** The audit log (on by default: the HA tests read it); the bench turns it off, as it measures certroute, not auditing. */
+  audit?: boolean;
 }
 
 export interface PebbleOptions {
@@ -154,7 +156,7 @@ export function apiserverSpec(bins: Binaries, ports: Ports, pki: StackPki, optio
       '--allow-privileged=true',
       `--cert-dir=${join(stackDir, 'apiserver-certs')}`,
       '--profiling=false',
-      `--audit-policy-file=${policyFile}`, `--audit-log-path=${auditLogFile}`, '--audit-log-format=json', '--audit-log-maxsize=200',
+      ...(options.audit === false ? [] : [`--audit-policy-file=${policyFile}`, `--audit-log-path=${auditLogFile}`, '--audit-log-format=json', '--audit-log-maxsize=200']),
       ...(options.extraArgs ?? []),
     ],
     env: {},
