@@ -142,6 +142,16 @@ export class BenchController {
     return out;
   }
 
+  /** API requests by verb and resource so far (`update certificates/status`), from certroute_kube_requests_by_resource_total. */
+  async kubeRequestsByResource(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const [series, value] of await this.metrics()) {
+      const m = /^certroute_kube_requests_by_resource_total\{verb="(\w+)",resource="([\w./-]+)"\}$/.exec(series);
+      if (m) out[`${m[1]} ${m[2]}`] = value;
+    }
+    return out;
+  }
+
   /** /readyz turns 200 once every informer has listed. */
   async waitReady(timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

@@ -63,7 +63,7 @@ export class Manager {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     const { client, logger } = opts;
-    this.metrics = opts.metrics ?? new Metrics({ kubeRequests: () => opts.client.requestCounts });
+    this.metrics = opts.metrics ?? new Metrics({ kubeRequests: () => opts.client.requestCounts, kubeRequestsByResource: () => opts.client.requestCountsByResource });
     this.informers = new Informers(client, logger);
     const inf = this.informers;
     this.caches = {

@@ -71,6 +71,8 @@ export class KubeClient {
   readonly server: string;
   /** Requests made, by verb (informer lists included, watches not), for the metrics and the benchmark. */
   readonly requestCounts: Record<Verb, number> = { get: 0, list: 0, create: 0, update: 0, patch: 0, delete: 0 };
+  /** The same requests by verb and resource (`update certificates/status`), to see which writes an issuance costs. */
+  readonly requestCountsByResource = new Map<string, number>();
   private dispatcher: Promise<Dispatcher> | undefined;
   private readonly timeoutMs: number;
 
@@ -181,8 +183,14 @@ export class KubeClient {
     return text ? JSON.parse(text) : undefined;
   }
 
+  private count(verb: Verb, def: ResourceDef, subresource?: string): void {
+    this.requestCounts[verb]++;
+    const key = `${verb} ${def.plural}${subresource ? `/${subresource}` : ''}`;
+    this.requestCountsByResource.set(key, (this.requestCountsByResource.get(key) ?? 0) + 1);
+  }
+
   async get<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string, opts: CallOptions = {}): Promise<T> {
-    this.requestCounts.get++;
+    this.count('get', def);
     return (await this.raw('GET', resourcePath(def, namespace, name), undefined, undefined, opts.signal)) as T;
   }
 
@@ -197,7 +205,7 @@ export class KubeClient {
   }
 
   async list<T extends KubeObject>(def: ResourceDef, namespace?: string, labelSelector?: string): Promise<ListResult<T>> {
-    this.requestCounts.list++;
+    this.count('list', def);
     const q = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
     const res = (await this.raw('GET', resourcePath(def, namespace) + q)) as { items: T[]; metadata: { resourceVersion: string } };
     const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
@@ -209,28 +217,28 @@ export class KubeClient {
   }
 
   async create<T extends KubeObject>(def: ResourceDef, obj: T, opts: CallOptions = {}): Promise<T> {
-    this.requestCounts.create++;
+    this.count('create', def);
     return (await this.raw('POST', resourcePath(def, obj.metadata.namespace), withTypeMeta(def, obj), undefined, opts.signal)) as T;
   }
 
   /** Replace with the resourceVersion the caller read: a lost race is a 409, never a blind overwrite. */
   async replace<T extends KubeObject>(def: ResourceDef, obj: T, opts: CallOptions = {}): Promise<T> {
-    this.requestCounts.update++;
+    this.count('update', def);
     return (await this.raw('PUT', resourcePath(def, obj.metadata.namespace, obj.metadata.name), withTypeMeta(def, obj), undefined, opts.signal)) as T;
   }
 
   async replaceStatus<T extends KubeObject>(def: ResourceDef, obj: T): Promise<T> {
-    this.requestCounts.update++;
+    this.count('update', def, 'status');
     return (await this.raw('PUT', resourcePath(def, obj.metadata.namespace, obj.metadata.name, 'status'), withTypeMeta(def, obj))) as T;
   }
 
   async mergePatch<T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
-    this.requestCounts.patch++;
+    this.count('patch', def, subresource);
     return (await this.raw('PATCH', resourcePath(def, namespace, name, subresource), patch, 'application/merge-patch+json')) as T;
   }
 
   async delete(def: ResourceDef, namespace: string | undefined, name: string, preconditionUid?: string): Promise<void> {
-    this.requestCounts.delete++;
+    this.count('delete', def);
     const body = preconditionUid ? { kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: preconditionUid } } : undefined;
     try {
       await this.raw('DELETE', resourcePath(def, namespace, name), body);

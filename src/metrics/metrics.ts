@@ -43,9 +43,25 @@ export class Metrics {
     },
   });
 
-  /** `kubeRequests` reads the Kubernetes client's tally of requests by verb. */
-  constructor(opts: { defaultMetrics?: boolean; kubeRequests?: () => Readonly<Record<string, number>> } = {}) {
+  private readonly kubeRequestCountsByResource: () => ReadonlyMap<string, number>;
+  readonly kubeRequestsByResource = new Counter({
+    name: 'certroute_kube_requests_by_resource_total',
+    help: 'Kubernetes API requests made by the controller, by verb and resource (subresource included), to see which writes an issuance costs.',
+    labelNames: ['verb', 'resource'],
+    registers: [this.registry],
+    collect: () => {
+      this.kubeRequestsByResource.reset();
+      for (const [key, n] of this.kubeRequestCountsByResource()) {
+        const [verb = '', resource = ''] = key.split(' ');
+        this.kubeRequestsByResource.inc({ verb, resource }, n);
+      }
+    },
+  });
+
+  /** `kubeRequests` and `kubeRequestsByResource` read the Kubernetes client's tallies of requests. */
+  constructor(opts: { defaultMetrics?: boolean; kubeRequests?: () => Readonly<Record<string, number>>; kubeRequestsByResource?: () => ReadonlyMap<string, number> } = {}) {
     this.kubeRequestCounts = opts.kubeRequests ?? (() => ({}));
+    this.kubeRequestCountsByResource = opts.kubeRequestsByResource ?? (() => new Map());
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
