@@ -10,18 +10,19 @@
  * policy asks about.
  *
  * The fields are those @peculiar/x509 gives in `parseCertificate` (same
- * serial form, same canonical IP form, the first CN); a unit test holds the
- * two parsers to the same answers.
+ * serial form, same canonical IP form, the first CN, the same ARI
+ * identifier); a unit test holds the two parsers to the same answers.
  */
 import { X509Certificate } from 'node:crypto';
 import type { CertificateInfo } from './cert.ts';
+import { ariCertificateId } from './ari.ts';
 import { spkiFingerprint } from './keys.ts';
 import { ipKey } from './names.ts';
 import { pemBlocks } from './pem.ts';
 
 /** What the policies read of a leaf certificate. */
 export type LeafFacts = Pick<CertificateInfo,
-  'serialNumber' | 'notBefore' | 'notAfter' | 'commonName' | 'dnsNames' | 'ipAddresses' | 'uris' | 'emailAddresses' | 'isCA' | 'publicKeyFingerprint'>;
+  'serialNumber' | 'notBefore' | 'notAfter' | 'commonName' | 'dnsNames' | 'ipAddresses' | 'uris' | 'emailAddresses' | 'isCA' | 'publicKeyFingerprint' | 'renewalInfoId'>;
 
 /** Facts of the first certificate in `tls.crt`-style PEM; throws as parseCertificateChain does. */
 export function leafFacts(pem: string): LeafFacts {
@@ -33,6 +34,7 @@ export function leafFacts(pem: string): LeafFacts {
   } catch (cause) {
     throw new Error('the certificate is not valid DER', { cause });
   }
+  const keyId = authorityKeyId(cert.raw);
   return {
     serialNumber: cert.serialNumber.toLowerCase().replace(/^(?:00)+(?=.)/, ''),
     notBefore: cert.validFromDate,
@@ -41,7 +43,45 @@ export function leafFacts(pem: string): LeafFacts {
     ...subjectAltNames(cert.subjectAltName),
     isCA: cert.ca,
     publicKeyFingerprint: spkiFingerprint(cert.publicKey.export({ type: 'spki', format: 'der' })),
+    ...(keyId ? { renewalInfoId: ariCertificateId(keyId, cert.serialNumber) } : {}),
   };
+}
+
+/** The extension's OID, 2.5.29.35, as DER: OBJECT IDENTIFIER, length 3, 55 1D 23. */
+const AKI_OID = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x23]);
+
+/**
+ * The keyIdentifier of the Authority Key Identifier extension, in hex (what
+ * ARI's certificate ID is made of); Node's parser does not expose it. After
+ * the OID: an optional `critical` BOOLEAN, then an OCTET STRING holding
+ * SEQUENCE { [0] keyIdentifier, … }. Anything else reads as absent.
+ */
+function authorityKeyId(der: Buffer): string | undefined {
+  let at = der.indexOf(AKI_OID);
+  if (at < 0) return undefined;
+  at += AKI_OID.length;
+  if (der[at] === 0x01 && der[at + 1] === 0x01) at += 3;
+  const octets = readTlv(der, at, 0x04);
+  const sequence = octets && readTlv(der, octets.start, 0x30);
+  const keyId = sequence && readTlv(der, sequence.start, 0x80);
+  return keyId ? der.subarray(keyId.start, keyId.end).toString('hex') : undefined;
+}
+
+/** One DER tag-length-value at `at` with the expected tag: where its content starts and ends. */
+function readTlv(der: Buffer, at: number, tag: number): { start: number; end: number } | undefined {
+  if (der[at] !== tag) return undefined;
+  const first = der[at + 1];
+  if (first === undefined) return undefined;
+  let length = first;
+  let start = at + 2;
+  if (first & 0x80) {
+    const bytes = first & 0x7f;
+    if (bytes === 0 || bytes > 3) return undefined;
+    length = 0;
+    for (let i = 0; i < bytes; i++) length = length * 256 + (der[start + i] ?? 0);
+    start += bytes;
+  }
+  return start + length <= der.length ? { start, end: start + length } : undefined;
 }
 
 function firstValue(value: string | string[] | undefined): string {

@@ -11,7 +11,7 @@ import { x509 } from '../../src/pki/x509.ts';
 
 const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
-async function certificate(opts: { subject: string; serial: string; sans: x509.JsonGeneralNames; ca?: boolean }): Promise<string> {
+async function certificate(opts: { subject: string; serial: string; sans: x509.JsonGeneralNames; ca?: boolean; authorityKeyId?: string; critical?: boolean }): Promise<string> {
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: opts.serial,
@@ -23,6 +23,7 @@ async function certificate(opts: { subject: string; serial: string; sans: x509.J
     extensions: [
       new x509.SubjectAlternativeNameExtension(opts.sans),
       new x509.BasicConstraintsExtension(opts.ca ?? false, undefined, true),
+      ...(opts.authorityKeyId ? [new x509.AuthorityKeyIdentifierExtension(opts.authorityKeyId, opts.critical)] : []),
     ],
   });
   return cert.toString('pem');
@@ -32,6 +33,7 @@ const policyFields = (info: LeafFacts): LeafFacts => ({
   serialNumber: info.serialNumber, notBefore: info.notBefore, notAfter: info.notAfter, commonName: info.commonName,
   dnsNames: info.dnsNames, ipAddresses: info.ipAddresses, uris: info.uris, emailAddresses: info.emailAddresses,
   isCA: info.isCA, publicKeyFingerprint: info.publicKeyFingerprint,
+  ...(info.renewalInfoId ? { renewalInfoId: info.renewalInfoId } : {}),
 });
 
 const cases: Array<[string, Parameters<typeof certificate>[0]]> = [
@@ -48,6 +50,8 @@ const cases: Array<[string, Parameters<typeof certificate>[0]]> = [
     subject: 'CN=odd\\, name', serial: '00ff01',
     sans: [{ type: 'url', value: 'https://x.example.com/a,b?c="d"' }, { type: 'email', value: 'a,b@example.com' }, { type: 'dns', value: 'c.example.com' }],
   }],
+  ['a leaf with an Authority Key Identifier (its ARI identifier)', { subject: 'CN=ari.example.com', serial: '8a01', sans: [{ type: 'dns', value: 'ari.example.com' }], authorityKeyId: '0123456789abcdef0123456789abcdef01234567' }],
+  ['a leaf whose Authority Key Identifier is marked critical', { subject: 'CN=ari2.example.com', serial: '05', sans: [{ type: 'dns', value: 'ari2.example.com' }], authorityKeyId: 'aabbcc', critical: true }],
   ['a CA certificate without a common name', { subject: 'O=Only Org', serial: '01', sans: [{ type: 'dns', value: 'ca.example.com' }], ca: true }],
 ];
 
@@ -60,11 +64,16 @@ for (const [title, opts] of cases) {
 
 test('the leaf is the first certificate of a chain', async (t) => {
   const leaf = await certificate(cases[0]![1]);
-  const ca = await certificate(cases[3]![1]);
+  const ca = await certificate(cases[5]![1]);
   t.is(leafFacts(leaf + ca).serialNumber, '0a1b2c');
 });
 
 test('PEM without a certificate, and a certificate that is not DER, are refused with a reason', (t) => {
   t.throws(() => leafFacts('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'), { message: 'the data holds no PEM CERTIFICATE block' });
   t.throws(() => leafFacts('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), { message: 'the certificate is not valid DER' });
+});
+
+test('the ARI identifier is read from the Authority Key Identifier, and absent without one', async (t) => {
+  t.is(leafFacts(await certificate(cases[3]![1])).renewalInfoId, 'ASNFZ4mrze8BI0VniavN7wEjRWc.AIoB');
+  t.is(leafFacts(await certificate(cases[0]![1])).renewalInfoId, undefined);
 });
