@@ -465,7 +465,10 @@ const rejected: Array<[string, Rejection]> = [
     manifest: clusterIssuer('crds-test-bad-twotypes', { ...acme(), selfSigned: {} }), field: 'spec', says: 'set exactly one issuer type',
   }],
   ['a Vault issuer', {
-    manifest: issuer('bad-vault', { vault: { server: 'https://vault.example.com', path: 'pki/sign/x', auth: {} } }), field: 'spec.vault', says: 'certroute does not implement spec.vault; remove it',
+    manifest: issuer('bad-vault', { vault: { server: 'https://vault.example.com', path: 'pki/sign/x', auth: {} } }), field: 'spec.vault', says: 'certroute has no Vault issuer',
+  }],
+  ['a Venafi issuer', {
+    manifest: clusterIssuer('crds-test-bad-venafi', { venafi: { zone: 'DevOps', cloud: { apiTokenSecretRef: { name: 'v', key: 'k' } } } }), field: 'spec.venafi', says: 'certroute has no Venafi issuer',
   }],
   ['a CA issuer with an invalid secretName', {
     manifest: issuer('bad-ca', { ca: { secretName: 'Root CA' } }), field: 'spec.ca.secretName', says: 'must be a valid Secret name',
