@@ -233,7 +233,7 @@ test.before(async () => {
 
   // Only now does certroute start, as after `helm uninstall cert-manager` and `helm install certroute`.
   controller = await startController(controllerFlags, { name: `migration-${process.pid}` });
-  await waitIssuerReady(acmeIssuer);
+  await waitIssuerReady(acmeIssuer, { timeoutMs: 120_000 });
   for (const c of cases) {
     await waitFor(`certroute to reconcile Certificate ${c.name} and its request`, async () =>
       reconciled(controller!, 'certificates', `${ns}/${c.name}`) && reconciled(controller!, 'certificaterequests', `${ns}/${c.name}-1`), 60_000, 200);
@@ -284,4 +284,42 @@ test('the issuers turn Ready under certroute', async (t) => {
     }, 30_000, 200);
     t.truthy(issuer, name);
   }
+});
+
+test('the other way: what certroute issues carries what cert-manager reads back, so cert-manager takes it over as its own', async (t) => {
+  const other = await freshNamespace('migration-back');
+  const ca = readFileSync(join(dir, 'ca.crt')), caKey = readFileSync(join(dir, 'ca.key'));
+  await applyYaml([
+    JSON.stringify({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'ca-key-pair', namespace: other }, data: { 'tls.crt': b64(ca), 'tls.key': b64(caKey) } }),
+    JSON.stringify({ apiVersion: 'cert-manager.io/v1', kind: 'Issuer', metadata: { name: 'ca', namespace: other }, spec: { ca: { secretName: 'ca-key-pair' } } }),
+    JSON.stringify({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: 'back', namespace: other }, spec: { secretName: 'back-tls', commonName: `back.${other}.test`, dnsNames: [`back.${other}.test`], issuerRef: { name: 'ca', kind: 'Issuer' } } }),
+  ].join('\n---\n'));
+  const cert = await waitFor('certroute to issue Certificate back', async () => {
+    const c = await kubectlJson<CertificateView & { status?: { notBefore?: string; notAfter?: string } }>(['-n', other, 'get', 'certificate', 'back']);
+    return c.status?.revision === 1 && c.status.conditions?.some((x) => x.type === 'Ready' && x.status === 'True') ? c : undefined;
+  }, 120_000, 200);
+  // The status fields cert-manager's readiness and trigger controllers read.
+  t.truthy(cert.status?.notBefore && cert.status.notAfter && cert.status.renewalTime);
+
+  // The Secret: what cert-manager's SecretIssuerAnnotationsMismatch, SecretCertificateNameAnnotationsMismatch
+  // and its filtered Secret cache (the fao label) look at.
+  const secret = await kubectlJson<SecretView & { type: string; metadata: { labels?: Record<string, string> } }>(['-n', other, 'get', 'secret', 'back-tls']);
+  t.is(secret.type, 'kubernetes.io/tls');
+  t.is(secret.metadata.labels?.['controller.cert-manager.io/fao'], 'true');
+  t.like(secret.metadata.annotations, {
+    'cert-manager.io/certificate-name': 'back',
+    'cert-manager.io/issuer-name': 'ca',
+    'cert-manager.io/issuer-kind': 'Issuer',
+    'cert-manager.io/common-name': `back.${other}.test`,
+    'cert-manager.io/alt-names': `back.${other}.test`,
+  });
+  t.true('cert-manager.io/issuer-group' in (secret.metadata.annotations ?? {}));
+  t.truthy(secret.data['tls.crt'] && secret.data['tls.key'] && secret.data['ca.crt']);
+
+  // The request of revision 1 under the name cert-manager gives it, with the annotations its
+  // requestmanager and issuing controllers match on, owned by the Certificate.
+  const request = await kubectlJson<{ metadata: { annotations?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }> } }>(['-n', other, 'get', 'certificaterequest', 'back-1']);
+  t.like(request.metadata.annotations, { 'cert-manager.io/certificate-name': 'back', 'cert-manager.io/certificate-revision': '1' });
+  t.truthy(request.metadata.annotations?.['cert-manager.io/private-key-secret-name']);
+  t.like(request.metadata.ownerReferences?.[0], { kind: 'Certificate', name: 'back', controller: true });
 });
