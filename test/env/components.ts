@@ -9,13 +9,13 @@ import { stringify } from 'yaml';
 import { auditLogFile, logFile, repoRoot, stackDir, traefikDir } from './paths.ts';
 import { query } from '../../src/dns/wire.ts';
 import { STANDIN_ENV, standInEmail, type StandInConfig } from '../helpers/cloudflare.ts';
-import type { StackDns } from './bind.ts';
+import { LAGGING_PRIMARY_ADDRESS, type StackDns } from './bind.ts';
 import type { StackPki } from './pki.ts';
 import { get } from './probe.ts';
 import type { LaunchSpec } from './proc.ts';
 
 /** Start order; `down` stops them in reverse. */
-export const components = ['etcd', 'kube-apiserver', 'challtestsrv', 'bind', 'cloudflare', 'pebble', 'traefik'] as const;
+export const components = ['etcd', 'kube-apiserver', 'challtestsrv', 'bind-primary', 'bind-primary-relay', 'bind', 'cloudflare', 'pebble', 'traefik'] as const;
 export type Component = (typeof components)[number];
 
 export interface Ports {
@@ -27,6 +27,8 @@ export interface Ports {
   challtestsrvDns: number;
   challtestsrvManagement: number;
   bindDns: number;
+  /** The lagging zone's primary (a second named), reached at 127.0.0.2 on bindDns through a relay. */
+  laggingPrimaryDns: number;
   cloudflareApi: number;
   web: number;
   websecure: number;
@@ -182,6 +184,16 @@ export function challtestsrvSpec(
   };
 }
 
+/** The relay that puts the lagging zone's primary at 127.0.0.2 on BIND's port (see dns-relay.ts). */
+export function dnsRelaySpec(ports: Ports): LaunchSpec {
+  return {
+    command: process.execPath,
+    args: [join(repoRoot, 'test', 'env', 'dns-relay.ts'), `${LAGGING_PRIMARY_ADDRESS}:${ports.bindDns}`, `${loopback}:${ports.laggingPrimaryDns}`],
+    env: {},
+    cwd: stackDir,
+  };
+}
+
 /** The Cloudflare API stand-in, a Node process, applying its changes to BIND with the stack's key. */
 export function cloudflareSpec(ports: Ports, dns: StackDns): LaunchSpec {
   const config: StandInConfig = {
@@ -308,8 +320,17 @@ export function readiness(component: Component, ports: Ports, pki: StackPki, dns
     case 'challtestsrv':
       // Any HTTP answer means the management listener, started after DNS, is up.
       return async () => (await get(`http://${loopback}:${ports.challtestsrvManagement}/`)).status > 0;
+    case 'bind-primary':
+      return async () => (await query({ host: loopback, port: ports.laggingPrimaryDns }, dns.laggingZone, 'SOA', { recursive: false, timeoutMs: 1000 })).rcode === 'NOERROR';
+    case 'bind-primary-relay':
+      return async () => (await query({ host: LAGGING_PRIMARY_ADDRESS, port: ports.bindDns }, dns.laggingZone, 'SOA', { recursive: false, timeoutMs: 1000 })).rcode === 'NOERROR';
     case 'bind':
-      return async () => (await query({ host: loopback, port: ports.bindDns }, dns.zone, 'SOA', { recursive: false, timeoutMs: 1000 })).rcode === 'NOERROR';
+      // Ready once its copy of the lagging zone has come over from the primary, too.
+      return async () => {
+        const server = { host: loopback, port: ports.bindDns };
+        const answers = await Promise.all([dns.zone, dns.laggingZone].map((zone) => query(server, zone, 'SOA', { recursive: false, timeoutMs: 1000 })));
+        return answers.every((a) => a.rcode === 'NOERROR' && (a.answers ?? []).length > 0);
+      };
     case 'cloudflare':
       // The API answers 403 without credentials: up, and checking them.
       return async () => (await get(`http://${loopback}:${ports.cloudflareApi}/client/v4/zones`)).status === 403;

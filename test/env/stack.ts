@@ -10,9 +10,9 @@ import { appendFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, ren
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { binaries, gatewayApiCrdFiles, traefikCrdFile } from './binaries.ts';
-import { bindSpec, namedPath, newStackDns, type StackDns } from './bind.ts';
+import { bindSpec, LAGGING_PRIMARY_ADDRESS, laggingPrimarySpec, namedPath, newStackDns, type StackDns } from './bind.ts';
 import {
-  apiserverSpec, challtestsrvSpec, cloudflareSpec, components, etcdSpec, pebbleSpec, readiness, traefikSpec,
+  apiserverSpec, challtestsrvSpec, cloudflareSpec, components, dnsRelaySpec, etcdSpec, pebbleSpec, readiness, traefikSpec,
   type ApiserverOptions, type Binaries, type Component, type PebbleOptions, type Ports, type TraefikOptions,
 } from './components.ts';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -37,8 +37,12 @@ export interface StackEnv {
   pebble: { directory: string; management: string; tlsCa: string };
   challtestsrv: string;
   traefik: { web: number; websecure: number; api: string };
-  /** BIND, authoritative for `zone` and taking updates signed with this TSIG key (secret in base64). */
-  bind: { address: string; zone: string; tsigKeyName: string; tsigAlgorithm: string; tsigSecret: string };
+  /**
+   * BIND, authoritative for `zone` and taking updates signed with this TSIG key (secret in base64).
+   * `laggingZone` has a second authoritative server, its primary at `laggingPrimary` (where updates
+   * go); BIND's own copy of it catches up only on a NOTIFY (see `catchUp` in test/helpers/dns01.ts).
+   */
+  bind: { address: string; zone: string; tsigKeyName: string; tsigAlgorithm: string; tsigSecret: string; laggingZone: string; laggingPrimary: string };
   /** The Cloudflare v4 API stand-in (`api` ends in /client/v4), serving `zone` for this API token. */
   cloudflare: { api: string; token: string; zone: string };
   /**
@@ -73,7 +77,7 @@ type Pids = Partial<Record<Component, number>>;
 const pinnedResponderPort = process.env.CERTROUTE_STACK_RESPONDER_PORT ? Number(process.env.CERTROUTE_STACK_RESPONDER_PORT) : undefined;
 
 const readyTimeoutMs: Record<Component, number> = {
-  etcd: 30_000, 'kube-apiserver': 90_000, challtestsrv: 15_000, bind: 15_000, cloudflare: 15_000, pebble: 30_000, traefik: 30_000,
+  etcd: 30_000, 'kube-apiserver': 90_000, challtestsrv: 15_000, 'bind-primary': 15_000, 'bind-primary-relay': 15_000, bind: 15_000, cloudflare: 15_000, pebble: 30_000, traefik: 30_000,
 };
 
 export function writeJson(file: string, value: unknown): void {
@@ -131,7 +135,8 @@ function envOf(state: StackState): StackEnv {
     },
     challtestsrv: `http://127.0.0.1:${ports.challtestsrvManagement}`,
     traefik: { web: ports.web, websecure: ports.websecure, api: `http://127.0.0.1:${ports.traefikApi}` },
-    bind: { address: `127.0.0.1:${ports.bindDns}`, zone: dns.zone, tsigKeyName: dns.tsigKeyName, tsigAlgorithm: dns.tsigAlgorithm, tsigSecret: dns.tsigSecret },
+    bind: { address: `127.0.0.1:${ports.bindDns}`, zone: dns.zone, tsigKeyName: dns.tsigKeyName, tsigAlgorithm: dns.tsigAlgorithm, tsigSecret: dns.tsigSecret,
+      laggingZone: dns.laggingZone, laggingPrimary: `${LAGGING_PRIMARY_ADDRESS}:${ports.bindDns}` },
     cloudflare: { api: `http://127.0.0.1:${ports.cloudflareApi}/client/v4`, token: dns.cloudflareToken, zone: dns.cloudflareZone },
     responderPort: state.responderPort,
   };
@@ -238,7 +243,9 @@ function traefikService(ports: Ports): KubernetesObject {
 
 async function startAcme(state: StackState): Promise<void> {
   await start('challtestsrv', state, challtestsrvSpec(state.bins, state.ports));
-  await start('bind', state, bindSpec(state.bins.named, state.ports.bindDns, state.ports.challtestsrvDns, state.dns));
+  await start('bind-primary', state, laggingPrimarySpec(state.bins.named, state.ports.laggingPrimaryDns, state.dns));
+  await start('bind-primary-relay', state, dnsRelaySpec(state.ports));
+  await start('bind', state, bindSpec(state.bins.named, state.ports.bindDns, state.ports.challtestsrvDns, state.ports.laggingPrimaryDns, state.dns));
   await start('cloudflare', state, cloudflareSpec(state.ports, state.dns));
   await start('pebble', state, pebbleSpec(state.bins, state.ports, state.pki));
 }
@@ -305,10 +312,10 @@ async function upLocked(log: (line: string) => void, startedBy: StartedBy): Prom
   clearStackDir();
   mkdirSync(logsDir, { recursive: true });
 
-  const [pki, portList] = await Promise.all([makeStackPki(pkiDir), freePorts(13)]);
-  const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, cloudflareApi, web, websecure, traefikApi, responder] =
-    portList as [number, number, number, number, number, number, number, number, number, number, number, number, number];
-  const ports: Ports = { etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, cloudflareApi, web, websecure, traefikApi };
+  const [pki, portList] = await Promise.all([makeStackPki(pkiDir), freePorts(14)]);
+  const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, laggingPrimaryDns, cloudflareApi, web, websecure, traefikApi, responder] =
+    portList as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+  const ports: Ports = { etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, laggingPrimaryDns, cloudflareApi, web, websecure, traefikApi };
   const state: StackState = { startedBy, ports, pki, dns: newStackDns(), bins, specs: {}, responderPort: pinnedResponderPort ?? responder };
   writeJson(stateFile, state);
   writeKubeconfig(`https://127.0.0.1:${ports.apiserver}`, pki);
