@@ -8,18 +8,18 @@ import test from 'ava';
 import { kubectl, readEnv } from '../env/stack.ts';
 import { injectFault, standInRequests } from '../helpers/cloudflare.ts';
 import {
-  cleanUpFile, CONTROLLER_NAMESPACE, applyYaml, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision,
-  type ControllerProcess,
+  applyYaml, cleanUpFile, CONTROLLER_NAMESPACE, freshNamespace, kubectlJson, pebbleClusterIssuer, startController, waitFor, waitForCertificateRevision,
 } from '../helpers/controller.ts';
 import { deleteIssuer } from '../helpers/issuance.ts';
-import { addAddress, challengeRecords, dns01Flags, dns01Issuer, dns01Solver, withSolvers } from '../helpers/dns01.ts';
+import {
+  addAddress, addRecord, catchUp, challengeRecords, dns01Flags, dns01Issuer, dns01Solver, txtAt, withSolvers, zoneRecords,
+} from '../helpers/dns01.ts';
 import { servedCertificate } from '../helpers/tls.ts';
 
 const env = readEnv();
-let controller: ControllerProcess;
 
 test.before(async () => {
-  controller = await startController([...dns01Flags(env), '--min-backoff=1s', '--max-backoff=4s']);
+  await startController([...dns01Flags(env), '--min-backoff=1s', '--max-backoff=4s']);
 });
 
 test.after.always(async () => {
@@ -38,7 +38,7 @@ function issuerFor(ns: string): string {
 }
 
 interface ChallengeView {
-  spec: { dnsName: string; type: string };
+  spec: { dnsName: string; type: string; key: string };
   status?: { reason?: string; state?: string; presented?: boolean };
 }
 
@@ -157,4 +157,95 @@ test('one ClusterIssuer, two solvers chosen by selectors: HTTP-01 for web.<zone>
     `Presented challenge using HTTP-01 challenge mechanism for web.${base}`,
   ]);
   t.deepEqual(await servedSans(`a.${base}`, `*.${base}`), [`*.${base}`, `web.${base}`].sort());
+});
+
+/** The reasons of the Events on this namespace's Challenges (they outlive the Challenges). */
+async function challengeEventReasons(ns: string): Promise<string[]> {
+  const events = await kubectlJson<{ items: Array<{ reason: string }> }>(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.kind=Challenge']);
+  return events.items.map((e) => e.reason);
+}
+
+test('propagation: while the second authoritative nameserver lags, the challenge is held back; Pebble is told to validate only once every nameserver has the record, and validates at the first try', async (t) => {
+  const ns = await freshNamespace('dns01-lag');
+  const issuer = issuerFor(ns);
+  await applyYaml(await dns01Issuer(issuer, env, 'rfc2136-lagging'));
+  const base = `lag-${ns}.${env.bind.laggingZone}`;
+  const fqdn = `_acme-challenge.${base}`;
+  // The late one is the stack's BIND: the secondary, and the nameserver Pebble asks.
+  const late = env.bind.address;
+  await certificateServedFor(ns, issuer, [`*.${base}`], [`a.${base}`]);
+  const held = await waitFor('a presented Challenge held back by the late nameserver', async () => {
+    const list = await kubectlJson<{ items: ChallengeView[] }>(['-n', ns, 'get', 'challenges']);
+    return list.items.find((c) => c.status?.presented && (c.status.reason ?? '').includes(`nameserver ${late} does not return the challenge value`));
+  }, 60_000);
+  t.deepEqual(await txtAt(env.bind.laggingPrimary, fqdn), [held.spec.key], 'the primary has the record');
+  t.deepEqual(await txtAt(late, fqdn), [], 'the second nameserver does not have it yet');
+  t.is(held.status?.state, 'pending', 'certroute has not accepted the challenge');
+
+  await catchUp(env);
+  const certificate = await waitForCertificateRevision(ns, 'site', 1, 120_000);
+  t.is(certificate.status?.failedIssuanceAttempts, undefined);
+  const reasons = await challengeEventReasons(ns);
+  t.true(reasons.includes('DomainVerified'), `Pebble validated: ${reasons.join(', ')}`);
+  t.false(reasons.includes('Failed'), 'and never saw a missing record');
+  const orders = await kubectlJson<{ items: Array<{ status?: { state?: string } }> }>(['-n', ns, 'get', 'orders']);
+  t.deepEqual(orders.items.map((o) => o.status?.state), ['valid'], 'one Order, valid at the first try');
+  t.deepEqual(await servedSans(`a.${base}`, `*.${base}`), [`*.${base}`]);
+
+  // The deletion lags behind on the secondary as well, until it catches up.
+  await waitFor('the record gone from the primary', async () => (await txtAt(env.bind.laggingPrimary, fqdn)).length === 0, 30_000);
+  await catchUp(env);
+  t.deepEqual((await challengeRecords(env, env.bind.laggingZone, late)).filter((r) => r.includes(base)), []);
+  t.deepEqual((await challengeRecords(env, env.bind.laggingZone, env.bind.laggingPrimary)).filter((r) => r.includes(base)), []);
+});
+
+test('cnameStrategy: Follow writes the record where the _acme-challenge CNAME leads, in another zone, and removes it there afterwards', async (t) => {
+  const ns = await freshNamespace('dns01-cname');
+  const issuer = issuerFor(ns);
+  const yaml = await dns01Issuer(issuer, env, 'rfc2136');
+  t.true(yaml.includes('      - dns01:\n'), 'the solver entry to add cnameStrategy to');
+  await applyYaml(yaml.replace('      - dns01:\n', '      - dns01:\n          cnameStrategy: Follow\n'));
+  const base = `cname-${ns}.${env.bind.zone}`;
+  // The delegated name lives in another zone of the same server, which the key may update too.
+  const target = `_acme-challenge.delegated-${ns}.${env.cloudflare.zone}`;
+  await addRecord(env, `_acme-challenge.${base}`, 'CNAME', `${target}.`);
+  await certificateServedFor(ns, issuer, [`*.${base}`, base], [`a.${base}`, base]);
+  // BIND ignores a TXT record added at a name that holds a CNAME (RFC 2136 §3.4.2.2): Pebble can
+  // only have found the values at the target.
+  await waitForCertificateRevision(ns, 'site', 1, 120_000);
+  t.deepEqual(await servedSans(`a.${base}`, `*.${base}`), [`*.${base}`, base].sort());
+  const source = (await zoneRecords(env, env.bind.zone)).filter((r) => r.startsWith(`_acme-challenge.${base}.`));
+  t.is(source.length, 1, `the CNAME is all the source name holds: ${source.join(' | ')}`);
+  t.regex(source[0] ?? '', new RegExp(`\\sCNAME\\s${target.replaceAll('.', '\\.')}\\.$`));
+  t.deepEqual(await noChallengeRecordLeft(env.cloudflare.zone, `delegated-${ns}`), [], 'both values are gone from the target');
+});
+
+test('an IngressRoute matched by HostRegexp, naming *.x and x in spec.tls.domains, gets one certificate for both through DNS-01, which Traefik serves', async (t) => {
+  const ns = await freshNamespace('dns01-route');
+  const issuer = issuerFor(ns);
+  await applyYaml(await dns01Issuer(issuer, env, 'rfc2136'));
+  const base = `route-${ns}.${env.bind.zone}`;
+  await applyYaml(`apiVersion: traefik.io/v1alpha1
+kind: IngressRoute
+metadata:
+  name: tenants
+  namespace: ${ns}
+  annotations: { cert-manager.io/cluster-issuer: ${issuer} }
+spec:
+  entryPoints: [websecure]
+  routes:
+    - match: HostRegexp(\`^[a-z0-9-]+\\.${base.replaceAll('.', '\\.')}$\`)
+      kind: Rule
+      services: [{ name: noop@internal, kind: TraefikService }]
+  tls:
+    secretName: tenants-tls
+    domains:
+      - main: ${base}
+        sans: ['*.${base}']
+`);
+  const certificate = await waitForCertificateRevision(ns, 'tenants-tls', 1, 120_000);
+  t.deepEqual(certificate.spec.dnsNames, [base, `*.${base}`]);
+  t.deepEqual(await servedSans(`a.${base}`, `*.${base}`), [`*.${base}`, base].sort());
+  const events = await kubectlJson<{ items: Array<{ type: string; reason: string }> }>(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.kind=IngressRoute']);
+  t.deepEqual(events.items.filter((e) => e.type === 'Warning').map((e) => e.reason), [], 'with spec.tls.domains the HostRegexp needs no warning');
 });
