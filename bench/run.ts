@@ -27,6 +27,7 @@ import type { BenchContext, Result, Scenario } from './lib/types.ts';
 import { ariRevocation } from './scenarios/ari-revocation.ts';
 import { burst } from './scenarios/burst.ts';
 import { caIssuers } from './scenarios/ca-issuers.ts';
+import { dns01 } from './scenarios/dns01.ts';
 import { ingressRoute } from './scenarios/ingressroute.ts';
 import { rawFloor } from './scenarios/raw-floor.ts';
 import { secretReload } from './scenarios/secret-reload.ts';
@@ -35,7 +36,7 @@ import { steadyState } from './scenarios/steady-state.ts';
 import { timeouts } from './scenarios/timeouts.ts';
 
 /** Run order: the floor first (the others divide by it), the 40,000-object steady state last. */
-const scenarios: Scenario[] = [rawFloor, single, burst, caIssuers, secretReload, ingressRoute, ariRevocation, timeouts, steadyState];
+const scenarios: Scenario[] = [rawFloor, single, burst, caIssuers, secretReload, ingressRoute, ariRevocation, dns01, timeouts, steadyState];
 
 const HELP = `Usage: npm run bench -- [--quick] [--only=${scenarios.map((s) => s.id).join(',')}] [--concurrency=8]
 `;
