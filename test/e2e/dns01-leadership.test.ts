@@ -6,12 +6,13 @@
 import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exposeLocalPort, loadKubeConfig, readEnv } from '../env/stack.ts';
+import { exposeLocalPort, kubectl, loadKubeConfig, readEnv } from '../env/stack.ts';
 import { freePorts } from '../env/ports.ts';
 import {
   applyYaml, cleanUpFile, CONTROLLER_NAMESPACE, freshNamespace, kubectlJson, own, readLog, startController, waitFor,
   waitForCertificateRevision, waitForLeader,
 } from '../helpers/controller.ts';
+import { deleteIssuer } from '../helpers/issuance.ts';
 import { catchUp, challengeRecords, dns01Flags, dns01Issuer, txtAt } from '../helpers/dns01.ts';
 
 const env = readEnv();
@@ -19,8 +20,15 @@ const env = readEnv();
 const electionFlags = ['--lease-duration=8s', '--renew-deadline=6s', '--retry-period=1s'];
 const followerService = `${own.responderService}-b`;
 
+/** The ClusterIssuers this file makes, deleted with their Secrets at the end. */
+const issuers: string[] = [];
+
 test.after.always(async () => {
   await cleanUpFile([followerService]);
+  for (const name of issuers) {
+    await deleteIssuer(name);
+    await kubectl(['-n', CONTROLLER_NAMESPACE, 'delete', 'secret', `${name}-dns`, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+  }
 });
 
 interface OrderView {
@@ -60,6 +68,7 @@ test.serial('a controller SIGKILLed between presenting the record and removing i
   await waitForLeader(first);
   const ns = await freshNamespace('dns01-crash');
   const issuer = `dns01-${ns}`;
+  issuers.push(issuer);
   await applyYaml(await dns01Issuer(issuer, env, 'rfc2136-lagging'));
   const base = `crash-${ns}.${env.bind.laggingZone}`;
   const fqdn = `_acme-challenge.${base}`;
@@ -116,6 +125,7 @@ test.serial('only the leader writes DNS: the standby sends Cloudflare nothing wh
 
   const ns = await freshNamespace('dns01-leader');
   const issuer = `dns01-${ns}`;
+  issuers.push(issuer);
   await applyYaml(await dns01Issuer(issuer, env, 'cloudflare'));
   const base = `leader-${ns}.${env.cloudflare.zone}`;
   await applyYaml(wildcardCertificate(ns, issuer, base));
