@@ -163,7 +163,7 @@ test('DNS against a real server: names resolve, AAAA wins, NXDOMAIN and empty na
     ['127.0.0.1', 'pass', '127.0.0.1', /is an IP address/],
   ];
   for (const [host, verdict, address, summary] of table) {
-    const got = await resolveHost(host, server, 2_000);
+    const got = await resolveHost(host, server, 60_000); // a deadline no loaded machine reaches: the verdicts are under test
     t.is(got.result.verdict, verdict, host);
     t.is(got.address, address, host);
     t.regex(got.result.summary, summary, host);

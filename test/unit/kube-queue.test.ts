@@ -54,7 +54,7 @@ function gate() {
   return { open, opened };
 }
 
-async function waitUntil(what: string, fn: () => boolean, timeoutMs = 2_000): Promise<void> {
+async function waitUntil(what: string, fn: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!fn()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
