@@ -182,6 +182,18 @@ async function waitForDefaultNamespace(): Promise<void> {
   }
 }
 
+/**
+ * certroute's CRDs and admission policies from this checkout. Applied when the stack starts, and
+ * again when a running stack is reused, so a checkout whose CRDs changed never tests against old ones.
+ */
+async function applyRepositoryManifests(): Promise<void> {
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', certrouteCrdDir]);
+  // crd --all, not -f: the directory also holds the admission policy, which has no such condition.
+  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  // And what the chart renders on a 1.36 API server: the requester identity on CertificateRequests.
+  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', requesterIdentityPolicy]);
+}
+
 async function startKubernetes(state: StackState): Promise<void> {
   await start('etcd', state, etcdSpec(state.bins, state.ports));
   await start('kube-apiserver', state, apiserverSpec(state.bins, state.ports, state.pki));
@@ -197,11 +209,7 @@ async function startKubernetes(state: StackState): Promise<void> {
   // What the Helm chart provides in a real cluster: certroute's CRDs, its namespace and the
   // responder's Service; and what a Traefik install provides: Traefik's Service in namespace
   // traefik, which the controller's self-check finds by default.
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', certrouteCrdDir]);
-  // crd --all, not -f: the directory also holds the admission policy, which has no such condition.
-  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-  // And what the chart renders on a 1.36 API server: the requester identity on CertificateRequests.
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', requesterIdentityPolicy]);
+  await applyRepositoryManifests();
   await kubectl(['create', 'namespace', 'certroute']);
   await exposeLocalPort(loadKubeConfig(), { namespace: 'certroute', name: 'certroute', port: state.responderPort });
   await kubectl(['create', 'namespace', 'traefik']);
@@ -306,6 +314,7 @@ async function upLocked(log: (line: string) => void, startedBy: StartedBy): Prom
   if (running) {
     const state = readState();
     if (startedBy === 'cli' && state.startedBy !== 'cli') writeJson(stateFile, { ...state, startedBy }); // adopted by hand: keep it up
+    await applyRepositoryManifests();
     return running;
   }
   await stopAll();
