@@ -279,11 +279,11 @@ test('helm install creates the controller Deployment as the chart promises', asy
   if (!c) return;
   t.is(c.image, 'ghcr.io/certroute/certroute:0.1.0');
   t.is(c.args[0], 'controller');
-  for (const arg of ['--leader-elect=true', '--wiring=route', `--traefik-namespace=${edge}`, '--traefik-service=traefik', `--responder-service=${release}`, '--responder-port=8089', '--metrics-port=9402', '--health-port=9403', '--entrypoints=web,websecure', '--route-priority=1073741824', `--cluster-resource-namespace=${ns}`]) {
+  for (const arg of ['--leader-elect=true', '--wiring=route', `--traefik-namespace=${edge}`, '--traefik-service=traefik', `--responder-service=${release}`, '--responder-port=8089', '--tls-alpn-port=8443', '--metrics-port=9402', '--health-port=9403', '--entrypoints=web,websecure', '--route-priority=1073741824', `--cluster-resource-namespace=${ns}`]) {
     t.true(c.args.includes(arg), arg);
   }
   t.deepEqual(c.env.find((e) => e.name === 'POD_NAMESPACE')?.valueFrom, { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } });
-  t.deepEqual(c.ports.map((p) => [p.name, p.containerPort]), [['responder', 8089], ['http-metrics', 9402], ['health', 9403]]);
+  t.deepEqual(c.ports.map((p) => [p.name, p.containerPort]), [['responder', 8089], ['tls-alpn', 8443], ['http-metrics', 9402], ['health', 9403]]);
   t.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'health', scheme: 'HTTP' });
   t.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'health', scheme: 'HTTP' });
   t.like(c.securityContext, { runAsNonRoot: true, runAsUser: 65532, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
@@ -294,7 +294,7 @@ test('helm install creates the controller Deployment as the chart promises', asy
 test('helm install creates the responder and metrics Services, the budget and the ServiceAccount', async (t) => {
   const { ns } = await installed();
   const responder = await kubectlJson<Service>(['-n', ns, 'get', 'service', release]);
-  t.deepEqual(responder.spec.ports.map((p) => [p.port, p.targetPort]), [[8089, 'responder']]);
+  t.deepEqual(responder.spec.ports.map((p) => [p.port, p.targetPort]), [[8089, 'responder'], [8443, 'tls-alpn']]);
   t.is(responder.spec.selector['app.kubernetes.io/instance'], release);
   const metrics = await kubectlJson<Service>(['-n', ns, 'get', 'service', `${release}-metrics`]);
   t.deepEqual(metrics.spec.ports.map((p) => [p.name, p.port]), [['http-metrics', 9402]]);
