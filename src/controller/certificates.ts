@@ -27,6 +27,7 @@ import { factsInPlaceOfPem, secretFacts } from '../pki/secret-facts.ts';
 import { trimSecret } from '../kube/secret-cache.ts';
 import { findIssuer, type Context } from './context.ts';
 import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
+import { keystoreOutputs, keystoreReader } from './keystores.ts';
 import { refreshOutputs } from './secret-outputs.ts';
 import { writeStatus } from './status.ts';
 
@@ -178,7 +179,7 @@ function timesFromSecret(cert: Certificate, secret: Secret | undefined): Pick<Ce
  */
 export function cachedSecret(o: object): void {
   const secret = o as Secret;
-  const outputs = outputFacts(secret.data);
+  const outputs = outputFacts(secret.data, keystoreReader());
   trimSecret(o);
   if (secret.metadata.labels?.[NEXT_KEY_LABEL] !== 'true') factsInPlaceOfPem(secret, outputs);
 }
@@ -343,6 +344,9 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   if ('error' in built) {
     return recordFailure(ctx, cert, status, cr, `refusing to store the issued certificate: ${built.error}`);
   }
+  const keystores = await keystoreOutputs(ctx, cert, Buffer.from(keyPem), Buffer.from(chainPem), Buffer.from(caPem));
+  Object.assign(built.secret.data ?? {}, keystores.data);
+  built.remove.push(...keystores.remove);
   // Merged into the Secret as the API server has it: the cache keeps only the keys certroute
   // reads, and other keys (added by the user) must survive.
   const existing = await ctx.client.find<Secret>(Resources.secrets, ns, cert.spec.secretName);

@@ -1,6 +1,6 @@
 /**
  * The Secret's derived keys after issuance: cert-manager's post-issuance
- * step for `additionalOutputFormats`. When the spec asks for another format
+ * step for `additionalOutputFormats` and `keystores`. When the spec asks for another format
  * (or no longer asks for one), or the derived bytes drifted from tls.key and
  * tls.crt, the Secret is rewritten from the key and chain it holds. The
  * certificate is not re-issued: the outputs do not change it.
@@ -11,6 +11,7 @@ import { sameContent } from '../base/objects.ts';
 import { formatOutputs, outputsMismatch } from '../pki/outputs.ts';
 import { secretFacts } from '../pki/secret-facts.ts';
 import type { Context } from './context.ts';
+import { keystoreOutputs } from './keystores.ts';
 
 /**
  * Rewrites the derived keys of the Certificate's Secret when they no longer
@@ -25,9 +26,12 @@ export async function refreshOutputs(ctx: Context, cert: Certificate, secret: Se
   const key = live?.data?.['tls.key'];
   const chain = live?.data?.['tls.crt'];
   if (!live || !key || !chain) return false;
-  const outputs = formatOutputs(cert.spec, Buffer.from(key, 'base64'), Buffer.from(chain, 'base64'));
-  const next: Secret = { ...structuredClone(live), data: { ...live.data, ...outputs.data } };
-  for (const k of outputs.remove) delete next.data?.[k];
+  const keyPem = Buffer.from(key, 'base64');
+  const chainPem = Buffer.from(chain, 'base64');
+  const outputs = formatOutputs(cert.spec, keyPem, chainPem);
+  const keystores = await keystoreOutputs(ctx, cert, keyPem, chainPem, Buffer.from(live.data?.['ca.crt'] ?? '', 'base64'));
+  const next: Secret = { ...structuredClone(live), data: { ...live.data, ...outputs.data, ...keystores.data } };
+  for (const k of [...outputs.remove, ...keystores.remove]) delete next.data?.[k];
   if (sameContent(next, live)) return false;
   // Written with the resourceVersion just read: a concurrent issuance wins, and this pass retries.
   await ctx.client.replace(Resources.secrets, next);

@@ -107,7 +107,7 @@ export function outputFacts(data: Record<string, string> | undefined, readKeysto
  * Why the Secret's derived outputs no longer match the spec (cert-manager's
  * AdditionalOutputFormatsMismatch), or undefined when they do.
  */
-export function outputsMismatch(spec: Pick<CertificateSpec, 'additionalOutputFormats'>, facts: OutputFacts): string | undefined {
+export function outputsMismatch(spec: Pick<CertificateSpec, 'additionalOutputFormats' | 'keystores'>, facts: OutputFacts): string | undefined {
   const formats = requestedFormats(spec);
   const wanted: string[] = [];
   if (formats.includes('CombinedPEM')) wanted.push(OutputKeys.combinedPem);
@@ -120,5 +120,26 @@ export function outputsMismatch(spec: Pick<CertificateSpec, 'additionalOutputFor
     ...extra.map((k) => `${k} is no longer requested`),
     ...stale.map((k) => `${k} does not match tls.key and tls.crt`),
   ];
-  return problems.length ? `Certificate's additionalOutputFormats doesn't match Secret data: ${problems.join(', ')}` : undefined;
+  const reasons: string[] = [];
+  if (problems.length) reasons.push(`Certificate's additionalOutputFormats doesn't match Secret data: ${problems.join(', ')}`);
+  const keystores = keystoresMismatch(spec, facts);
+  if (keystores.length) reasons.push(`Certificate's keystores don't match Secret data: ${keystores.join(', ')}`);
+  return reasons.length ? reasons.join('; ') : undefined;
+}
+
+/** What keeps the Secret's PKCS#12 keystores from matching `spec.keystores`. */
+function keystoresMismatch(spec: Pick<CertificateSpec, 'keystores'>, facts: OutputFacts): string[] {
+  const pkcs12 = spec.keystores?.pkcs12;
+  const has = (k: string): boolean => facts.present.includes(k);
+  const problems: string[] = [];
+  if (pkcs12?.create) {
+    if (!has(OutputKeys.pkcs12)) problems.push(`${OutputKeys.pkcs12} is missing`);
+    if (facts.hasCa && !has(OutputKeys.pkcs12Truststore)) problems.push(`${OutputKeys.pkcs12Truststore} is missing`);
+    const profile = pkcs12.profile ?? 'LegacyRC2';
+    // The profile is known once the keystore code is loaded (it reads the keystore's unencrypted structure).
+    if (facts.pkcs12Profile !== undefined && has(OutputKeys.pkcs12) && facts.pkcs12Profile !== profile) problems.push(`${OutputKeys.pkcs12} was written with profile ${facts.pkcs12Profile}, not ${profile}`);
+  } else {
+    for (const k of [OutputKeys.pkcs12, OutputKeys.pkcs12Truststore]) if (has(k)) problems.push(`${k} is no longer requested`);
+  }
+  return problems;
 }

@@ -1,0 +1,166 @@
+/**
+ * cert-manager's `spec.keystores.pkcs12` through the real controller and the SelfSigned issuer,
+ * read back the way a user would: `openssl pkcs12 -info` and `keytool -list` on the Secret's
+ * keystore.p12 and truststore.p12. It follows cert-manager's documentation ("Certificate
+ * resource", Creating keystores):
+ *
+ *   keystores:
+ *     pkcs12:
+ *       create: true
+ *       passwordSecretRef: # Password used to encrypt the keystore
+ *         key: password-key
+ *         name: pkcs12-password-secret
+ *
+ * and the API reference's `profile` (LegacyRC2, the default; LegacyDES; Modern2023).
+ */
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { kubectl } from '../env/stack.ts';
+import { applyYaml, cleanUpFile, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type SecretView } from '../helpers/controller.ts';
+import { deleteIssuers } from '../helpers/issuance.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'certroute-keystores-'));
+let files = 0;
+const PASSWORD = 'correct horse battery staple';
+
+test.before(async () => {
+  await startController();
+});
+
+test.after.always(async () => {
+  await cleanUpFile();
+  await deleteIssuers();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const { stdout, stderr } = await promisify(execFile)(cmd, args, { maxBuffer: 8 << 20 });
+  return stdout + stderr;
+}
+
+function file(data: Buffer): string {
+  const path = join(tmp, `f${++files}`);
+  writeFileSync(path, data);
+  return path;
+}
+
+const readSecret = (ns: string, name: string): Promise<SecretView> => kubectlJson<SecretView>(['-n', ns, 'get', 'secret', name]);
+const bytes = (s: SecretView, key: string): Buffer => Buffer.from(s.data[key] ?? '', 'base64');
+
+/** A namespace with a SelfSigned Issuer and the documentation's password Secret. */
+async function keystoreNamespace(prefix: string): Promise<string> {
+  const ns = await freshNamespace(prefix);
+  await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: selfsigned, namespace: ${ns}}
+spec:
+  selfSigned: {}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: pkcs12-password-secret, namespace: ${ns}}
+stringData:
+  password-key: ${PASSWORD}
+`);
+  return ns;
+}
+
+function certificate(ns: string, keystores: string): string {
+  return `apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: my-cert, namespace: ${ns}}
+spec:
+  secretName: my-cert-tls
+  commonName: keystores.example.com
+  dnsNames: [keystores.example.com]
+  issuerRef: {name: selfsigned}
+${keystores}`;
+}
+
+const pkcs12 = (profile?: string): string => `  keystores:
+    pkcs12:
+      create: true
+      passwordSecretRef:
+        key: password-key
+        name: pkcs12-password-secret
+${profile ? `      profile: ${profile}\n` : ''}`;
+
+// What `openssl pkcs12 -info` prints for the certificates' and the key's encryption, by profile.
+const expected = {
+  LegacyRC2: { certs: 'pbeWithSHA1And40BitRC2-CBC', key: 'pbeWithSHA1And3-KeyTripleDES-CBC', mac: 'MAC: sha1' },
+  LegacyDES: { certs: 'pbeWithSHA1And3-KeyTripleDES-CBC', key: 'pbeWithSHA1And3-KeyTripleDES-CBC', mac: 'MAC: sha1' },
+  Modern2023: { certs: 'PBES2, PBKDF2, AES-256-CBC', key: 'PBES2, PBKDF2, AES-256-CBC', mac: 'MAC: sha256' },
+} as const;
+
+for (const profile of ['LegacyRC2', 'LegacyDES', 'Modern2023'] as const) {
+  test(`a PKCS#12 keystore with profile ${profile} is read back by openssl and keytool with the password from the Secret`, async (t) => {
+    const ns = await keystoreNamespace(`p12-${profile.toLowerCase()}`);
+    await applyYaml(certificate(ns, pkcs12(profile)));
+    await waitForCertificateRevision(ns, 'my-cert', 1, 60_000);
+    const secret = await readSecret(ns, 'my-cert-tls');
+    // OpenSSL 3 reads RC2 only with its legacy provider.
+    const legacy = profile === 'LegacyRC2' ? ['-legacy'] : [];
+    const info = await run('openssl', ['pkcs12', '-info', '-nokeys', ...legacy, '-passin', `pass:${PASSWORD}`, '-in', file(bytes(secret, 'keystore.p12'))]);
+    t.true(info.includes(`${expected[profile].mac}`), info);
+    t.true(info.includes(`PKCS7 Encrypted data: ${expected[profile].certs}`), info);
+    t.true(info.includes(`Shrouded Keybag: ${expected[profile].key}`), info);
+    t.regex(info, /subject=CN = keystores\.example\.com/);
+    const keys = await run('openssl', ['pkcs12', '-nocerts', '-nodes', ...legacy, '-passin', `pass:${PASSWORD}`, '-in', file(bytes(secret, 'keystore.p12'))]);
+    const fromP12 = await run('openssl', ['pkey', '-pubout', '-in', file(Buffer.from(keys))]);
+    const fromCert = await run('openssl', ['x509', '-noout', '-pubkey', '-in', file(bytes(secret, 'tls.crt'))]);
+    t.is(fromP12, fromCert, 'the key in keystore.p12 is the key of tls.crt');
+    const list = await run('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', file(bytes(secret, 'keystore.p12')), '-storepass', PASSWORD]);
+    t.regex(list, /PrivateKeyEntry/);
+    t.truthy(secret.data['ca.crt'], 'the SelfSigned issuer gives ca.crt');
+    const trust = await run('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', file(bytes(secret, 'truststore.p12')), '-storepass', PASSWORD]);
+    t.regex(trust, /trustedCertEntry/);
+  });
+}
+
+test('changing the profile and then dropping the keystore rewrite the Secret without re-issuing', async (t) => {
+  const ns = await keystoreNamespace('p12-change');
+  await applyYaml(certificate(ns, pkcs12()));
+  await waitForCertificateRevision(ns, 'my-cert', 1, 60_000);
+  const first = await readSecret(ns, 'my-cert-tls');
+  const legacyInfo = await run('openssl', ['pkcs12', '-info', '-nokeys', '-legacy', '-passin', `pass:${PASSWORD}`, '-in', file(bytes(first, 'keystore.p12'))]);
+  t.true(legacyInfo.includes('pbeWithSHA1And40BitRC2-CBC'), 'LegacyRC2 is the default profile');
+
+  await applyYaml(certificate(ns, pkcs12('Modern2023')));
+  const modern = await waitFor('keystore.p12 to be rewritten with Modern2023', async () => {
+    const s = await readSecret(ns, 'my-cert-tls');
+    return s.data['keystore.p12'] !== first.data['keystore.p12'] ? s : undefined;
+  }, 60_000);
+  const info = await run('openssl', ['pkcs12', '-info', '-nokeys', '-passin', `pass:${PASSWORD}`, '-in', file(bytes(modern, 'keystore.p12'))]);
+  t.true(info.includes('PBES2, PBKDF2, AES-256-CBC'), info);
+  t.is(modern.data['tls.crt'], first.data['tls.crt'], 'the certificate was not re-issued');
+
+  await applyYaml(certificate(ns, ''));
+  const dropped = await waitFor('the keystores to leave the Secret', async () => {
+    const s = await readSecret(ns, 'my-cert-tls');
+    return s.data['keystore.p12'] === undefined && s.data['truststore.p12'] === undefined ? s : undefined;
+  }, 60_000);
+  t.is(dropped.data['tls.crt'], first.data['tls.crt'], 'the certificate was not re-issued');
+  const cert = await kubectlJson<{ status: { revision: number } }>(['-n', ns, 'get', 'certificate', 'my-cert']);
+  t.is(cert.status.revision, 1);
+});
+
+test('a missing password Secret gives a Warning Event that names the Certificate, the Secret and the fix, and the certificate is still stored', async (t) => {
+  const ns = await keystoreNamespace('p12-missing');
+  await applyYaml(certificate(ns, pkcs12().replace('pkcs12-password-secret', 'no-such-secret')));
+  await waitForCertificateRevision(ns, 'my-cert', 1, 60_000);
+  const secret = await readSecret(ns, 'my-cert-tls');
+  t.truthy(secret.data['tls.crt'], 'the issued certificate is stored');
+  t.is(secret.data['keystore.p12'], undefined);
+  const event = await waitFor('the Warning Event', async () => {
+    const out = (await kubectl(['-n', ns, 'get', 'events', '--field-selector', 'reason=KeystorePasswordMissing', '-o', 'jsonpath={.items[*].message}'])).stdout;
+    return out || undefined;
+  }, 60_000);
+  t.true(event.includes(`Certificate ${ns}/my-cert`), event);
+  t.true(event.includes(`${ns}/no-such-secret does not exist`), event);
+  t.true(event.includes('create it with the password under "password-key"'), event);
+  t.false(event.includes(PASSWORD));
+});
