@@ -10,6 +10,7 @@ import { OutputKeys } from '../pki/outputs.ts';
 import type { Context } from './context.ts';
 
 type KeystoreModule = typeof import('../pki/keystores/index.ts');
+type KeystorePasswords = import('../pki/keystores/index.ts').KeystorePasswords;
 
 let loaded: KeystoreModule | undefined;
 
@@ -20,32 +21,54 @@ export function keystoreReader(): ((key: string, der: Buffer) => string | undefi
 
 /** Whether the Certificate asks for any keystore. */
 export function wantsKeystore(cert: Certificate): boolean {
-  return cert.spec.keystores?.pkcs12?.create === true;
+  return cert.spec.keystores?.pkcs12?.create === true || cert.spec.keystores?.jks?.create === true;
 }
 
+const KINDS = [
+  { kind: 'pkcs12', name: 'PKCS#12' },
+  { kind: 'jks', name: 'JKS' },
+] as const;
+
 /**
- * The keystore data for a key and chain, and the keystore keys to remove.
- * When a password Secret is missing, the keystore is neither written nor
- * removed (what the Secret holds stays), and a Warning Event says how to fix it.
+ * The password of each keystore asked for, from `password` or from
+ * `passwordSecretRef` (a Secret in the Certificate's namespace). A missing
+ * Secret or key leaves that password out, with a Warning Event on the
+ * Certificate that names the Secret and the fix. The password is never logged.
  */
-export async function keystoreOutputs(ctx: Context, cert: Certificate, keyPem: Buffer, chainPem: Buffer, caPem: Buffer): Promise<{ data: Record<string, string>; remove: string[] }> {
-  if (!wantsKeystore(cert)) return { data: {}, remove: [OutputKeys.pkcs12, OutputKeys.pkcs12Truststore] };
-  const pkcs12 = cert.spec.keystores?.pkcs12;
-  let password = pkcs12?.password;
-  const ref = pkcs12?.passwordSecretRef;
-  if (password === undefined && ref) {
-    const ns = cert.metadata.namespace ?? 'default';
-    const secret = await ctx.client.find<Secret>(Resources.secrets, ns, ref.name);
+async function passwords(ctx: Context, cert: Certificate): Promise<KeystorePasswords> {
+  const ns = cert.metadata.namespace ?? 'default';
+  const out: KeystorePasswords = {};
+  for (const { kind, name } of KINDS) {
+    const spec = cert.spec.keystores?.[kind];
+    if (!spec?.create) continue;
+    if (spec.password !== undefined) {
+      out[kind] = spec.password;
+      continue;
+    }
+    const ref = spec.passwordSecretRef;
+    if (!ref) continue;
     const key = ref.key ?? 'password';
+    const secret = await ctx.client.find<Secret>(Resources.secrets, ns, ref.name);
     const value = secret?.data?.[key];
     if (value === undefined) {
       const what = secret ? `has no key "${key}"` : 'does not exist';
       ctx.events.event(cert, Resources.certificates, 'Warning', 'KeystorePasswordMissing',
-        `Certificate ${ns}/${cert.metadata.name}: the PKCS#12 password Secret ${ns}/${ref.name} ${what}; create it with the password under "${key}", or fix spec.keystores.pkcs12.passwordSecretRef. The keystore is not written until then`);
-      return { data: {}, remove: [] };
+        `Certificate ${ns}/${cert.metadata.name}: the ${name} password Secret ${ns}/${ref.name} ${what}; create it with the password under "${key}", or fix spec.keystores.${kind}.passwordSecretRef. The keystore is not written until then`);
+      continue;
     }
-    password = decodeB64(value);
+    out[kind] = decodeB64(value);
   }
+  return out;
+}
+
+/**
+ * The keystore data for a key and chain, and the keystore keys to remove.
+ * A keystore whose password Secret is missing is neither written nor removed:
+ * the Secret keeps what it holds.
+ */
+export async function keystoreOutputs(ctx: Context, cert: Certificate, keyPem: Buffer, chainPem: Buffer, caPem: Buffer): Promise<{ data: Record<string, string>; remove: string[] }> {
+  if (!wantsKeystore(cert)) return { data: {}, remove: [OutputKeys.pkcs12, OutputKeys.pkcs12Truststore, OutputKeys.jks, OutputKeys.jksTruststore] };
+  const found = await passwords(ctx, cert);
   loaded ??= await import('../pki/keystores/index.ts');
-  return loaded.keystoreData(cert.spec.keystores, { pkcs12: password }, keyPem, chainPem, caPem);
+  return loaded.keystoreData(cert.spec.keystores, found, keyPem, chainPem, caPem);
 }

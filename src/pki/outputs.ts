@@ -127,19 +127,23 @@ export function outputsMismatch(spec: Pick<CertificateSpec, 'additionalOutputFor
   return reasons.length ? reasons.join('; ') : undefined;
 }
 
-/** What keeps the Secret's PKCS#12 keystores from matching `spec.keystores`. */
+/** What keeps the Secret's keystores from matching `spec.keystores`. */
 function keystoresMismatch(spec: Pick<CertificateSpec, 'keystores'>, facts: OutputFacts): string[] {
-  const pkcs12 = spec.keystores?.pkcs12;
   const has = (k: string): boolean => facts.present.includes(k);
   const problems: string[] = [];
-  if (pkcs12?.create) {
-    if (!has(OutputKeys.pkcs12)) problems.push(`${OutputKeys.pkcs12} is missing`);
-    if (facts.hasCa && !has(OutputKeys.pkcs12Truststore)) problems.push(`${OutputKeys.pkcs12Truststore} is missing`);
-    const profile = pkcs12.profile ?? 'LegacyRC2';
-    // The profile is known once the keystore code is loaded (it reads the keystore's unencrypted structure).
-    if (facts.pkcs12Profile !== undefined && has(OutputKeys.pkcs12) && facts.pkcs12Profile !== profile) problems.push(`${OutputKeys.pkcs12} was written with profile ${facts.pkcs12Profile}, not ${profile}`);
-  } else {
-    for (const k of [OutputKeys.pkcs12, OutputKeys.pkcs12Truststore]) if (has(k)) problems.push(`${k} is no longer requested`);
+  const kinds = [
+    // The profile and alias are known once the keystore code is loaded (it reads the keystores' unencrypted structure).
+    { create: spec.keystores?.pkcs12?.create, keystore: OutputKeys.pkcs12, truststore: OutputKeys.pkcs12Truststore, what: 'profile', wanted: spec.keystores?.pkcs12?.profile ?? 'LegacyRC2', found: facts.pkcs12Profile },
+    { create: spec.keystores?.jks?.create, keystore: OutputKeys.jks, truststore: OutputKeys.jksTruststore, what: 'alias', wanted: spec.keystores?.jks?.alias ?? 'certificate', found: facts.jksAlias },
+  ];
+  for (const k of kinds) {
+    if (k.create) {
+      if (!has(k.keystore)) problems.push(`${k.keystore} is missing`);
+      if (facts.hasCa && !has(k.truststore)) problems.push(`${k.truststore} is missing`);
+      if (k.found !== undefined && has(k.keystore) && k.found !== k.wanted) problems.push(`${k.keystore} was written with ${k.what} ${k.found}, not ${k.wanted}`);
+    } else {
+      for (const key of [k.keystore, k.truststore]) if (has(key)) problems.push(`${key} is no longer requested`);
+    }
   }
   return problems;
 }

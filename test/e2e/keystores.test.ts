@@ -1,8 +1,8 @@
 /**
- * cert-manager's `spec.keystores.pkcs12` through the real controller and the SelfSigned issuer,
- * read back the way a user would: `openssl pkcs12 -info` and `keytool -list` on the Secret's
- * keystore.p12 and truststore.p12. It follows cert-manager's documentation ("Certificate
- * resource", Creating keystores):
+ * cert-manager's `spec.keystores` through the real controller and the SelfSigned issuer, read
+ * back the way a user would: `openssl pkcs12 -info` and `keytool -list` on the Secret's
+ * keystore.p12 and truststore.p12, `keytool -list` on keystore.jks and truststore.jks. It follows
+ * cert-manager's documentation ("Certificate resource", Creating keystores):
  *
  *   keystores:
  *     pkcs12:
@@ -11,7 +11,8 @@
  *         key: password-key
  *         name: pkcs12-password-secret
  *
- * and the API reference's `profile` (LegacyRC2, the default; LegacyDES; Modern2023).
+ * with `jks` in place of `pkcs12` for JKS, and the API reference's `profile` (LegacyRC2, the
+ * default; LegacyDES; Modern2023) and `alias` ("certificate" by default).
  */
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -63,6 +64,12 @@ spec:
 apiVersion: v1
 kind: Secret
 metadata: {name: pkcs12-password-secret, namespace: ${ns}}
+stringData:
+  password-key: ${PASSWORD}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: jks-password-secret, namespace: ${ns}}
 stringData:
   password-key: ${PASSWORD}
 `);
@@ -163,4 +170,37 @@ test('a missing password Secret gives a Warning Event that names the Certificate
   t.true(event.includes(`${ns}/no-such-secret does not exist`), event);
   t.true(event.includes('create it with the password under "password-key"'), event);
   t.false(event.includes(PASSWORD));
+});
+
+const jks = (alias?: string): string => `  keystores:
+    jks:
+      create: true
+      passwordSecretRef:
+        key: password-key
+        name: jks-password-secret
+${alias ? `      alias: ${alias}\n` : ''}`;
+
+test('a JKS keystore and truststore are listed by keytool with the password from the Secret, and a new alias rewrites them without re-issuing', async (t) => {
+  const ns = await keystoreNamespace('jks');
+  await applyYaml(certificate(ns, jks()));
+  await waitForCertificateRevision(ns, 'my-cert', 1, 60_000);
+  const first = await readSecret(ns, 'my-cert-tls');
+  const list = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(bytes(first, 'keystore.jks')), '-storepass', PASSWORD]);
+  t.regex(list, /Alias name: certificate\n[\s\S]*?Entry type: PrivateKeyEntry/, 'the key entry has cert-manager\'s default alias');
+  t.regex(list, /Alias name: ca\n[\s\S]*?Entry type: trustedCertEntry/);
+  t.regex(list, /Owner: CN=keystores\.example\.com/);
+  const trust = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(bytes(first, 'truststore.jks')), '-storepass', PASSWORD]);
+  t.regex(trust, /Alias name: ca\n[\s\S]*?Entry type: trustedCertEntry/);
+  await t.throwsAsync(run('keytool', ['-list', '-storetype', 'JKS', '-keystore', file(bytes(first, 'keystore.jks')), '-storepass', 'not the password']), undefined, 'the integrity check needs the password');
+
+  await applyYaml(certificate(ns, jks('my-app')));
+  const renamed = await waitFor('keystore.jks to be rewritten with the new alias', async () => {
+    const s = await readSecret(ns, 'my-cert-tls');
+    return s.data['keystore.jks'] !== first.data['keystore.jks'] ? s : undefined;
+  }, 60_000);
+  const relisted = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(bytes(renamed, 'keystore.jks')), '-storepass', PASSWORD]);
+  t.regex(relisted, /Alias name: my-app\n[\s\S]*?Entry type: PrivateKeyEntry/);
+  t.is(renamed.data['tls.crt'], first.data['tls.crt'], 'the certificate was not re-issued');
+  const cert = await kubectlJson<{ status: { revision: number } }>(['-n', ns, 'get', 'certificate', 'my-cert']);
+  t.is(cert.status.revision, 1);
 });

@@ -404,8 +404,8 @@ const rejected: Array<[string, Rejection]> = [
   ['an IP address that is not one', {
     manifest: certificate('bad-ip', { ipAddresses: ['300.1.2.3'] }), field: 'spec.ipAddresses[0]', says: 'is not an IPv4 or IPv6 address',
   }],
-  ['a JKS keystore', {
-    manifest: certificate('bad-keystores', { ...good, keystores: { jks: { create: true, passwordSecretRef: { name: 'p', key: 'k' } } } }), field: 'spec.keystores.jks', says: 'certroute does not implement spec.keystores.jks yet',
+  ['a JKS keystore without a password', {
+    manifest: certificate('bad-keystores', { ...good, keystores: { jks: { create: true } } }), field: 'spec.keystores.jks', says: 'set exactly one of spec.keystores.jks.password',
   }],
   ['a PKCS#12 keystore with both a password and a password Secret', {
     manifest: certificate('bad-pkcs12', { ...good, keystores: { pkcs12: { create: true, password: 'x', passwordSecretRef: { name: 'p', key: 'k' } } } }), field: 'spec.keystores.pkcs12', says: 'set exactly one of spec.keystores.pkcs12.password',

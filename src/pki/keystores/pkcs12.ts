@@ -136,11 +136,13 @@ export function pkcs12Keystore(profile: Pkcs12Profile, password: string, keyPkcs
   return pfx(params, password, [encryptedContent(params.certs, password, certs), dataContent([keyBag])]);
 }
 
-/** `truststore.p12`: the CA certificates, each marked trusted for Java. */
+/** `truststore.p12`: the first CA certificate (as cert-manager), marked trusted for Java. */
 export function pkcs12Truststore(profile: Pkcs12Profile, password: string, cas: Buffer[]): Buffer {
   const params = PROFILES[profile];
+  const ca = cas[0];
+  if (!ca) throw new Error('no CA certificate for the truststore');
   const trusted = attribute(Oid.javaTrustedKeyUsage, der(0x06, Buffer.from([0x55, 0x1d, 0x25, 0x00])));
-  return pfx(params, password, [encryptedContent(params.certs, password, cas.map((c) => certBag(c, [trusted])))]);
+  return pfx(params, password, [encryptedContent(params.certs, password, [certBag(ca, [trusted])])]);
 }
 
 /** The profile a keystore was written with, read from its unencrypted structure; undefined when it is none of cert-manager's. */
