@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kubectl } from '../env/stack.ts';
 import {
-  applyYaml, cleanUpFile, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision, type SecretView,
+  applyYaml, cleanUpFile, freshNamespace, kubectlJson, readSecret, secretBytes, secretPem, selfSignedNamespace, startController, waitFor, waitForCertificateRevision,
 } from '../helpers/controller.ts';
 import { certificateYaml, deleteIssuers, newIssuer } from '../helpers/issuance.ts';
 
@@ -41,21 +41,6 @@ async function openssl(args: Array<string | { file: Buffer | string }>): Promise
   return stdout;
 }
 
-const readSecret = (ns: string, name: string): Promise<SecretView> => kubectlJson<SecretView>(['-n', ns, 'get', 'secret', name]);
-const bytes = (s: SecretView, key: string): Buffer => Buffer.from(s.data[key] ?? '', 'base64');
-
-/** A namespace with a SelfSigned Issuer named `selfsigned`. */
-async function selfSignedNamespace(prefix: string): Promise<string> {
-  const ns = await freshNamespace(prefix);
-  await applyYaml(`apiVersion: cert-manager.io/v1
-kind: Issuer
-metadata: {name: selfsigned, namespace: ${ns}}
-spec:
-  selfSigned: {}
-`);
-  return ns;
-}
-
 // cert-manager, "Certificate resource", Additional Certificate Output Formats:
 //   additionalOutputFormats:
 //   - type: CombinedPEM
@@ -80,10 +65,10 @@ ${formats}`;
   const key = secretPem(secret, 'tls.key');
   const chain = secretPem(secret, 'tls.crt');
   t.is(secretPem(secret, 'tls-combined.pem'), `${key}\n${chain}`, 'tls-combined.pem is tls.key, a newline, tls.crt');
-  const fromCombined = await openssl(['x509', '-noout', '-text', '-in', { file: bytes(secret, 'tls-combined.pem') }]);
+  const fromCombined = await openssl(['x509', '-noout', '-text', '-in', { file: secretBytes(secret, 'tls-combined.pem') }]);
   t.regex(fromCombined, /DNS:formats\.example\.com/, 'openssl x509 reads the certificate out of tls-combined.pem');
-  const publicFromCombined = await openssl(['pkey', '-pubout', '-in', { file: bytes(secret, 'tls-combined.pem') }]);
-  const publicFromDer = await openssl(['pkey', '-pubout', '-inform', 'DER', '-in', { file: bytes(secret, 'key.der') }]);
+  const publicFromCombined = await openssl(['pkey', '-pubout', '-in', { file: secretBytes(secret, 'tls-combined.pem') }]);
+  const publicFromDer = await openssl(['pkey', '-pubout', '-inform', 'DER', '-in', { file: secretBytes(secret, 'key.der') }]);
   const publicFromCert = await openssl(['x509', '-noout', '-pubkey', '-in', { file: chain }]);
   t.is(publicFromDer, publicFromCert, 'key.der is the private key of the certificate, in binary');
   t.is(publicFromCombined, publicFromCert, 'the key in tls-combined.pem is the private key of the certificate');

@@ -21,7 +21,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { kubectl } from '../env/stack.ts';
-import { applyYaml, cleanUpFile, freshNamespace, kubectlJson, startController, waitFor, waitForCertificateRevision, type SecretView } from '../helpers/controller.ts';
+import {
+  applyYaml, cleanUpFile, kubectlJson, readSecret, secretBytes, selfSignedNamespace, startController, waitFor, waitForCertificateRevision,
+} from '../helpers/controller.ts';
 import { deleteIssuers } from '../helpers/issuance.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'certroute-keystores-'));
@@ -49,31 +51,15 @@ function file(data: Buffer): string {
   return path;
 }
 
-const readSecret = (ns: string, name: string): Promise<SecretView> => kubectlJson<SecretView>(['-n', ns, 'get', 'secret', name]);
-const bytes = (s: SecretView, key: string): Buffer => Buffer.from(s.data[key] ?? '', 'base64');
-
-/** A namespace with a SelfSigned Issuer and the documentation's password Secret. */
-async function keystoreNamespace(prefix: string): Promise<string> {
-  const ns = await freshNamespace(prefix);
-  await applyYaml(`apiVersion: cert-manager.io/v1
-kind: Issuer
-metadata: {name: selfsigned, namespace: ${ns}}
-spec:
-  selfSigned: {}
----
+/** A namespace with a SelfSigned Issuer and the documentation's password Secrets, one per keystore kind. */
+function keystoreNamespace(prefix: string): Promise<string> {
+  return selfSignedNamespace(prefix, ['pkcs12-password-secret', 'jks-password-secret'].map((name) => `---
 apiVersion: v1
 kind: Secret
-metadata: {name: pkcs12-password-secret, namespace: ${ns}}
+metadata: {name: ${name}, namespace: $NS}
 stringData:
   password-key: ${PASSWORD}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: jks-password-secret, namespace: ${ns}}
-stringData:
-  password-key: ${PASSWORD}
-`);
-  return ns;
+`).join(''));
 }
 
 function certificate(ns: string, keystores: string): string {
@@ -111,19 +97,19 @@ for (const profile of ['LegacyRC2', 'LegacyDES', 'Modern2023'] as const) {
     const secret = await readSecret(ns, 'my-cert-tls');
     // OpenSSL 3 reads RC2 only with its legacy provider.
     const legacy = profile === 'LegacyRC2' ? ['-legacy'] : [];
-    const info = await run('openssl', ['pkcs12', '-info', '-nokeys', ...legacy, '-passin', `pass:${PASSWORD}`, '-in', file(bytes(secret, 'keystore.p12'))]);
+    const info = await run('openssl', ['pkcs12', '-info', '-nokeys', ...legacy, '-passin', `pass:${PASSWORD}`, '-in', file(secretBytes(secret, 'keystore.p12'))]);
     t.true(info.includes(`${expected[profile].mac}`), info);
     t.true(info.includes(`PKCS7 Encrypted data: ${expected[profile].certs}`), info);
     t.true(info.includes(`Shrouded Keybag: ${expected[profile].key}`), info);
     t.regex(info, /subject=CN = keystores\.example\.com/);
-    const keys = await run('openssl', ['pkcs12', '-nocerts', '-nodes', ...legacy, '-passin', `pass:${PASSWORD}`, '-in', file(bytes(secret, 'keystore.p12'))]);
+    const keys = await run('openssl', ['pkcs12', '-nocerts', '-nodes', ...legacy, '-passin', `pass:${PASSWORD}`, '-in', file(secretBytes(secret, 'keystore.p12'))]);
     const fromP12 = await run('openssl', ['pkey', '-pubout', '-in', file(Buffer.from(keys))]);
-    const fromCert = await run('openssl', ['x509', '-noout', '-pubkey', '-in', file(bytes(secret, 'tls.crt'))]);
+    const fromCert = await run('openssl', ['x509', '-noout', '-pubkey', '-in', file(secretBytes(secret, 'tls.crt'))]);
     t.is(fromP12, fromCert, 'the key in keystore.p12 is the key of tls.crt');
-    const list = await run('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', file(bytes(secret, 'keystore.p12')), '-storepass', PASSWORD]);
+    const list = await run('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', file(secretBytes(secret, 'keystore.p12')), '-storepass', PASSWORD]);
     t.regex(list, /PrivateKeyEntry/);
     t.truthy(secret.data['ca.crt'], 'the SelfSigned issuer gives ca.crt');
-    const trust = await run('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', file(bytes(secret, 'truststore.p12')), '-storepass', PASSWORD]);
+    const trust = await run('keytool', ['-list', '-storetype', 'PKCS12', '-keystore', file(secretBytes(secret, 'truststore.p12')), '-storepass', PASSWORD]);
     t.regex(trust, /trustedCertEntry/);
   });
 }
@@ -133,7 +119,7 @@ test('changing the profile and then dropping the keystore rewrite the Secret wit
   await applyYaml(certificate(ns, pkcs12()));
   await waitForCertificateRevision(ns, 'my-cert', 1, 60_000);
   const first = await readSecret(ns, 'my-cert-tls');
-  const legacyInfo = await run('openssl', ['pkcs12', '-info', '-nokeys', '-legacy', '-passin', `pass:${PASSWORD}`, '-in', file(bytes(first, 'keystore.p12'))]);
+  const legacyInfo = await run('openssl', ['pkcs12', '-info', '-nokeys', '-legacy', '-passin', `pass:${PASSWORD}`, '-in', file(secretBytes(first, 'keystore.p12'))]);
   t.true(legacyInfo.includes('pbeWithSHA1And40BitRC2-CBC'), 'LegacyRC2 is the default profile');
 
   await applyYaml(certificate(ns, pkcs12('Modern2023')));
@@ -141,7 +127,7 @@ test('changing the profile and then dropping the keystore rewrite the Secret wit
     const s = await readSecret(ns, 'my-cert-tls');
     return s.data['keystore.p12'] !== first.data['keystore.p12'] ? s : undefined;
   }, 60_000);
-  const info = await run('openssl', ['pkcs12', '-info', '-nokeys', '-passin', `pass:${PASSWORD}`, '-in', file(bytes(modern, 'keystore.p12'))]);
+  const info = await run('openssl', ['pkcs12', '-info', '-nokeys', '-passin', `pass:${PASSWORD}`, '-in', file(secretBytes(modern, 'keystore.p12'))]);
   t.true(info.includes('PBES2, PBKDF2, AES-256-CBC'), info);
   t.is(modern.data['tls.crt'], first.data['tls.crt'], 'the certificate was not re-issued');
 
@@ -185,20 +171,20 @@ test('a JKS keystore and truststore are listed by keytool with the password from
   await applyYaml(certificate(ns, jks()));
   await waitForCertificateRevision(ns, 'my-cert', 1, 60_000);
   const first = await readSecret(ns, 'my-cert-tls');
-  const list = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(bytes(first, 'keystore.jks')), '-storepass', PASSWORD]);
+  const list = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(secretBytes(first, 'keystore.jks')), '-storepass', PASSWORD]);
   t.regex(list, /Alias name: certificate\n[\s\S]*?Entry type: PrivateKeyEntry/, 'the key entry has cert-manager\'s default alias');
   t.regex(list, /Alias name: ca\n[\s\S]*?Entry type: trustedCertEntry/);
   t.regex(list, /Owner: CN=keystores\.example\.com/);
-  const trust = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(bytes(first, 'truststore.jks')), '-storepass', PASSWORD]);
+  const trust = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(secretBytes(first, 'truststore.jks')), '-storepass', PASSWORD]);
   t.regex(trust, /Alias name: ca\n[\s\S]*?Entry type: trustedCertEntry/);
-  await t.throwsAsync(run('keytool', ['-list', '-storetype', 'JKS', '-keystore', file(bytes(first, 'keystore.jks')), '-storepass', 'not the password']), undefined, 'the integrity check needs the password');
+  await t.throwsAsync(run('keytool', ['-list', '-storetype', 'JKS', '-keystore', file(secretBytes(first, 'keystore.jks')), '-storepass', 'not the password']), undefined, 'the integrity check needs the password');
 
   await applyYaml(certificate(ns, jks('my-app')));
   const renamed = await waitFor('keystore.jks to be rewritten with the new alias', async () => {
     const s = await readSecret(ns, 'my-cert-tls');
     return s.data['keystore.jks'] !== first.data['keystore.jks'] ? s : undefined;
   }, 60_000);
-  const relisted = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(bytes(renamed, 'keystore.jks')), '-storepass', PASSWORD]);
+  const relisted = await run('keytool', ['-list', '-v', '-storetype', 'JKS', '-keystore', file(secretBytes(renamed, 'keystore.jks')), '-storepass', PASSWORD]);
   t.regex(relisted, /Alias name: my-app\n[\s\S]*?Entry type: PrivateKeyEntry/);
   t.is(renamed.data['tls.crt'], first.data['tls.crt'], 'the certificate was not re-issued');
   const cert = await kubectlJson<{ status: { revision: number } }>(['-n', ns, 'get', 'certificate', 'my-cert']);

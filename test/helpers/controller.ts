@@ -224,6 +224,28 @@ export async function freshNamespace(prefix: string): Promise<string> {
   return ns;
 }
 
+/** A Secret as the API server has it. */
+export function readSecret(ns: string, name: string): Promise<SecretView> {
+  return kubectlJson<SecretView>(['-n', ns, 'get', 'secret', name]);
+}
+
+/** The bytes of one key of a Secret's data (empty when absent). */
+export function secretBytes(secret: SecretView, key: string): Buffer {
+  return Buffer.from(secret.data[key] ?? '', 'base64');
+}
+
+/** A fresh namespace with a SelfSigned Issuer named `selfsigned`, and the objects of `moreYaml`. */
+export async function selfSignedNamespace(prefix: string, moreYaml = ''): Promise<string> {
+  const ns = await freshNamespace(prefix);
+  await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: selfsigned, namespace: ${ns}}
+spec:
+  selfSigned: {}
+${moreYaml.replaceAll('$NS', ns)}`);
+  return ns;
+}
+
 export interface PebbleIssuerOptions {
   /** Fields added to `spec.acme`, e.g. `{ preferredChain: '…' }` or `{ skipTLSVerify: true }`. */
   acme?: Record<string, unknown>;
