@@ -27,7 +27,7 @@ import { factsInPlaceOfPem, secretFacts } from '../pki/secret-facts.ts';
 import { trimSecret } from '../kube/secret-cache.ts';
 import { findIssuer, type Context } from './context.ts';
 import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
-import { keystoreOutputs, keystoreReader } from './keystores.ts';
+import { keystoreOutputs, keystoreReader, PASSWORD_RETRY_MS } from './keystores.ts';
 import { refreshOutputs } from './secret-outputs.ts';
 import { writeStatus } from './status.ts';
 
@@ -144,10 +144,11 @@ async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
     now,
   );
   if (!decision) {
-    await refreshOutputs(ctx, cert, secret);
+    const outputs = await refreshOutputs(ctx, cert, secret);
     await writeStatus(ctx, Resources.certificates, cert, status);
     const renewAt = status.renewalTime ? Date.parse(status.renewalTime) : undefined;
-    return renewAt ? requeueAfter(Math.min(renewAt - now.getTime(), 24 * 3600_000)) : done;
+    const retry = outputs.passwordMissing ? PASSWORD_RETRY_MS : Infinity;
+    return renewAt ? requeueAfter(Math.min(renewAt - now.getTime(), 24 * 3600_000, retry)) : outputs.passwordMissing ? requeueAfter(retry) : done;
   }
   const at = retryAt(ctx, cert, now);
   if (at !== undefined && at > now.getTime()) {
@@ -398,7 +399,7 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   }
   ctx.events.event(cert, Resources.certificates, 'Normal', 'Issuing', 'The certificate has been successfully issued');
   await pruneRequests(ctx, cert, next.revision ?? 1);
-  return requeueAfter(Math.min(renew.getTime() - now.getTime(), 24 * 3600_000));
+  return requeueAfter(Math.min(renew.getTime() - now.getTime(), 24 * 3600_000, keystores.passwordMissing ? PASSWORD_RETRY_MS : Infinity));
 }
 
 /** The ACME profile the request's Order was issued under, as the CA answered (none for other issuers). */

@@ -66,9 +66,23 @@ async function passwords(ctx: Context, cert: Certificate): Promise<KeystorePassw
  * A keystore whose password Secret is missing is neither written nor removed:
  * the Secret keeps what it holds.
  */
-export async function keystoreOutputs(ctx: Context, cert: Certificate, keyPem: Buffer, chainPem: Buffer, caPem: Buffer): Promise<{ data: Record<string, string>; remove: string[] }> {
-  if (!wantsKeystore(cert)) return { data: {}, remove: [OutputKeys.pkcs12, OutputKeys.pkcs12Truststore, OutputKeys.jks, OutputKeys.jksTruststore] };
+export async function keystoreOutputs(ctx: Context, cert: Certificate, keyPem: Buffer, chainPem: Buffer, caPem: Buffer): Promise<KeystoreOutputs> {
+  if (!wantsKeystore(cert)) return { data: {}, remove: [OutputKeys.pkcs12, OutputKeys.pkcs12Truststore, OutputKeys.jks, OutputKeys.jksTruststore], passwordMissing: false };
   const found = await passwords(ctx, cert);
   loaded ??= await import('../pki/keystores/index.ts');
-  return loaded.keystoreData(cert.spec.keystores, found, keyPem, chainPem, caPem);
+  const passwordMissing = KINDS.some(({ kind }) => cert.spec.keystores?.[kind]?.create === true && found[kind] === undefined);
+  return { ...loaded.keystoreData(cert.spec.keystores, found, keyPem, chainPem, caPem), passwordMissing };
 }
+
+export interface KeystoreOutputs {
+  data: Record<string, string>;
+  remove: string[];
+  /** A keystore is asked for whose password Secret is missing: look again in PASSWORD_RETRY_MS. */
+  passwordMissing: boolean;
+}
+
+/**
+ * How soon a Certificate whose keystore password Secret is missing is looked at again: the
+ * password Secret carries nothing that would bring its Certificate back to the queue.
+ */
+export const PASSWORD_RETRY_MS = 60_000;

@@ -15,26 +15,28 @@ import { keystoreOutputs } from './keystores.ts';
 
 /**
  * Rewrites the derived keys of the Certificate's Secret when they no longer
- * match the spec; returns whether it wrote. Only a Secret issued for this
- * Certificate is touched, and only when its key and chain are present.
+ * match the spec; says whether it wrote, and whether a keystore waits for its
+ * password Secret. Only a Secret issued for this Certificate is touched, and
+ * only when its key and chain are present.
  */
-export async function refreshOutputs(ctx: Context, cert: Certificate, secret: Secret | undefined): Promise<boolean> {
-  if (!secret || secret.metadata.annotations?.[SecretAnnotations.certificateName] !== cert.metadata.name) return false;
+export async function refreshOutputs(ctx: Context, cert: Certificate, secret: Secret | undefined): Promise<{ wrote: boolean; passwordMissing: boolean }> {
+  const nothing = { wrote: false, passwordMissing: false };
+  if (!secret || secret.metadata.annotations?.[SecretAnnotations.certificateName] !== cert.metadata.name) return nothing;
   const problem = outputsMismatch(cert.spec, secretFacts(secret).outputs);
-  if (!problem) return false;
+  if (!problem) return nothing;
   const live = await ctx.client.find<Secret>(Resources.secrets, secret.metadata.namespace, secret.metadata.name);
   const key = live?.data?.['tls.key'];
   const chain = live?.data?.['tls.crt'];
-  if (!live || !key || !chain) return false;
+  if (!live || !key || !chain) return nothing;
   const keyPem = Buffer.from(key, 'base64');
   const chainPem = Buffer.from(chain, 'base64');
   const outputs = formatOutputs(cert.spec, keyPem, chainPem);
   const keystores = await keystoreOutputs(ctx, cert, keyPem, chainPem, Buffer.from(live.data?.['ca.crt'] ?? '', 'base64'));
   const next: Secret = { ...structuredClone(live), data: { ...live.data, ...outputs.data, ...keystores.data } };
   for (const k of [...outputs.remove, ...keystores.remove]) delete next.data?.[k];
-  if (sameContent(next, live)) return false;
+  if (sameContent(next, live)) return { wrote: false, passwordMissing: keystores.passwordMissing };
   // Written with the resourceVersion just read: a concurrent issuance wins, and this pass retries.
   await ctx.client.replace(Resources.secrets, next);
   ctx.logger.info({ certificate: `${cert.metadata.namespace}/${cert.metadata.name}`, secret: live.metadata.name, reason: problem }, 'rewrote the derived keys of the Secret');
-  return true;
+  return { wrote: true, passwordMissing: keystores.passwordMissing };
 }

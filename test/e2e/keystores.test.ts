@@ -141,7 +141,7 @@ test('changing the profile and then dropping the keystore rewrite the Secret wit
   t.is(cert.status.revision, 1);
 });
 
-test('a missing password Secret gives a Warning Event that names the Certificate, the Secret and the fix, and the certificate is still stored', async (t) => {
+test('a missing password Secret gives a Warning Event that names the Certificate, the Secret and the fix; the certificate is stored, and the keystore follows once the Secret exists', async (t) => {
   const ns = await keystoreNamespace('p12-missing');
   await applyYaml(certificate(ns, pkcs12().replace('pkcs12-password-secret', 'no-such-secret')));
   await waitForCertificateRevision(ns, 'my-cert', 1, 60_000);
@@ -156,6 +156,20 @@ test('a missing password Secret gives a Warning Event that names the Certificate
   t.true(event.includes(`${ns}/no-such-secret does not exist`), event);
   t.true(event.includes('create it with the password under "password-key"'), event);
   t.false(event.includes(PASSWORD));
+
+  await applyYaml(`apiVersion: v1
+kind: Secret
+metadata: {name: no-such-secret, namespace: ${ns}}
+stringData:
+  password-key: ${PASSWORD}
+`);
+  const fixed = await waitFor('keystore.p12 once the password Secret exists', async () => {
+    const s = await readSecret(ns, 'my-cert-tls');
+    return s.data['keystore.p12'] ? s : undefined;
+  }, 180_000, 1000);
+  const info = await run('openssl', ['pkcs12', '-info', '-nokeys', '-legacy', '-passin', `pass:${PASSWORD}`, '-in', file(secretBytes(fixed, 'keystore.p12'))]);
+  t.regex(info, /subject=CN = keystores\.example\.com/);
+  t.is(fixed.data['tls.crt'], secret.data['tls.crt'], 'the certificate was not re-issued');
 });
 
 const jks = (alias?: string): string => `  keystores:

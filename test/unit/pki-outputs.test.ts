@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { createPrivateKey } from 'node:crypto';
-import { combinedPem, derKey, formatOutputs, outputFacts, outputsMismatch, OutputKeys } from '../../src/pki/outputs.ts';
+import { combinedPem, derKey, formatOutputs, outputFacts, outputsMismatch, OutputKeys, type OutputFacts } from '../../src/pki/outputs.ts';
 import { generatePrivateKey } from '../../src/pki/keys.ts';
 import { selfSigned } from '../helpers/builders.ts';
 
@@ -60,4 +60,19 @@ test('a format asked for and missing, one no longer asked for, and stale bytes a
 test('a Secret without derived keys and a spec without formats agree', (t) => {
   t.is(outputsMismatch({}, outputFacts({ 'tls.key': b64('k'), 'tls.crt': b64('c') })), undefined);
   t.is(outputsMismatch({}, outputFacts(undefined)), undefined);
+});
+
+test('keystores: one asked for and missing, its truststore missing beside a CA, one no longer asked for, and another profile or alias are each named', (t) => {
+  const present = (keys: string[], extra: Partial<OutputFacts> = {}): OutputFacts => ({ present: keys, stale: [], hasCa: false, ...extra });
+  const pkcs12 = { keystores: { pkcs12: { create: true, password: 'p' } } };
+  t.regex(outputsMismatch(pkcs12, present([])) ?? '', /keystore\.p12 is missing/);
+  t.is(outputsMismatch(pkcs12, present(['keystore.p12'])), undefined, 'no CA: no truststore needed');
+  t.regex(outputsMismatch(pkcs12, present(['keystore.p12'], { hasCa: true })) ?? '', /truststore\.p12 is missing/);
+  t.regex(outputsMismatch({}, present(['keystore.jks', 'truststore.jks'])) ?? '', /keystore\.jks is no longer requested, truststore\.jks is no longer requested/);
+  t.regex(outputsMismatch({ keystores: { pkcs12: { create: true, password: 'p', profile: 'Modern2023' } } }, present(['keystore.p12'], { pkcs12Profile: 'LegacyRC2' })) ?? '',
+    /keystore\.p12 was written with profile LegacyRC2, not Modern2023/);
+  t.is(outputsMismatch(pkcs12, present(['keystore.p12'], { pkcs12Profile: 'LegacyRC2' })), undefined, 'LegacyRC2 is the default profile');
+  t.regex(outputsMismatch({ keystores: { jks: { create: true, password: 'p', alias: 'app' } } }, present(['keystore.jks'], { jksAlias: 'certificate' })) ?? '',
+    /keystore\.jks was written with alias certificate, not app/);
+  t.is(outputsMismatch({ keystores: { jks: { create: true, password: 'p' } } }, present(['keystore.jks'], { jksAlias: 'certificate' })), undefined, '"certificate" is the default alias');
 });
