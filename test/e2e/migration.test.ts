@@ -14,7 +14,10 @@
  * - the issued Secret: type kubernetes.io/tls, label controller.cert-manager.io/fao=true, every
  *   annotation AnnotationsForCertificateSecret writes (empty ones included), a PKCS#1 RSA 2048
  *   key (cert-manager's default private key), ca.crt only where the issuer returns a CA, and
- *   tls-combined.pem and key.der as OutputFormatCombinedPEM and OutputFormatDER make them.
+ *   tls-combined.pem and key.der as OutputFormatCombinedPEM and OutputFormatDER make them;
+ *   keystore.p12/truststore.p12 (cert-manager's default LegacyRC2 profile: what `openssl pkcs12
+ *   -export -legacy` writes) and keystore.jks/truststore.jks (the key under the alias
+ *   "certificate" and the CA as "ca"), written here with openssl and keytool.
  *
  * The certificates are made with openssl, not with certroute's signer. Then certroute starts. Once
  * it has reconciled every Certificate and request (its debug log says so), the test asserts that
@@ -88,7 +91,7 @@ const serialAnnotation = (leaf: X509Certificate): string => {
 };
 
 /** The Secret cert-manager's issuing controller writes (AnnotationsForCertificateSecret, the fao label). */
-function secretOf(name: string, secretName: string, ref: IssuerRef, issued: Issued, outputs: boolean): object {
+function secretOf(name: string, secretName: string, ref: IssuerRef, issued: Issued, outputs: boolean, keystores: Record<string, string> = {}): object {
   const annotations: Record<string, string> = {
     'cert-manager.io/certificate-name': name,
     'cert-manager.io/issuer-name': ref.name,
@@ -116,6 +119,7 @@ function secretOf(name: string, secretName: string, ref: IssuerRef, issued: Issu
     data['tls-combined.pem'] = b64(`${issued.keyPem}\n${issued.chainPem}`);
     data['key.der'] = Buffer.from(issued.keyPem.replace(/-----[^-]+-----|\s+/g, ''), 'base64').toString('base64');
   }
+  Object.assign(data, keystores);
   return {
     apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
     metadata: { name: secretName, namespace: ns, labels: { 'controller.cert-manager.io/fao': 'true' }, annotations },
@@ -129,6 +133,27 @@ interface Case {
   issued: Issued;
   spec?: Record<string, unknown>;
   outputs?: boolean;
+  /** Keystore keys of the Secret, base64. */
+  keystores?: Record<string, string>;
+}
+
+const KEYSTORE_PASSWORD = 'migration-keystore-password';
+
+/**
+ * The four keystores cert-manager writes for a key, its certificate and its CA, made with
+ * openssl and keytool from the files `issue` left in the scratch directory.
+ */
+async function keystoresOf(name: string, caCert: string): Promise<Record<string, string>> {
+  const pass = `pass:${KEYSTORE_PASSWORD}`;
+  await openssl(['pkcs12', '-export', '-legacy', '-inkey', `${name}.key`, '-in', `${name}.crt`, '-certfile', caCert, '-name', 'certificate', '-passout', pass, '-out', `${name}.p12`]);
+  await openssl(['pkcs12', '-export', '-legacy', '-nokeys', '-in', caCert, '-passout', pass, '-out', `${name}-trust.p12`]);
+  const keytool = (args: string[]) => run('keytool', [...args, '-noprompt'], { cwd: dir });
+  await keytool(['-importkeystore', '-srckeystore', `${name}.p12`, '-srcstoretype', 'PKCS12', '-srcstorepass', KEYSTORE_PASSWORD, '-srcalias', 'certificate',
+    '-destkeystore', `${name}.jks`, '-deststoretype', 'JKS', '-deststorepass', KEYSTORE_PASSWORD, '-destkeypass', KEYSTORE_PASSWORD, '-destalias', 'certificate']);
+  await keytool(['-importcert', '-alias', 'ca', '-file', caCert, '-keystore', `${name}.jks`, '-storetype', 'JKS', '-storepass', KEYSTORE_PASSWORD]);
+  await keytool(['-importcert', '-alias', 'ca', '-file', caCert, '-keystore', `${name}-trust.jks`, '-storetype', 'JKS', '-storepass', KEYSTORE_PASSWORD]);
+  const read = (file: string) => readFileSync(join(dir, file)).toString('base64');
+  return { 'keystore.p12': read(`${name}.p12`), 'truststore.p12': read(`${name}-trust.p12`), 'keystore.jks': read(`${name}.jks`), 'truststore.jks': read(`${name}-trust.jks`) };
 }
 
 const cases: Case[] = [];
@@ -182,7 +207,7 @@ async function layDown(c: Case): Promise<void> {
       ...(c.issued.caPem ? { ca: b64(c.issued.caPem) } : {}),
     },
   })]);
-  await kubectl(['create', '-f', '-'], { input: JSON.stringify(secretOf(c.name, secretName, c.ref, c.issued, c.outputs ?? false)) });
+  await kubectl(['create', '-f', '-'], { input: JSON.stringify(secretOf(c.name, secretName, c.ref, c.issued, c.outputs ?? false, c.keystores)) });
 }
 
 interface LogLine { msg?: string; controller?: string; key?: string; outcome?: string }
@@ -220,7 +245,19 @@ test.before(async () => {
       spec: { additionalOutputFormats: [{ type: 'CombinedPEM' }, { type: 'DER' }] },
       issued: await issue('with-outputs', `outputs.${ns}.test`, [`outputs.${ns}.test`], { ca, chain: false }),
     },
+    {
+      name: 'with-keystores', ref: { name: 'ca', kind: 'Issuer' },
+      spec: {
+        keystores: {
+          pkcs12: { create: true, passwordSecretRef: { name: 'keystore-password', key: 'password' } },
+          jks: { create: true, passwordSecretRef: { name: 'keystore-password', key: 'password' } },
+        },
+      },
+      issued: await issue('with-keystores', `keystores.${ns}.test`, [`keystores.${ns}.test`], { ca, chain: false }),
+      keystores: await keystoresOf('with-keystores', ca.cert),
+    },
   );
+  await applyYaml(JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'keystore-password', namespace: ns }, stringData: { password: KEYSTORE_PASSWORD } }));
   for (const c of cases) await layDown(c);
   for (const c of cases) {
     before.set(c.name, {
