@@ -43,14 +43,15 @@ spec:
   const first = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', 'switch-tls']);
   t.truthy(first.data['ca.crt'], 'the SelfSigned issuer wrote ca.crt');
 
-  // The user keeps something of their own in the Secret.
-  await kubectl(['-n', ns, 'patch', 'secret', 'switch-tls', '--type=merge', '-p', JSON.stringify({ data: { 'keystore.p12': Buffer.from('mine').toString('base64') } })]);
+  // The user keeps something of their own in the Secret (under a key that is no cert-manager
+  // output: keystore.p12 and the like follow spec.keystores, and go when it asks for none).
+  await kubectl(['-n', ns, 'patch', 'secret', 'switch-tls', '--type=merge', '-p', JSON.stringify({ data: { 'client-settings.conf': Buffer.from('mine').toString('base64') } })]);
   await kubectl(['-n', ns, 'patch', 'certificate', 'switch', '--type=merge', '-p', JSON.stringify({ spec: { issuerRef: { name: issuer, kind: 'ClusterIssuer' } } })]);
   await waitForCertificateRevision(ns, 'switch', 2, 90_000);
 
   const second = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', 'switch-tls']);
   t.not(second.data['tls.crt'], first.data['tls.crt'], 'the ACME certificate replaced the self-signed one');
   t.is(second.data['ca.crt'], undefined, 'no ca.crt from the previous issuer');
-  t.is(Buffer.from(second.data['keystore.p12'] ?? '', 'base64').toString(), 'mine', 'the user\'s key survived');
+  t.is(Buffer.from(second.data['client-settings.conf'] ?? '', 'base64').toString(), 'mine', 'the user\'s key survived');
   t.is(second.metadata.annotations?.['cert-manager.io/issuer-name'], issuer);
 });
