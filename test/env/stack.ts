@@ -6,6 +6,7 @@
  * Launch specs and ports persist in `.stack/state.json` and pids in `.stack/pids.json`, so any
  * process (an ava worker, the CLI) can restart a component or tear the stack down.
  */
+import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,6 +66,21 @@ interface StackState {
   specs: Partial<Record<Component, LaunchSpec>>;
   /** See `StackEnv.responderPort`. */
   responderPort: number;
+  /** `stackSource()` when it started: a stack built by other set-up code is not reused. */
+  source?: string;
+}
+
+/**
+ * A digest of the code that decides what the stack runs and how (this directory: Pebble's
+ * profiles, Traefik's providers, BIND's zones, the API server's flags). A running stack started by
+ * different set-up code is restarted rather than reused, so a test never meets yesterday's stack.
+ */
+function stackSource(): string {
+  const hash = createHash('sha256');
+  for (const name of readdirSync(import.meta.dirname).filter((n) => n.endsWith('.ts')).sort()) {
+    hash.update(name).update(readFileSync(join(import.meta.dirname, name)));
+  }
+  return hash.digest('hex').slice(0, 16);
 }
 
 type Pids = Partial<Record<Component, number>>;
@@ -156,6 +172,7 @@ async function reusable(bins: Binaries): Promise<StackEnv | undefined> {
   if (JSON.stringify(state.bins) !== JSON.stringify(bins)) return undefined; // rebuilt since: restart
   if (!components.every((c) => isOurs(pids[c], state.specs[c]))) return undefined;
   if (!state.dns) return undefined; // started before the stack had DNS
+  if (state.source !== stackSource()) return undefined; // the set-up code changed since: restart
   const checks = await Promise.all(components.map((c) => readiness(c, state.ports, state.pki, state.dns)().catch(() => false)));
   if (!checks.every(Boolean)) return undefined;
   if (!state.responderPort) {
@@ -325,7 +342,7 @@ async function upLocked(log: (line: string) => void, startedBy: StartedBy): Prom
   const [etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, laggingPrimaryDns, cloudflareApi, web, websecure, traefikApi, responder] =
     portList as [number, number, number, number, number, number, number, number, number, number, number, number, number, number];
   const ports: Ports = { etcdClient, etcdPeer, apiserver, pebble, pebbleManagement, challtestsrvDns, challtestsrvManagement, bindDns, laggingPrimaryDns, cloudflareApi, web, websecure, traefikApi };
-  const state: StackState = { startedBy, ports, pki, dns: newStackDns(), bins, specs: {}, responderPort: pinnedResponderPort ?? responder };
+  const state: StackState = { startedBy, ports, pki, dns: newStackDns(), bins, specs: {}, responderPort: pinnedResponderPort ?? responder, source: stackSource() };
   writeJson(stateFile, state);
   writeKubeconfig(`https://127.0.0.1:${ports.apiserver}`, pki);
 
