@@ -51,6 +51,11 @@ export async function kubectl(args: string[], opts: { input?: string; kubeconfig
         resolve({ stdout, stderr });
       }
     });
+    // A command that reads no input may exit before its stdin is written: its exit status and
+    // stderr say how it went, so the EPIPE that follows is not an error of its own.
+    child.stdin?.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin?.end(opts.input ?? '');
   });
 }
