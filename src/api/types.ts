@@ -195,6 +195,8 @@ export interface SecretKeySelector {
 
 export interface Http01Solver {
   ingress?: { class?: string; ingressClassName?: string; name?: string };
+  /** cert-manager's Gateway API solver: accepted, answered by the one responder (see `unsupportedNote`). */
+  gatewayHTTPRoute?: Record<string, unknown>;
   /** certroute extension: wait this long instead of self-checking. */
   certroute?: { waitInsteadOfSelfCheck?: string };
 }

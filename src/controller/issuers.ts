@@ -213,7 +213,8 @@ async function checkProfile(ctx: Context, key: IssuerKey, spec: NonNullable<Issu
 /**
  * Fields the CRD accepts for compatibility but certroute does not act on are
  * named on the Ready condition, so nothing is silently ignored: solver
- * Ingress tuning (there are no solver pods or Ingresses) and a solver kind no
+ * Ingress and HTTPRoute tuning (there are no solver pods, Ingresses or
+ * HTTPRoutes per challenge) and a solver kind no
  * registered solver handles (names only it could validate fail on their Order).
  */
 export function unsupportedNote(spec: NonNullable<Issuer['spec']['acme']>, solvers: SolverRegistry): string {
@@ -222,6 +223,8 @@ export function unsupportedNote(spec: NonNullable<Issuer['spec']['acme']>, solve
     const ingress = (s.http01?.ingress ?? {}) as Record<string, unknown>;
     const inert = ['name', 'serviceType', 'podTemplate', 'ingressTemplate'].filter((f) => ingress[f] !== undefined);
     if (inert.length) notes.push(`solvers[${i}].http01.ingress.${inert.join('/')} has no effect (certroute creates no solver Ingress or pod)`);
+    const gateway = Object.keys(s.http01?.gatewayHTTPRoute ?? {}).sort();
+    if (gateway.length) notes.push(`solvers[${i}].http01.gatewayHTTPRoute.${gateway.join('/')} has no effect (certroute answers through its one challenge HTTPRoute, --wiring=gateway, or Traefik's route, and creates no HTTPRoute or pod per challenge)`);
     if (s.dns01 && !solvers.get('dns01')) notes.push(`solvers[${i}].dns01 is not implemented yet and is not used`);
   });
   return notes.length ? `; note: ${notes.join('; ')}` : '';

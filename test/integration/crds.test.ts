@@ -269,6 +269,14 @@ const acme = (extra: Obj = {}): Obj => ({
 });
 
 const accepted: Array<[string, Obj]> = [
+  // cert-manager's documentation, "The HTTP-01 solver" for Gateway API users:
+  // solvers: [{ http01: { gatewayHTTPRoute: { parentRefs: [{ name: traefik, namespace: traefik, kind: Gateway }] } } }]
+  ['a Gateway API HTTP-01 solver, as in cert-manager\'s documentation', clusterIssuer('crds-test-ok-gateway', {
+    acme: {
+      server: 'https://127.0.0.1:14000/dir', privateKeySecretRef: { name: 'k' },
+      solvers: [{ http01: { gatewayHTTPRoute: { parentRefs: [{ name: 'traefik', namespace: 'traefik', kind: 'Gateway' }] } } }],
+    },
+  })],
   ['a wildcard and a single-label DNS name', certificate('ok-wildcard', { dnsNames: ['*.example.com', 'localhost'] })],
   ['only IP addresses, v4 and v6', certificate('ok-ips', { ipAddresses: ['10.0.0.1', '2001:db8::1'] })],
   ['only a URI', certificate('ok-uri', { uris: ['spiffe://cluster.local/ns/default/sa/app'] })],
@@ -451,9 +459,6 @@ const rejected: Array<[string, Rejection]> = [
   }],
   ['an ingress solver with both class and ingressClassName', {
     manifest: clusterIssuer('crds-test-bad-class', acme({ solvers: [{ http01: { ingress: { class: 'traefik', ingressClassName: 'traefik' } } }] })), field: 'spec.acme.solvers[0].http01.ingress', says: 'at most one of class, ingressClassName and name',
-  }],
-  ['a Gateway API solver', {
-    manifest: clusterIssuer('crds-test-bad-gateway', acme({ solvers: [{ http01: { gatewayHTTPRoute: { parentRefs: [{ name: 'gw' }] } } }] })), field: 'spec.acme.solvers[0].http01.gatewayHTTPRoute', says: 'certroute does not implement http01.gatewayHTTPRoute',
   }],
   ['a Route53 DNS-01 solver', {
     manifest: clusterIssuer('crds-test-bad-route53', acme({ solvers: [{ dns01: { route53: { region: 'eu-west-1' } } }] })), field: 'spec.acme.solvers[0].dns01.route53', says: 'certroute does not implement dns01.route53',

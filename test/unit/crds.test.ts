@@ -126,9 +126,10 @@ test('Issuer and ClusterIssuer have the same schema', (t) => {
 });
 
 test('no schema preserves unknown fields except the declared-and-rejected ones and opaque copies', (t) => {
-  // Allowed: fields that a CEL rule rejects by name, pod/ingress templates accepted for
-  // compatibility, and the Challenge's copy of an Issuer's solver, except the part certroute acts
-  // on (http01.certroute), which has a schema of its own.
+  // Allowed: fields that a CEL rule rejects by name, pod/ingress templates and the Gateway API
+  // solver (http01.gatewayHTTPRoute) accepted for compatibility, and the Challenge's copy of an
+  // Issuer's solver, except the part certroute acts on (http01.certroute), which has a schema of
+  // its own.
   const allowed = new Set([
     ...['selector', 'dns01', 'http01.ingress', 'http01.gatewayHTTPRoute'].map((p) => `challenges.acme.cert-manager.io .spec.solver.${p}`),
     ...['issuers', 'clusterissuers'].flatMap((k) => [
