@@ -72,6 +72,8 @@ interface Entry {
   fingerprint: string;
   accountUrl: string;
   client: acme.Client;
+  /** The e-mail the account's contact was registered or recalled with. */
+  email: string;
 }
 
 const keyOf = (k: IssuerKey) => `${k.kind}/${k.kind === 'ClusterIssuer' ? '' : (k.namespace ?? '')}/${k.name}`;
@@ -94,21 +96,32 @@ export class AccountRegistry {
    * Registers the issuer's account with the CA through a fresh client (`register` calls
    * newAccount, and updates the contact if it must) and keeps that client for the issuer.
    */
-  async register(key: IssuerKey, version: IssuerVersion, spec: AccountSpec, register: (client: acme.Client) => Promise<void>): Promise<string> {
+  async register(key: IssuerKey, version: IssuerVersion, spec: AccountSpec, email: string, register: (client: acme.Client) => Promise<void>): Promise<string> {
     this.entries.delete(keyOf(key));
     const client = createClient(spec);
     await register(client);
     const accountUrl = client.getAccountUrl();
-    this.entries.set(keyOf(key), { version, fingerprint: fingerprint(spec), accountUrl, client });
+    this.entries.set(keyOf(key), { version, fingerprint: fingerprint(spec), accountUrl, client, email });
     return accountUrl;
   }
 
+  /**
+   * The account URL this process already registered (or recalled) for this issuer, with this
+   * account spec and e-mail. A pass that reads the issuer from a cache older than the status write
+   * of that registration takes it up from here instead of asking the CA a second time.
+   */
+  known(key: IssuerKey, uid: string | undefined, spec: AccountSpec, email: string): string | undefined {
+    const had = this.entries.get(keyOf(key));
+    if (!had || had.fingerprint !== fingerprint(spec) || had.email !== email) return undefined;
+    return !had.version.uid || !uid || had.version.uid === uid ? had.accountUrl : undefined;
+  }
+
   /** Takes up the account the issuer's status remembers, without asking the CA; the client is kept when nothing changed. */
-  recall(key: IssuerKey, version: IssuerVersion, spec: AccountSpec, accountUrl: string): void {
+  recall(key: IssuerKey, version: IssuerVersion, spec: AccountSpec, email: string, accountUrl: string): void {
     const had = this.entries.get(keyOf(key));
     const print = fingerprint(spec);
     const client = had && had.fingerprint === print && had.accountUrl === accountUrl ? had.client : createClient({ ...spec, accountUrl });
-    this.entries.set(keyOf(key), { version, fingerprint: print, accountUrl, client });
+    this.entries.set(keyOf(key), { version, fingerprint: print, accountUrl, client, email });
   }
 
   forget(key: IssuerKey): void {

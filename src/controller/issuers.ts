@@ -159,12 +159,21 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   const key = issuerKey({ name: issuer.metadata.name, kind }, issuer.metadata.namespace);
   const registered = `The ACME account was registered with the ACME server${unsupportedNote(spec, ctx.solvers)}`;
   if (prev?.uri && sameServer && prev.lastRegisteredEmail === email && prev.lastPrivateKeyHash === keyHash) {
-    ctx.accounts.recall(key, version, account, prev.uri);
+    ctx.accounts.recall(key, version, account, email, prev.uri);
     return checkProfile(ctx, key, spec, { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered }, acme: prev });
+  }
+  // Registered by this process a moment ago, and the cache has not seen that status yet.
+  const known = ctx.accounts.known(key, issuer.metadata.uid, account, email);
+  if (known) {
+    ctx.accounts.recall(key, version, account, email, known);
+    return checkProfile(ctx, key, spec, {
+      ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered },
+      acme: { uri: known, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash },
+    });
   }
   try {
     const contact = email ? [`mailto:${email}`] : [];
-    const accountUrl = await ctx.accounts.register(key, version, account, async (client) => {
+    const accountUrl = await ctx.accounts.register(key, version, account, email, async (client) => {
       const created = await call('register account', () => client.createAccount({ termsOfServiceAgreed: true, contact }));
       // An existing key returns the existing account unchanged: a new email needs an update.
       if (!isDeepStrictEqual([...(created.contact ?? [])].sort(), contact)) {

@@ -61,8 +61,8 @@ test('two issuers at the same CA get different agents, each built from its own i
   const issuers = fakeIssuers();
   issuers.cached.set('Issuer/tenant-a/acme', v1).set('ClusterIssuer//acme', v1);
   const registry = new AccountRegistry(issuers);
-  registry.recall(platform, v1, spec('https://ca.test/dir'), 'https://ca.test/acct/1');
-  registry.recall(tenant, v1, spec('https://ca.test/dir', { skipTLSVerify: true }), 'https://ca.test/acct/2');
+  registry.recall(platform, v1, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
+  registry.recall(tenant, v1, spec('https://ca.test/dir', { skipTLSVerify: true }), 'ops@example.com', 'https://ca.test/acct/2');
   const platformAgent = transportOf(registry.client(platform))?.agent;
   const tenantAgent = transportOf(registry.client(tenant))?.agent;
   t.truthy(platformAgent);
@@ -78,9 +78,9 @@ test('a tenant Issuer with skipTLSVerify does not turn off verification for anot
   const registry = new AccountRegistry(issuers);
   const bundled: IssuerKey = { kind: 'Issuer', namespace: 'tenant-b', name: 'acme' };
   // The platform issuer first, then the tenant's: the last one set up must not win the origin.
-  registry.recall(platform, v1, spec(ca.directory), `${ca.directory}/acct/1`);
-  registry.recall(tenant, v1, spec(ca.directory, { skipTLSVerify: true }), `${ca.directory}/acct/2`);
-  registry.recall(bundled, v1, spec(ca.directory, { caBundlePem: ca.certificatePem }), `${ca.directory}/acct/3`);
+  registry.recall(platform, v1, spec(ca.directory), 'ops@example.com', `${ca.directory}/acct/1`);
+  registry.recall(tenant, v1, spec(ca.directory, { skipTLSVerify: true }), 'ops@example.com', `${ca.directory}/acct/2`);
+  registry.recall(bundled, v1, spec(ca.directory, { caBundlePem: ca.certificatePem }), 'ops@example.com', `${ca.directory}/acct/3`);
 
   t.is(await call('get directory', () => registry.client(tenant).getTermsOfServiceUrl()), 'https://ca.test/tos', 'the tenant skips verification, as it asked');
   const err = await t.throwsAsync(call('get directory', () => registry.client(platform).getTermsOfServiceUrl()));
@@ -92,11 +92,11 @@ test('an issuer keeps its client while nothing that makes it changes, and gets a
   const issuers = fakeIssuers();
   issuers.cached.set('ClusterIssuer//acme', v1);
   const registry = new AccountRegistry(issuers);
-  registry.recall(platform, v1, spec('https://ca.test/dir'), 'https://ca.test/acct/1');
+  registry.recall(platform, v1, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
   const first = registry.client(platform);
-  registry.recall(platform, v1, spec('https://ca.test/dir'), 'https://ca.test/acct/1');
+  registry.recall(platform, v1, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
   t.is(registry.client(platform), first, 'kept: its directory and nonces carry over');
-  registry.recall(platform, v1, spec('https://ca.test/dir', { caBundlePem: 'another bundle' }), 'https://ca.test/acct/1');
+  registry.recall(platform, v1, spec('https://ca.test/dir', { caBundlePem: 'another bundle' }), 'ops@example.com', 'https://ca.test/acct/1');
   t.not(registry.client(platform), first);
 });
 
@@ -113,7 +113,7 @@ test('an issuer that has not registered gets AccountNotRegisteredError, and is a
 test('an account of an issuer that was deleted and created again under the same name is not handed to the new one', (t) => {
   const issuers = fakeIssuers();
   const registry = new AccountRegistry(issuers);
-  registry.recall(tenant, v1, spec('https://ca.test/dir'), 'https://ca.test/acct/1');
+  registry.recall(tenant, v1, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
   issuers.cached.set('Issuer/tenant-a/acme', { uid: 'uid-2', generation: 1 });
   t.throws(() => registry.client(tenant), { instanceOf: AccountNotRegisteredError });
 });
@@ -121,11 +121,11 @@ test('an account of an issuer that was deleted and created again under the same 
 test('an account set up for an older generation of the issuer gets AccountNotUpToDateError until the issuer is looked at again', (t) => {
   const issuers = fakeIssuers();
   const registry = new AccountRegistry(issuers);
-  registry.recall(tenant, v1, spec('https://ca.test/dir'), 'https://ca.test/acct/1');
+  registry.recall(tenant, v1, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
   issuers.cached.set('Issuer/tenant-a/acme', { uid: 'uid-1', generation: 2 });
   t.throws(() => registry.client(tenant), { instanceOf: AccountNotUpToDateError, message: /generation 1 of the issuer, which is at 2 now/ });
   t.deepEqual(issuers.refreshed, ['Issuer/tenant-a/acme']);
-  registry.recall(tenant, { uid: 'uid-1', generation: 2 }, spec('https://ca.test/dir'), 'https://ca.test/acct/1');
+  registry.recall(tenant, { uid: 'uid-1', generation: 2 }, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
   t.truthy(registry.client(tenant));
 });
 
@@ -133,7 +133,7 @@ test('an account the CA no longer knows is dropped here and from the issuer’s 
   const issuers = fakeIssuers();
   issuers.cached.set('ClusterIssuer//acme', v1);
   const registry = new AccountRegistry(issuers);
-  registry.recall(platform, v1, spec('https://ca.test/dir'), 'https://ca.test/acct/1');
+  registry.recall(platform, v1, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
   const gone = new AcmeProblemError('ACME get order: account not found', 400, 'urn:ietf:params:acme:error:accountDoesNotExist');
   const err = await t.throwsAsync(registry.throwIfLost(platform, gone), { instanceOf: AccountLostError, message: /no longer knows the account of ClusterIssuer acme; registering it again/ });
   t.is(err?.cause, gone);
@@ -145,9 +145,21 @@ test('any other error leaves the account alone', async (t) => {
   const issuers = fakeIssuers();
   issuers.cached.set('ClusterIssuer//acme', v1);
   const registry = new AccountRegistry(issuers);
-  registry.recall(platform, v1, spec('https://ca.test/dir'), 'https://ca.test/acct/1');
+  registry.recall(platform, v1, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
   await registry.throwIfLost(platform, new AcmeProblemError('ACME create order: rejected', 400, 'urn:ietf:params:acme:error:rejectedIdentifier'));
   await registry.throwIfLost(platform, new Error('ECONNRESET'));
   t.truthy(registry.client(platform));
   t.deepEqual(issuers.forgotten, []);
+});
+
+test('an account this process registered is known for that spec and e-mail, so a pass on a stale cache does not register again', (t) => {
+  const registry = new AccountRegistry(fakeIssuers());
+  const key = { kind: 'ClusterIssuer' as const, name: 'platform' };
+  registry.recall(key, { uid: 'uid-1', generation: 1 }, spec('https://ca.test/dir'), 'ops@example.com', 'https://ca.test/acct/1');
+  t.is(registry.known(key, 'uid-1', spec('https://ca.test/dir'), 'ops@example.com'), 'https://ca.test/acct/1');
+  t.is(registry.known(key, 'uid-1', spec('https://ca.test/dir'), 'security@example.com'), undefined, 'a new e-mail must reach the CA');
+  t.is(registry.known(key, 'uid-1', spec('https://ca.test/dir', { skipTLSVerify: true }), 'ops@example.com'), undefined, 'another transport is another client');
+  t.is(registry.known(key, 'uid-2', spec('https://ca.test/dir'), 'ops@example.com'), undefined, 'a recreated issuer registers');
+  registry.forget(key);
+  t.is(registry.known(key, 'uid-1', spec('https://ca.test/dir'), 'ops@example.com'), undefined, 'a forgotten account (the CA lost it) registers again');
 });
