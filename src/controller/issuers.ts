@@ -158,18 +158,17 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
   const sameServer = prev?.uri ? new URL(prev.uri).host === new URL(spec.server).host : false;
   const key = issuerKey({ name: issuer.metadata.name, kind }, issuer.metadata.namespace);
   const registered = `The ACME account was registered with the ACME server${unsupportedNote(spec, ctx.solvers)}`;
+  const ready = (acme: NonNullable<typeof prev>) =>
+    checkProfile(ctx, key, spec, { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered }, acme });
   if (prev?.uri && sameServer && prev.lastRegisteredEmail === email && prev.lastPrivateKeyHash === keyHash) {
     ctx.accounts.recall(key, version, account, email, prev.uri);
-    return checkProfile(ctx, key, spec, { ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered }, acme: prev });
+    return ready(prev);
   }
   // Registered by this process a moment ago, and the cache has not seen that status yet.
   const known = ctx.accounts.known(key, issuer.metadata.uid, account, email);
   if (known) {
     ctx.accounts.recall(key, version, account, email, known);
-    return checkProfile(ctx, key, spec, {
-      ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered },
-      acme: { uri: known, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash },
-    });
+    return ready({ uri: known, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash });
   }
   try {
     const contact = email ? [`mailto:${email}`] : [];
@@ -180,10 +179,7 @@ async function evaluateAcme(ctx: Context, issuer: Issuer, kind: string, secretNs
         await call('update account contact', () => client.updateAccount({ contact }));
       }
     });
-    return checkProfile(ctx, key, spec, {
-      ready: { status: 'True', reason: IssuerReasons.AccountRegistered, message: registered },
-      acme: { uri: accountUrl, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash },
-    });
+    return ready({ uri: accountUrl, lastRegisteredEmail: email, lastPrivateKeyHash: keyHash });
   } catch (err) {
     ctx.accounts.forget(key);
     const hint = err instanceof AcmeProblemError && err.type === 'urn:ietf:params:acme:error:externalAccountRequired'
