@@ -199,9 +199,18 @@ export class Manager {
     this.term++;
     this.leading = true;
     for (const { queue } of this.running.values()) queue.start();
-    // Level-based: on taking over, look at everything once.
-    for (const { queue, reconciler } of this.running.values()) {
-      for (const key of reconciler.resync()) queue.add(key);
+    // Level-based: on taking over, look at everything once, and say when each controller has.
+    const term = this.term;
+    const started = Date.now();
+    for (const [name, { queue, reconciler }] of this.running) {
+      let keys = 0;
+      for (const key of reconciler.resync()) {
+        queue.add(key);
+        keys++;
+      }
+      void queue.idle().then(() => {
+        if (this.term === term) this.opts.logger.info({ controller: name, keys, ms: Date.now() - started }, 'initial pass done');
+      });
     }
   }
 
