@@ -165,6 +165,25 @@ export class BenchController {
   }
 
   /**
+   * The time (epoch ms) of the controller's first log line with message `msg`
+   * whose fields match `fields`, e.g. the certificates controller's "initial
+   * pass done": the moment it had looked at every Certificate once.
+   */
+  async waitLog(msg: string, fields: Record<string, string>, timeoutMs: number): Promise<{ time: number } & Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      for (const line of readFileSync(this.proc.logFile, 'utf8').split('\n')) {
+        if (!line.includes(`"msg":"${msg}"`)) continue;
+        const entry = JSON.parse(line) as { time: number } & Record<string, unknown>;
+        if (Object.entries(fields).every(([k, v]) => entry[k] === v)) return entry;
+      }
+      if (this.proc.child.exitCode !== null) throw new Error(`the controller exited with code ${this.proc.child.exitCode}; see ${this.proc.logFile}`);
+      await sleep(250);
+    }
+    throw new Error(`the controller logged no "${msg}" within ${timeoutMs} ms; see ${this.proc.logFile}`);
+  }
+
+  /**
    * Waits until the controller has used at most 2 % of one CPU over the last
    * `quietMs`, read from /proc: its queues have drained and nothing is left
    * but watches and timers. Not by scraping /metrics: with 10,000

@@ -31,10 +31,11 @@ export const single: Scenario = {
       const n = ctx.scale(20, 5);
       for (let i = 0; i < n; i++) runs.push(await issue(`single-${i}`));
       const results = [
-        atMost(`single ACME certificate: create → Ready p50 (${n} runs)`, round(p50(runs)), 1000, 'ms'),
+        figure(`single ACME certificate: create → Ready p50 (${n} runs)`, round(p50(runs)), 'ms'),
         figure(`single ACME certificate: create → Ready p95 (${n} runs)`, round(p95(runs)), 'ms'),
       ];
-      if (ctx.floor.p50Ms) results.push(figure('single ACME certificate: p50 / raw floor p50', round(p50(runs) / ctx.floor.p50Ms), '×'));
+      // The target is relative: the raw floor measured in the same run, on the same Pebble.
+      if (ctx.floor.p50Ms) results.push(atMost('single ACME certificate: p50 / raw floor p50', round(p50(runs) / ctx.floor.p50Ms), 1.5, '×'));
       return results;
     } finally {
       await tracker.stop();
