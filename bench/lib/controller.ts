@@ -11,6 +11,8 @@ import { parse } from 'yaml';
 import { pidsFile } from '../../test/env/paths.ts';
 import { freePorts } from '../../test/env/ports.ts';
 import { startController, type ControllerProcess } from '../../test/helpers/controller.ts';
+import { round } from './stats.ts';
+import { atMost, figure, type Result } from './types.ts';
 
 const CLK_TCK = 100; // Linux USER_HZ; `getconf CLK_TCK` on every kernel Node supports
 
@@ -132,22 +134,17 @@ export class BenchController {
     return parseMetrics(await res.text());
   }
 
-  /** API requests by verb so far, from certroute_kube_requests_total. */
-  async kubeRequests(): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
+  /**
+   * API requests so far, from one scrape: by verb (certroute_kube_requests_total) and by verb
+   * and resource, e.g. `update certificates/status` (certroute_kube_requests_by_resource_total).
+   */
+  async kubeRequests(): Promise<RequestCounts> {
+    const out: RequestCounts = { byVerb: {}, byResource: {} };
     for (const [series, value] of await this.metrics()) {
       const verb = /^certroute_kube_requests_total\{verb="(\w+)"\}$/.exec(series)?.[1];
-      if (verb) out[verb] = value;
-    }
-    return out;
-  }
-
-  /** API requests by verb and resource so far (`update certificates/status`), from certroute_kube_requests_by_resource_total. */
-  async kubeRequestsByResource(): Promise<Record<string, number>> {
-    const out: Record<string, number> = {};
-    for (const [series, value] of await this.metrics()) {
+      if (verb) out.byVerb[verb] = value;
       const m = /^certroute_kube_requests_by_resource_total\{verb="(\w+)",resource="([\w./-]+)"\}$/.exec(series);
-      if (m) out[`${m[1]} ${m[2]}`] = value;
+      if (m) out.byResource[`${m[1]} ${m[2]}`] = value;
     }
     return out;
   }
@@ -213,6 +210,29 @@ export class BenchController {
   static async stopAll(): Promise<void> {
     await Promise.all([...BenchController.running].map((c) => c.stop()));
   }
+}
+
+/** API requests by verb, and by verb and resource (`update certificates/status`). */
+export interface RequestCounts {
+  byVerb: Record<string, number>;
+  byResource: Record<string, number>;
+}
+
+/**
+ * What the API requests between two readings cost per certificate, as figures: all verbs
+ * (Events included; against `limit` per certificate when there is one), each verb, and each
+ * verb and resource, the most frequent first. Logs the per-resource line as it goes.
+ */
+export function requestFigures(label: string, certs: number, before: RequestCounts, after: RequestCounts, log: (line: string) => void, limit?: number): Result[] {
+  const byVerb = diffCounts(after.byVerb, before.byVerb);
+  const byResource = Object.entries(diffCounts(after.byResource, before.byResource)).filter(([, c]) => c > 0).sort((a, b) => b[1] - a[1]);
+  log(`  API requests per certificate: ${byResource.map(([k, c]) => `${k} ${round(c / certs)}`).join(', ')}`);
+  const total = Object.values(byVerb).reduce((a, b) => a + b, 0);
+  const allVerbs = `${label}: API requests per certificate, all verbs (Events included)`;
+  return [
+    limit === undefined ? figure(allVerbs, round(total / certs), 'requests') : atMost(allVerbs, round(total / certs), limit, 'requests'),
+    ...[...Object.entries(byVerb), ...byResource].map(([request, count]) => figure(`${label}: API requests, ${request}`, count, `requests (${round(count / certs)}/cert)`)),
+  ];
 }
 
 /** Differences of two by-verb tallies, every verb present. */

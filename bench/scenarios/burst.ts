@@ -4,10 +4,10 @@
  * peak RSS and CPU from /proc, API requests by verb from its /metrics.
  */
 import { Resources } from '../../src/api/types.ts';
-import { BenchController, cpuPerCert, diffCounts, stackCpu } from '../lib/controller.ts';
+import { BenchController, cpuPerCert, requestFigures, stackCpu } from '../lib/controller.ts';
 import { certificate, cleanIssuance, createAll, freshNamespace, ReadyTracker } from '../lib/kube.ts';
 import { round } from '../lib/stats.ts';
-import { atLeast, atMost, figure, type BenchContext, type Result, type Scenario } from '../lib/types.ts';
+import { atLeast, figure, type BenchContext, type Result, type Scenario } from '../lib/types.ts';
 
 export const burst: Scenario = {
   id: 'burst',
@@ -23,7 +23,6 @@ export const burst: Scenario = {
       await ctx.client.create(Resources.certificates, certificate(ns, 'warmup', `warmup.${ns}.bench.test`, issuerRef));
       await tracker.ready('warmup', 60_000);
       const requestsBefore = await ctl.kubeRequests();
-      const byResourceBefore = await ctl.kubeRequestsByResource();
       const syncsBefore = await ctl.metrics();
       const cpuBefore = { controller: ctl.stats().cpuSeconds, ...stackCpu() };
 
@@ -34,12 +33,9 @@ export const burst: Scenario = {
 
       const stats = ctl.stats();
       const cpu = cpuPerCert(cpuBefore, { controller: stats.cpuSeconds, ...stackCpu() }, n);
-      const requests = diffCounts(await ctl.kubeRequests(), requestsBefore);
-      const byResource = Object.entries(diffCounts(await ctl.kubeRequestsByResource(), byResourceBefore)).filter(([, c]) => c > 0).sort((a, b) => b[1] - a[1]);
-      ctx.log(`  API requests per certificate: ${byResource.map(([k, c]) => `${k} ${round(c / n)}`).join(', ')}`);
+      const requests = await ctl.kubeRequests();
       const syncs = [...(await ctl.metrics())].filter(([k]) => k.startsWith('certmanager_controller_sync_call_count{'));
       ctx.log(`  reconciles per certificate: ${syncs.map(([k, v]) => `${/controller="([^"]+)"/.exec(k)?.[1]} ${round((v - (syncsBefore.get(k) ?? 0)) / n)}`).join(', ')}`);
-      const totalRequests = Object.values(requests).reduce((a, b) => a + b, 0);
       ctx.setup[`burst: creating ${n} Certificates (s)`] = round(createMs / 1000);
       const rate = n / seconds;
       const results: Result[] = [
@@ -53,14 +49,8 @@ export const burst: Scenario = {
         figure(`${n} ACME certificates at once: controller peak RSS (VmHWM)`, round(stats.peakRssMB), 'MB'),
         figure(`${n} ACME certificates at once: controller CPU`, round((cpu.controller! * n) / 1000), 's'),
         ...Object.entries(cpu).map(([proc, ms]) => figure(`${n} ACME certificates at once: CPU per certificate, ${proc}`, round(ms), 'ms')),
-        atMost(`${n} ACME certificates at once: API requests per certificate, all verbs (Events included)`, round(totalRequests / n), 15, 'requests'),
+        ...requestFigures(`${n} ACME certificates at once`, n, requestsBefore, requests, ctx.log, 15),
       );
-      for (const [verb, count] of Object.entries(requests)) {
-        results.push(figure(`${n} ACME certificates at once: API requests, ${verb}`, count, `requests (${round(count / n)}/cert)`));
-      }
-      for (const [request, count] of byResource) {
-        results.push(figure(`${n} ACME certificates at once: API requests, ${request}`, count, `requests (${round(count / n)}/cert)`));
-      }
       return results;
     } finally {
       await tracker.stop();
