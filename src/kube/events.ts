@@ -1,8 +1,9 @@
 /**
  * Kubernetes Events on the objects, so `kubectl describe` tells the story.
- * Repeats of the same (object, type, reason, message) within the process are
- * folded into one Event with a rising count, as client-go's recorder does,
- * so a retry loop cannot flood etcd.
+ * As client-go's recorder does: repeats of the same (object, type, reason,
+ * message) within the process are folded into one Event with a rising count,
+ * and each object gets at most 25 Events (new or repeated) in a burst, then one
+ * every 5 minutes (`EventSpamFilter`), so a retry loop cannot flood etcd.
  */
 import type { KubeObject, ResourceDef } from '../api/types.ts';
 import type { KubeClient } from './client.ts';
@@ -17,6 +18,42 @@ export interface EventSink {
   event(obj: KubeObject, def: ResourceDef, type: EventType, reason: string, message: string): void;
 }
 
+/**
+ * client-go's EventSourceObjectSpamFilter: a token bucket per source and
+ * involved object (kind, namespace, name, uid), `burst` tokens, refilled one
+ * per `refillMs`. An Event that finds the bucket empty is dropped, whatever
+ * its reason. The buckets of the least recently seen objects are forgotten
+ * beyond `capacity`, as client-go's LRU cache of 4096 does.
+ */
+export class EventSpamFilter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly burst: number;
+  private readonly refillMs: number;
+  private readonly capacity: number;
+
+  constructor(opts: { burst?: number; refillMs?: number; capacity?: number } = {}) {
+    this.burst = opts.burst ?? 25;
+    this.refillMs = opts.refillMs ?? 5 * 60_000;
+    this.capacity = opts.capacity ?? 4096;
+  }
+
+  /** Takes a token for the object's bucket at `now` (ms); false when it is empty and the Event must be dropped. */
+  allow(objectKey: string, now: number): boolean {
+    const prior = this.buckets.get(objectKey);
+    const bucket = prior ? { tokens: Math.min(this.burst, prior.tokens + (now - prior.at) / this.refillMs), at: now } : { tokens: this.burst, at: now };
+    // Re-inserted, so the Map's first key is the least recently seen.
+    this.buckets.delete(objectKey);
+    this.buckets.set(objectKey, bucket);
+    if (this.buckets.size > this.capacity) this.buckets.delete(this.buckets.keys().next().value as string);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+}
+
+/** The two calls the recorder makes: create an Event, merge-patch its count. */
+export type EventWriter = Pick<KubeClient, 'create' | 'mergePatch'>;
+
 interface Recorded {
   name: string;
   namespace: string;
@@ -24,13 +61,14 @@ interface Recorded {
 }
 
 export class EventRecorder implements EventSink {
-  private readonly client: KubeClient;
+  private readonly client: EventWriter;
   private readonly logger: Logger;
   private readonly component: string;
   private readonly seen = new Map<string, Recorded>();
   private readonly clock: () => Date;
+  private readonly spam = new EventSpamFilter();
 
-  constructor(client: KubeClient, logger: Logger, component = 'certroute', clock: () => Date = () => new Date()) {
+  constructor(client: EventWriter, logger: Logger, component = 'certroute', clock: () => Date = () => new Date()) {
     this.client = client;
     this.logger = logger;
     this.component = component;
@@ -46,8 +84,14 @@ export class EventRecorder implements EventSink {
 
   private async record(obj: KubeObject, def: ResourceDef, type: EventType, reason: string, message: string): Promise<void> {
     const namespace = obj.metadata.namespace ?? 'default';
-    const key = `${def.plural}/${namespace}/${obj.metadata.name}/${obj.metadata.uid ?? ''}/${type}/${reason}/${message}`;
-    const now = kubeTime(this.clock());
+    const object = `${def.plural}/${namespace}/${obj.metadata.name}/${obj.metadata.uid ?? ''}`;
+    const at = this.clock();
+    if (!this.spam.allow(object, at.getTime())) {
+      this.logger.debug({ key: `${namespace}/${obj.metadata.name}`, kind: def.kind, reason }, 'event dropped: too many Events for this object');
+      return;
+    }
+    const key = `${object}/${type}/${reason}/${message}`;
+    const now = kubeTime(at);
     const prior = this.seen.get(key);
     if (prior) {
       prior.count++;

@@ -150,9 +150,10 @@ export class FakeCluster {
     mergePatch: async <T extends KubeObject>(def: ResourceDef, namespace: string | undefined, name: string, patch: unknown) => {
       const current = this.read<T>(def, namespace, name);
       if (!current) throw notFound(def, name);
-      const { metadata = {} } = patch as { metadata?: Partial<KubeObject['metadata']> };
+      // Top-level fields replace (an Event's count); metadata fields merge one level down.
+      const { metadata = {}, ...fields } = patch as { metadata?: Partial<KubeObject['metadata']> };
       if (metadata.resourceVersion !== undefined && metadata.resourceVersion !== current.metadata.resourceVersion) throw conflict(def, name, 'Conflict');
-      const next = { ...current, metadata: { ...current.metadata, ...metadata } };
+      const next = { ...current, ...fields, metadata: { ...current.metadata, ...metadata } };
       this.record('patch', def, next);
       return this.settle(def, next);
     },
