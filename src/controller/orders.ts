@@ -207,7 +207,6 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
         throw err;
       }
       created.set(uid, acmeOrder);
-      ctx.events.event(order, Resources.orders, 'Normal', 'Created', `Created ACME order ${acmeOrder.url}${acmeOrder.replaces ? ` replacing certificate ${acmeOrder.replaces}` : ''}`);
     }
     status.url = acmeOrder.url;
     status.finalizeURL = acmeOrder.finalize;
@@ -349,6 +348,8 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
         },
       });
       created = true;
+      // cert-manager's Event for this step (the ACME order itself gets none; its URL is in status).
+      ctx.events.event(order, Resources.orders, 'Normal', 'Created', `Created Challenge resource "${name}" for domain "${authz.identifier ?? ''}"`);
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;
     }
