@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { exposeLocalPort, kubectl, kubectlPath, loadKubeConfig, up } from '../test/env/stack.ts';
 import { logsDir, repoRoot, stackDir } from '../test/env/paths.ts';
 import { pebbleRoot } from '../test/helpers/pebble.ts';
+import { sourceEntry } from './entry.ts';
 import { servedCertificate, type Served } from '../test/helpers/tls.ts';
 
 const HOST = 'demo.certroute.test';
@@ -45,7 +46,7 @@ async function main(): Promise<number> {
   mkdirSync(logsDir, { recursive: true });
   const logFile = join(logsDir, 'demo-controller.log');
   const log = createWriteStream(logFile);
-  const controller = spawn(process.execPath, [join(repoRoot, 'bin/certroute.js'), 'controller', `--responder-port=${env.responderPort}`, '--metrics-port=0', '--health-port=0'], {
+  const controller = spawn(process.execPath, [join(repoRoot, sourceEntry), 'controller', `--responder-port=${env.responderPort}`, '--metrics-port=0', '--health-port=0'], {
     env: { ...process.env, KUBECONFIG: env.kubeconfig },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

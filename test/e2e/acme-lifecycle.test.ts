@@ -13,6 +13,7 @@ import {
 } from '../helpers/controller.ts';
 import { certificateYaml, deleteIssuers, newIssuer, triggerRenewal } from '../helpers/issuance.ts';
 import { pebbleRoot } from '../helpers/pebble.ts';
+import { sourceEntry } from '../../scripts/entry.ts';
 
 let issuer = '';
 
@@ -90,7 +91,7 @@ test('certroute renew re-issues the certificate like cmctl renew does', async (t
   await waitForCertificateRevision(ns, 'api', 1);
   const { execFile } = await import('node:child_process');
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['bin/certroute.js', 'renew', 'api', '-n', ns], { env: { ...process.env, KUBECONFIG: readEnv().kubeconfig } }, (err, so, se) => (err ? reject(new Error(se)) : resolve(so)));
+    execFile(process.execPath, [sourceEntry, 'renew', 'api', '-n', ns], { env: { ...process.env, KUBECONFIG: readEnv().kubeconfig } }, (err, so, se) => (err ? reject(new Error(se)) : resolve(so)));
   });
   t.regex(out, new RegExp(`Manually triggered issuance of Certificate ${ns}/api`));
   await waitForCertificateRevision(ns, 'api', 2);

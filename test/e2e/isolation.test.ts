@@ -17,6 +17,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { logsDir, repoRoot } from '../env/paths.ts';
 import { kubectl, readEnv } from '../env/stack.ts';
+import { sourceEntry } from '../../scripts/entry.ts';
 import { applyYaml, CONTROLLER_NAMESPACE, kubectlJson, readLog, waitFor, type ControllerProcess, type LeaseView } from '../helpers/controller.ts';
 
 const DEFAULT_PORTS = { responder: 8089, metrics: 9402, health: 9403 };
@@ -47,7 +48,7 @@ function startWithDefaults(): ControllerProcess {
   const logFile = join(logsDir, `isolation-default-${process.pid}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   const { POD_NAMESPACE: _ignored, ...inherited } = process.env;
-  const child = spawn(process.execPath, [join(repoRoot, 'bin/certroute.js'), 'controller'], {
+  const child = spawn(process.execPath, [join(repoRoot, sourceEntry), 'controller'], {
     cwd: repoRoot,
     env: { ...inherited, KUBECONFIG: readEnv().kubeconfig, LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'pipe', 'pipe'],

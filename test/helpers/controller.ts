@@ -20,6 +20,7 @@ import { logsDir, pkiDir, stateFile } from '../env/paths.ts';
 import { clientCertificate, type StackPki } from '../env/pki.ts';
 import { freePorts } from '../env/ports.ts';
 import { exposeLocalPort, kubectl, loadKubeConfig, readEnv, type StackEnv } from '../env/stack.ts';
+import { sourceEntry } from '../../scripts/entry.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -134,9 +135,10 @@ export async function kubeconfigAs(user: string): Promise<string> {
 /**
  * Starts `certroute controller` with this file's responder port, responder Service and Lease;
  * `extraArgs` come last, so they win over these. With `user`, it talks to the apiserver as that
- * user (see `kubeconfigAs`).
+ * user (see `kubeconfigAs`). `entry` is the script Node runs, the source entry unless the
+ * caller (the bench) asks for the compiled one.
  */
-export async function startController(extraArgs: string[] = [], opts: { name?: string; env?: Record<string, string>; user?: string } = {}): Promise<ControllerProcess> {
+export async function startController(extraArgs: string[] = [], opts: { name?: string; env?: Record<string, string>; user?: string; entry?: string } = {}): Promise<ControllerProcess> {
   const env = readEnv();
   await ownResponderService();
   const kubeconfig = opts.user ? await kubeconfigAs(opts.user) : env.kubeconfig;
@@ -144,7 +146,7 @@ export async function startController(extraArgs: string[] = [], opts: { name?: s
   const logFile = join(logsDir, `${name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   const isolation = [`--responder-port=${own.responderPort}`, `--responder-service=${own.responderService}`, `--lease-name=${own.leaseName}`, `--namespace=${CONTROLLER_NAMESPACE}`];
-  const child = spawn(process.execPath, [join(root, 'bin/certroute.js'), 'controller', ...isolation, '--metrics-port=0', '--health-port=0', ...extraArgs], {
+  const child = spawn(process.execPath, [opts.entry ?? join(root, sourceEntry), 'controller', ...isolation, '--metrics-port=0', '--health-port=0', ...extraArgs], {
     cwd: root,
     env: { ...process.env, KUBECONFIG: kubeconfig, LOG_LEVEL: 'debug', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -183,7 +185,7 @@ export interface CliResult {
 /** `certroute …` exactly as a user runs it, with KUBECONFIG set and no TTY. */
 export function certroute(args: string[], kubeconfig = readEnv().kubeconfig): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(root, 'bin/certroute.js'), ...args], { cwd: root, env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [join(root, sourceEntry), ...args], { cwd: root, env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr });
     });

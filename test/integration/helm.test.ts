@@ -17,6 +17,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { applyCrds, crdFiles, crdNames } from '../helpers/crds.ts';
 import { kubectlJson, waitFor } from '../helpers/controller.ts';
 import { helmPath, kubectl, readEnv } from '../env/stack.ts';
+import { sourceEntry } from '../../scripts/entry.ts';
 
 const env = readEnv();
 const repo = resolve(import.meta.dirname, '..', '..');
@@ -417,7 +418,7 @@ test("the Deployment's own arguments start a controller under the chart's RBAC, 
     const [flag = ''] = a.split('=');
     return flag in ports ? `${flag}=${ports[flag as keyof typeof ports]}` : a;
   });
-  const child = spawn(process.execPath, [join(repo, 'bin/certroute.js'), ...args], {
+  const child = spawn(process.execPath, [join(repo, sourceEntry), ...args], {
     cwd: repo,
     env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAMESPACE: ns, LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'pipe', 'pipe'],
