@@ -52,10 +52,14 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
-/** The certroute image's inputs: what the Dockerfile's build context lets in, plus the Dockerfile. */
+/**
+ * The certroute image's inputs: the Dockerfile, and what its build context lets in, read from
+ * .dockerignore (an allowlist of `!path` lines), so a file the image starts to need is in the key.
+ */
 function certrouteInputs(): string[] {
-  const files = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json'].map((f) => join(repoRoot, f));
-  for (const dir of ['bin', 'src', 'crds']) files.push(...filesUnder(join(repoRoot, dir)));
+  const allowed = readFileSync(join(repoRoot, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim()).filter((line) => line.startsWith('!'));
+  const files = ['Dockerfile', '.dockerignore'].map((f) => join(repoRoot, f));
+  for (const path of allowed.map((line) => join(repoRoot, line.slice(1)))) files.push(...(statSync(path).isDirectory() ? filesUnder(path) : [path]));
   return files;
 }
 
