@@ -24,6 +24,7 @@ import { applyYaml, freshNamespace, pebbleClusterIssuer, startController, waitFo
 import { waitIssuerReady } from '../test/helpers/issuance.ts';
 import { serveLocal } from '../test/helpers/tls.ts';
 import { servesName, waitServed } from './lib/traefik.ts';
+import { builtEntry } from '../scripts/entry.ts';
 import {
   challengeRouters, deleteChallengeRoute, traefikApi, traefikDefaults, traefikMiddlewareMode,
   type ApiObject,
@@ -53,7 +54,7 @@ export async function measureIngressRouteToServed(opts: { runs: number; wiring: 
       await deleteChallengeRoute();
     }
     await applyYaml(pebbleClusterIssuer(issuer, env));
-    controller = await startController(middleware ? ['--wiring=middleware'] : [], { env: { LOG_LEVEL: 'info' } });
+    controller = await startController(middleware ? ['--wiring=middleware'] : [], { env: { LOG_LEVEL: 'info' }, entry: await builtEntry() });
     await waitForLeader(controller);
     await waitIssuerReady(issuer);
     if (!middleware) await waitFor('the challenge routers', async () => (await challengeRouters()).length === 2, 30_000);

@@ -1,7 +1,8 @@
 /**
  * The controller under test: the real `certroute controller` process (the
- * container's command), with its /metrics and health ports on free local
- * ports, and what the benchmark reads from outside it: RSS and CPU from
+ * container's command, compiled to dist/ as the image ships it), with its
+ * /metrics and health ports on free local ports, and what the benchmark
+ * reads from outside it: RSS and CPU from
  * /proc, counters from /metrics. Nothing is read from inside the process,
  * so the figures are what an operator's dashboards would show.
  */
@@ -13,6 +14,7 @@ import { freePorts } from '../../test/env/ports.ts';
 import { startController, type ControllerProcess } from '../../test/helpers/controller.ts';
 import { round } from './stats.ts';
 import { atMost, figure, type Result } from './types.ts';
+import { builtEntry } from '../../scripts/entry.ts';
 
 const CLK_TCK = 100; // Linux USER_HZ; `getconf CLK_TCK` on every kernel Node supports
 
@@ -102,12 +104,14 @@ export class BenchController {
    * Leader election off: a Lease left by an earlier, killed controller would
    * otherwise hold reconciling back for its whole duration. Logs at info and
    * with the heap policy, as the chart runs it (debug logging would measure
-   * pino).
+   * pino). From dist/, as the image runs it: the source entry would count
+   * Node's type stripper against every figure.
    */
   static async start(name: string, extraArgs: string[] = []): Promise<BenchController> {
     const [metricsPort, healthPort] = (await freePorts(2)) as [number, number];
     const proc = await startController([`--metrics-port=${metricsPort}`, `--health-port=${healthPort}`, '--leader-elect=false', ...extraArgs], {
       name: `bench-${name}-${process.pid}`,
+      entry: await builtEntry(),
       // BENCH_CONTROLLER_NODE_OPTIONS (e.g. --cpu-prof) profiles the controller without touching the bench process.
       env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_OPTIONS: `${chartHeapPolicy().nodeOptions} ${process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? ''}`.trim() },
     });
