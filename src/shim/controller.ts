@@ -95,7 +95,11 @@ function shimReconciler<T extends KubeObject>(deps: ControllerDeps, kind: RouteK
       } else {
         const spec = specToWrite(existing.spec, want.spec);
         if (spec === undefined) continue;
-        await client.replace<Certificate>(Resources.certificates, { ...structuredClone(existing), spec });
+        // From the live object: the cache has dropped kubectl's last-applied annotation, which a
+        // replace from the cached copy would delete.
+        const live = await client.get<Certificate>(Resources.certificates, want.namespace, want.name);
+        if (live.metadata.uid !== existing.metadata.uid) continue;
+        await client.replace<Certificate>(Resources.certificates, { ...live, metadata: { ...live.metadata, resourceVersion: existing.metadata.resourceVersion }, spec });
         events.event(obj, def, 'Normal', 'UpdateCertificate', `Successfully updated Certificate "${want.name}"`);
       }
     }

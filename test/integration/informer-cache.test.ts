@@ -1,0 +1,56 @@
+/**
+ * What the controller's caches keep of an object, against the real kube-apiserver: a Certificate
+ * applied with `kubectl apply` arrives with managedFields and kubectl's last-applied annotation
+ * (a second copy of the whole object); the cache keeps neither, and keeps every other annotation.
+ * The object on the API server is left as it was.
+ */
+import test from 'ava';
+import type { Certificate } from '../../src/api/types.ts';
+import { Resources } from '../../src/api/types.ts';
+import { KubeClient } from '../../src/kube/client.ts';
+import { Informer, LAST_APPLIED_ANNOTATION } from '../../src/kube/informer.ts';
+import { createLogger } from '../../src/log.ts';
+import { kubeconfigFile } from '../env/paths.ts';
+import { kubectl } from '../env/stack.ts';
+import { applyYaml, waitFor } from '../helpers/controller.ts';
+
+const ns = `informer-cache-${Date.now().toString(36)}`;
+const client = KubeClient.fromKubeconfig(kubeconfigFile);
+let informer: Informer<Certificate> | undefined;
+
+test.before(async () => {
+  await kubectl(['create', 'namespace', ns]);
+});
+
+test.after.always(async () => {
+  await informer?.stop();
+  await kubectl(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+});
+
+test('the Certificate cache drops managedFields and the last-applied annotation of an applied Certificate, and keeps its other annotations', async (t) => {
+  await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: applied
+  namespace: ${ns}
+  annotations: {team.example/owner: payments}
+spec:
+  secretName: applied-tls
+  dnsNames: [applied.example.test]
+  issuerRef: {name: nowhere, kind: Issuer}
+`);
+  const live = await client.get<Certificate>(Resources.certificates, ns, 'applied');
+  t.truthy(live.metadata.annotations?.[LAST_APPLIED_ANNOTATION], 'kubectl apply wrote its annotation on the API server');
+  t.truthy((live.metadata as { managedFields?: unknown[] }).managedFields?.length, 'and the API server keeps managedFields');
+
+  informer = new Informer<Certificate>(client, Resources.certificates, { namespace: ns, logger: createLogger('silent') });
+  await informer.start();
+  const cached = await waitFor('the Certificate in the cache', async () => informer?.get(ns, 'applied'), 30_000);
+  t.is(cached.metadata.annotations?.[LAST_APPLIED_ANNOTATION], undefined, 'no last-applied copy in the cache');
+  t.false('managedFields' in cached.metadata, 'no managedFields in the cache');
+  t.is(cached.metadata.annotations?.['team.example/owner'], 'payments', 'other annotations are kept');
+  t.deepEqual(cached.spec.dnsNames, ['applied.example.test']);
+
+  const after = await client.get<Certificate>(Resources.certificates, ns, 'applied');
+  t.is(after.metadata.annotations?.[LAST_APPLIED_ANNOTATION], live.metadata.annotations?.[LAST_APPLIED_ANNOTATION], 'the object on the API server is untouched');
+});
