@@ -58,7 +58,8 @@ function shimReconciler<T extends KubeObject>(deps: ControllerDeps, kind: RouteK
     if (!obj) return done;
     const result = desiredCertificates(kind, obj);
     for (const [reason, message] of foldWarnings(result.warnings)) events.event(obj, def, 'Warning', reason, message);
-    const owned = certificates.list(namespace).filter((c) => isOwnedBy(c, obj) && c.metadata.labels?.[kind.label] === name);
+    // By the owner index: a namespace with thousands of Certificates is not scanned per route.
+    const owned = certificates.ownedBy(obj).filter((c) => c.metadata.namespace === namespace && c.metadata.labels?.[kind.label] === name);
     if (result.skip) {
       for (const c of owned) {
         await client.delete(Resources.certificates, namespace, c.metadata.name, c.metadata.uid);
