@@ -48,7 +48,6 @@ export const certificatesController: ControllerRegistration<Context> = {
     const { caches } = ctx;
     const reconcile = certificateReconciler(ctx);
     caches.certificates.on((c, ev) => {
-      if (ev === 'delete') ctx.metrics.forgetCertificate(c);
       queue.add(objectKey(c));
       // Certificates naming the same Secret decide together (see refuseSharedSecret).
       for (const other of namingSecret(ctx, c.metadata.namespace, c.spec.secretName)) {
@@ -75,10 +74,7 @@ export function certificateReconciler(ctx: Context): (key: string) => Promise<Ou
     const twins = sharingSecret(ctx, cert);
     if (twins.length > 0) return refuseSharedSecret(ctx, cert, twins);
     const issuing = getCondition(cert.status?.conditions, 'Issuing')?.status === 'True';
-    const outcome = issuing ? await issue(ctx, cert) : await trigger(ctx, cert);
-    const latest = ctx.caches.certificates.get(namespace, name);
-    if (latest) ctx.metrics.observeCertificate(latest);
-    return outcome;
+    return issuing ? issue(ctx, cert) : trigger(ctx, cert);
   };
 }
 

@@ -63,7 +63,10 @@ export class Manager {
   constructor(opts: ManagerOptions) {
     this.opts = opts;
     const { client, logger } = opts;
-    this.metrics = opts.metrics ?? new Metrics({ kubeRequests: () => opts.client.requestCounts, kubeRequestsByResource: () => opts.client.requestCountsByResource });
+    // Only the leader exports the Certificates' series, as before they came from the cache: a
+    // follower reconciles nothing, and with every replica exporting them, `count(...)` over the pods
+    // would count each Certificate once per replica.
+    this.metrics = opts.metrics ?? new Metrics({ kubeRequests: () => opts.client.requestCounts, kubeRequestsByResource: () => opts.client.requestCountsByResource, certificates: () => (this.leading ? this.caches.certificates.list() : []) });
     this.informers = new Informers(client, logger);
     const inf = this.informers;
     this.caches = {

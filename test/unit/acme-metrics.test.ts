@@ -1,7 +1,8 @@
 /**
  * Certificate metrics under cert-manager's names and labels (docs/ARCHITECTURE.md, decision 1), so existing
  * dashboards and alerts keep working: ready_status is one-hot over True/False/Unknown, the
- * timestamps are Unix seconds, and a deleted Certificate leaves no series behind.
+ * timestamps are Unix seconds, and a deleted Certificate leaves no series behind. The series are
+ * read from the Certificate cache at each scrape; here the cache is a Map the test edits.
  */
 import test from 'ava';
 import { Metrics } from '../../src/metrics/metrics.ts';
@@ -14,6 +15,14 @@ const RENEWAL = '2030-03-01T12:00:00Z';
 const secs = (iso: string) => Date.parse(iso) / 1000;
 
 const issued = withCertificateStatus({ notAfter: NOT_AFTER, notBefore: NOT_BEFORE, renewalTime: RENEWAL });
+
+/** Metrics over a stand-in for the Certificate cache: `put` is a watch event's add or update, `drop` its delete. */
+function overCache(...certs: Certificate[]): { m: Metrics; put(c: Certificate): void; drop(c: Certificate): void } {
+  const cache = new Map<string, Certificate>();
+  const put = (c: Certificate): void => void cache.set(`${c.metadata.namespace}/${c.metadata.name}`, c);
+  for (const c of certs) put(c);
+  return { m: new Metrics({ defaultMetrics: false, certificates: () => cache.values() }), put, drop: (c) => void cache.delete(`${c.metadata.namespace}/${c.metadata.name}`) };
+}
 
 async function series(m: Metrics, name: string): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
   const metric = m.registry.getSingleMetric(name);
@@ -36,29 +45,26 @@ test('ready_status is one-hot over True, False and Unknown', async (t) => {
     { name: 'no Ready condition yet', cert: certificate('web'), want: { True: 0, False: 0, Unknown: 1 } },
   ];
   for (const row of table) {
-    const m = new Metrics({ defaultMetrics: false });
-    m.observeCertificate(row.cert);
+    const { m } = overCache(row.cert);
     t.deepEqual(await readiness(m), row.want, row.name);
   }
 });
 
 test('a status flip moves the one hot value; it never leaves two conditions at 1', async (t) => {
-  const m = new Metrics({ defaultMetrics: false });
-  m.observeCertificate(certificate('web', ready('False')));
-  m.observeCertificate(certificate('web', ready('True')));
+  const { m, put } = overCache(certificate('web', ready('False')));
+  t.deepEqual(await readiness(m), { True: 0, False: 1, Unknown: 0 });
+  put(certificate('web', ready('True')));
   t.deepEqual(await readiness(m), { True: 1, False: 0, Unknown: 0 });
 });
 
 test('ready_status carries cert-manager’s labels, with issuer kind and group defaulted', async (t) => {
-  const m = new Metrics({ defaultMetrics: false });
-  m.observeCertificate(certificate('web', inNamespace('shop'), withIssuer('ca'), ready('True')));
+  const { m } = overCache(certificate('web', inNamespace('shop'), withIssuer('ca'), ready('True')));
   const trueSeries = (await series(m, 'certmanager_certificate_ready_status')).find((s) => s.labels.condition === 'True');
   t.deepEqual(trueSeries?.labels, { name: 'web', namespace: 'shop', condition: 'True', issuer_name: 'ca', issuer_kind: 'Issuer', issuer_group: 'cert-manager.io' });
 });
 
 test('expiration, not_after, not_before and renewal are the status timestamps in Unix seconds', async (t) => {
-  const m = new Metrics({ defaultMetrics: false });
-  m.observeCertificate(certificate('web', ready('True'), issued));
+  const { m } = overCache(certificate('web', ready('True'), issued));
   const table: Array<[string, number]> = [
     ['certmanager_certificate_expiration_timestamp_seconds', secs(NOT_AFTER)],
     ['certmanager_certificate_not_after_timestamp_seconds', secs(NOT_AFTER)],
@@ -74,18 +80,16 @@ test('expiration, not_after, not_before and renewal are the status timestamps in
 });
 
 test('a Certificate not issued yet reports 0 for its timestamps, as cert-manager does', async (t) => {
-  const m = new Metrics({ defaultMetrics: false });
-  m.observeCertificate(certificate('web'));
+  const { m } = overCache(certificate('web'));
   t.is((await series(m, 'certmanager_certificate_expiration_timestamp_seconds'))[0]?.value, 0);
   t.is((await series(m, 'certmanager_certificate_renewal_timestamp_seconds'))[0]?.value, 0);
 });
 
-test('forgetCertificate removes every series of that Certificate and no other', async (t) => {
-  const m = new Metrics({ defaultMetrics: false });
+test('a deleted Certificate leaves no series, and the others keep theirs', async (t) => {
   const web = certificate('web', ready('True'), issued);
-  m.observeCertificate(web);
-  m.observeCertificate(certificate('api', ready('False'), issued));
-  m.forgetCertificate(web);
+  const { m, drop } = overCache(web, certificate('api', ready('False'), issued));
+  t.true((await series(m, 'certmanager_certificate_ready_status')).some((s) => s.labels.name === 'web'), 'web is exported before the delete');
+  drop(web);
   const names = [
     'certmanager_certificate_ready_status',
     'certmanager_certificate_expiration_timestamp_seconds',
@@ -102,13 +106,12 @@ test('forgetCertificate removes every series of that Certificate and no other', 
 
 test('changing a Certificate’s issuerRef leaves no series for the old issuer', async (t) => {
   // Otherwise `sum by (name) (certmanager_certificate_ready_status{condition="True"})` counts the
-  // Certificate twice, and forgetCertificate (given the deleted, newest object) never removes them.
-  const m = new Metrics({ defaultMetrics: false });
-  m.observeCertificate(certificate('web', withIssuer('staging', 'ClusterIssuer'), ready('True'), issued));
-  m.observeCertificate(certificate('web', withIssuer('production', 'ClusterIssuer'), ready('True'), issued));
+  // Certificate twice.
+  const { m, put, drop } = overCache(certificate('web', withIssuer('staging', 'ClusterIssuer'), ready('True'), issued));
+  put(certificate('web', withIssuer('production', 'ClusterIssuer'), ready('True'), issued));
   const issuers = new Set((await series(m, 'certmanager_certificate_ready_status')).map((s) => s.labels.issuer_name));
   t.deepEqual([...issuers], ['production']);
-  m.forgetCertificate(certificate('web', withIssuer('production', 'ClusterIssuer')));
+  drop(certificate('web', withIssuer('production', 'ClusterIssuer')));
   t.deepEqual(await series(m, 'certmanager_certificate_ready_status'), [], 'deleting the Certificate leaves nothing');
 });
 
@@ -123,8 +126,7 @@ test('issuer ready_status is one-hot per Issuer and per ClusterIssuer', async (t
 });
 
 test('the exposition carries cert-manager’s metric names, so dashboards and alerts work unchanged', async (t) => {
-  const m = new Metrics({ defaultMetrics: false });
-  m.observeCertificate(certificate('web', ready('True'), issued));
+  const { m } = overCache(certificate('web', ready('True'), issued));
   m.observeIssuer('ClusterIssuer', undefined, 'le', [{ type: 'Ready', status: 'True' }]);
   m.acmeRequests.inc({ scheme: 'https', host: 'acme.test', action: 'new-order', method: 'POST', status: '201' });
   m.acmeDuration.observe({ scheme: 'https', host: 'acme.test', action: 'new-order', method: 'POST', status: '201' }, 0.1);
