@@ -28,6 +28,9 @@ export const isConflict = (err: unknown): boolean => err instanceof ApiError && 
 export const isAlreadyExists = (err: unknown): boolean =>
   err instanceof ApiError && err.statusCode === 409 && err.reason === 'AlreadyExists';
 
+/** Items per page of a list, as client-go's pager asks (its default is 500). */
+export const LIST_PAGE_SIZE = 500;
+
 export interface ListResult<T> {
   items: T[];
   resourceVersion: string;
@@ -204,16 +207,36 @@ export class KubeClient {
     }
   }
 
-  async list<T extends KubeObject>(def: ResourceDef, namespace?: string, labelSelector?: string): Promise<ListResult<T>> {
-    this.count('list', def);
-    const q = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
-    const res = (await this.raw('GET', resourcePath(def, namespace) + q)) as { items: T[]; metadata: { resourceVersion: string } };
+  /**
+   * Lists in pages of `pageSize`, as client-go's pager does, handing each item to `each` as its
+   * page arrives: 10,000 Secrets are never one 60 MB response held whole before the cache trims
+   * them. The pages are one consistent snapshot; if the server expires the continue token
+   * (410 Gone) midway, the list starts again in one piece, as client-go's pager falls back.
+   */
+  async list<T extends KubeObject>(def: ResourceDef, namespace?: string, labelSelector?: string, opts: { pageSize?: number; each?: (item: T) => T } = {}): Promise<ListResult<T>> {
     const apiVersion = def.group === '' ? def.version : `${def.group}/${def.version}`;
-    for (const item of res.items) {
-      item.apiVersion = apiVersion;
-      item.kind = def.kind;
+    const items: T[] = [];
+    const page = async (query: Record<string, string>): Promise<{ resourceVersion: string; continue?: string }> => {
+      this.count('list', def);
+      const q = new URLSearchParams({ ...(labelSelector ? { labelSelector } : {}), ...query }).toString();
+      const res = (await this.raw('GET', resourcePath(def, namespace) + (q ? `?${q}` : ''))) as { items: T[]; metadata: { resourceVersion: string; continue?: string } };
+      for (const item of res.items) {
+        item.apiVersion = apiVersion;
+        item.kind = def.kind;
+        items.push(opts.each ? opts.each(item) : item);
+      }
+      return res.metadata;
+    };
+    const limit = String(opts.pageSize ?? LIST_PAGE_SIZE);
+    let meta = await page({ limit });
+    try {
+      while (meta.continue) meta = await page({ limit, continue: meta.continue });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.statusCode === 410)) throw err;
+      items.length = 0;
+      meta = await page({});
     }
-    return { items: res.items, resourceVersion: res.metadata.resourceVersion };
+    return { items, resourceVersion: meta.resourceVersion };
   }
 
   async create<T extends KubeObject>(def: ResourceDef, obj: T, opts: CallOptions = {}): Promise<T> {

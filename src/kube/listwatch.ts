@@ -65,10 +65,10 @@ export class ListWatch<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const res = await this.client.list<T>(this.def, this.opts.namespace, this.opts.labelSelector);
+    // Each page is trimmed as it arrives, so the whole list is never held untrimmed.
+    const res = await this.client.list<T>(this.def, this.opts.namespace, this.opts.labelSelector, { each: this.opts.transform });
     const fresh = new Map<string, Map<string, T>>();
-    for (const raw of res.items) {
-      const obj = this.opts.transform(raw);
+    for (const obj of res.items) {
       const ns = obj.metadata.namespace ?? '';
       let byName = fresh.get(ns);
       if (!byName) fresh.set(ns, (byName = new Map()));

@@ -2,10 +2,10 @@
  * What the controller's caches keep of an object, against the real kube-apiserver: a Certificate
  * applied with `kubectl apply` arrives with managedFields and kubectl's last-applied annotation
  * (a second copy of the whole object); the cache keeps neither, and keeps every other annotation.
- * The object on the API server is left as it was.
+ * The object on the API server is left as it was. And a list comes in pages, trimmed as they come.
  */
 import test from 'ava';
-import type { Certificate } from '../../src/api/types.ts';
+import type { Certificate, Secret } from '../../src/api/types.ts';
 import { Resources } from '../../src/api/types.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { Informer, LAST_APPLIED_ANNOTATION } from '../../src/kube/informer.ts';
@@ -53,4 +53,25 @@ spec:
 
   const after = await client.get<Certificate>(Resources.certificates, ns, 'applied');
   t.is(after.metadata.annotations?.[LAST_APPLIED_ANNOTATION], live.metadata.annotations?.[LAST_APPLIED_ANNOTATION], 'the object on the API server is untouched');
+});
+
+test('a list comes in pages, each item handed over as its page arrives, and the pages add up to every object', async (t) => {
+  const names = ['p1', 'p2', 'p3', 'p4', 'p5'];
+  for (const name of names) {
+    await client.create<Secret>(Resources.secrets, { metadata: { name, namespace: ns, labels: { 'informer-cache.test/paged': 'yes' } }, type: 'Opaque', data: { filler: Buffer.from(name).toString('base64') } });
+  }
+  const before = client.requestCounts.list;
+  const seen: string[] = [];
+  const res = await client.list<Secret>(Resources.secrets, ns, 'informer-cache.test/paged=yes', {
+    pageSize: 2,
+    each: (item) => {
+      seen.push(item.metadata.name);
+      return { ...item, data: {} };
+    },
+  });
+  t.is(client.requestCounts.list - before, 3, 'five objects in pages of two are three requests');
+  t.deepEqual(seen.sort(), names, 'every object passed through `each`');
+  t.deepEqual(res.items.map((i) => i.metadata.name).sort(), names);
+  t.true(res.items.every((i) => Object.keys(i.data ?? {}).length === 0), 'the list holds what `each` returned');
+  t.regex(res.resourceVersion, /^\d+$/, 'with the snapshot resourceVersion a watch resumes from');
 });
