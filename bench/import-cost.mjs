@@ -5,6 +5,7 @@
  *   node bench/import-cost.mjs                                    # nothing: Node itself
  *   node bench/import-cost.mjs @kubernetes/client-node
  *   node bench/import-cost.mjs reflect-metadata,./src/cli/controller.ts
+ *   node bench/import-cost.mjs reflect-metadata,./dist/cli/controller.js   # as the image runs it, after npm run build
  *
  * Plain JavaScript on purpose: a .ts entry point would load Node's type
  * stripper before the first import and count it against every module.
