@@ -105,6 +105,8 @@ export const steadyState: Scenario = {
       const syncs = metrics.get('certmanager_controller_sync_call_count{controller="certificates"}') ?? Number.NaN;
       const issued = sumOf(new Map([...metrics].filter(([k]) => k.includes('controller="certificaterequests"'))), 'certmanager_controller_sync_call_count');
       const writes = ['create', 'update', 'patch', 'delete'].reduce((n, verb) => n + (metrics.get(`certroute_kube_requests_total{verb="${verb}"}`) ?? 0), 0);
+      const writesByResource = [...metrics].filter(([k, v]) => v > 0 && /^certroute_kube_requests_by_resource_total\{verb="(create|update|patch|delete)"/.test(k));
+      ctx.log(`  API writes: ${writesByResource.map(([k, v]) => `${k.replace(/^[^{]*\{verb="(\w+)",resource="([^"]+)"\}$/, '$1 $2')} ${v}`).join(', ') || 'none'}`);
       const heapUsedMB = sumOf(metrics, 'nodejs_heap_size_used_bytes') / 1e6;
       ctx.log(`  controller memory: RSS ${round(stats.rssMB)} MB, V8 heap ${round(heapUsedMB)} MB used of ${round(sumOf(metrics, 'nodejs_heap_size_total_bytes') / 1e6)} MB, external ${round(sumOf(metrics, 'nodejs_external_memory_bytes') / 1e6)} MB`);
       // V8 hands freed heap pages back only when its memory reducer sees the process idle for a while.
