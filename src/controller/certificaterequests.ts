@@ -9,6 +9,7 @@ import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CertificateRequestAnnotations as CRA, Resources } from '../api/types.ts';
 import { durationMs } from '../base/duration.ts';
 import { controllerReference, decodeB64, encodeB64, objectKey, splitKey } from '../base/objects.ts';
+import { isAlreadyExists } from '../kube/client.ts';
 import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
 import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
@@ -39,7 +40,17 @@ export const certificateRequestsController: ControllerRegistration<Context> = {
   },
 };
 
+/**
+ * Orders this process created, by `namespace/name`, with the time, until the cache shows them: a
+ * pass that runs on the request's own status event, before the Order's watch event arrives, waits
+ * for it instead of sending a create the API server would refuse. After ORDER_SEEN_MS it creates
+ * again (a 409 if the Order is there after all).
+ */
+type CreatedOrders = Map<string, number>;
+const ORDER_SEEN_MS = 30_000;
+
 export function certificateRequestReconciler(ctx: Context): (key: string) => Promise<Outcome> {
+  const created: CreatedOrders = new Map();
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const cr = ctx.caches.certificaterequests.get(namespace, name);
@@ -71,7 +82,7 @@ export function certificateRequestReconciler(ctx: Context): (key: string) => Pro
       await writeStatus(ctx, Resources.certificaterequests, cr, status);
       return requeueAfter(ISSUER_WAIT_MS);
     }
-    if (issuer.spec.acme) return viaOrder(ctx, cr, issuer, status);
+    if (issuer.spec.acme) return viaOrder(ctx, cr, issuer, status, created);
     return signLocally(ctx, cr, issuer, status);
   };
 }
@@ -129,7 +140,7 @@ export function orderName(cr: CertificateRequest, spec: Order['spec']): string {
   return `${shortenName(cr.metadata.name)}-${hash}`;
 }
 
-async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus): Promise<Outcome> {
+async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus, created: CreatedOrders): Promise<Outcome> {
   const ns = cr.metadata.namespace ?? 'default';
   let csr;
   try {
@@ -148,14 +159,21 @@ async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, st
   };
   const name = orderName(cr, spec);
   const order = ctx.caches.orders.get(ns, name);
+  const orderKey = `${ns}/${name}`;
+  const createdAt = created.get(orderKey);
+  if (order) created.delete(orderKey);
   if (!order) {
     status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `Waiting on certificate issuance from order ${ns}/${name}` }, undefined, ctx.clock());
     await writeStatus(ctx, Resources.certificaterequests, cr, status);
+    const now = ctx.clock().getTime();
+    if (createdAt !== undefined && now - createdAt < ORDER_SEEN_MS) return done; // its watch event brings the next pass
     try {
       await ctx.client.create<Order>(Resources.orders, { metadata: { name, namespace: ns, labels: { ...(cr.metadata.labels ?? {}) }, ownerReferences: [controllerReference(Resources.certificaterequests, cr)] }, spec });
+      if (created.size >= 1000) for (const [k, at] of created) if (now - at >= ORDER_SEEN_MS) created.delete(k);
+      created.set(orderKey, now);
       ctx.events.event(cr, Resources.certificaterequests, 'Normal', 'OrderCreated', `Created Order resource ${ns}/${name}`);
     } catch (err) {
-      if (!(err instanceof Error && 'statusCode' in err && (err as { statusCode: number }).statusCode === 409)) throw err;
+      if (!isAlreadyExists(err)) throw err;
     }
     return done;
   }

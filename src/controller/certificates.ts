@@ -15,6 +15,7 @@ import type { Certificate, CertificateRequest, CertificateStatus, Secret } from 
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources, SecretAnnotations } from '../api/types.ts';
 import { exponentialDelay } from '../base/backoff.ts';
 import { controllerOf, controllerReference, decodeB64, isOwnedBy, objectKey, sameContent, splitKey } from '../base/objects.ts';
+import { isAlreadyExists } from '../kube/client.ts';
 import { getCondition, kubeTime, removeCondition, setCondition } from '../kube/conditions.ts';
 import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
@@ -152,12 +153,14 @@ async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
     return requeueAfter(at - now.getTime());
   }
   status.conditions = setCondition(status.conditions, { type: 'Issuing', status: 'True', reason: decision.reason, message: decision.message }, cert.metadata.generation, now);
-  await writeStatus(ctx, Resources.certificates, cert, status);
   ctx.events.event(cert, Resources.certificates, 'Normal', 'Issuing', decision.message);
-  return done;
+  // The issuance's first steps (next key, request) in this pass: Issuing=True is written with
+  // them, one status write instead of three.
+  return issue(ctx, cert, status);
 }
 
-function timesFromSecret(cert: Certificate, secret: Secret | undefined): Pick<CertificateStatus, 'notBefore' | 'notAfter' | 'renewalTime'> {
+/** notBefore, notAfter and renewalTime of the certificate in the Secret, as status shows them; nothing when there is none. */
+export function timesFromSecret(cert: Certificate, secret: Secret | undefined): Pick<CertificateStatus, 'notBefore' | 'notAfter' | 'renewalTime'> {
   const leaf = secret ? secretFacts(secret).certificate : undefined;
   if (!leaf) return {};
   try {
@@ -181,9 +184,13 @@ export function cachedSecret(o: object): void {
   if (secret.metadata.labels?.[NEXT_KEY_LABEL] !== 'true') factsInPlaceOfPem(secret, outputs);
 }
 
-async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
+/**
+ * The issuing steps. `status` is what this pass will write (the trigger hands over its own, with
+ * Issuing=True); `cert` is the object as read, whose resourceVersion the write carries. Every
+ * step that returns writes `status` first, when it differs from what was read.
+ */
+async function issue(ctx: Context, cert: Certificate, status: CertificateStatus = structuredClone(cert.status ?? {})): Promise<Outcome> {
   const ns = cert.metadata.namespace ?? 'default';
-  const status = structuredClone(cert.status ?? {});
   // The Issuing condition says which generation this issuance has seen, so a
   // spec edit that leaves the request in flight is acknowledged all the same.
   const issuing = getCondition(status.conditions, 'Issuing');
@@ -202,7 +209,7 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
     await writeStatus(ctx, Resources.certificates, cert, status);
     return done;
   }
-  if (!nextKey) return createNextKey(ctx, cert, status);
+  if (!nextKey) nextKey = await createNextKey(ctx, cert, status);
   const keyPem = decodeB64(nextKey.data?.['tls.key']);
   if (!keyPem || !keyMatchesSpec(keyPem, cert.spec.privateKey)) {
     await ctx.client.delete(Resources.secrets, ns, nextKey.metadata.name, nextKey.metadata.uid);
@@ -216,6 +223,7 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
   const cr = ctx.caches.certificaterequests.get(ns, crName);
   if (cr && (!isOwnedBy(cr, cert) || !requestMatchesSpec(cr, cert, keyPem))) {
     await ctx.client.delete(Resources.certificaterequests, ns, crName, cr.metadata.uid);
+    await writeStatus(ctx, Resources.certificates, cert, status);
     return requeueAfter(100);
   }
   if (!cr) {
@@ -225,6 +233,7 @@ async function issue(ctx: Context, cert: Certificate): Promise<Outcome> {
     const request = await buildCertificateRequest(cert, crName, revision, nextKey.metadata.name, keyPem);
     await ctx.client.create(Resources.certificaterequests, request);
     ctx.events.event(cert, Resources.certificates, 'Normal', 'Requested', `Created new CertificateRequest resource "${crName}"`);
+    await writeStatus(ctx, Resources.certificates, cert, status);
     return done;
   }
   const ready = getCondition(cr.status?.conditions, 'Ready');
@@ -281,18 +290,20 @@ export function isNextKeyOf(secret: Secret, cert: Certificate): boolean {
   return secret.metadata.labels?.[NEXT_KEY_LABEL] === 'true' && isOwnedBy(secret, cert);
 }
 
-async function createNextKey(ctx: Context, cert: Certificate, status: CertificateStatus): Promise<Outcome> {
+/**
+ * The next private key's Secret, recorded in `status` (written by the caller with the request
+ * it goes into): made now, or adopted when an earlier pass made it and its status write lost
+ * a conflict (a stale cache), rather than joined by another.
+ */
+async function createNextKey(ctx: Context, cert: Certificate, status: CertificateStatus): Promise<Secret> {
   const ns = cert.metadata.namespace ?? 'default';
-  // When the status write after creating a key Secret lost a conflict (a stale
-  // cache), that Secret is adopted on the retry rather than joined by another.
   const unrecorded = nextKeySecrets(ctx, cert).find((s) => {
     const pem = decodeB64(s.data?.['tls.key']);
     return pem !== '' && keyMatchesSpec(pem, cert.spec.privateKey);
   });
   if (unrecorded) {
     status.nextPrivateKeySecretName = unrecorded.metadata.name;
-    await writeStatus(ctx, Resources.certificates, cert, status);
-    return done;
+    return unrecorded;
   }
   let keyPem: string | undefined;
   if (cert.spec.privateKey?.rotationPolicy === 'Never') {
@@ -303,7 +314,7 @@ async function createNextKey(ctx: Context, cert: Certificate, status: Certificat
   keyPem ??= await generatePrivateKey(cert.spec.privateKey ?? {});
   const suffix = Math.random().toString(36).slice(2, 7);
   const name = `${cert.metadata.name.slice(0, 240)}-${suffix}`;
-  await ctx.client.create<Secret>(Resources.secrets, {
+  const created = await ctx.client.create<Secret>(Resources.secrets, {
     metadata: {
       name,
       namespace: ns,
@@ -314,8 +325,7 @@ async function createNextKey(ctx: Context, cert: Certificate, status: Certificat
     data: { 'tls.key': Buffer.from(keyPem).toString('base64') },
   });
   status.nextPrivateKeySecretName = name;
-  await writeStatus(ctx, Resources.certificates, cert, status);
-  return done;
+  return created;
 }
 
 async function recordFailure(ctx: Context, cert: Certificate, status: CertificateStatus, cr: CertificateRequest, message: string): Promise<Outcome> {
@@ -345,8 +355,19 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   Object.assign(built.secret.data ?? {}, keystores.data);
   built.remove.push(...keystores.remove);
   // Merged into the Secret as the API server has it: the cache keeps only the keys certroute
-  // reads, and other keys (added by the user) must survive.
-  const existing = await ctx.client.find<Secret>(Resources.secrets, ns, cert.spec.secretName);
+  // reads, and other keys (added by the user) must survive. A Secret the cache does not show is
+  // created without reading first: if one exists after all (a lagging cache), the create is
+  // refused, and it is read and merged into instead.
+  let existing = secretOf(ctx, cert) ? await ctx.client.find<Secret>(Resources.secrets, ns, cert.spec.secretName) : undefined;
+  if (!existing) {
+    try {
+      await ctx.client.create(Resources.secrets, built.secret);
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      existing = await ctx.client.find<Secret>(Resources.secrets, ns, cert.spec.secretName);
+      if (!existing) throw err;
+    }
+  }
   if (existing) {
     const merged: Secret = {
       ...structuredClone(existing),
@@ -363,8 +384,6 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
     if (built.secret.data?.['ca.crt'] === undefined) delete merged.data?.['ca.crt'];
     for (const key of built.remove) delete merged.data?.[key];
     if (!sameContent(merged, existing)) await ctx.client.replace(Resources.secrets, merged);
-  } else {
-    await ctx.client.create(Resources.secrets, built.secret);
   }
   const leaf = built.leaf;
   // What ARI said was about the certificate just replaced; the new one is asked about anew.

@@ -68,12 +68,14 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
   const poller = new Backoff(ctx.config.pollMinMs, ctx.config.pollMaxMs);
   // The first misses are usually route propagation in Traefik (~100 ms).
   const notReady = new Backoff(100, ctx.config.selfCheckRetryMs);
+  const accepted: Accepted = new Map();
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const ch = ctx.caches.challenges.get(namespace, name);
     if (!ch) {
       poller.reset(key);
       notReady.reset(key);
+      accepted.delete(key);
       return done;
     }
     const solver = ctx.solvers.forChallenge(ch);
@@ -93,7 +95,10 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
     }
     ctx.metrics.observeChallenge(ch);
     const state = ch.status?.state;
-    if (state === 'valid' || state === 'invalid' || state === 'errored' || state === 'expired') return done;
+    if (state === 'valid' || state === 'invalid' || state === 'errored' || state === 'expired') {
+      accepted.delete(key);
+      return done;
+    }
     const status: ChallengeStatus = structuredClone(ch.status ?? {});
     // Only a Challenge of certroute's own Order is presented (and served: the solvers' views apply
     // the same check).
@@ -138,7 +143,7 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
       return done;
     }
     try {
-      if (status.state === 'pending') return await accept(ctx, solver, ch, status, key, notReady, poller);
+      if (status.state === 'pending' && accepted.get(key) !== ch.metadata.uid) return await accept(ctx, solver, ch, status, key, notReady, poller, accepted);
       return await pollAuthorization(ctx, ch, status, () => poller.next(key));
     } catch (err) {
       await ctx.accounts.throwIfLost(issuerKey(ch.spec.issuerRef, namespace), err);
@@ -154,7 +159,16 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
   };
 }
 
-async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, status: ChallengeStatus, key: string, notReady: Backoff, poller: Backoff): Promise<Outcome> {
+/**
+ * Challenges this process accepted at the CA (key → uid) while their status still says pending:
+ * "processing" is not written down, as in cert-manager, which waits for the authorization after
+ * accepting and writes its final state once. The next passes poll the authorization. A pass
+ * that does not know of the accept (another process, after a restart) accepts again, and the
+ * CA's refusal leads it to the CA's state (see `accept`).
+ */
+type Accepted = Map<string, string | undefined>;
+
+async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, status: ChallengeStatus, key: string, notReady: Backoff, poller: Backoff, accepted: Accepted): Promise<Outcome> {
   const readiness = await solver.check(ch);
   if (readiness.kind === 'wait') return requeueAfter(readiness.ms);
   if (readiness.kind === 'notReady') {
@@ -179,15 +193,26 @@ async function accept(ctx: Context, solver: ChallengeSolver, ch: Challenge, stat
     if (!(err instanceof AcmeProblemError) || (await challengeStateAtCa(client, ch)) === 'pending') throw err;
     answered = { status: 'processing' };
   }
-  status.state = answered.status === 'valid' ? 'valid' : 'processing';
-  status.reason = answered.status === 'valid' ? 'Successfully authorized domain' : 'Challenge accepted; waiting for the ACME server to validate';
-  if (status.state === 'valid') status.processing = false;
+  poller.reset(key);
+  if (answered.status !== 'valid') {
+    if (status.reason) {
+      // A self-check failure the status still shows is not left standing while the CA validates.
+      status.state = 'processing';
+      status.reason = 'Challenge accepted; waiting for the ACME server to validate';
+      await writeStatus(ctx, Resources.challenges, ch, status);
+    } else {
+      accepted.set(key, ch.metadata.uid);
+    }
+    return requeueAfter(poller.next(key));
+  }
+  status.state = 'valid';
+  status.reason = 'Successfully authorized domain';
+  status.processing = false;
   await writeStatus(ctx, Resources.challenges, ch, status);
   // cert-manager's Events only: accepting is not one; a CA that validates at once gets the
   // DomainVerified the polling pass would otherwise record.
-  if (status.state === 'valid') verified(ctx, ch);
-  poller.reset(key);
-  return status.state === 'valid' ? done : requeueAfter(poller.next(key));
+  verified(ctx, ch);
+  return done;
 }
 
 async function challengeStateAtCa(client: AcmeClient, ch: Challenge): Promise<string | undefined> {

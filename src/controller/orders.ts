@@ -92,7 +92,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
  * up with it yet): such a pass resumes the order it already has instead of opening a duplicate.
  */
 type CreatedOrders = Map<string, CreatedOrder>;
-type CreatedOrder = Pick<AcmeOrder, 'url' | 'finalize' | 'status'> & { profile?: string; replaces?: string };
+type CreatedOrder = Pick<AcmeOrder, 'url' | 'finalize' | 'status' | 'authorizations'> & { profile?: string; replaces?: string };
 
 /** How often an Order waiting for a place looks again, besides being woken when an order ends. */
 const ORDER_PLACE_RECHECK_MS = 5_000;
@@ -152,7 +152,7 @@ async function createOrder(ctx: Context, order: Order, client: AcmeClient): Prom
   const send = async (data: typeof base & { replaces?: string }) => {
     const made = await call('create order', () => client.createOrder(data as Parameters<AcmeClient['createOrder']>[0]));
     const profile = (made as { profile?: unknown }).profile;
-    return { url: made.url, finalize: made.finalize, status: made.status, ...(typeof profile === 'string' ? { profile } : {}) };
+    return { url: made.url, finalize: made.finalize, status: made.status, authorizations: made.authorizations, ...(typeof profile === 'string' ? { profile } : {}) };
   };
   if (replaces) {
     try {
@@ -213,6 +213,14 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
     status.state = acmeOrder.status;
     if (acmeOrder.profile) status.profile = acmeOrder.profile;
     if (acmeOrder.replaces) status.replaces = acmeOrder.replaces;
+    // The authorizations go into the same write, one write and one pass fewer; when reading
+    // them fails, the URL is written all the same before the error goes to the queue.
+    try {
+      status.authorizations = await readAuthorizations(client, { ...acmeOrder, identifiers: [] });
+    } catch (err) {
+      await writeStatus(ctx, Resources.orders, order, status);
+      throw err;
+    }
     await writeStatus(ctx, Resources.orders, order, status);
     return done;
   }
@@ -221,16 +229,9 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
   const acmeOrder = (): AcmeOrder => ({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'pending', identifiers: [], authorizations: (status.authorizations ?? []).map((a) => a.url) });
   if (!status.authorizations) {
     const fresh = await call('get order', () => client.getOrder(acmeOrder()));
-    const authzs = await call('get authorizations', () => client.getAuthorizations(fresh));
+    status.authorizations = await readAuthorizations(client, fresh);
     status.finalizeURL = fresh.finalize;
     status.state = fresh.status;
-    status.authorizations = authzs.map((a): AcmeAuthorization => ({
-      url: a.url,
-      identifier: a.identifier.value,
-      wildcard: a.wildcard ?? false,
-      initialState: a.status,
-      challenges: a.challenges.map((c) => ({ url: c.url, token: 'token' in c ? String(c.token) : '', type: c.type })),
-    }));
     await writeStatus(ctx, Resources.orders, order, status);
     return done;
   }
@@ -247,6 +248,18 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
   return refresh(ctx, order, status, client, poll, reset);
 }
 
+/** The order's authorizations as status records them: identifier, initial state, and each challenge offered. */
+async function readAuthorizations(client: AcmeClient, order: AcmeOrder): Promise<AcmeAuthorization[]> {
+  const authzs = await call('get authorizations', () => client.getAuthorizations(order));
+  return authzs.map((a): AcmeAuthorization => ({
+    url: a.url,
+    identifier: a.identifier.value,
+    wildcard: a.wildcard ?? false,
+    initialState: a.status,
+    challenges: a.challenges.map((c) => ({ url: c.url, token: 'token' in c ? String(c.token) : '', type: c.type })),
+  }));
+}
+
 async function finalize(ctx: Context, order: Order, status: OrderStatus, client: AcmeClient, poll: () => number, reset: () => void): Promise<Outcome> {
   const csr = decodeB64(order.spec.request);
   let finalized: AcmeOrder;
@@ -261,7 +274,7 @@ async function finalize(ctx: Context, order: Order, status: OrderStatus, client:
   }
   status.state = finalized.status;
   if (finalized.certificate) return download(ctx, order, status, client, finalized);
-  await writeStatus(ctx, Resources.orders, order, status);
+  if (finalized.status !== 'processing') await writeStatus(ctx, Resources.orders, order, status);
   return requeueAfter(poll());
 }
 
@@ -269,7 +282,10 @@ async function finalize(ctx: Context, order: Order, status: OrderStatus, client:
 async function refresh(ctx: Context, order: Order, status: OrderStatus, client: AcmeClient, poll: () => number, reset: () => void): Promise<Outcome> {
   const fresh = await call('get order', () => client.getOrder({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'pending', identifiers: [], authorizations: [] }));
   if (fresh.status === 'valid' && fresh.certificate) return download(ctx, order, status, client, fresh);
-  if (fresh.status === status.state) return requeueAfter(poll());
+  // "processing" (the CA signing after finalize) is not written down either: as in cert-manager,
+  // which waits for the certificate after finalizing, status goes from pending to valid in one
+  // write. Polling needs no record of it: a pass after a restart reads the order from the CA.
+  if (fresh.status === status.state || fresh.status === 'processing') return requeueAfter(poll());
   reset();
   // "ready" is not written down: the same pass finalizes, one status write and one pass fewer.
   // A crash in between is safe: the next pass reads the order from the CA again. (A refresh

@@ -22,6 +22,7 @@ import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { pickInWindow } from '../pki/ari.ts';
 import { secretFacts } from '../pki/secret-facts.ts';
+import { timesFromSecret } from './certificates.ts';
 import { findIssuer, issuerKey, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
@@ -102,6 +103,9 @@ export function renewalInfoReconciler(ctx: Context): (key: string) => Promise<Ou
     if (unchanged && had.lastChecked && now - Date.parse(had.lastChecked) < REWRITE_UNCHANGED_MS) return requeueAfter(wait);
     const status: CertificateStatus = structuredClone(cert.status ?? {});
     status.acme = { ...status.acme, ari };
+    // The renewal time this moment gives, in the same write: the Certificate reconciler would
+    // otherwise write it in a second one, on the event of this one.
+    Object.assign(status, timesFromSecret({ ...cert, status }, secret));
     await writeStatus(ctx, Resources.certificates, cert, status);
     return requeueAfter(wait);
   };

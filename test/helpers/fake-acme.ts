@@ -59,9 +59,18 @@ export class FakeCa implements AcmeSteps {
     this.calls.push('finalizeOrder');
     const held = this.order(order.url);
     if (held.status !== 'ready') throw problem('orderNotReady', `Order's status ("${held.status}") is not acceptable for finalization`);
+    if (this.slowSigning) held.status = 'processing';
+    else this.finishSigning(held.url);
+    return structuredClone(held);
+  }
+
+  /** A CA that signs after answering finalize: the order stays processing until `finishSigning`. */
+  slowSigning = false;
+
+  finishSigning(orderUrl: string): void {
+    const held = this.order(orderUrl);
     held.status = 'valid';
     held.certificate = `${held.url}/cert`;
-    return structuredClone(held);
   }
 
   async getCertificate(order: Order): Promise<string> {

@@ -45,14 +45,44 @@ async function answer(h: Harness, request: CertificateRequest): Promise<void> {
   });
 }
 
-test('the first pass of an issuance creates the next private key in a Secret the Certificate owns, and records its name', async (t) => {
+test('the first pass of an issuance creates the next private key in a Secret the Certificate owns and the request for it, and records the key in one status write', async (t) => {
   const h = issuingCertificate();
   await pass(h);
   const keyName = current(h).status?.nextPrivateKeySecretName;
   const key = h.cluster.read<Secret>(Resources.secrets, 'apps', keyName ?? '');
   t.is(key?.metadata.labels?.[NEXT_KEY_LABEL], 'true');
   t.is(key?.metadata.ownerReferences?.[0]?.uid, h.cert.metadata.uid);
-  t.deepEqual(requests(h), [], 'no request yet: one step per pass');
+  t.deepEqual(requests(h).map((r) => r.metadata.annotations?.['cert-manager.io/private-key-secret-name']), [keyName]);
+  t.deepEqual(h.cluster.writes.map((w) => `${w.verb} ${w.resource}`), ['create secrets', 'create certificaterequests', 'status certificates']);
+});
+
+test('a Certificate whose Secret does not exist is marked Issuing and gets its next key and request in the same pass and the same status write', async (t) => {
+  const h = harness();
+  h.cluster.seed(Resources.certificates, certificate('web'));
+  await pass(h);
+  const cert = current(h);
+  t.like(cert.status?.conditions?.find((c) => c.type === 'Issuing'), { status: 'True', reason: 'DoesNotExist' });
+  t.truthy(cert.status?.nextPrivateKeySecretName);
+  t.is(requests(h)[0]?.metadata.name, 'web-1');
+  t.is(h.cluster.writes.filter((w) => w.verb === 'status').length, 1);
+  t.deepEqual(h.events.map((e) => e.split(':')[0]), ['Normal Issuing', 'Normal Requested']);
+});
+
+test('a key made by a pass whose status write was lost is taken up by the next pass, with the request made for it', async (t) => {
+  const h = issuingCertificate();
+  const replaceStatus = h.cluster.client.replaceStatus;
+  h.cluster.client.replaceStatus = async () => {
+    throw new Error('the API server went away');
+  };
+  await t.throwsAsync(pass(h), { message: /went away/ });
+  const [made] = h.cluster.all<Secret>(Resources.secrets, 'apps');
+  const [request] = requests(h);
+  t.truthy(request, 'the request was made before the status write');
+  h.cluster.client.replaceStatus = replaceStatus;
+  await pass(h);
+  t.is(current(h).status?.nextPrivateKeySecretName, made?.metadata.name, 'the key already made');
+  t.is(h.cluster.all<Secret>(Resources.secrets, 'apps').length, 1, 'no second key');
+  t.deepEqual(requests(h).map((r) => r.metadata.uid), [request?.metadata.uid], 'the same request');
 });
 
 test('with a next key, a pass creates the CertificateRequest of the next revision, owned by the Certificate, for that key', async (t) => {
@@ -125,6 +155,24 @@ test('a Ready request’s chain goes into the Secret, the revision moves to 1, I
   t.is(secret?.type, 'kubernetes.io/tls');
   t.is(secret?.metadata.annotations?.['cert-manager.io/certificate-name'], 'web');
   t.is(h.cluster.read(Resources.secrets, 'apps', keyName), undefined, 'no private key outlives its issuance');
+});
+
+test('a new Secret is created without reading it first; one the cache does not show yet is read and merged into, keeping the user’s keys', async (t) => {
+  const fresh = issuingCertificate();
+  await answer(fresh, await requested(fresh));
+  await pass(fresh);
+  t.deepEqual(fresh.cluster.reads.filter((r) => r.endsWith('/web-tls')), [], 'no read of a Secret the cache does not show');
+  t.truthy(fresh.cluster.read<Secret>(Resources.secrets, 'apps', 'web-tls')?.data?.['tls.crt']);
+
+  const h = issuingCertificate();
+  h.cluster.seed(Resources.secrets, { metadata: { name: 'web-tls', namespace: 'apps' }, type: 'kubernetes.io/tls', data: { 'user-key': encodeB64('kept') } } as Secret);
+  h.cluster.showInCache(Resources.secrets, 'apps', 'web-tls', undefined);
+  await answer(h, await requested(h));
+  await pass(h);
+  const secret = h.cluster.read<Secret>(Resources.secrets, 'apps', 'web-tls');
+  t.truthy(secret?.data?.['tls.crt'], 'the chain went in');
+  t.is(decodeB64(secret?.data?.['user-key']), 'kept', 'merged, not replaced');
+  t.is(current(h).status?.revision, 1);
 });
 
 test('a pass that finds the request still pending writes nothing when the generation it saw is recorded already', async (t) => {

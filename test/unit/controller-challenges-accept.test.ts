@@ -68,19 +68,36 @@ test('a solver that asks to wait is asked again after that wait, and nothing is 
   t.is(h.cluster.writes.length, writes);
 });
 
-test('once its solver is ready the challenge is accepted at the CA and the Challenge is processing', async (t) => {
+test('once its solver is ready the challenge is accepted at the CA, with no status write: the next passes poll until the CA has decided', async (t) => {
   const h = await withChallenge(pending);
-  await h.reconcile(KEY);
-  t.like(current(h)?.status, { state: 'processing', processing: true });
+  const writes = h.cluster.writes.length;
+  const outcome = await h.reconcile(KEY);
+  t.true(outcome.kind === 'requeueAfter', 'it polls');
   t.deepEqual(h.ca.calls, ['completeChallenge']);
   t.false(h.events.some((e) => e.includes('Accepted')), 'cert-manager records no Event when a challenge is accepted');
+  await h.reconcile(KEY);
+  t.deepEqual(h.ca.calls, ['completeChallenge', 'getAuthorizations'], 'the next pass polls the authorization, it does not accept again');
+  t.is(h.cluster.writes.length, writes, 'as cert-manager, processing is not written');
+  h.ca.validate(h.authzUrl);
+  await h.reconcile(KEY);
+  t.like(current(h)?.status, { state: 'valid', processing: false, reason: 'Successfully authorized domain' });
+  t.is(h.cluster.writes.length, writes + 1, 'pending to valid in one write');
+});
+
+test('an accepted Challenge whose status still shows a self-check failure is written as processing, so the failure does not stand', async (t) => {
+  const h = await withChallenge(withChallengeState('pending', 'self-check got 404 from Traefik', { presented: true, processing: true }));
+  await h.reconcile(KEY);
+  t.like(current(h)?.status, { state: 'processing', reason: 'Challenge accepted; waiting for the ACME server to validate' });
 });
 
 test('an accept the CA refuses because an earlier pass already accepted carries on from the CA’s state', async (t) => {
   const h = await withChallenge(pending);
   await h.ca.completeChallenge({ url: current(h)!.spec.url });
   await h.reconcile(KEY);
-  t.is(current(h)?.status?.state, 'processing');
+  t.deepEqual(h.ca.calls, ['completeChallenge', 'completeChallenge', 'getAuthorizations'], 'refused, then the CA is asked where it went');
+  h.ca.validate(h.authzUrl);
+  await h.reconcile(KEY);
+  t.is(current(h)?.status?.state, 'valid');
 });
 
 test('a processing Challenge becomes valid when the CA has validated it', async (t) => {

@@ -79,11 +79,12 @@ test('an Order waits for a place while --max-concurrent-orders orders are open a
   const reconcile = orderReconciler(h.ctx);
   await reconcile('apps/one');
   const waiting = await reconcile('apps/two');
-  t.deepEqual(h.ca.calls, ['createOrder'], 'one order at the CA');
+  const created = () => h.ca.calls.filter((c) => c === 'createOrder');
+  t.deepEqual(created(), ['createOrder'], 'one order at the CA');
   t.like(waiting, { kind: 'requeueAfter' }, 'the second waits');
   t.is(current(h, 'two').status?.url, undefined);
   h.cluster.seed(Resources.orders, { ...current(h, 'one'), status: { ...current(h, 'one').status, state: 'valid' } });
   await reconcile('apps/two');
-  t.deepEqual(h.ca.calls, ['createOrder', 'createOrder']);
+  t.deepEqual(created(), ['createOrder', 'createOrder']);
   t.truthy(current(h, 'two').status?.url);
 });

@@ -30,11 +30,24 @@ async function presented(h: ReturnType<typeof withOrder>): Promise<void> {
   for (let i = 0; i < 3; i++) await h.reconcile(KEY);
 }
 
-test('an Order without a URL creates the order at the CA and records its URL, finalize URL and state', async (t) => {
+test('an Order without a URL creates the order at the CA and records its URL, finalize URL, state and authorizations in one write', async (t) => {
   const h = withOrder();
   await h.reconcile(KEY);
   t.like(current(h).status, { url: 'https://ca.test/acme/order/1', finalizeURL: 'https://ca.test/acme/order/1/finalize', state: 'pending' });
-  t.deepEqual(h.ca.calls, ['createOrder']);
+  t.deepEqual(current(h).status?.authorizations?.map((a) => a.identifier), ['a.test', 'b.test']);
+  t.deepEqual(h.ca.calls, ['createOrder', 'getAuthorizations']);
+  t.deepEqual(h.cluster.writes.filter((w) => w.resource === 'orders'), [{ verb: 'status', resource: 'orders', key: 'apps/web-1-1234' }]);
+  t.deepEqual(challenges(h), [], 'no Challenge yet: they are the next pass');
+});
+
+test('when reading the new order’s authorizations fails, its URL is written all the same before the error is retried', async (t) => {
+  const h = withOrder();
+  h.ca.getAuthorizations = async () => {
+    throw new Error('connection reset');
+  };
+  await t.throwsAsync(h.reconcile(KEY), { message: /connection reset/ });
+  t.is(current(h).status?.url, 'https://ca.test/acme/order/1');
+  t.is(current(h).status?.authorizations, undefined);
 });
 
 test('a pass that does not see the URL it wrote (a lost status write) resumes that order instead of opening a second', async (t) => {
@@ -49,6 +62,8 @@ test('a pass that does not see the URL it wrote (a lost status write) resumes th
 test('with a URL and no authorizations, a pass records the authorizations and their challenges', async (t) => {
   const h = withOrder();
   await h.reconcile(KEY);
+  const { url, finalizeURL, state } = current(h).status ?? {};
+  h.cluster.seed(Resources.orders, { ...current(h), status: { url, finalizeURL, state } });
   await h.reconcile(KEY);
   const authorizations = current(h).status?.authorizations ?? [];
   t.deepEqual(authorizations.map((a) => a.identifier), ['a.test', 'b.test']);
@@ -87,6 +102,28 @@ test('once every Challenge is valid the Order reads the CA again, finalizes in t
   await h.reconcile(KEY);
   t.is(current(h).status?.state, 'valid');
   t.regex(decodeB64(current(h).status?.certificate), /fake chain of https:\/\/ca\.test\/acme\/order\/1/);
+  t.deepEqual(h.ca.calls.filter((c) => c === 'finalizeOrder'), ['finalizeOrder'], 'finalized once');
+});
+
+test('an Order the CA is still signing after finalize is polled without a status write; its next write is valid with the chain', async (t) => {
+  const h = withOrder();
+  h.ca.slowSigning = true;
+  await presented(h);
+  for (const ch of challenges(h)) {
+    h.ca.validate(ch.spec.authorizationURL);
+    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
+  }
+  const writes = () => h.cluster.writes.filter((w) => w.resource === 'orders').length;
+  const before = writes();
+  await h.reconcile(KEY);
+  await h.reconcile(KEY);
+  t.is(h.ca.orders.get(current(h).status?.url ?? '')?.status, 'processing', 'finalized, and the CA is signing');
+  t.is(writes(), before, 'processing is not written');
+  h.ca.finishSigning(current(h).status?.url ?? '');
+  await h.reconcile(KEY);
+  t.is(writes(), before + 1);
+  t.is(current(h).status?.state, 'valid');
+  t.truthy(current(h).status?.certificate);
   t.deepEqual(h.ca.calls.filter((c) => c === 'finalizeOrder'), ['finalizeOrder'], 'finalized once');
 });
 
