@@ -10,9 +10,7 @@ import { controllerReference, encodeB64 } from '../base/objects.ts';
 import { parseCertificateChain, validateForSecret, type CertificateInfo } from '../pki/cert.ts';
 import { createCsr } from '../pki/csr.ts';
 import { publicKeyFingerprint } from '../pki/keys.ts';
-import { subjectFields } from '../pki/names.ts';
 import { formatOutputs } from '../pki/outputs.ts';
-import { x509 } from '../pki/x509.ts';
 import { requestCsr, requestMismatches } from '../pki/request-match.ts';
 
 export async function buildCertificateRequest(cert: Certificate, name: string, revision: number, keySecretName: string, keyPem: string): Promise<CertificateRequest> {
@@ -65,7 +63,7 @@ function csvJoin(values: readonly string[]): string {
  * the SAN lists always, the subject attributes and email SANs when present.
  */
 function certificateDetailAnnotations(leaf: CertificateInfo): Record<string, string> {
-  const subject = subjectFields(new x509.X509Certificate(leaf.pem).subjectName);
+  const subject = leaf.subjectFields;
   const out: Record<string, string> = { [SA.commonName]: leaf.commonName ?? '' };
   if (subject.serialNumber) out[SA.subjectSerialNumber] = subject.serialNumber;
   const lists: Array<[string, readonly string[], boolean]> = [

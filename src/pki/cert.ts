@@ -9,7 +9,7 @@
 import { X509Certificate as NodeCertificate } from 'node:crypto';
 import { ariCertificateId } from './ari.ts';
 import { parsePrivateKey, publicKeyFingerprint, spkiFingerprint } from './keys.ts';
-import { sansFromExtensions, subjectFields } from './names.ts';
+import { sansFromExtensions, subjectFields, type SubjectFields } from './names.ts';
 import { memoize } from './memo.ts';
 import { pemBlocks } from './pem.ts';
 import { usageBitsFromExtensions, usageStrings } from './usages.ts';
@@ -26,6 +26,8 @@ export interface CertificateInfo {
   uris: string[];
   emailAddresses: string[];
   organizations: string[];
+  /** Every subject attribute cert-manager reads, for the Secret's annotations. */
+  subjectFields: SubjectFields;
   /** Distinguished names, attributes in certificate order ("O=certroute, CN=Test CA"). */
   subject: string;
   issuer: string;
@@ -57,6 +59,7 @@ function parseCertificateUncached(pem: string): CertificateInfo {
     notAfter: cert.notAfter,
     commonName: names.commonName,
     organizations: names.organizations,
+    subjectFields: names,
     ...sansFromExtensions(extensions),
     subject: cert.subject,
     issuer: cert.issuer,

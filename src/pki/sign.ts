@@ -9,6 +9,7 @@
  */
 import { randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
 import { parseCertificateChain } from './cert.ts';
+import { memoize } from './memo.ts';
 import { parseCsr } from './csr.ts';
 import { parsePrivateKey, publicKeyFingerprint } from './keys.ts';
 import { NAME_CONSTRAINTS_OID } from './name-constraints.ts';
@@ -96,8 +97,7 @@ export async function signCsr(options: SignOptions): Promise<SignedCertificate> 
   });
   const leafPem = `${leaf.toString('pem')}\n`;
   if (!signer.chain) return { certificatePem: leafPem, caPem: leafPem };
-  const intermediates = signer.chain.filter((pem) => !isSelfSigned(pem));
-  return { certificatePem: leafPem + intermediates.join(''), caPem: signer.chain[signer.chain.length - 1] ?? leafPem };
+  return { certificatePem: leafPem + (signer.intermediates ?? []).join(''), caPem: signer.chain[signer.chain.length - 1] ?? leafPem };
 }
 
 /** CRL distribution points and authority information access, as Go's x509 writes them for cert-manager. */
@@ -116,6 +116,8 @@ interface ResolvedSigner {
   keyId?: string;
   notAfter?: Date;
   chain?: string[];
+  /** The chain without self-signed certificates: what follows the leaf in tls.crt. */
+  intermediates?: string[];
 }
 
 function resolveSigner(options: SignOptions, csrFingerprint: string, now: Date): ResolvedSigner {
@@ -127,25 +129,38 @@ function resolveSigner(options: SignOptions, csrFingerprint: string, now: Date):
     }
     return { key };
   }
-  const chain = parseCertificateChain(options.issuer.certPem).chain;
+  const signer = caSigner(`${options.issuer.certPem}\0${options.issuer.keyPem}`);
+  if (now.getTime() >= signer.notAfter!.getTime()) throw new Error(`the CA certificate expired at ${signer.notAfter!.toISOString()}`);
+  return signer;
+}
+
+/**
+ * A CA Secret's tls.crt and tls.key (joined by a NUL) as a signer: parsed and checked once, not
+ * again for every request the CA signs (ASN.1 in JavaScript, and a signature check per
+ * certificate of the chain). A CA Secret that changes is a new key here.
+ */
+const caSigner = memoize((pair: string): ResolvedSigner => {
+  const cut = pair.indexOf('\0');
+  const chain = parseCertificateChain(pair.slice(0, cut)).chain;
   const ca = chain[0];
   if (!ca) throw new Error('the CA Secret holds no certificate in tls.crt');
-  const key = parsePrivateKey(options.issuer.keyPem);
+  const key = parsePrivateKey(pair.slice(cut + 1));
   if (publicKeyFingerprint(key) !== ca.publicKeyFingerprint) {
     throw new Error("the CA Secret's tls.key does not match the first certificate in its tls.crt");
   }
   if (!ca.isCA) throw new Error(`the CA certificate (subject ${ca.subject}) is not a CA: it lacks basicConstraints cA=TRUE`);
-  if (now.getTime() >= ca.notAfter.getTime()) throw new Error(`the CA certificate expired at ${ca.notAfter.toISOString()}`);
   const parsed = new x509.X509Certificate(ca.pem);
   const caSki = parsed.extensions.find((e) => e.type === SKI_OID);
+  const pems = chain.map((c) => c.pem);
   return {
     key,
     issuerName: parsed.subjectName,
     keyId: caSki ? new x509.SubjectKeyIdentifierExtension(caSki.rawData).keyId : undefined,
     notAfter: ca.notAfter,
-    chain: chain.map((c) => c.pem),
+    chain: pems,
+    intermediates: pems.filter((pem) => !isSelfSigned(pem)),
   };
-}
+}, 32);
 
 function isSelfSigned(pem: string): boolean {
   const cert = new NodeCertificate(pem);
