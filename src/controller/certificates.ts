@@ -154,8 +154,7 @@ async function trigger(ctx: Context, cert: Certificate): Promise<Outcome> {
   }
   status.conditions = setCondition(status.conditions, { type: 'Issuing', status: 'True', reason: decision.reason, message: decision.message }, cert.metadata.generation, now);
   ctx.events.event(cert, Resources.certificates, 'Normal', 'Issuing', decision.message);
-  // The issuance's first steps (next key, request) in this pass: Issuing=True is written with
-  // them, one status write instead of three.
+  // The issuance's first step (the next key) in this pass: Issuing=True is written with it.
   return issue(ctx, cert, status);
 }
 
@@ -209,7 +208,14 @@ async function issue(ctx: Context, cert: Certificate, status: CertificateStatus 
     await writeStatus(ctx, Resources.certificates, cert, status);
     return done;
   }
-  if (!nextKey) nextKey = await createNextKey(ctx, cert, status);
+  if (!nextKey) {
+    // Recorded now; the request is the next pass's step, once the key's own write has gone
+    // round the caches: a Certificate naming the same Secret that the cache does not show yet
+    // is seen by then, and no request (no order at the CA) is made for either.
+    await createNextKey(ctx, cert, status);
+    await writeStatus(ctx, Resources.certificates, cert, status);
+    return done;
+  }
   const keyPem = decodeB64(nextKey.data?.['tls.key']);
   if (!keyPem || !keyMatchesSpec(keyPem, cert.spec.privateKey)) {
     await ctx.client.delete(Resources.secrets, ns, nextKey.metadata.name, nextKey.metadata.uid);
@@ -291,9 +297,9 @@ export function isNextKeyOf(secret: Secret, cert: Certificate): boolean {
 }
 
 /**
- * The next private key's Secret, recorded in `status` (written by the caller with the request
- * it goes into): made now, or adopted when an earlier pass made it and its status write lost
- * a conflict (a stale cache), rather than joined by another.
+ * The next private key's Secret, recorded in `status` (the caller writes it): made now, or
+ * adopted when an earlier pass made it and its status write lost a conflict (a stale cache),
+ * rather than joined by another.
  */
 async function createNextKey(ctx: Context, cert: Certificate, status: CertificateStatus): Promise<Secret> {
   const ns = cert.metadata.namespace ?? 'default';

@@ -45,30 +45,30 @@ async function answer(h: Harness, request: CertificateRequest): Promise<void> {
   });
 }
 
-test('the first pass of an issuance creates the next private key in a Secret the Certificate owns and the request for it, and records the key in one status write', async (t) => {
+test('the first pass of an issuance creates the next private key in a Secret the Certificate owns, and records its name', async (t) => {
   const h = issuingCertificate();
   await pass(h);
   const keyName = current(h).status?.nextPrivateKeySecretName;
   const key = h.cluster.read<Secret>(Resources.secrets, 'apps', keyName ?? '');
   t.is(key?.metadata.labels?.[NEXT_KEY_LABEL], 'true');
   t.is(key?.metadata.ownerReferences?.[0]?.uid, h.cert.metadata.uid);
-  t.deepEqual(requests(h).map((r) => r.metadata.annotations?.['cert-manager.io/private-key-secret-name']), [keyName]);
-  t.deepEqual(h.cluster.writes.map((w) => `${w.verb} ${w.resource}`), ['create secrets', 'create certificaterequests', 'status certificates']);
+  t.deepEqual(requests(h), [], 'no request yet: that is the next pass, once the caches have caught up');
 });
 
-test('a Certificate whose Secret does not exist is marked Issuing and gets its next key and request in the same pass and the same status write', async (t) => {
+test('a Certificate whose Secret does not exist is marked Issuing and gets its next key in the same pass and the same status write', async (t) => {
   const h = harness();
   h.cluster.seed(Resources.certificates, certificate('web'));
   await pass(h);
   const cert = current(h);
   t.like(cert.status?.conditions?.find((c) => c.type === 'Issuing'), { status: 'True', reason: 'DoesNotExist' });
   t.truthy(cert.status?.nextPrivateKeySecretName);
-  t.is(requests(h)[0]?.metadata.name, 'web-1');
-  t.is(h.cluster.writes.filter((w) => w.verb === 'status').length, 1);
-  t.deepEqual(h.events.map((e) => e.split(':')[0]), ['Normal Issuing', 'Normal Requested']);
+  t.deepEqual(h.cluster.writes.map((w) => `${w.verb} ${w.resource}`), ['create secrets', 'status certificates']);
+  t.deepEqual(h.events, ['Normal Issuing: Issuing certificate as Secret does not exist']);
+  await pass(h);
+  t.is(requests(h)[0]?.metadata.name, 'web-1', 'the next pass makes the request');
 });
 
-test('a key made by a pass whose status write was lost is taken up by the next pass, with the request made for it', async (t) => {
+test('a key made by a pass whose status write was lost is taken up by the next pass, not joined by another', async (t) => {
   const h = issuingCertificate();
   const replaceStatus = h.cluster.client.replaceStatus;
   h.cluster.client.replaceStatus = async () => {
@@ -76,13 +76,11 @@ test('a key made by a pass whose status write was lost is taken up by the next p
   };
   await t.throwsAsync(pass(h), { message: /went away/ });
   const [made] = h.cluster.all<Secret>(Resources.secrets, 'apps');
-  const [request] = requests(h);
-  t.truthy(request, 'the request was made before the status write');
+  t.truthy(made, 'the key was made before the status write');
   h.cluster.client.replaceStatus = replaceStatus;
   await pass(h);
   t.is(current(h).status?.nextPrivateKeySecretName, made?.metadata.name, 'the key already made');
   t.is(h.cluster.all<Secret>(Resources.secrets, 'apps').length, 1, 'no second key');
-  t.deepEqual(requests(h).map((r) => r.metadata.uid), [request?.metadata.uid], 'the same request');
 });
 
 test('with a next key, a pass creates the CertificateRequest of the next revision, owned by the Certificate, for that key', async (t) => {
