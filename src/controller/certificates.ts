@@ -67,7 +67,7 @@ export const certificatesController: ControllerRegistration<Context> = {
 
 /** The reconciler; it adds the index it reads (by spec.secretName) to the Certificate cache, so call it before the caches start. */
 export function certificateReconciler(ctx: Context): (key: string) => Promise<Outcome> {
-  ctx.caches.certificates.addIndex(BY_SECRET, (c) => [secretIndexValue(c.metadata.namespace, c.spec.secretName)]);
+  indexBySecretName(ctx);
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const cert = ctx.caches.certificates.get(namespace, name);
@@ -261,7 +261,13 @@ export const DuplicateSecretName = 'DuplicateSecretName';
 const CONFLICT_RECHECK_MS = 60_000;
 
 /** The Certificates in `namespace` whose spec.secretName is `secretName`. */
-function namingSecret(ctx: Pick<Context, 'caches'>, namespace: string | undefined, secretName: string): Certificate[] {
+/** Adds the Certificate cache's index by spec.secretName that `namingSecret` reads; before the caches start, by every controller that reads it (adding it twice is a no-op). */
+export function indexBySecretName(ctx: Pick<Context, 'caches'>): void {
+  ctx.caches.certificates.addIndex(BY_SECRET, (c) => [secretIndexValue(c.metadata.namespace, c.spec.secretName)]);
+}
+
+/** The Certificates whose spec.secretName is this Secret. */
+export function namingSecret(ctx: Pick<Context, 'caches'>, namespace: string | undefined, secretName: string): Certificate[] {
   return ctx.caches.certificates.byIndex(BY_SECRET, secretIndexValue(namespace, secretName));
 }
 

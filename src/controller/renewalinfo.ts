@@ -22,7 +22,7 @@ import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { pickInWindow } from '../pki/ari.ts';
 import { secretFacts } from '../pki/secret-facts.ts';
-import { timesFromSecret } from './certificates.ts';
+import { indexBySecretName, namingSecret, timesFromSecret } from './certificates.ts';
 import { findIssuer, issuerKey, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
 
@@ -34,7 +34,14 @@ const MIN_ARI_RETRY_AFTER_MS = 60_000;
 export const renewalInfoController: ControllerRegistration<Context> = {
   name: 'renewalinfo',
   register(ctx, { queue }) {
+    indexBySecretName(ctx);
     ctx.caches.certificates.on((c) => queue.add(objectKey(c)));
+    // The certificate to ask about is in the Secret, whose cache can show it after the
+    // Certificate's own event (two watches): a pass that found no certificate yet ends, and the
+    // Secret's event brings the Certificate back.
+    ctx.caches.secrets.on((s) => {
+      for (const c of namingSecret(ctx, s.metadata.namespace, s.metadata.name)) queue.add(objectKey(c));
+    });
     return { reconcile: renewalInfoReconciler(ctx), resync: () => keysOf(ctx.caches.certificates) };
   },
 };

@@ -41,6 +41,8 @@ export interface FakeCache<T extends KubeObject> {
   controlledBy(namespace: string | undefined, kind: string, name: string): T[];
   addIndex(name: string, fn: IndexFunc<T>): void;
   byIndex(name: string, value: string): T[];
+  /** A controller's event handler; a spec plays a watch event to it with `emit`. */
+  on(handler: (obj: T, event: 'add' | 'update' | 'delete') => void): void;
 }
 
 const notFound = (def: ResourceDef, name: string) => new ApiError(`${def.plural} "${name}" not found`, 404, 'NotFound');
@@ -55,6 +57,8 @@ export class FakeCluster {
   private readonly pinned = new Map<string, KubeObject | undefined>();
   /** Index functions by resource and index name; a fake index scans the store. */
   private readonly indexes = new Map<string, IndexFunc<KubeObject>>();
+  /** Event handlers by resource, as controllers registered them on the caches. */
+  private readonly handlers = new Map<string, Array<(obj: KubeObject, event: 'add' | 'update' | 'delete') => void>>();
   private version = 0;
   private uids = 0;
   private readonly now: () => Date;
@@ -119,7 +123,17 @@ export class FakeCluster {
         if (!fn) throw new Error(`no index ${name} on ${def.plural}`);
         return this.all<T>(def).filter((o) => fn(o).includes(value));
       },
+      on: (handler) => {
+        const list = this.handlers.get(def.plural) ?? [];
+        list.push(handler as (obj: KubeObject, event: 'add' | 'update' | 'delete') => void);
+        this.handlers.set(def.plural, list);
+      },
     };
+  }
+
+  /** Plays a watch event to the handlers registered on the cache of `def` (the store is not changed). */
+  emit(def: ResourceDef, obj: KubeObject, event: 'add' | 'update' | 'delete'): void {
+    for (const handler of this.handlers.get(def.plural) ?? []) handler(structuredClone(obj), event);
   }
 
   /** Makes the cache show `shown` (or nothing) for this object, whatever the API server holds: a cache that lags. */
