@@ -47,6 +47,8 @@ interface LogLine {
   msg?: string;
   key?: string;
   controller?: string;
+  /** `initial pass done`: how many objects the controller looked at. */
+  keys?: number;
 }
 
 function logLines(p: ControllerProcess): LogLine[] {
@@ -150,6 +152,8 @@ test('two replicas: only the leader reconciles, both answer challenges, a SIGKIL
   const account = await kubectlJson<SecretView>(['-n', CONTROLLER_NAMESPACE, 'get', 'secret', `${issuer}-account`]);
   t.deepEqual(await accountOrders(env, secretPem(account, 'tls.key')), [order.status!.url!], 'Pebble holds exactly this one order for the account');
   t.true(reconcileLines(follower).some((l) => l.key === `${ns}/${order.metadata.name}` && l.controller === 'orders'), 'the new leader reconciled the order');
+  const firstPass = await waitFor('the new leader to log its initial pass over the Certificates', async () => logLines(follower).find((l) => l.msg === 'initial pass done' && l.controller === 'certificates'), 30_000);
+  t.true(Number(firstPass.keys) >= 1, `on taking over it says when it has looked at every Certificate once: ${JSON.stringify(firstPass)}`);
 
   // Never two leaders: as the apiserver saw it, every write either process made outside the
   // Lease falls inside that process's own term, and the terms do not overlap.
