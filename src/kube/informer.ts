@@ -45,8 +45,8 @@ export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-confi
  *   the JS objects in a cache of 1,000 Certificates and their Secrets (88k → 39k);
  *   an update sent without them leaves the server's copy as it is;
  * - kubectl apply's last-applied annotation, a second copy of every object a
- *   user applied. An update sent without it would drop it, so no main-resource
- *   update starts from a cached copy (status updates ignore metadata).
+ *   user applied. Status updates ignore metadata; the one main-resource update
+ *   from a cached copy (the shim's, of a Certificate it owns) says why it may drop it.
  */
 function stripBookkeeping(o: KubeObject): void {
   delete (o.metadata as { managedFields?: unknown }).managedFields;

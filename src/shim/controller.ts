@@ -96,11 +96,11 @@ function shimReconciler<T extends KubeObject>(deps: ControllerDeps, kind: RouteK
       } else {
         const spec = specToWrite(existing.spec, want.spec);
         if (spec === undefined) continue;
-        // From the live object: the cache has dropped kubectl's last-applied annotation, which a
-        // replace from the cached copy would delete.
-        const live = await client.get<Certificate>(Resources.certificates, want.namespace, want.name);
-        if (live.metadata.uid !== existing.metadata.uid) continue;
-        await client.replace<Certificate>(Resources.certificates, { ...live, metadata: { ...live.metadata, resourceVersion: existing.metadata.resourceVersion }, spec });
+        // From the cached copy, which has no kubectl last-applied annotation: on a Certificate
+        // this object owns, one exists only if someone kubectl-applied over it, and their next
+        // apply writes it back (with kubectl's warning). The shim owns that spec either way, and
+        // a GET first would need a grant the controller otherwise does without.
+        await client.replace<Certificate>(Resources.certificates, { ...structuredClone(existing), spec });
         events.event(obj, def, 'Normal', 'UpdateCertificate', `Successfully updated Certificate "${want.name}"`);
       }
     }

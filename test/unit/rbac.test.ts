@@ -84,7 +84,7 @@ const grants: Grant[] = [
   { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes', verbs: ['list', 'watch'], when: always, why: 'informer for the shim and the challenge route' },
 
   // The route-kind shims (src/shim/), every mode.
-  { scope: 'cluster', group: CM, resource: 'certificates', verbs: ['get', 'create', 'update', 'delete'], when: always, why: 'shim: create/replace (from the live object)/delete the Certificate it owns' },
+  { scope: 'cluster', group: CM, resource: 'certificates', verbs: ['create', 'update', 'delete'], when: always, why: 'shim: create/replace/delete the Certificate it owns' },
   { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes', verbs: ['patch'], when: (m) => m.defaultSecretName, why: 'shim: merge-patch an empty spec.tls.secretName (shim.defaultSecretName)' },
   { scope: 'cluster', group: TRAEFIK, resource: 'ingressroutes/finalizers', verbs: ['update'], when: always, why: 'shim: Certificate ownerReference to the IngressRoute with blockOwnerDeletion' },
   { scope: 'cluster', group: '', resource: 'events', verbs: ['create', 'patch'], when: always, why: 'src/kube/events.ts: create, then patch the count of a repeat' },
