@@ -20,14 +20,35 @@ let controller: ControllerProcess;
 const ingressRoute = (name: string, annotations: Record<string, string>, secretName?: string): string =>
   annotatedIngressRoute({ namespace: ns, name, host: `${name}.${ns}.test`, annotations, service: name, backendPort: 80, tls: secretName ? { secretName } : false });
 
+const cases: Array<{ title: string; key: string; value: string; reason: string }> = [
+  { title: 'a duration that is not a Go duration', key: 'cert-manager.io/duration', value: 'ten days', reason: 'BadAnnotation' },
+  { title: 'a renew-before under 5 minutes', key: 'cert-manager.io/renew-before', value: '1m', reason: 'BadAnnotation' },
+  { title: 'an unknown key algorithm', key: 'cert-manager.io/private-key-algorithm', value: 'DSA', reason: 'BadAnnotation' },
+  { title: 'an RSA key size of 512 bits', key: 'cert-manager.io/private-key-size', value: '512', reason: 'BadAnnotation' },
+  { title: 'a secret template that is not JSON', key: 'cert-manager.io/secret-template', value: '{"labels": {', reason: 'BadAnnotation' },
+  { title: '20 KB of garbage in alt-names', key: 'cert-manager.io/alt-names', value: `evil.test,${'<script>'.repeat(2_500)}`, reason: 'BadAnnotation' },
+  { title: 'an ignore flag that is neither true nor false', key: 'certroute.io/ignore', value: 'maybe', reason: 'BadAnnotation' },
+  { title: 'a second issuer annotation', key: 'cert-manager.io/issuer', value: 'other', reason: 'ConflictingIssuerAnnotations' },
+  { title: 'an annotation certroute does not implement', key: 'cert-manager.io/email-sans', value: 'root@example.com', reason: 'UnsupportedAnnotation' },
+  { title: 'a misspelt annotation (it warns but blocks nothing)', key: 'cert-manager.io/renew-befor', value: '720h', reason: 'UnknownAnnotation' },
+];
+
+/**
+ * Each case annotates a route of its own: the recorder, as client-go's, writes at most 25 Events
+ * per object in a burst (then one every 5 minutes), and every shim pass over a route repeats its
+ * current Warnings, so ten cases on one route would exhaust it before the last.
+ */
+const victim = (i: number): string => `victim-${i}`;
+
 test.before(async () => {
   controller = await startController(quickHandover);
   await applyYaml(`apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata: {name: ${issuer}}\nspec: {selfSigned: {}}\n`);
   await waitIssuerReady(issuer);
   ns = await freshNamespace('bad-annotations');
   const good = { 'cert-manager.io/cluster-issuer': issuer };
-  await applyYaml([ingressRoute('victim', good, 'victim-tls'), ingressRoute('bystander', good, 'bystander-tls')].join('---\n'));
-  await waitForCertificateRevision(ns, 'victim-tls', 1);
+  const victims = cases.map((_, i) => victim(i));
+  await applyYaml([...victims.map((v) => ingressRoute(v, good, `${v}-tls`)), ingressRoute('bystander', good, 'bystander-tls')].join('---\n'));
+  for (const v of victims) await waitForCertificateRevision(ns, `${v}-tls`, 1);
   await waitForCertificateRevision(ns, 'bystander-tls', 1);
 });
 
@@ -62,31 +83,19 @@ async function warned(route: string, reason: string, key: string): Promise<{ rea
   return event;
 }
 
-const cases: Array<{ title: string; key: string; value: string; reason: string }> = [
-  { title: 'a duration that is not a Go duration', key: 'cert-manager.io/duration', value: 'ten days', reason: 'BadAnnotation' },
-  { title: 'a renew-before under 5 minutes', key: 'cert-manager.io/renew-before', value: '1m', reason: 'BadAnnotation' },
-  { title: 'an unknown key algorithm', key: 'cert-manager.io/private-key-algorithm', value: 'DSA', reason: 'BadAnnotation' },
-  { title: 'an RSA key size of 512 bits', key: 'cert-manager.io/private-key-size', value: '512', reason: 'BadAnnotation' },
-  { title: 'a secret template that is not JSON', key: 'cert-manager.io/secret-template', value: '{"labels": {', reason: 'BadAnnotation' },
-  { title: '20 KB of garbage in alt-names', key: 'cert-manager.io/alt-names', value: `evil.test,${'<script>'.repeat(2_500)}`, reason: 'BadAnnotation' },
-  { title: 'an ignore flag that is neither true nor false', key: 'certroute.io/ignore', value: 'maybe', reason: 'BadAnnotation' },
-  { title: 'a second issuer annotation', key: 'cert-manager.io/issuer', value: 'other', reason: 'ConflictingIssuerAnnotations' },
-  { title: 'an annotation certroute does not implement', key: 'cert-manager.io/email-sans', value: 'root@example.com', reason: 'UnsupportedAnnotation' },
-  { title: 'a misspelt annotation (it warns but blocks nothing)', key: 'cert-manager.io/renew-befor', value: '720h', reason: 'UnknownAnnotation' },
-];
 
-for (const c of cases) {
+for (const [i, c] of cases.entries()) {
   test.serial(`${c.title} on an IngressRoute: a Warning naming it, and nothing else changes`, async (t) => {
     const before = await snapshot();
-    await kubectl(['-n', ns, 'annotate', 'ingressroute.traefik.io', 'victim', '--overwrite', `${c.key}=${c.value}`]);
+    await kubectl(['-n', ns, 'annotate', 'ingressroute.traefik.io', victim(i), '--overwrite', `${c.key}=${c.value}`]);
     try {
-      const event = await warned('victim', c.reason, c.key);
+      const event = await warned(victim(i), c.reason, c.key);
       t.true(event.message.length <= 1024, 'the Event message is bounded');
       const after = await snapshot();
       // The annotation itself bumps no generation; everything else must be as it was.
       t.deepEqual(after, before, 'no Certificate, Secret, CertificateRequest or IngressRoute changed or appeared');
     } finally {
-      await kubectl(['-n', ns, 'annotate', 'ingressroute.traefik.io', 'victim', `${c.key}-`]);
+      await kubectl(['-n', ns, 'annotate', 'ingressroute.traefik.io', victim(i), `${c.key}-`]);
     }
   });
 }
