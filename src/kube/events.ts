@@ -87,7 +87,8 @@ export class EventRecorder implements EventSink {
     const object = `${def.plural}/${namespace}/${obj.metadata.name}/${obj.metadata.uid ?? ''}`;
     const at = this.clock();
     if (!this.spam.allow(object, at.getTime())) {
-      this.logger.debug({ key: `${namespace}/${obj.metadata.name}`, kind: def.kind, reason }, 'event dropped: too many Events for this object');
+      // Logged at info with its text, so what `kubectl get events` no longer shows is still in the log.
+      this.logger.info({ key: `${namespace}/${obj.metadata.name}`, kind: def.kind, type, reason, message: message.slice(0, 1024) }, 'event dropped: too many Events for this object');
       return;
     }
     const key = `${object}/${type}/${reason}/${message}`;
