@@ -67,7 +67,12 @@ export interface WatchEvent {
 export interface WatchQuery {
   resourceVersion: string;
   labelSelector?: string;
+  /** The server ends the watch after this long; unset, a random 5 to 10 minutes, as client-go's reflector asks. */
+  timeoutSeconds?: number;
 }
+
+/** client-go's minWatchTimeout: a watch asks for between one and two of these. */
+const WATCH_MIN_SECONDS = 300;
 
 export class KubeClient {
   readonly access: ClusterAccess;
@@ -110,15 +115,19 @@ export class KubeClient {
   /**
    * One watch request, from `resourceVersion` on, with bookmarks so a quiet
    * resource still advances its resourceVersion and a reconnect rarely meets
-   * 410 Gone. The API server ends it after a time of its choosing (between
-   * one and two --min-request-timeout, 30-60 min by default), and the stream
-   * may be silent until then: no body timeout, and a peer that died is found
-   * by TCP keep-alive (undici probes after 60 s idle). Resolves when the
+   * 410 Gone. As client-go's reflector does, it asks the server to end the
+   * watch after a random 5 to 10 minutes (`timeoutSeconds`), and the caller
+   * resumes from the last version: a watch the server accepted but never feeds
+   * (seen while a restarted API server was still installing the CRDs) cannot
+   * leave a cache frozen for the server's own 30–60 minutes. A stream silent a
+   * minute past that deadline is dropped here (undici's body timeout), and a
+   * peer that died is found sooner by TCP keep-alive. Resolves when the
    * server ends the stream; rejects with an ApiError when it refuses one.
    */
   async watch(def: ResourceDef, namespace: string | undefined, query: WatchQuery, onEvent: (ev: WatchEvent) => void, signal?: AbortSignal): Promise<void> {
     const { dispatcher, headers } = await this.prepare();
-    const params = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', resourceVersion: query.resourceVersion });
+    const timeoutSeconds = query.timeoutSeconds ?? WATCH_MIN_SECONDS + Math.floor(Math.random() * WATCH_MIN_SECONDS);
+    const params = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', resourceVersion: query.resourceVersion, timeoutSeconds: String(timeoutSeconds) });
     if (query.labelSelector) params.set('labelSelector', query.labelSelector);
     const path = `${resourcePath(def, namespace)}?${params}`;
     const res = await request(`${this.server}${path}`, {
@@ -127,7 +136,7 @@ export class KubeClient {
       headers: { ...headers, accept: 'application/json' },
       signal,
       headersTimeout: this.timeoutMs,
-      bodyTimeout: 0,
+      bodyTimeout: (timeoutSeconds + 60) * 1000,
     });
     if (res.statusCode !== 200) {
       const text = await res.body.text();

@@ -75,3 +75,11 @@ test('a list comes in pages, each item handed over as its page arrives, and the 
   t.true(res.items.every((i) => Object.keys(i.data ?? {}).length === 0), 'the list holds what `each` returned');
   t.regex(res.resourceVersion, /^\d+$/, 'with the snapshot resourceVersion a watch resumes from');
 });
+
+test('a watch asks the server to end it, and resolves when it does, so the cache resumes from the last version', async (t) => {
+  const { resourceVersion } = await client.list<Secret>(Resources.secrets, ns);
+  const seen: string[] = [];
+  // timeoutSeconds: 1 stands for the 5 to 10 minutes a cache's watch asks for.
+  await client.watch(Resources.secrets, ns, { resourceVersion, timeoutSeconds: 1 }, (ev) => void seen.push(ev.type));
+  t.false(seen.includes('ERROR'), `the server ended the watch cleanly: ${seen.join(', ') || 'no events'}`);
+});
