@@ -87,6 +87,9 @@ Flags:
   --ari-poll-interval=6h          the longest wait between two renewalInfo checks of a certificate
                                   (a CA's Retry-After is honoured up to it)
   --max-concurrent-orders=100     the most ACME orders open at the CA at once; more renewals wait
+  --watch-timeout=DURATION        how long the API server keeps each of the caches' watches open before
+                                  they resume from the last version (default a random 5m to 10m, as
+                                  client-go's reflector asks)
   --poll-min=25ms                 first wait before polling a pending ACME order or challenge again;
                                   it doubles with each poll, up to 5s
   --dns01-recursive-nameservers=HOST:PORT,…
@@ -184,6 +187,7 @@ export async function run(argv: string[]): Promise<number> {
     'auto-approve': { type: 'string' },
     workers: { type: 'string' },
     'poll-min': { type: 'string' },
+    'watch-timeout': { type: 'string' },
     ari: { type: 'string' },
     'ari-poll-interval': { type: 'string' },
     'max-concurrent-orders': { type: 'string' },
@@ -211,7 +215,9 @@ export async function run(argv: string[]): Promise<number> {
     process.exit(1);
   });
   const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'certroute';
-  const client = KubeClient.fromDefault();
+  const watchTimeout = values['watch-timeout'] === undefined ? undefined : durationFlag('watch-timeout', values['watch-timeout'], '5m');
+  if (watchTimeout !== undefined && watchTimeout < 1000) throw new UsageError(`--watch-timeout=${values['watch-timeout']}: at least 1s`);
+  const client = KubeClient.fromDefault({ watchTimeoutSeconds: watchTimeout === undefined ? undefined : Math.floor(watchTimeout / 1000) });
   const wiring = values.wiring ?? 'route';
   if (wiring !== 'route' && wiring !== 'middleware' && wiring !== 'gateway') throw new UsageError(`--wiring=${wiring}: use route, middleware or gateway`);
   const gatewayApi = values['enable-gateway-api'] === true;

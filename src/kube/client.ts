@@ -83,19 +83,22 @@ export class KubeClient {
   readonly requestCountsByResource = new Map<string, number>();
   private dispatcher: Promise<Dispatcher> | undefined;
   private readonly timeoutMs: number;
+  private readonly watchTimeoutSeconds: number | undefined;
 
-  constructor(access: ClusterAccess, opts: { timeoutMs?: number } = {}) {
+  /** `watchTimeoutSeconds`: how long each watch asks to stay open; unset, a random 5 to 10 minutes per watch. */
+  constructor(access: ClusterAccess, opts: { timeoutMs?: number; watchTimeoutSeconds?: number } = {}) {
     this.access = access;
     this.server = access.server;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.watchTimeoutSeconds = opts.watchTimeoutSeconds;
   }
 
   static fromKubeconfig(file: string): KubeClient {
     return new KubeClient(fromFiles([file]));
   }
 
-  static fromDefault(): KubeClient {
-    return new KubeClient(fromDefault());
+  static fromDefault(opts: { watchTimeoutSeconds?: number } = {}): KubeClient {
+    return new KubeClient(fromDefault(), opts);
   }
 
   /** The current context's namespace, where commands without --namespace look. */
@@ -126,7 +129,7 @@ export class KubeClient {
    */
   async watch(def: ResourceDef, namespace: string | undefined, query: WatchQuery, onEvent: (ev: WatchEvent) => void, signal?: AbortSignal): Promise<void> {
     const { dispatcher, headers } = await this.prepare();
-    const timeoutSeconds = query.timeoutSeconds ?? WATCH_MIN_SECONDS + Math.floor(Math.random() * WATCH_MIN_SECONDS);
+    const timeoutSeconds = query.timeoutSeconds ?? this.watchTimeoutSeconds ?? WATCH_MIN_SECONDS + Math.floor(Math.random() * WATCH_MIN_SECONDS);
     const params = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', resourceVersion: query.resourceVersion, timeoutSeconds: String(timeoutSeconds) });
     if (query.labelSelector) params.set('labelSelector', query.labelSelector);
     const path = `${resourcePath(def, namespace)}?${params}`;
