@@ -168,8 +168,10 @@ test.serial('for a name an annotated IngressRoute serves, Traefik answers acme-t
   t.is(challenge.status?.state, 'pending', 'the order is kept, not failed');
   t.regex(challenge.status?.reason ?? '', /solve this name with http01 or dns01/);
 
-  const routers = await traefikApi<ApiObject[]>('/api/tcp/routers');
-  t.is(routers.find((r) => r.rule === challengeRule(host))?.status, 'enabled', "certroute's challenge route is in Traefik, and Traefik does not use it");
+  // The self-check's verdict can come before Traefik's provider throttle has loaded the route;
+  // the route is there once Traefik catches up, and Traefik still does not use it.
+  const router = await waitFor("certroute's challenge route in Traefik", async () => (await traefikApi<ApiObject[]>('/api/tcp/routers')).find((r) => r.rule === challengeRule(host)), 30_000);
+  t.is(router.status, 'enabled', "certroute's challenge route is in Traefik, and Traefik does not use it");
   t.deepEqual(await validatorHandshake(host), { error: 'ERR_SSL_TLSV1_UNRECOGNIZED_NAME' }, "Traefik answers the validator's handshake itself, with no certificate");
   t.is(await normalRequest(host, ['http/1.1']), `http/1.1 ${NORMAL_ANSWER}`, 'the IngressRoute keeps its answer');
   const asked = requestsTo(proxy, PebblePaths.challenge).filter((r) => r.path === new URL(challenge.spec.url).pathname);
