@@ -97,7 +97,9 @@ async function finish(
   status.conditions = setCondition(status.conditions, { type: 'Ready', ...ready }, undefined, now);
   if (ready.status === 'False') status.failureTime = kubeTime(now);
   await writeStatus(ctx, Resources.certificaterequests, cr, status);
-  ctx.events.event(cr, Resources.certificaterequests, ready.status === 'True' ? 'Normal' : 'Warning', ready.reason, ready.message);
+  // The condition's reason is Issued; the Event's, as cert-manager records it, is CertificateIssued.
+  if (ready.status === 'True') ctx.events.event(cr, Resources.certificaterequests, 'Normal', 'CertificateIssued', ready.message);
+  else ctx.events.event(cr, Resources.certificaterequests, 'Warning', ready.reason, ready.message);
   return done;
 }
 
@@ -166,7 +168,9 @@ async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, st
     status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `Waiting on certificate issuance from order ${ns}/${name}` }, undefined, ctx.clock());
     await writeStatus(ctx, Resources.certificaterequests, cr, status);
     const now = ctx.clock().getTime();
-    if (createdAt !== undefined && now - createdAt < ORDER_SEEN_MS) return done; // its watch event brings the next pass
+    // Its watch event brings the next pass; if that never comes (a missed event, the Order
+    // deleted meanwhile), the wait's end does, and the create is sent again.
+    if (createdAt !== undefined && now - createdAt < ORDER_SEEN_MS) return requeueAfter(ORDER_SEEN_MS - (now - createdAt));
     try {
       await ctx.client.create<Order>(Resources.orders, { metadata: { name, namespace: ns, labels: { ...(cr.metadata.labels ?? {}) }, ownerReferences: [controllerReference(Resources.certificaterequests, cr)] }, spec });
       if (created.size >= 1000) for (const [k, at] of created) if (now - at >= ORDER_SEEN_MS) created.delete(k);

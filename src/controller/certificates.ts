@@ -1,6 +1,7 @@
 /**
- * The Certificate reconciler: readiness, trigger and issuing, one step per
- * pass, as cert-manager's certificates controllers split them.
+ * The Certificate reconciler: readiness, trigger and issuing, as cert-manager's
+ * certificates controllers split them; a pass takes one step, except that the
+ * trigger makes the next key in the same pass and write (docs/ARCHITECTURE.md).
  *
  * - Readiness: Ready reflects the Secret as it is now, and never flips to
  *   False just because a renewal is under way.
@@ -260,13 +261,12 @@ export const DuplicateSecretName = 'DuplicateSecretName';
 /** How often a Certificate in conflict looks again (a rename of the other one does not wake it). */
 const CONFLICT_RECHECK_MS = 60_000;
 
-/** The Certificates in `namespace` whose spec.secretName is `secretName`. */
 /** Adds the Certificate cache's index by spec.secretName that `namingSecret` reads; before the caches start, by every controller that reads it (adding it twice is a no-op). */
 export function indexBySecretName(ctx: Pick<Context, 'caches'>): void {
   ctx.caches.certificates.addIndex(BY_SECRET, (c) => [secretIndexValue(c.metadata.namespace, c.spec.secretName)]);
 }
 
-/** The Certificates whose spec.secretName is this Secret. */
+/** The Certificates in `namespace` whose spec.secretName is `secretName`. */
 export function namingSecret(ctx: Pick<Context, 'caches'>, namespace: string | undefined, secretName: string): Certificate[] {
   return ctx.caches.certificates.byIndex(BY_SECRET, secretIndexValue(namespace, secretName));
 }

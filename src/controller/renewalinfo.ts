@@ -76,8 +76,14 @@ export function renewalInfoReconciler(ctx: Context): (key: string) => Promise<Ou
     // A renewal under way ends in a new certificate, which is asked about then.
     if (!issuer || getCondition(cert.status?.conditions, 'Issuing')?.status === 'True') return done;
     const secret = ctx.caches.secrets.get(namespace, cert.spec.secretName);
-    const id = secret ? secretFacts(secret).certificate?.renewalInfoId : undefined;
+    const leaf = secret ? secretFacts(secret).certificate : undefined;
+    const id = leaf?.renewalInfoId;
     if (!id) return done;
+    // The Secret cache still shows the certificate before a renewal the Certificate's status
+    // already records (two watches): asking about it, and writing its dates back, would undo
+    // that status. The new Secret's event brings this pass back.
+    const recorded = cert.status?.notAfter ? Date.parse(cert.status.notAfter) : Number.NaN;
+    if (Number.isFinite(recorded) && Math.floor(recorded / 1000) !== Math.floor(leaf.notAfter.getTime() / 1000)) return done;
     const now = ctx.clock().getTime();
     const remembered = nextChecks.get(key);
     const due = Math.max(had?.certID === id && had.nextCheck ? Date.parse(had.nextCheck) : now, remembered?.id === id ? remembered.at : now);

@@ -122,9 +122,9 @@ export class KubeClient {
    * watch after a random 5 to 10 minutes (`timeoutSeconds`), and the caller
    * resumes from the last version: a watch the server accepted but never feeds
    * (seen while a restarted API server was still installing the CRDs) cannot
-   * leave a cache frozen for the server's own 30–60 minutes. A stream silent a
-   * minute past that deadline is dropped here (undici's body timeout), and a
-   * peer that died is found sooner by TCP keep-alive. Resolves when the
+   * leave a cache frozen for the server's own 30–60 minutes. A stream silent
+   * for that long plus a minute is dropped here (undici's body timeout counts
+   * from the last chunk), and a peer that died is found sooner by TCP keep-alive. Resolves when the
    * server ends the stream; rejects with an ApiError when it refuses one.
    */
   async watch(def: ResourceDef, namespace: string | undefined, query: WatchQuery, onEvent: (ev: WatchEvent) => void, signal?: AbortSignal): Promise<void> {

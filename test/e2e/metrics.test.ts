@@ -255,7 +255,7 @@ test('Events tell the story: kubectl describe certificate, and the Order and Cha
 
   const byKind = async (kind: string) => (await kubectlJson<{ items: EventView[] }>(['-n', ns, 'get', 'events', '--field-selector', `involvedObject.kind=${kind}`])).items;
   const reasons = async (kind: string) => (await byKind(kind)).map((e) => e.reason);
-  t.deepEqual(new Set(await reasons('CertificateRequest')), new Set(['OrderCreated', 'Issued']));
+  t.deepEqual(new Set(await reasons('CertificateRequest')), new Set(['OrderCreated', 'CertificateIssued']));
   const orderEvents = await byKind('Order');
   const orderReasons = orderEvents.map((e) => e.reason);
   t.true(orderReasons.includes('Created') && orderReasons.includes('Complete'), `Order events: ${orderReasons.join(', ')}`);
