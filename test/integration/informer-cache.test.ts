@@ -11,20 +11,21 @@ import { KubeClient } from '../../src/kube/client.ts';
 import { Informer, LAST_APPLIED_ANNOTATION } from '../../src/kube/informer.ts';
 import { createLogger } from '../../src/log.ts';
 import { kubeconfigFile } from '../env/paths.ts';
-import { kubectl } from '../env/stack.ts';
-import { applyYaml, waitFor } from '../helpers/controller.ts';
+import { applyYaml, cleanUpFile, freshNamespace, waitFor } from '../helpers/controller.ts';
 
-const ns = `informer-cache-${Date.now().toString(36)}`;
 const client = KubeClient.fromKubeconfig(kubeconfigFile);
+let ns = '';
 let informer: Informer<Certificate> | undefined;
 
 test.before(async () => {
-  await kubectl(['create', 'namespace', ns]);
+  ns = await freshNamespace('informer-cache');
 });
 
+// The objects go first: the stack runs no namespace controller, so a deleted namespace stays
+// Terminating with its objects, and a later file's controller would try to issue for them.
 test.after.always(async () => {
   await informer?.stop();
-  await kubectl(['delete', 'namespace', ns, '--wait=false']).catch(() => undefined);
+  await cleanUpFile();
 });
 
 test('the Certificate cache drops managedFields and the last-applied annotation of an applied Certificate, and keeps its other annotations', async (t) => {
