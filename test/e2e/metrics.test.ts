@@ -27,7 +27,6 @@ let metricsPort: number;
 let healthPort: number;
 let ns: string;
 let served: Served;
-let cert: CertificateView;
 let secret: SecretView;
 
 interface Sample {
@@ -76,7 +75,7 @@ test.before(async () => {
   ns = await freshNamespace('metrics');
   await exposeLocalPort(loadKubeConfig(env.kubeconfig), { namespace: ns, name: 'backend', port: backend.port });
   await applyYaml(annotatedIngressRoute({ namespace: ns, name: 'app', host, issuer, backendPort: backend.port }));
-  cert = await waitForCertificateRevision(ns, 'app-tls', 1, 90_000);
+  await waitForCertificateRevision(ns, 'app-tls', 1, 90_000);
   secret = await kubectlJson<SecretView>(['-n', ns, 'get', 'secret', 'app-tls']);
   served = await waitFor('Traefik to serve the issued certificate', async () => {
     const s = await servedCertificate(env.traefik.websecure, host);
@@ -103,9 +102,14 @@ test('the health port answers /livez and, once the caches are synced, /readyz', 
 
 test('the expiration gauge equals the notAfter Traefik serves and the Secret holds, under cert-manager\'s name and labels', async (t) => {
   const labels = { name: 'app-tls', namespace: ns, issuer_name: issuer, issuer_kind: 'ClusterIssuer', issuer_group: 'cert-manager.io' };
-  const { samples, contentType } = await waitFor('the Ready certificate in /metrics', async () => {
+  // The series are read from the cache at scrape time, and the ARI check may still move the
+  // renewal time after issuance: a scrape counts only between two equal reads of the status.
+  const { samples, contentType, renewalTime } = await waitFor('the Ready certificate in /metrics, with the status settled around the scrape', async () => {
+    const before = await kubectlJson<CertificateView>(['-n', ns, 'get', 'certificate', 'app-tls']);
     const m = await scrape();
-    return one(m.samples, 'certmanager_certificate_ready_status', { ...labels, condition: 'True' }) === 1 ? m : undefined;
+    const after = await kubectlJson<CertificateView>(['-n', ns, 'get', 'certificate', 'app-tls']);
+    const settled = before.metadata.resourceVersion === after.metadata.resourceVersion;
+    return settled && one(m.samples, 'certmanager_certificate_ready_status', { ...labels, condition: 'True' }) === 1 ? { ...m, renewalTime: after.status?.renewalTime } : undefined;
   }, 30_000);
   t.regex(contentType, /^text\/plain; version=0\.0\.4/);
   const servedNotAfter = Date.parse(served.cert.validTo) / 1000;
@@ -114,7 +118,7 @@ test('the expiration gauge equals the notAfter Traefik serves and the Secret hol
   t.is(one(samples, 'certmanager_certificate_expiration_timestamp_seconds', labels), servedNotAfter);
   t.is(one(samples, 'certmanager_certificate_not_after_timestamp_seconds', labels), servedNotAfter);
   t.is(one(samples, 'certmanager_certificate_not_before_timestamp_seconds', labels), Date.parse(served.cert.validFrom) / 1000);
-  t.is(one(samples, 'certmanager_certificate_renewal_timestamp_seconds', labels), Date.parse(cert.status!.renewalTime!) / 1000);
+  t.is(one(samples, 'certmanager_certificate_renewal_timestamp_seconds', labels), Date.parse(renewalTime!) / 1000);
   t.is(one(samples, 'certmanager_certificate_ready_status', { ...labels, condition: 'False' }), 0);
   t.is(one(samples, 'certmanager_certificate_ready_status', { ...labels, condition: 'Unknown' }), 0);
 });

@@ -279,7 +279,7 @@ export function pebbleClusterIssuer(name: string, env: StackEnv = readEnv(), opt
 }
 
 export interface CertificateView {
-  metadata: { name: string; namespace: string; generation: number; uid: string };
+  metadata: { name: string; namespace: string; generation: number; uid: string; resourceVersion?: string };
   spec: Record<string, unknown>;
   status?: {
     conditions?: Array<{ type: string; status: string; reason?: string; message?: string; lastTransitionTime?: string; observedGeneration?: number }>;
