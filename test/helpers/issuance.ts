@@ -112,7 +112,7 @@ export async function waitIssuerReady(name: string, opts: { want?: 'True' | 'Fal
 
 interface OrderView {
   metadata: { name: string };
-  status?: { url?: string; state?: string };
+  status?: { url?: string; state?: string; authorizations?: Array<{ url: string }> };
 }
 
 export async function ordersIn(ns: string): Promise<OrderView[]> {
@@ -144,7 +144,7 @@ export async function orderLedger(issuer: string, namespaces: string[], env: Sta
 }
 
 interface PebbleApi {
-  apiRequest(url: string, payload: null, codes: number[]): Promise<{ data: { status?: string; orders?: string[] }; headers: Record<string, string | undefined> }>;
+  apiRequest(url: string, payload: null | { status: 'deactivated' }, codes: number[]): Promise<{ data: { status?: string; orders?: string[] }; headers: Record<string, string | undefined> }>;
 }
 
 /** The path of `url` on Pebble's own origin. */
@@ -279,6 +279,23 @@ export class SecretHistory extends History<SecretView> {
 export async function pebbleStatus(issuer: string, url: string, env: StackEnv = readEnv()): Promise<string | undefined> {
   const { api } = await pebbleAccount(issuer, env);
   return (await api.apiRequest(direct(url, env), null, [200])).data.status;
+}
+
+/**
+ * Deactivates, at Pebble, every authorization the Orders in `ns` hold, so that the next order for
+ * the same names must be validated again. Pebble reuses a valid authorization of the same account
+ * one time in a hundred even with PEBBLE_AUTHZREUSE=0 (it reuses when `rand.Intn(100)` is not
+ * above the percentage, and 0 is not above 0), and a renewal that reuses one presents no
+ * challenge: a test that stops the controller at the challenge step would wait for ever.
+ */
+export async function deactivateAuthorizations(issuer: string, ns: string, env: StackEnv = readEnv()): Promise<number> {
+  const { api } = await pebbleAccount(issuer, env);
+  const urls = (await ordersIn(ns)).flatMap((o) => (o.status?.authorizations ?? []).map((a) => a.url));
+  for (const url of urls) {
+    const { data } = await api.apiRequest(direct(url, env), { status: 'deactivated' }, [200]);
+    if (data.status !== 'deactivated') throw new Error(`Pebble kept authorization ${url} ${data.status ?? 'without a status'} after deactivation`);
+  }
+  return urls.length;
 }
 
 /** `promise`, or a rejection naming `what` after `ms`; the timer never outlives the promise. */
