@@ -7,7 +7,8 @@ import type { Certificate, CertificateRequest, Secret } from '../api/types.ts';
 import { normalizeIssuerRef } from '../api/issuer-ref.ts';
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources, SecretAnnotations as SA } from '../api/types.ts';
 import { controllerReference, encodeB64 } from '../base/objects.ts';
-import { parseCertificateChain, validateForSecret, type CertificateInfo } from '../pki/cert.ts';
+import { validateForSecret } from '../pki/cert.ts';
+import { leafDetails, type LeafDetails } from '../pki/leaf-facts.ts';
 import { createCsr } from '../pki/csr.ts';
 import { publicKeyFingerprint } from '../pki/keys.ts';
 import { formatOutputs } from '../pki/outputs.ts';
@@ -62,7 +63,7 @@ function csvJoin(values: readonly string[]): string {
  * cert-manager's annotations describing the issued leaf: the common name and
  * the SAN lists always, the subject attributes and email SANs when present.
  */
-function certificateDetailAnnotations(leaf: CertificateInfo): Record<string, string> {
+function certificateDetailAnnotations(leaf: LeafDetails): Record<string, string> {
   const subject = leaf.subjectFields;
   const out: Record<string, string> = { [SA.commonName]: leaf.commonName ?? '' };
   if (subject.serialNumber) out[SA.subjectSerialNumber] = subject.serialNumber;
@@ -99,7 +100,7 @@ export function requestMatchesSpec(cr: CertificateRequest, cert: Certificate, ke
   }
 }
 
-export type BuiltSecret = { secret: Secret; leaf: CertificateInfo; remove: string[] } | { error: string };
+export type BuiltSecret = { secret: Secret; leaf: LeafDetails; remove: string[] } | { error: string };
 
 /**
  * The Secret exactly as cert-manager writes it, with the additional output
@@ -111,7 +112,7 @@ export type BuiltSecret = { secret: Secret; leaf: CertificateInfo; remove: strin
 export function buildSecret(cert: Certificate, chainPem: string, keyPem: string, caPem: string, now: Date): BuiltSecret {
   const problem = validateForSecret(chainPem, keyPem, now);
   if (problem) return { error: problem };
-  const leaf = parseCertificateChain(chainPem).leaf;
+  const leaf = leafDetails(chainPem);
   const ref = normalizeIssuerRef(cert.spec.issuerRef);
   const annotations: Record<string, string> = {
     ...(cert.spec.secretTemplate?.annotations ?? {}),

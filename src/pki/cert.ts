@@ -11,6 +11,7 @@ import { ariCertificateId } from './ari.ts';
 import { parsePrivateKey, publicKeyFingerprint, spkiFingerprint } from './keys.ts';
 import { sansFromExtensions, subjectFields, type SubjectFields } from './names.ts';
 import { memoize } from './memo.ts';
+import { leafFacts, serialText, type LeafFacts } from './leaf-facts.ts';
 import { pemBlocks } from './pem.ts';
 import { usageBitsFromExtensions, usageStrings } from './usages.ts';
 import { decodeDer, isCaByExtensions, x509 } from './x509.ts';
@@ -54,7 +55,7 @@ function parseCertificateUncached(pem: string): CertificateInfo {
   const extensions = cert.extensions;
   const names = subjectFields(cert.subjectName);
   return {
-    serialNumber: cert.serialNumber.toLowerCase().replace(/^(?:00)+(?=.)/, ''),
+    serialNumber: serialText(cert),
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
     commonName: names.commonName,
@@ -106,9 +107,13 @@ export function certificateMatchesKey(certPem: string, keyPem: string): boolean 
  * since the issuer's clock may run ahead of ours.
  */
 export function validateForSecret(certPem: string, keyPem: string, now: Date): string | undefined {
-  let chain: CertificateChain;
+  // Node's native parser: this runs once per issuance, and decoding in JavaScript cost more
+  // than the rest of storing the Secret (see der.ts).
+  let leaf: LeafFacts;
+  let chain: NodeCertificate[];
   try {
-    chain = parseCertificateChain(certPem);
+    leaf = leafFacts(certPem);
+    chain = pemBlocks(certPem, 'CERTIFICATE').map((pem) => new NodeCertificate(pem));
   } catch (err) {
     return `the certificate cannot be parsed: ${(err as Error).message}`;
   }
@@ -118,24 +123,21 @@ export function validateForSecret(certPem: string, keyPem: string, now: Date): s
   } catch (err) {
     return `the private key cannot be parsed: ${(err as Error).message}`;
   }
-  const { leaf } = chain;
   if (leaf.publicKeyFingerprint !== keyFingerprint) {
     return `the certificate (serial ${leaf.serialNumber}) does not match the private key`;
   }
   if (now.getTime() >= leaf.notAfter.getTime()) {
     return `the certificate (serial ${leaf.serialNumber}) expired at ${leaf.notAfter.toISOString()}`;
   }
-  return chainOrderError(chain.chain);
+  return chainOrderError(chain);
 }
 
-function chainOrderError(chain: readonly CertificateInfo[]): string | undefined {
+function chainOrderError(chain: readonly NodeCertificate[]): string | undefined {
   for (let i = 0; i + 1 < chain.length; i++) {
-    const [childInfo, parentInfo] = [chain[i], chain[i + 1]];
-    if (!childInfo || !parentInfo) break;
-    const child = new NodeCertificate(childInfo.pem);
-    const parent = new NodeCertificate(parentInfo.pem);
+    const [child, parent] = [chain[i], chain[i + 1]];
+    if (!child || !parent) break;
     if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) {
-      return `certificate ${i + 1} in the chain (serial ${childInfo.serialNumber}) was not issued by the one after it`;
+      return `certificate ${i + 1} in the chain (serial ${serialText(child)}) was not issued by the one after it`;
     }
   }
   return undefined;

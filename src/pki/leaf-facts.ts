@@ -17,8 +17,9 @@ import { X509Certificate } from 'node:crypto';
 import type { CertificateInfo } from './cert.ts';
 import { ariCertificateId } from './ari.ts';
 import { spkiFingerprint } from './keys.ts';
-import { ipKey } from './names.ts';
+import { CN_OID, ipKey, subjectFieldsOf } from './names.ts';
 import { pemBlocks } from './pem.ts';
+import { children, nameAttributes, oidText, readTlv, tbsFields, Tag, type Tlv } from './der.ts';
 
 /** What the policies read of a leaf certificate. */
 export type LeafFacts = Pick<CertificateInfo,
@@ -26,66 +27,70 @@ export type LeafFacts = Pick<CertificateInfo,
 
 /** Facts of the first certificate in `tls.crt`-style PEM; throws as parseCertificateChain does. */
 export function leafFacts(pem: string): LeafFacts {
+  return readLeaf(pem).facts;
+}
+
+/** What a Secret's annotations say of its leaf: the facts and every subject attribute cert-manager reads. */
+export type LeafDetails = LeafFacts & Pick<CertificateInfo, 'subjectFields'>;
+
+/** The leaf's facts with its subject's attributes; throws as `leafFacts` does. */
+export function leafDetails(pem: string): LeafDetails {
+  const { facts, attributes } = readLeaf(pem);
+  return { ...facts, subjectFields: subjectFieldsOf(attributes) };
+}
+
+/** A serial number as `openssl x509 -serial` shows it: lower-case hex, no leading zero bytes. */
+export function serialText(cert: { serialNumber: string }): string {
+  return cert.serialNumber.toLowerCase().replace(/^(?:00)+(?=.)/, '');
+}
+
+function readLeaf(pem: string): { facts: LeafFacts; attributes: Array<{ oid: string; value: string }> } {
   const first = pemBlocks(pem, 'CERTIFICATE')[0];
   if (!first) throw new Error('the data holds no PEM CERTIFICATE block');
   let cert: X509Certificate;
+  let fields: Tlv[];
   try {
     cert = new X509Certificate(first);
+    fields = tbsFields(cert.raw).fields;
   } catch (cause) {
     throw new Error('the certificate is not valid DER', { cause });
   }
-  const keyId = authorityKeyId(cert.raw);
-  return {
-    serialNumber: cert.serialNumber.toLowerCase().replace(/^(?:00)+(?=.)/, ''),
+  // serialNumber, signature, issuer, validity, subject, …
+  const subject = fields[4];
+  const attributes = subject ? nameAttributes(cert.raw, subject) : [];
+  const keyId = authorityKeyId(cert.raw, fields);
+  const facts: LeafFacts = {
+    serialNumber: serialText(cert),
     notBefore: cert.validFromDate,
     notAfter: cert.validToDate,
-    commonName: firstValue(cert.toLegacyObject().subject?.CN),
+    commonName: attributes.find((a) => a.oid === CN_OID)?.value ?? '',
     ...subjectAltNames(cert.subjectAltName),
     isCA: cert.ca,
     publicKeyFingerprint: spkiFingerprint(cert.publicKey.export({ type: 'spki', format: 'der' })),
     ...(keyId ? { renewalInfoId: ariCertificateId(keyId, cert.serialNumber) } : {}),
   };
+  return { facts, attributes };
 }
 
-/** The extension's OID, 2.5.29.35, as DER: OBJECT IDENTIFIER, length 3, 55 1D 23. */
-const AKI_OID = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x23]);
+const AKI_OID = '2.5.29.35';
 
 /**
- * The keyIdentifier of the Authority Key Identifier extension, in hex (what
- * ARI's certificate ID is made of); Node's parser does not expose it. After
- * the OID: an optional `critical` BOOLEAN, then an OCTET STRING holding
- * SEQUENCE { [0] keyIdentifier, … }. Anything else reads as absent.
+ * The keyIdentifier of the Authority Key Identifier extension, in hex (what ARI's certificate ID
+ * is made of; Node's parser does not expose it): Extension { extnID, critical?, extnValue OCTET
+ * STRING holding SEQUENCE { [0] keyIdentifier, … } }. Anything else reads as absent.
  */
-function authorityKeyId(der: Buffer): string | undefined {
-  let at = der.indexOf(AKI_OID);
-  if (at < 0) return undefined;
-  at += AKI_OID.length;
-  if (der[at] === 0x01 && der[at + 1] === 0x01) at += 3;
-  const octets = readTlv(der, at, 0x04);
-  const sequence = octets && readTlv(der, octets.start, 0x30);
-  const keyId = sequence && readTlv(der, sequence.start, 0x80);
-  return keyId ? der.subarray(keyId.start, keyId.end).toString('hex') : undefined;
-}
-
-/** One DER tag-length-value at `at` with the expected tag: where its content starts and ends. */
-function readTlv(der: Buffer, at: number, tag: number): { start: number; end: number } | undefined {
-  if (der[at] !== tag) return undefined;
-  const first = der[at + 1];
-  if (first === undefined) return undefined;
-  let length = first;
-  let start = at + 2;
-  if (first & 0x80) {
-    const bytes = first & 0x7f;
-    if (bytes === 0 || bytes > 3) return undefined;
-    length = 0;
-    for (let i = 0; i < bytes; i++) length = length * 256 + (der[start + i] ?? 0);
-    start += bytes;
+function authorityKeyId(der: Buffer, fields: Tlv[]): string | undefined {
+  const extensions = fields.find((f) => f.tag === 0xa3);
+  const list = extensions && children(der, extensions)[0];
+  for (const ext of list ? children(der, list) : []) {
+    const parts = children(der, ext);
+    if (parts[0]?.tag !== Tag.OID || oidText(der, parts[0]) !== AKI_OID) continue;
+    const octets = parts.at(-1);
+    const sequence = octets?.tag === Tag.OCTET_STRING ? readTlv(der, octets.start, octets.end) : undefined;
+    const keyId = sequence?.tag === Tag.SEQUENCE ? readTlv(der, sequence.start, sequence.end) : undefined;
+    return keyId?.tag === 0x80 ? der.subarray(keyId.start, keyId.end).toString('hex') : undefined;
   }
-  return start + length <= der.length ? { start, end: start + length } : undefined;
-}
-
-function firstValue(value: string | string[] | undefined): string {
-  return (Array.isArray(value) ? value[0] : value) ?? '';
+  return undefined;
 }
 
 /**

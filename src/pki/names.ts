@@ -10,6 +10,7 @@
 import { isIP } from 'node:net';
 import type { OtherName } from '../api/types.ts';
 import { asn1X509, AsnConvert, x509 } from './x509.ts';
+import { readTlv, stringText, Tag, tlv } from './der.ts';
 
 export interface SubjectAltNames {
   dnsNames: string[];
@@ -43,7 +44,7 @@ const SUBJECT_OIDS = [
   ['organizations', '2.5.4.10'],
   ['organizationalUnits', '2.5.4.11'],
 ] as const;
-const CN_OID = '2.5.4.3';
+export const CN_OID = '2.5.4.3';
 const SERIAL_OID = '2.5.4.5';
 
 const NO_OTHER_NAMES: readonly OtherName[] = Object.freeze([]);
@@ -128,26 +129,27 @@ export function sanExtension(names: Partial<Omit<SubjectAltNames, 'otherNames'> 
 
 /** DER of a UTF8String, the value cert-manager gives every otherName. */
 function utf8String(text: string): ArrayBuffer {
-  const body = Buffer.from(text, 'utf8');
-  const length = body.length < 0x80 ? [body.length] : body.length < 0x100 ? [0x81, body.length] : [0x82, body.length >> 8, body.length & 0xff];
-  return new Uint8Array([0x0c, ...length, ...body]).buffer;
+  return Uint8Array.from(tlv(Tag.UTF8_STRING, Buffer.from(text, 'utf8'))).buffer;
 }
 
 /** The text of a DER UTF8String, or undefined when the value is of another type. */
 function utf8StringValue(der: ArrayBuffer): string | undefined {
-  const bytes = Buffer.from(der);
-  if (bytes[0] !== 0x0c || bytes.length < 2) return undefined;
-  const first = bytes[1] ?? 0;
-  const lengthBytes = first < 0x80 ? 0 : first & 0x7f;
-  let length = first < 0x80 ? first : 0;
-  for (let i = 0; i < lengthBytes; i++) length = (length << 8) | (bytes[2 + i] ?? 0);
-  const start = 2 + lengthBytes;
-  return bytes.length === start + length ? bytes.subarray(start).toString('utf8') : undefined;
+  const bytes = new Uint8Array(der);
+  const value = readTlv(bytes, 0);
+  return value?.tag === Tag.UTF8_STRING && value.end === bytes.length ? stringText(bytes, value) : undefined;
 }
 
 /** Reads the subject fields of cert-manager's API. */
 export function subjectFields(name: x509.Name): SubjectFields {
-  const field = (oid: string): string[] => name.getField(oid);
+  return subjectFieldsBy((oid) => name.getField(oid));
+}
+
+/** The same, from a name's attributes in order (as der.ts reads them). */
+export function subjectFieldsOf(attributes: ReadonlyArray<{ oid: string; value: string }>): SubjectFields {
+  return subjectFieldsBy((oid) => attributes.filter((a) => a.oid === oid).map((a) => a.value));
+}
+
+function subjectFieldsBy(field: (oid: string) => string[]): SubjectFields {
   return {
     commonName: field(CN_OID)[0] ?? '',
     organizations: field('2.5.4.10'),

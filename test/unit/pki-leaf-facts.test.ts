@@ -6,7 +6,7 @@
 import test from 'ava';
 import { webcrypto } from 'node:crypto';
 import { parseCertificate } from '../../src/pki/cert.ts';
-import { leafFacts, type LeafFacts } from '../../src/pki/leaf-facts.ts';
+import { leafDetails, leafFacts, type LeafFacts } from '../../src/pki/leaf-facts.ts';
 import { x509 } from '../../src/pki/x509.ts';
 
 const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
@@ -53,14 +53,28 @@ const cases: Array<[string, Parameters<typeof certificate>[0]]> = [
   ['a leaf with an Authority Key Identifier (its ARI identifier)', { subject: 'CN=ari.example.com', serial: '8a01', sans: [{ type: 'dns', value: 'ari.example.com' }], authorityKeyId: '0123456789abcdef0123456789abcdef01234567' }],
   ['a leaf whose Authority Key Identifier is marked critical', { subject: 'CN=ari2.example.com', serial: '05', sans: [{ type: 'dns', value: 'ari2.example.com' }], authorityKeyId: 'aabbcc', critical: true }],
   ['a CA certificate without a common name', { subject: 'O=Only Org', serial: '01', sans: [{ type: 'dns', value: 'ca.example.com' }], ca: true }],
+  ['a subject with every attribute cert-manager reads, repeated ones and non-ASCII text', {
+    subject: 'C=DE, ST=Bayern, L=München, 2.5.4.9=Hauptstraße 1, 2.5.4.17=80331, O=Zweite, O=Erste, OU=Plattform, CN=fields.example.com, 2.5.4.5=4711',
+    serial: '0100', sans: [{ type: 'dns', value: 'fields.example.com' }],
+  }],
 ];
 
 for (const [title, opts] of cases) {
   test(`native and @peculiar/x509 parsing agree on ${title}`, async (t) => {
     const pem = await certificate(opts);
     t.deepEqual(leafFacts(pem), policyFields(parseCertificate(pem)));
+    // The Secret's annotations are written from the native reading too.
+    t.deepEqual(leafDetails(pem).subjectFields, parseCertificate(pem).subjectFields);
   });
 }
+
+test('the subject attributes are read as they are, in order', async (t) => {
+  const fields = leafDetails(await certificate(cases[6]![1])).subjectFields;
+  t.deepEqual(fields, {
+    commonName: 'fields.example.com', organizations: ['Zweite', 'Erste'], organizationalUnits: ['Plattform'], countries: ['DE'],
+    localities: ['München'], provinces: ['Bayern'], streetAddresses: ['Hauptstraße 1'], postalCodes: ['80331'], serialNumber: '4711',
+  });
+});
 
 test('the leaf is the first certificate of a chain', async (t) => {
   const leaf = await certificate(cases[0]![1]);

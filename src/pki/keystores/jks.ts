@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { EncryptedData, EncryptedPrivateKeyInfo } from '@peculiar/asn1-pkcs8';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
-import { DER_NULL } from './der.ts';
+import { DER_NULL } from '../der.ts';
 
 const MAGIC = 0xfeedfeed;
 const VERSION = 2;

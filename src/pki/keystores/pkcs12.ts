@@ -17,7 +17,7 @@ import { EncryptedData, EncryptedPrivateKeyInfo } from '@peculiar/asn1-pkcs8';
 import { DigestInfo } from '@peculiar/asn1-rsa';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
-import { der, derInteger, DER_NULL } from './der.ts';
+import { DER_NULL, integer as derInteger, oid as derOid, tlv as der } from '../der.ts';
 import { bmpPassword, pkcs12Kdf, Purpose } from './pkcs12-kdf.ts';
 import { rc2CbcEncrypt } from './rc2.ts';
 
@@ -165,16 +165,5 @@ export function pkcs12ProfileOf(p12: Buffer): Pkcs12Profile | undefined {
 }
 
 function oidHex(oid: string): string {
-  return der(0x06, oidBody(oid)).toString('hex');
-}
-
-function oidBody(oid: string): Buffer {
-  const [a = 0, b = 0, ...rest] = oid.split('.').map(Number);
-  const bytes = [40 * a + b];
-  for (const n of rest) {
-    const chunk = [n & 0x7f];
-    for (let v = Math.floor(n / 128); v > 0; v = Math.floor(v / 128)) chunk.unshift((v & 0x7f) | 0x80);
-    bytes.push(...chunk);
-  }
-  return Buffer.from(bytes);
+  return derOid(oid).toString('hex');
 }
