@@ -10,7 +10,7 @@ import { controllerReference, encodeB64 } from '../base/objects.ts';
 import { validateForSecret } from '../pki/cert.ts';
 import { leafDetails, type LeafDetails } from '../pki/leaf-facts.ts';
 import { createCsr } from '../pki/csr.ts';
-import { publicKeyFingerprint } from '../pki/keys.ts';
+import { parsePrivateKey, publicKeyFingerprint } from '../pki/keys.ts';
 import { formatOutputs } from '../pki/outputs.ts';
 import { requestCsr, requestMismatches } from '../pki/request-match.ts';
 
@@ -94,7 +94,7 @@ function certificateDetailAnnotations(leaf: LeafDetails): Record<string, string>
 export function requestMatchesSpec(cr: CertificateRequest, cert: Certificate, keyPem: string): boolean {
   try {
     const csr = requestCsr(cr);
-    return csr.publicKeyFingerprint === publicKeyFingerprint(keyPem) && requestMismatches(cr, cert.spec, csr).length === 0;
+    return csr.publicKeyFingerprint === publicKeyFingerprint(parsePrivateKey(keyPem)) && requestMismatches(cr, cert.spec, csr).length === 0;
   } catch {
     return false;
   }

@@ -7,14 +7,16 @@
  * carries the usages (key usage and EKU extensions, as cert-manager's
  * `encodeUsagesInRequest` default does) and, for a CA, basic constraints.
  */
+import { createPublicKey } from 'node:crypto';
 import type { CertificateSpec, NameConstraints, OtherName, SignatureAlgorithm } from '../api/types.ts';
 import { parsePrivateKey, spkiFingerprint } from './keys.ts';
 import { literalSubjectName, subjectKey } from './literal-subject.ts';
 import { nameConstraintsExtension, nameConstraintsKey } from './name-constraints.ts';
 import { isEmptyName, sanExtension, sansFromExtensions, subjectFields, subjectName, type SubjectAltNames, type SubjectFields } from './names.ts';
 import { memoize } from './memo.ts';
-import { pemBlocks } from './pem.ts';
-import { signatureAlgorithmName, webSignerFor } from './signer.ts';
+import { pemBlocks, pemEncode } from './pem.ts';
+import { bitString, children, encoding, integer, oid, oidText, readTlv, sequence, Tag, tlv } from './der.ts';
+import { nativeSignerFor, signatureAlgorithmName, verifyNatively } from './signer.ts';
 import { usageBits, usageBitsFromExtensions, usageExtensions, usageStrings } from './usages.ts';
 import { decodeDer, isCaByExtensions, x509 } from './x509.ts';
 
@@ -54,6 +56,8 @@ export interface ParsedCsr extends SubjectAltNames, SubjectFields {
   signatureAlgorithm?: SignatureAlgorithm;
   /** The parsed request, for signers that copy its subject and key. */
   request: x509.Pkcs10CertificateRequest;
+  /** The same request's DER parts, for native signing and verification. */
+  der: CsrDer;
 }
 
 /**
@@ -75,14 +79,58 @@ export async function createCsr(options: CsrOptions): Promise<string> {
   const constraints = nameConstraintsExtension(options.nameConstraints);
   if (constraints) extensions.push(constraints);
 
-  const signer = webSignerFor(parsePrivateKey(options.keyPem), options.signatureAlgorithm);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name,
-    keys: signer.keys,
-    signingAlgorithm: signer.signingAlgorithm,
+  // Laid out here and signed by Node (der.ts says why); the name and extensions are @peculiar's DER.
+  const key = parsePrivateKey(options.keyPem);
+  const signer = nativeSignerFor(key, options.signatureAlgorithm);
+  const attributes = extensions.length ? [sequence(oid(EXTENSION_REQUEST_OID), tlv(Tag.SET, sequence(...extensions.map((e) => new Uint8Array(e.rawData)))))] : [];
+  const info = sequence(integer(0), new Uint8Array(name.toArrayBuffer()), createPublicKey(key).export({ type: 'spki', format: 'der' }), tlv(0xa0, ...attributes));
+  return pemEncode('CERTIFICATE REQUEST', sequence(info, signer.algorithmIdentifier, bitString(signer.sign(info))));
+}
+
+const EXTENSION_REQUEST_OID = '1.2.840.113549.1.9.14';
+
+/** A CSR's parts as DER, read natively: what signing copies and what proves possession. */
+export interface CsrDer {
+  /** CertificationRequestInfo, the signed bytes. */
+  info: Uint8Array;
+  subject: Uint8Array;
+  /** SubjectPublicKeyInfo. */
+  spki: Uint8Array;
+  /** The subjectPublicKey bits (what a key identifier is a hash of). */
+  publicKeyBits: Uint8Array;
+  signatureAlgorithm: string;
+  signature: Uint8Array;
+  /** Each requested extension, whole, by OID, in order. */
+  extensions: Array<{ oid: string; der: Uint8Array }>;
+}
+
+function readCsrDer(der: Uint8Array): CsrDer {
+  const outer = readTlv(der, 0);
+  const [info, algorithm, signature] = outer ? children(der, outer) : [];
+  if (!info || !algorithm || signature?.tag !== Tag.BIT_STRING) throw new Error('not a CertificationRequest');
+  const [, subject, spki, attributes] = children(der, info);
+  const [algorithmOid] = children(der, algorithm);
+  if (!subject || spki?.tag !== Tag.SEQUENCE || algorithmOid?.tag !== Tag.OID) throw new Error('not a CertificationRequestInfo');
+  const bits = children(der, spki)[1];
+  const extensions: CsrDer['extensions'] = [];
+  for (const attribute of attributes?.tag === 0xa0 ? children(der, attributes) : []) {
+    const [type, values] = children(der, attribute);
+    if (type?.tag !== Tag.OID || oidText(der, type) !== EXTENSION_REQUEST_OID || !values) continue;
+    const list = children(der, values)[0];
+    for (const ext of list ? children(der, list) : []) {
+      const extOid = children(der, ext)[0];
+      if (extOid?.tag === Tag.OID) extensions.push({ oid: oidText(der, extOid), der: encoding(der, ext) });
+    }
+  }
+  return {
+    info: encoding(der, info),
+    subject: encoding(der, subject),
+    spki: encoding(der, spki),
+    publicKeyBits: bits?.tag === Tag.BIT_STRING ? der.subarray(bits.start + 1, bits.end) : new Uint8Array(),
+    signatureAlgorithm: oidText(der, algorithmOid),
+    signature: der.subarray(signature.start + 1, signature.end),
     extensions,
-  });
-  return `${csr.toString('pem')}\n`;
+  };
 }
 
 /**
@@ -108,13 +156,17 @@ function parseCsrUncached(pem: string): ParsedCsr {
     nameConstraints: nameConstraintsKey(extensions),
     signatureAlgorithm: signatureAlgorithmName(request.signatureAlgorithm),
     request,
+    der: decodeDer('certificate request', () => readCsrDer(new Uint8Array(request.rawData))),
   };
 }
 
 /** Whether the CSR is signed by the key it carries (proof of possession). */
 export async function verifyCsr(pem: string): Promise<boolean> {
   try {
-    return await parseCsr(pem).request.verify();
+    const csr = parseCsr(pem);
+    const { signatureAlgorithm, info, spki, signature } = csr.der;
+    // Natively for the algorithms certroute and cert-manager make; the library for any other.
+    return verifyNatively(signatureAlgorithm, info, spki, signature) ?? (await csr.request.verify());
   } catch {
     return false;
   }

@@ -182,9 +182,17 @@ export function keyMatchesSpec(pem: string, spec: PrivateKeySpec = {}): boolean 
  * side holds which form.
  */
 export function publicKeyFingerprint(key: KeyObject | string): string {
-  const pub = createPublicKey(key);
-  return spkiFingerprint(pub.export({ type: 'spki', format: 'der' }));
+  if (typeof key === 'string') return spkiFingerprint(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+  let fingerprint = fingerprints.get(key);
+  if (fingerprint === undefined) {
+    fingerprint = spkiFingerprint(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+    fingerprints.set(key, fingerprint);
+  }
+  return fingerprint;
 }
+
+/** Fingerprints of parsed keys (which parsePrivateKey shares): exporting the public half is not cheap. */
+const fingerprints = new WeakMap<KeyObject, string>();
 
 /** SHA-256 (hex) of DER SubjectPublicKeyInfo bytes, as read from a CSR or certificate. */
 export function spkiFingerprint(spki: ArrayBuffer | Uint8Array): string {

@@ -19,7 +19,7 @@ import { ariCertificateId } from './ari.ts';
 import { spkiFingerprint } from './keys.ts';
 import { CN_OID, ipKey, subjectFieldsOf } from './names.ts';
 import { pemBlocks } from './pem.ts';
-import { children, nameAttributes, oidText, readTlv, tbsFields, Tag, type Tlv } from './der.ts';
+import { children, encoding, nameAttributes, oidText, readTlv, tbsFields, Tag, type Tlv } from './der.ts';
 
 /** What the policies read of a leaf certificate. */
 export type LeafFacts = Pick<CertificateInfo,
@@ -55,8 +55,8 @@ function readLeaf(pem: string): { facts: LeafFacts; attributes: Array<{ oid: str
   } catch (cause) {
     throw new Error('the certificate is not valid DER', { cause });
   }
-  // serialNumber, signature, issuer, validity, subject, …
-  const subject = fields[4];
+  // serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, …
+  const [, , , , subject, spki] = fields;
   const attributes = subject ? nameAttributes(cert.raw, subject) : [];
   const keyId = authorityKeyId(cert.raw, fields);
   const facts: LeafFacts = {
@@ -66,7 +66,9 @@ function readLeaf(pem: string): { facts: LeafFacts; attributes: Array<{ oid: str
     commonName: attributes.find((a) => a.oid === CN_OID)?.value ?? '',
     ...subjectAltNames(cert.subjectAltName),
     isCA: cert.ca,
-    publicKeyFingerprint: spkiFingerprint(cert.publicKey.export({ type: 'spki', format: 'der' })),
+    // The SubjectPublicKeyInfo as the certificate holds it, as parseCertificate reads it (Node's
+    // publicKey.export() re-encodes it, and cost more than the rest of this function).
+    publicKeyFingerprint: spkiFingerprint(spki ? encoding(cert.raw, spki) : new Uint8Array()),
     ...(keyId ? { renewalInfoId: ariCertificateId(keyId, cert.serialNumber) } : {}),
   };
   return { facts, attributes };

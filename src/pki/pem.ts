@@ -32,3 +32,11 @@ export function secretValue(data: Record<string, string> | undefined, key: strin
   const text = decodeB64(data?.[key]);
   return text.length > 0 ? text : undefined;
 }
+
+/** PEM of DER bytes: base64 in lines of 64, ending with a newline. */
+export function pemEncode(label: string, der: Uint8Array): string {
+  const base64 = Buffer.from(der.buffer, der.byteOffset, der.length).toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+}

@@ -7,13 +7,15 @@
  * the issuer's chain (the certificate itself when self-signed), and a leaf
  * never outlives the CA that signed it.
  */
-import { randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
 import { parseCertificateChain } from './cert.ts';
 import { memoize } from './memo.ts';
-import { parseCsr } from './csr.ts';
+import { parseCsr, verifyCsr } from './csr.ts';
+import { bitString, encoding, explicit, integer, oid, sequence, Tag, tbsFields, time, tlv, unsignedInteger } from './der.ts';
+import { pemEncode } from './pem.ts';
 import { parsePrivateKey, publicKeyFingerprint } from './keys.ts';
 import { NAME_CONSTRAINTS_OID } from './name-constraints.ts';
-import { signatureAlgorithmFits, webSignerFor } from './signer.ts';
+import { nativeSignerFor, signatureAlgorithmFits } from './signer.ts';
 import { usageBits, usageExtensions } from './usages.ts';
 import { x509 } from './x509.ts';
 
@@ -49,6 +51,8 @@ export interface SignedCertificate {
 
 const SAN_OID = '2.5.29.17';
 const SKI_OID = '2.5.29.14';
+const AKI_OID = '2.5.29.35';
+const BASIC_CONSTRAINTS_OID = '2.5.29.19';
 
 /**
  * Signs a CSR. Throws with a message for the CertificateRequest's status when
@@ -57,47 +61,52 @@ const SKI_OID = '2.5.29.14';
  */
 export async function signCsr(options: SignOptions): Promise<SignedCertificate> {
   const csr = parseCsr(options.csrPem);
-  if (!(await csr.request.verify())) throw new Error('the CSR signature is invalid: it was not signed by the key it carries');
+  if (!(await verifyCsr(options.csrPem))) throw new Error('the CSR signature is invalid: it was not signed by the key it carries');
   const now = options.now ?? new Date();
   const signer = resolveSigner(options, csr.publicKeyFingerprint, now);
 
   const isCA = options.isCA ?? csr.isCA;
   const usages = options.usages?.length ? options.usages : csr.usages.length ? csr.usages : undefined;
-  const ski = await x509.SubjectKeyIdentifierExtension.create(csr.request.publicKey);
+  const ski = createHash('sha1').update(csr.der.publicKeyBits).digest();
   // A self-signed certificate is its own authority; a CA without an SKI gets no AKI, as a guessed one could mislead path building.
-  const authorityKeyId = signer.chain ? signer.keyId : ski.keyId;
-  const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(isCA, undefined, true),
-    ...usageExtensions(usageBits(usages, isCA)),
-    ski,
+  const authorityKeyId = signer.chain ? signer.keyId : ski;
+  const extensions: Uint8Array[] = [
+    extension(BASIC_CONSTRAINTS_OID, true, sequence(...(isCA ? [tlv(Tag.BOOLEAN, Buffer.from([0xff]))] : []))),
+    ...usageExtensions(usageBits(usages, isCA)).map((e) => new Uint8Array(e.rawData)),
+    extension(SKI_OID, false, tlv(Tag.OCTET_STRING, ski)),
   ];
-  if (authorityKeyId) extensions.push(new x509.AuthorityKeyIdentifierExtension(authorityKeyId));
+  if (authorityKeyId) extensions.push(extension(AKI_OID, false, sequence(tlv(0x80, authorityKeyId))));
   // Names, and for a CA its name constraints, are the CSR's, byte for byte.
-  for (const oid of isCA ? [SAN_OID, NAME_CONSTRAINTS_OID] : [SAN_OID]) {
-    const ext = csr.request.extensions.find((e) => e.type === oid);
-    if (ext) extensions.push(ext);
+  for (const wanted of isCA ? [SAN_OID, NAME_CONSTRAINTS_OID] : [SAN_OID]) {
+    const ext = csr.der.extensions.find((e) => e.oid === wanted);
+    if (ext) extensions.push(ext.der);
   }
-  extensions.push(...issuerUrlExtensions(options));
+  extensions.push(...issuerUrlExtensions(options).map((e) => new Uint8Array(e.rawData)));
 
   let notAfter = new Date(now.getTime() + options.durationMs);
   if (signer.notAfter && notAfter > signer.notAfter) notAfter = signer.notAfter;
   // The CSR's signature algorithm (spec.signatureAlgorithm) when the signing key can make it, as cert-manager does.
   const requested = csr.signatureAlgorithm && signatureAlgorithmFits(signer.key, csr.signatureAlgorithm) ? csr.signatureAlgorithm : undefined;
-  const web = webSignerFor(signer.key, requested);
-  const leaf = await x509.X509CertificateGenerator.create({
-    serialNumber: randomBytes(16).toString('hex'),
-    subject: csr.request.subjectName,
-    issuer: signer.issuerName ?? csr.request.subjectName,
-    notBefore: now,
-    notAfter,
-    publicKey: csr.request.publicKey,
-    signingKey: web.keys.privateKey,
-    signingAlgorithm: web.signingAlgorithm,
-    extensions,
-  });
-  const leafPem = `${leaf.toString('pem')}\n`;
+  // Laid out here and signed by Node (der.ts says why).
+  const native = nativeSignerFor(signer.key, requested);
+  const tbs = sequence(
+    explicit(0, integer(2)),
+    unsignedInteger(randomBytes(16)),
+    native.algorithmIdentifier,
+    signer.issuerName ?? csr.der.subject,
+    sequence(time(now), time(notAfter)),
+    csr.der.subject,
+    csr.der.spki,
+    explicit(3, sequence(...extensions)),
+  );
+  const leafPem = pemEncode('CERTIFICATE', sequence(tbs, native.algorithmIdentifier, bitString(native.sign(tbs))));
   if (!signer.chain) return { certificatePem: leafPem, caPem: leafPem };
   return { certificatePem: leafPem + (signer.intermediates ?? []).join(''), caPem: signer.chain[signer.chain.length - 1] ?? leafPem };
+}
+
+/** One Extension: its OID, `critical` when set, and the value's DER in an OCTET STRING. */
+function extension(extnId: string, critical: boolean, value: Uint8Array): Buffer {
+  return sequence(oid(extnId), ...(critical ? [tlv(Tag.BOOLEAN, Buffer.from([0xff]))] : []), tlv(Tag.OCTET_STRING, value));
 }
 
 /** CRL distribution points and authority information access, as Go's x509 writes them for cert-manager. */
@@ -112,8 +121,9 @@ function issuerUrlExtensions(options: SignOptions): x509.Extension[] {
 
 interface ResolvedSigner {
   key: ReturnType<typeof parsePrivateKey>;
-  issuerName?: x509.Name;
-  keyId?: string;
+  /** The CA's subject, DER, exactly as its certificate holds it. */
+  issuerName?: Uint8Array;
+  keyId?: Buffer;
   notAfter?: Date;
   chain?: string[];
   /** The chain without self-signed certificates: what follows the leaf in tls.crt. */
@@ -151,11 +161,14 @@ const caSigner = memoize((pair: string): ResolvedSigner => {
   if (!ca.isCA) throw new Error(`the CA certificate (subject ${ca.subject}) is not a CA: it lacks basicConstraints cA=TRUE`);
   const parsed = new x509.X509Certificate(ca.pem);
   const caSki = parsed.extensions.find((e) => e.type === SKI_OID);
+  const raw = new NodeCertificate(ca.pem).raw;
+  const subject = tbsFields(raw).fields[4];
+  if (!subject) throw new Error(`the CA certificate (subject ${ca.subject}) has no subject field`);
   const pems = chain.map((c) => c.pem);
   return {
     key,
-    issuerName: parsed.subjectName,
-    keyId: caSki ? new x509.SubjectKeyIdentifierExtension(caSki.rawData).keyId : undefined,
+    issuerName: encoding(raw, subject),
+    keyId: caSki ? Buffer.from(new x509.SubjectKeyIdentifierExtension(caSki.rawData).keyId, 'hex') : undefined,
     notAfter: ca.notAfter,
     chain: pems,
     intermediates: pems.filter((pem) => !isSelfSigned(pem)),
