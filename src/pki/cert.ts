@@ -14,7 +14,7 @@ import { memoize } from './memo.ts';
 import { leafFacts, serialText, type LeafFacts } from './leaf-facts.ts';
 import { pemBlocks } from './pem.ts';
 import { usageBitsFromExtensions, usageStrings } from './usages.ts';
-import { decodeDer, isCaByExtensions, x509 } from './x509.ts';
+import { decodeDer, isCaByExtensions, rawExtension, x509 } from './x509.ts';
 
 export interface CertificateInfo {
   /** Lower-case hex without leading zero padding, as `openssl x509 -serial` shows it. */
@@ -52,7 +52,7 @@ export const parseCertificate: (pem: string) => CertificateInfo = memoize(parseC
 
 function parseCertificateUncached(pem: string): CertificateInfo {
   const cert = decodeDer('certificate', () => new x509.X509Certificate(pem));
-  const extensions = cert.extensions;
+  const extensions = cert.extensions.map(rawExtension);
   const names = subjectFields(cert.subjectName);
   return {
     serialNumber: serialText(cert),

@@ -118,16 +118,50 @@ export function tbsFields(der: Uint8Array): { tbs: Tlv; fields: Tlv[] } {
   return { tbs, fields: fields[0]?.tag === 0xa0 ? fields.slice(1) : fields };
 }
 
-/** Each attribute of a Name (SEQUENCE OF SET OF {type, value}), in order, as OID and text. */
+/** A Name's RDNs in order (SEQUENCE OF SET OF {type, value}), each attribute as OID and text. */
+export function nameRdns(der: Uint8Array, name: Tlv): Array<Array<{ oid: string; value: string }>> {
+  return children(der, name).map((rdn) => children(der, rdn).flatMap((atv) => {
+    const [type, value] = children(der, atv);
+    if (type?.tag !== Tag.OID || !value) return [];
+    // A value of no string type is written as RFC 4514 writes it: '#' and the hex of its DER.
+    const text = STRING_TAGS.has(value.tag) ? stringText(der, value) : `#${Buffer.from(encoding(der, value)).toString('hex')}`;
+    return [{ oid: oidText(der, type), value: text }];
+  }));
+}
+
+const STRING_TAGS: ReadonlySet<number> = new Set([Tag.UTF8_STRING, Tag.PRINTABLE_STRING, Tag.T61_STRING, Tag.IA5_STRING, Tag.UNIVERSAL_STRING, Tag.BMP_STRING]);
+
+/** Each attribute of a Name, in order. */
 export function nameAttributes(der: Uint8Array, name: Tlv): Array<{ oid: string; value: string }> {
-  const out: Array<{ oid: string; value: string }> = [];
-  for (const rdn of children(der, name)) {
-    for (const atv of children(der, rdn)) {
-      const [type, value] = children(der, atv);
-      if (type?.tag === Tag.OID && value) out.push({ oid: oidText(der, type), value: stringText(der, value) });
-    }
-  }
-  return out;
+  return nameRdns(der, name).flat();
+}
+
+/** One X.509 extension as its readers take it: OID, criticality, the DER inside extnValue, and the whole. */
+export interface RawExtension {
+  oid: string;
+  critical: boolean;
+  value: Uint8Array;
+  /** The whole Extension, to copy it into a certificate unchanged. */
+  der: Uint8Array;
+}
+
+/** The Extensions of a SEQUENCE OF Extension, in order. */
+export function extensionsIn(der: Uint8Array, list: Tlv): RawExtension[] {
+  return children(der, list).map((ext) => {
+    const parts = children(der, ext);
+    const [id] = parts;
+    const value = parts.at(-1);
+    if (id?.tag !== Tag.OID || value?.tag !== Tag.OCTET_STRING) throw new Error(`malformed extension at byte ${ext.header}`);
+    const flag = parts.length === 3 ? parts[1] : undefined;
+    return { oid: oidText(der, id), critical: flag?.tag === Tag.BOOLEAN && der[flag.start] !== 0, value: der.subarray(value.start, value.end), der: encoding(der, ext) };
+  });
+}
+
+/** The single TLV that fills `der` exactly (an extension's value, say); throws otherwise. */
+export function whole(der: Uint8Array, what: string): Tlv {
+  const tlv = readTlv(der, 0);
+  if (!tlv || tlv.end !== der.length) throw new Error(`the ${what} is not valid DER`);
+  return tlv;
 }
 
 // --- writing ---

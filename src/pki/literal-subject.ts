@@ -11,7 +11,7 @@
  * the character at fault, for the Certificate's status.
  */
 import { directoryString } from './names.ts';
-import { asn1X509, AsnConvert, x509 } from './x509.ts';
+import { x509 } from './x509.ts';
 
 const ATTRIBUTE_OIDS: Record<string, string> = {
   C: '2.5.4.6',
@@ -119,9 +119,8 @@ export function literalSubjectName(text: string): x509.Name {
  * UTF8String) but keeps the order of the RDNs: what the re-issue policy
  * compares, so a CSR made by cert-manager matches the same literalSubject.
  */
-export function subjectKey(name: x509.Name): string {
-  const rdns = AsnConvert.parse(name.toArrayBuffer(), asn1X509.Name);
-  return rdnsKey(rdns.map((rdn) => rdn.map((a) => ({ oid: a.type, value: a.value.toString() }))));
+export function subjectKey(rdns: Attribute[][]): string {
+  return rdnsKey(rdns);
 }
 
 /** The same text for a literalSubject; throws when it does not parse. */

@@ -6,7 +6,8 @@
  * policy compares, by meaning rather than by bytes.
  */
 import type { NameConstraintItems, NameConstraints } from '../api/types.ts';
-import { asn1X509, AsnConvert, x509 } from './x509.ts';
+import type { RawExtension } from './der.ts';
+import { asn1X509, AsnConvert, rawExtension, x509 } from './x509.ts';
 
 export const NAME_CONSTRAINTS_OID = '2.5.29.30';
 
@@ -37,8 +38,8 @@ export function nameConstraintsExtension(spec: NameConstraints | undefined): x50
 }
 
 /** What a name constraints extension says, as comparable text; '' when there is none. */
-export function nameConstraintsKey(extensions: readonly x509.Extension[]): string {
-  const ext = extensions.find((e) => e.type === NAME_CONSTRAINTS_OID);
+export function nameConstraintsKey(extensions: readonly RawExtension[]): string {
+  const ext = extensions.find((e) => e.oid === NAME_CONSTRAINTS_OID);
   if (!ext) return '';
   const parsed = AsnConvert.parse(ext.value, asn1X509.NameConstraints);
   const side = (trees: asn1X509.GeneralSubtrees | undefined): string[] =>
@@ -55,5 +56,5 @@ export function nameConstraintsKey(extensions: readonly x509.Extension[]): strin
 /** The same text for a spec. */
 export function nameConstraintsSpecKey(spec: NameConstraints | undefined): string {
   const ext = nameConstraintsExtension(spec);
-  return ext ? nameConstraintsKey([ext]) : '';
+  return ext ? nameConstraintsKey([rawExtension(ext)]) : '';
 }

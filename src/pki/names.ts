@@ -10,7 +10,7 @@
 import { isIP } from 'node:net';
 import type { OtherName } from '../api/types.ts';
 import { asn1X509, AsnConvert, x509 } from './x509.ts';
-import { readTlv, stringText, Tag, tlv } from './der.ts';
+import { children, oidText, readTlv, stringText, Tag, tlv, whole, type RawExtension } from './der.ts';
 
 export interface SubjectAltNames {
   dnsNames: string[];
@@ -89,24 +89,38 @@ export function sameIps(a: readonly string[] | undefined, b: readonly string[] |
 }
 
 /** Reads the SAN extension; names of kinds certroute does not issue (directory names, …) are skipped. */
-export function sansFromExtensions(extensions: readonly x509.Extension[]): SubjectAltNames {
+export function sansFromExtensions(extensions: readonly RawExtension[]): SubjectAltNames {
   const out: SubjectAltNames = { dnsNames: [], ipAddresses: [], uris: [], emailAddresses: [], otherNames: NO_OTHER_NAMES };
   const otherNames: OtherName[] = [];
   for (const ext of extensions) {
-    if (ext.type !== SAN_OID) continue;
-    for (const name of AsnConvert.parse(ext.value, asn1X509.SubjectAlternativeName)) {
-      if (name.dNSName !== undefined) out.dnsNames.push(name.dNSName);
-      else if (name.iPAddress !== undefined) out.ipAddresses.push(ipKey(name.iPAddress));
-      else if (name.uniformResourceIdentifier !== undefined) out.uris.push(name.uniformResourceIdentifier);
-      else if (name.rfc822Name !== undefined) out.emailAddresses.push(name.rfc822Name);
-      else if (name.otherName) {
-        const value = utf8StringValue(name.otherName.value);
-        if (value !== undefined) otherNames.push({ oid: name.otherName.typeId, utf8Value: value });
+    if (ext.oid !== SAN_OID) continue;
+    const der = ext.value;
+    // GeneralName: [1] rfc822Name, [2] dNSName, [6] URI, [7] iPAddress (IMPLICIT), [0] otherName.
+    for (const name of children(der, whole(der, 'subjectAltName extension'))) {
+      if (name.tag === 0x82) out.dnsNames.push(stringText(der, name));
+      else if (name.tag === 0x87) out.ipAddresses.push(ipKey(ipText(der.subarray(name.start, name.end))));
+      else if (name.tag === 0x86) out.uris.push(stringText(der, name));
+      else if (name.tag === 0x81) out.emailAddresses.push(stringText(der, name));
+      else if (name.tag === 0xa0) {
+        // otherName: type-id OID, then [0] EXPLICIT value; certroute's values are UTF8Strings.
+        const [typeId, wrapped] = children(der, name);
+        const value = wrapped?.tag === 0xa0 ? readTlv(der, wrapped.start, wrapped.end) : undefined;
+        if (typeId?.tag === Tag.OID && value?.tag === Tag.UTF8_STRING && value.end === wrapped?.end) {
+          otherNames.push({ oid: oidText(der, typeId), utf8Value: stringText(der, value) });
+        }
       }
     }
   }
   if (otherNames.length) out.otherNames = otherNames;
   return out;
+}
+
+/** An iPAddress's octets as text: dotted IPv4, or the eight groups of IPv6 (ipKey canonicalises them). */
+function ipText(octets: Uint8Array): string {
+  const bytes = Buffer.from(octets);
+  if (bytes.length === 4) return [...bytes].join('.');
+  if (bytes.length === 16) return Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16)).join(':');
+  return bytes.toString('hex');
 }
 
 /**
@@ -130,13 +144,6 @@ export function sanExtension(names: Partial<Omit<SubjectAltNames, 'otherNames'> 
 /** DER of a UTF8String, the value cert-manager gives every otherName. */
 function utf8String(text: string): ArrayBuffer {
   return Uint8Array.from(tlv(Tag.UTF8_STRING, Buffer.from(text, 'utf8'))).buffer;
-}
-
-/** The text of a DER UTF8String, or undefined when the value is of another type. */
-function utf8StringValue(der: ArrayBuffer): string | undefined {
-  const bytes = new Uint8Array(der);
-  const value = readTlv(bytes, 0);
-  return value?.tag === Tag.UTF8_STRING && value.end === bytes.length ? stringText(bytes, value) : undefined;
 }
 
 /** Reads the subject fields of cert-manager's API. */

@@ -40,3 +40,8 @@ export function pemEncode(label: string, der: Uint8Array): string {
   for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
+
+/** The DER bytes of one PEM block (as `pemBlocks` returns it). */
+export function pemDer(block: string): Buffer {
+  return Buffer.from(block.replace(/-----(BEGIN|END) [A-Z0-9 ]+-----/g, '').replace(/\s+/g, ''), 'base64');
+}

@@ -7,6 +7,7 @@
  * protection") and an empty list means the defaults: a spec that spells the
  * defaults out must not look changed and trigger a re-issue.
  */
+import { children, oidText, whole, type RawExtension } from './der.ts';
 import { x509 } from './x509.ts';
 
 const KU = x509.KeyUsageFlags;
@@ -126,13 +127,19 @@ export function usageExtensions(bits: UsageBits): x509.Extension[] {
 }
 
 /** Reads usage bits back from a CSR's or certificate's extensions. */
-export function usageBitsFromExtensions(extensions: readonly x509.Extension[]): UsageBits {
+export function usageBitsFromExtensions(extensions: readonly RawExtension[]): UsageBits {
   let keyUsage = 0;
   const extKeyUsages: string[] = [];
   for (const ext of extensions) {
-    if (ext.type === '2.5.29.15') keyUsage |= new x509.KeyUsagesExtension(ext.rawData).usages;
-    if (ext.type === '2.5.29.37') {
-      for (const oid of new x509.ExtendedKeyUsageExtension(ext.rawData).usages) extKeyUsages.push(String(oid));
+    const der = ext.value;
+    if (ext.oid === '2.5.29.15') {
+      // A BIT STRING: its first byte counts the unused bits; bit i (from the top) is flag 1 << i.
+      const bits = whole(der, 'key usage extension');
+      const count = (bits.end - bits.start - 1) * 8 - (der[bits.start] ?? 0);
+      for (let i = 0; i < count; i++) if ((der[bits.start + 1 + (i >> 3)] ?? 0) & (0x80 >> (i & 7))) keyUsage |= 1 << i;
+    }
+    if (ext.oid === '2.5.29.37') {
+      for (const id of children(der, whole(der, 'extended key usage extension'))) extKeyUsages.push(oidText(der, id));
     }
   }
   return { keyUsage, extKeyUsages };

@@ -12,6 +12,7 @@ import * as x509 from '@peculiar/x509';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { webcrypto } from 'node:crypto';
+import { children, Tag, whole, type RawExtension } from './der.ts';
 
 // Node's webcrypto is structurally the DOM Crypto the library is typed against.
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -29,7 +30,14 @@ export function decodeDer<T>(what: string, decode: () => T): T {
 }
 
 /** Whether extensions carry basic constraints cA=TRUE, as a CA certificate and a CA's CSR do. */
-export function isCaByExtensions(extensions: readonly x509.Extension[]): boolean {
-  const basic = extensions.find((e) => e.type === '2.5.29.19');
-  return basic ? new x509.BasicConstraintsExtension(basic.rawData).ca : false;
+export function isCaByExtensions(extensions: readonly RawExtension[]): boolean {
+  const basic = extensions.find((e) => e.oid === '2.5.29.19');
+  if (!basic) return false;
+  const [flag] = children(basic.value, whole(basic.value, 'basic constraints extension'));
+  return flag?.tag === Tag.BOOLEAN && basic.value[flag.start] !== 0;
+}
+
+/** An extension as the readers take it (der.ts), from @peculiar's. */
+export function rawExtension(ext: x509.Extension): RawExtension {
+  return { oid: ext.type, critical: ext.critical, value: new Uint8Array(ext.value), der: new Uint8Array(ext.rawData) };
 }

@@ -172,3 +172,33 @@ test('the Secret carries cert-manager’s email-sans and subject-* annotations, 
   t.false('cert-manager.io/subject-countries' in a, 'an empty subject field gets no annotation');
   t.is(a['cert-manager.io/alt-names'], '', 'alt-names is written even when empty, as cert-manager does');
 });
+
+test('a CSR that openssl wrote reads back field by field, and a CA certificate signed from it verifies with openssl', async (t) => {
+  // Made by another implementation than the one that reads it (der.ts): IPv6, email, otherName-free
+  // SANs, key usage bits beyond the first byte, EKUs, basic constraints, a multi-valued subject.
+  const key = await generatePrivateKey({ algorithm: 'ECDSA', size: 384 });
+  const config = [
+    '[req]', 'distinguished_name = dn', 'req_extensions = ext', 'prompt = no', 'string_mask = utf8only',
+    '[dn]', 'C = DE', 'O = Zweite', 'OU = Plattform', 'CN = openssl.example.com',
+    '[ext]', 'subjectAltName = DNS:a.example.com, IP:2001:db8::7, IP:192.0.2.9, email:ops@example.com, URI:spiffe://x/y',
+    'keyUsage = critical, digitalSignature, keyCertSign, cRLSign, decipherOnly', 'extendedKeyUsage = serverAuth, clientAuth',
+    'basicConstraints = critical, CA:TRUE',
+  ].join('\n');
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync('/tmp/certroute-csr-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(`${dir}/key.pem`, key);
+  writeFileSync(`${dir}/req.cnf`, config);
+  const pem = execFileSync('openssl', ['req', '-new', '-key', `${dir}/key.pem`, '-config', `${dir}/req.cnf`, '-sha384']).toString();
+  const csr = parseCsr(pem);
+  t.like(csr, {
+    commonName: 'openssl.example.com', countries: ['DE'], organizations: ['Zweite'], organizationalUnits: ['Plattform'],
+    dnsNames: ['a.example.com'], ipAddresses: ['2001:db8::7', '192.0.2.9'], emailAddresses: ['ops@example.com'], uris: ['spiffe://x/y'],
+    isCA: true, signatureAlgorithm: 'ECDSAWithSHA384',
+  });
+  t.deepEqual([...csr.usages].sort(), ['cert sign', 'client auth', 'crl sign', 'decipher only', 'digital signature', 'server auth']);
+  const signed = await signCsr({ csrPem: pem, durationMs: 3_600_000, selfSignKeyPem: key });
+  writeFileSync(`${dir}/ca.pem`, signed.certificatePem);
+  t.is(execFileSync('openssl', ['verify', '-CAfile', `${dir}/ca.pem`, `${dir}/ca.pem`]).toString().trim(), `${dir}/ca.pem: OK`);
+  t.regex(text(signed.certificatePem), /Signature Algorithm: ecdsa-with-SHA384/);
+});
