@@ -14,7 +14,7 @@ import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
 import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCsr } from '../pki/csr.ts';
-import { signCsr } from '../pki/sign.ts';
+import { signCsr, type SignedCertificate, type SignOptions } from '../pki/sign.ts';
 import { findIssuer, issuerSecretNamespace, type Context } from './context.ts';
 import { shortenName } from './orders.ts';
 import { writeStatus } from './status.ts';
@@ -106,7 +106,8 @@ async function finish(
 async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus): Promise<Outcome> {
   const ns = cr.metadata.namespace ?? 'default';
   const csrPem = decodeB64(cr.spec.request);
-  let signed: { certificatePem: string; caPem: string };
+  const common = { csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA };
+  let options: SignOptions;
   if (issuer.spec.selfSigned) {
     // A self-signed certificate is signed by its own key: the next-key Secret.
     const keySecret = cr.metadata.annotations?.[CRA.privateKeySecretName];
@@ -115,7 +116,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
     if (!keyPem) {
       return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `SelfSigned issuer needs the private key: annotation ${CRA.privateKeySecretName} on the request must name a Secret with tls.key` });
     }
-    signed = await signCsr({ csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA, selfSignKeyPem: keyPem, crlDistributionPoints: issuer.spec.selfSigned.crlDistributionPoints });
+    options = { ...common, selfSignKeyPem: keyPem, crlDistributionPoints: issuer.spec.selfSigned.crlDistributionPoints };
   } else {
     const secretNs = issuerSecretNamespace(ctx, cr.spec.issuerRef, ns);
     const secretName = issuer.spec.ca?.secretName ?? '';
@@ -128,7 +129,15 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
       return requeueAfter(ISSUER_WAIT_MS);
     }
     const { crlDistributionPoints, ocspServers, issuingCertificateURLs } = issuer.spec.ca ?? {};
-    signed = await signCsr({ csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA, issuer: { certPem: caCert, keyPem: caKey }, crlDistributionPoints, ocspServers, issuingCertificateURLs });
+    options = { ...common, issuer: { certPem: caCert, keyPem: caKey }, crlDistributionPoints, ocspServers, issuingCertificateURLs };
+  }
+  let signed: SignedCertificate;
+  try {
+    signed = await signCsr(options);
+  } catch (err) {
+    // A CSR that cannot be signed as asked (unreadable, a bad signature, names or constraints the
+    // spec does not state) stays unsigned for good, as cert-manager's local issuers fail it.
+    return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `Error signing the CSR in spec.request: ${(err as Error).message}` });
   }
   status.certificate = encodeB64(signed.certificatePem);
   status.ca = encodeB64(signed.caPem);

@@ -117,12 +117,14 @@ function readCsrDer(der: Uint8Array): { parts: CsrDer; subject: Array<Array<{ oi
   if (version?.tag !== Tag.INTEGER || subject?.tag !== Tag.SEQUENCE || spki?.tag !== Tag.SEQUENCE || algorithmOid?.tag !== Tag.OID) throw new Error('not a CertificationRequestInfo');
   const bits = children(der, spki)[1];
   if (bits?.tag !== Tag.BIT_STRING) throw new Error('no subjectPublicKey');
-  const extensions: RawExtension[] = [];
+  let extensions: RawExtension[] | undefined;
   for (const attribute of attributes?.tag === 0xa0 ? children(der, attributes) : []) {
     const [type, values] = children(der, attribute);
-    if (type?.tag !== Tag.OID || oidText(der, type) !== EXTENSION_REQUEST_OID || values?.tag !== Tag.SET) continue;
-    const list = children(der, values)[0];
-    if (list) extensions.push(...extensionsIn(der, list));
+    if (type?.tag !== Tag.OID || oidText(der, type) !== EXTENSION_REQUEST_OID) continue;
+    // One extensionRequest with one list: with two, readers disagree on which extensions count.
+    const lists = values?.tag === Tag.SET ? children(der, values) : [];
+    if (extensions || lists.length !== 1 || !lists[0]) throw new Error('the CSR must carry one extensionRequest attribute with one list of extensions');
+    extensions = extensionsIn(der, lists[0]);
   }
   return {
     parts: {
@@ -132,7 +134,7 @@ function readCsrDer(der: Uint8Array): { parts: CsrDer; subject: Array<Array<{ oi
       publicKeyBits: der.subarray(bits.start + 1, bits.end),
       signatureAlgorithm: oidText(der, algorithmOid),
       signature: der.subarray(signature.start + 1, signature.end),
-      extensions,
+      extensions: extensions ?? [],
       request: der,
     },
     subject: nameRdns(der, subject),

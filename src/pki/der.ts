@@ -10,8 +10,11 @@
  * richer (names built from a spec, otherName SANs, name constraints, keystores) stays with
  * @peculiar/x509 (x509.ts).
  *
- * Only definite lengths and single-byte tags: DER allows nothing else for these structures,
- * and anything else reads as malformed.
+ * Only definite, minimal lengths and single-byte tags: DER allows nothing else for these
+ * structures, and anything else reads as malformed. The readers are strict on purpose: what
+ * certroute reads from a CSR is what it shows to approvers and checks against the spec, and
+ * signing copies some of the CSR's bytes into the certificate, so a byte that one parser reads
+ * one way and OpenSSL another must be refused, never skipped.
  */
 
 /** One tag-length-value: its tag byte, where it begins, where its content starts and ends. */
@@ -49,10 +52,12 @@ export function readTlv(der: Uint8Array, at: number, limit = der.length): Tlv | 
   let start = at + 2;
   if (first & 0x80) {
     const bytes = first & 0x7f;
-    if (bytes === 0 || bytes > 3) return undefined;
+    if (bytes === 0 || bytes > 3 || der[start] === 0) return undefined;
     length = 0;
     for (let i = 0; i < bytes; i++) length = length * 256 + (der[start + i] ?? 0);
     start += bytes;
+    // DER: the short form whenever it fits.
+    if (length < 0x80) return undefined;
   }
   return start + length <= limit ? { tag, header: at, start, end: start + length } : undefined;
 }
@@ -74,12 +79,15 @@ export function encoding(der: Uint8Array, tlv: Tlv): Uint8Array {
   return der.subarray(tlv.header, tlv.end);
 }
 
-/** Dotted text of an OBJECT IDENTIFIER. */
+/** Dotted text of an OBJECT IDENTIFIER; throws on one that is not minimally encoded. */
 export function oidText(der: Uint8Array, tlv: Tlv): string {
+  if (tlv.tag !== Tag.OID || tlv.end <= tlv.start || (der[tlv.end - 1] ?? 0) & 0x80) throw new Error(`malformed OBJECT IDENTIFIER at byte ${tlv.header}`);
   const arcs: number[] = [];
   let value = 0;
   for (let i = tlv.start; i < tlv.end; i++) {
     const byte = der[i] ?? 0;
+    // An arc begins with 0x80 only when padded, which DER forbids.
+    if (byte === 0x80 && (i === tlv.start || !((der[i - 1] ?? 0) & 0x80))) throw new Error(`malformed OBJECT IDENTIFIER at byte ${tlv.header}`);
     value = value * 128 + (byte & 0x7f);
     if (byte & 0x80) continue;
     if (arcs.length === 0) arcs.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
@@ -145,15 +153,30 @@ export interface RawExtension {
   der: Uint8Array;
 }
 
-/** The Extensions of a SEQUENCE OF Extension, in order. */
+/** A BOOLEAN's value; throws unless it is one content byte (DER writes TRUE as 0xff). */
+export function booleanValue(der: Uint8Array, tlv: Tlv): boolean {
+  if (tlv.tag !== Tag.BOOLEAN || tlv.end - tlv.start !== 1) throw new Error(`malformed BOOLEAN at byte ${tlv.header}`);
+  return der[tlv.start] !== 0;
+}
+
+/**
+ * The Extensions of a SEQUENCE OF Extension, in order. Each is { extnID, critical BOOLEAN
+ * DEFAULT FALSE, extnValue OCTET STRING } and nothing else, and no extension appears twice
+ * (RFC 5280 §4.2): with two, readers disagree on which one counts.
+ */
 export function extensionsIn(der: Uint8Array, list: Tlv): RawExtension[] {
+  if (list.tag !== Tag.SEQUENCE) throw new Error(`malformed extension list at byte ${list.header}`);
+  const seen = new Set<string>();
   return children(der, list).map((ext) => {
-    const parts = children(der, ext);
-    const [id] = parts;
-    const value = parts.at(-1);
-    if (id?.tag !== Tag.OID || value?.tag !== Tag.OCTET_STRING) throw new Error(`malformed extension at byte ${ext.header}`);
-    const flag = parts.length === 3 ? parts[1] : undefined;
-    return { oid: oidText(der, id), critical: flag?.tag === Tag.BOOLEAN && der[flag.start] !== 0, value: der.subarray(value.start, value.end), der: encoding(der, ext) };
+    const parts = ext.tag === Tag.SEQUENCE ? children(der, ext) : [];
+    const [id, flag, last] = parts;
+    const value = parts.length === 3 ? last : flag;
+    if ((parts.length !== 2 && parts.length !== 3) || id?.tag !== Tag.OID || value?.tag !== Tag.OCTET_STRING) throw new Error(`malformed extension at byte ${ext.header}`);
+    const oid = oidText(der, id);
+    if (seen.has(oid)) throw new Error(`extension ${oid} appears twice`);
+    seen.add(oid);
+    const critical = parts.length === 3 && flag ? booleanValue(der, flag) : false;
+    return { oid, critical, value: der.subarray(value.start, value.end), der: encoding(der, ext) };
   });
 }
 

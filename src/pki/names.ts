@@ -10,7 +10,7 @@
 import { isIP } from 'node:net';
 import type { OtherName } from '../api/types.ts';
 import { asn1X509, AsnConvert, x509 } from './x509.ts';
-import { children, oidText, readTlv, stringText, Tag, tlv, whole, type RawExtension } from './der.ts';
+import { children, oidText, readTlv, stringText, Tag, tlv, whole, type RawExtension, type Tlv } from './der.ts';
 
 export interface SubjectAltNames {
   dnsNames: string[];
@@ -88,31 +88,52 @@ export function sameIps(a: readonly string[] | undefined, b: readonly string[] |
   return sameSet((a ?? []).map(ipKey), (b ?? []).map(ipKey));
 }
 
-/** Reads the SAN extension; names of kinds certroute does not issue (directory names, …) are skipped. */
+/**
+ * Reads the SAN extension. Names of kinds certroute does not issue (directory names, x400
+ * addresses, EDI party names, registered IDs) are skipped; anything that is not a well-formed
+ * GeneralName throws. Strict on purpose: a CA issuer copies a CSR's SAN extension into the
+ * certificate byte for byte, so a name this reader skipped while OpenSSL reads it as a DNS name
+ * (a constructed [2], say) would be issued without anyone having seen it.
+ */
 export function sansFromExtensions(extensions: readonly RawExtension[]): SubjectAltNames {
   const out: SubjectAltNames = { dnsNames: [], ipAddresses: [], uris: [], emailAddresses: [], otherNames: NO_OTHER_NAMES };
   const otherNames: OtherName[] = [];
   for (const ext of extensions) {
     if (ext.oid !== SAN_OID) continue;
     const der = ext.value;
+    const list = whole(der, 'subjectAltName extension');
+    if (list.tag !== Tag.SEQUENCE) throw new Error('the subjectAltName extension is not a SEQUENCE');
     // GeneralName: [1] rfc822Name, [2] dNSName, [6] URI, [7] iPAddress (IMPLICIT), [0] otherName.
-    for (const name of children(der, whole(der, 'subjectAltName extension'))) {
-      if (name.tag === 0x82) out.dnsNames.push(stringText(der, name));
+    for (const name of children(der, list)) {
+      if (name.tag === 0x82) out.dnsNames.push(ia5Text(der, name, 'dNSName'));
       else if (name.tag === 0x87) out.ipAddresses.push(ipKey(ipText(der.subarray(name.start, name.end))));
-      else if (name.tag === 0x86) out.uris.push(stringText(der, name));
-      else if (name.tag === 0x81) out.emailAddresses.push(stringText(der, name));
-      else if (name.tag === 0xa0) {
-        // otherName: type-id OID, then [0] EXPLICIT value; certroute's values are UTF8Strings.
-        const [typeId, wrapped] = children(der, name);
-        const value = wrapped?.tag === 0xa0 ? readTlv(der, wrapped.start, wrapped.end) : undefined;
-        if (typeId?.tag === Tag.OID && value?.tag === Tag.UTF8_STRING && value.end === wrapped?.end) {
-          otherNames.push({ oid: oidText(der, typeId), utf8Value: stringText(der, value) });
-        }
-      }
+      else if (name.tag === 0x86) out.uris.push(ia5Text(der, name, 'uniformResourceIdentifier'));
+      else if (name.tag === 0x81) out.emailAddresses.push(ia5Text(der, name, 'rfc822Name'));
+      else if (name.tag === 0xa0) otherNames.push(otherNameIn(der, name));
+      else if (!SKIPPED_GENERAL_NAMES.has(name.tag)) throw new Error(`the subjectAltName extension holds a GeneralName with tag 0x${name.tag.toString(16)}, which is not one X.509 defines`);
     }
   }
   if (otherNames.length) out.otherNames = otherNames;
   return out;
+}
+
+/** [3] x400Address, [4] directoryName, [5] ediPartyName (constructed), [8] registeredID. */
+const SKIPPED_GENERAL_NAMES: ReadonlySet<number> = new Set([0xa3, 0xa4, 0xa5, 0x88]);
+
+/** An IA5String name's text; throws on a byte outside ASCII, as Go's parser does. */
+function ia5Text(der: Uint8Array, name: Tlv, kind: string): string {
+  for (let i = name.start; i < name.end; i++) if ((der[i] ?? 0) > 0x7f) throw new Error(`the subjectAltName ${kind} at byte ${name.header} is not ASCII`);
+  return stringText(der, name);
+}
+
+/** otherName: type-id OID, then [0] EXPLICIT value. certroute reads (and cert-manager writes) UTF8String values only. */
+function otherNameIn(der: Uint8Array, name: Tlv): OtherName {
+  const [typeId, wrapped, extra] = children(der, name);
+  const value = wrapped?.tag === 0xa0 ? readTlv(der, wrapped.start, wrapped.end) : undefined;
+  if (extra || typeId?.tag !== Tag.OID || value?.tag !== Tag.UTF8_STRING || value.end !== wrapped?.end) {
+    throw new Error('the subjectAltName extension holds an otherName whose value is not a UTF8String, which certroute cannot read (cert-manager\'s spec.otherNames are UTF8 values)');
+  }
+  return { oid: oidText(der, typeId), utf8Value: stringText(der, value) };
 }
 
 /** An iPAddress's octets as text: dotted IPv4, or the eight groups of IPv6 (ipKey canonicalises them). */
@@ -120,7 +141,7 @@ function ipText(octets: Uint8Array): string {
   const bytes = Buffer.from(octets);
   if (bytes.length === 4) return [...bytes].join('.');
   if (bytes.length === 16) return Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16)).join(':');
-  return bytes.toString('hex');
+  throw new Error(`the subjectAltName holds an iPAddress of ${bytes.length} bytes; an address has 4 or 16`);
 }
 
 /**

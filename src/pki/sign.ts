@@ -16,17 +16,23 @@ import { pemEncode } from './pem.ts';
 import { parsePrivateKey, publicKeyFingerprint } from './keys.ts';
 import { NAME_CONSTRAINTS_OID } from './name-constraints.ts';
 import { nativeSignerFor, signatureAlgorithmFits } from './signer.ts';
-import { usageBits, usageExtensions } from './usages.ts';
-import { x509 } from './x509.ts';
+import { EXT_KEY_USAGE_OID, KEY_USAGE_OID, usageBits, usageExtensions, usagesEqual, usageStrings } from './usages.ts';
+import { BASIC_CONSTRAINTS_OID, x509 } from './x509.ts';
 
 export interface SignOptions {
   /** PEM CSR (or base64 of PEM, as in a CertificateRequest). */
   csrPem: string;
   /** Requested lifetime; a CA issuer caps it at its own expiry. */
   durationMs: number;
-  /** The CertificateRequest's usages; when empty the CSR's, then cert-manager's defaults. */
+  /**
+   * The CertificateRequest's usages; when empty cert-manager's defaults. Usages the CSR encodes
+   * must be the same, or signing refuses.
+   */
   usages?: string[];
-  /** The CertificateRequest's isCA; when undefined the CSR's basic constraints decide. */
+  /**
+   * The CertificateRequest's isCA; false when undefined. Basic constraints the CSR encodes must
+   * say the same, or signing refuses: only the spec, which approvers read, makes a CA.
+   */
   isCA?: boolean;
   /** CA issuer: the CA Secret's tls.crt (issuing certificate first) and tls.key. */
   issuer?: { certPem: string; keyPem: string };
@@ -52,7 +58,6 @@ export interface SignedCertificate {
 const SAN_OID = '2.5.29.17';
 const SKI_OID = '2.5.29.14';
 const AKI_OID = '2.5.29.35';
-const BASIC_CONSTRAINTS_OID = '2.5.29.19';
 
 /**
  * Signs a CSR. Throws with a message for the CertificateRequest's status when
@@ -65,8 +70,16 @@ export async function signCsr(options: SignOptions): Promise<SignedCertificate> 
   const now = options.now ?? new Date();
   const signer = resolveSigner(options, csr.publicKeyFingerprint, now);
 
-  const isCA = options.isCA ?? csr.isCA;
-  const usages = options.usages?.length ? options.usages : csr.usages.length ? csr.usages : undefined;
+  // As cert-manager: the spec decides, and what the CSR encodes must agree with it.
+  const isCA = options.isCA ?? false;
+  const encodes = (oid: string) => csr.der.extensions.some((e) => e.oid === oid);
+  if (encodes(BASIC_CONSTRAINTS_OID) && csr.isCA !== isCA) {
+    throw new Error(`the CSR's basic constraints say cA=${csr.isCA} but spec.isCA is ${isCA}: set spec.isCA to ${csr.isCA}, or send a CSR whose basic constraints match`);
+  }
+  const usages = options.usages?.length ? options.usages : undefined;
+  if ((encodes(KEY_USAGE_OID) || encodes(EXT_KEY_USAGE_OID)) && !usagesEqual(csr.usages, usages, isCA)) {
+    throw new Error(`the CSR's key usages [${csr.usages.join(', ')}] are not spec.usages [${usageStrings(usageBits(usages, isCA)).join(', ')}]: list the CSR's usages in spec.usages, or send a CSR whose usages match`);
+  }
   const ski = createHash('sha1').update(csr.der.publicKeyBits).digest();
   // A self-signed certificate is its own authority; a CA without an SKI gets no AKI, as a guessed one could mislead path building.
   const authorityKeyId = signer.chain ? signer.keyId : ski;

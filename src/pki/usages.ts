@@ -7,10 +7,14 @@
  * protection") and an empty list means the defaults: a spec that spells the
  * defaults out must not look changed and trigger a re-issue.
  */
-import { children, oidText, whole, type RawExtension } from './der.ts';
+import { children, oidText, Tag, whole, type RawExtension } from './der.ts';
 import { x509 } from './x509.ts';
 
 const KU = x509.KeyUsageFlags;
+export const KEY_USAGE_OID = '2.5.29.15';
+export const EXT_KEY_USAGE_OID = '2.5.29.37';
+/** digitalSignature (bit 0, flag 1) to decipherOnly (bit 8, flag 256). */
+const KEY_USAGE_BITS = 9;
 
 /** Key usage strings, canonical name first where there is an alias. */
 const KEY_USAGES: ReadonlyArray<readonly [string, number]> = [
@@ -132,14 +136,19 @@ export function usageBitsFromExtensions(extensions: readonly RawExtension[]): Us
   const extKeyUsages: string[] = [];
   for (const ext of extensions) {
     const der = ext.value;
-    if (ext.oid === '2.5.29.15') {
+    if (ext.oid === KEY_USAGE_OID) {
       // A BIT STRING: its first byte counts the unused bits; bit i (from the top) is flag 1 << i.
+      // RFC 5280 names nine bits; any beyond them mean nothing and are not read.
       const bits = whole(der, 'key usage extension');
-      const count = (bits.end - bits.start - 1) * 8 - (der[bits.start] ?? 0);
+      const unused = der[bits.start] ?? 8;
+      if (bits.tag !== Tag.BIT_STRING || bits.end <= bits.start || unused > 7) throw new Error('the key usage extension is not a BIT STRING');
+      const count = Math.min(KEY_USAGE_BITS, (bits.end - bits.start - 1) * 8 - unused);
       for (let i = 0; i < count; i++) if ((der[bits.start + 1 + (i >> 3)] ?? 0) & (0x80 >> (i & 7))) keyUsage |= 1 << i;
     }
-    if (ext.oid === '2.5.29.37') {
-      for (const id of children(der, whole(der, 'extended key usage extension'))) extKeyUsages.push(oidText(der, id));
+    if (ext.oid === EXT_KEY_USAGE_OID) {
+      const list = whole(der, 'extended key usage extension');
+      if (list.tag !== Tag.SEQUENCE) throw new Error('the extended key usage extension is not a SEQUENCE');
+      for (const id of children(der, list)) extKeyUsages.push(oidText(der, id));
     }
   }
   return { keyUsage, extKeyUsages };

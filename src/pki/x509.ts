@@ -12,7 +12,7 @@ import * as x509 from '@peculiar/x509';
 import * as asn1X509 from '@peculiar/asn1-x509';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { webcrypto } from 'node:crypto';
-import { children, Tag, whole, type RawExtension } from './der.ts';
+import { booleanValue, children, Tag, whole, type RawExtension } from './der.ts';
 
 // Node's webcrypto is structurally the DOM Crypto the library is typed against.
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -25,16 +25,20 @@ export function decodeDer<T>(what: string, decode: () => T): T {
   try {
     return decode();
   } catch (cause) {
-    throw new Error(`the ${what} is not valid DER`, { cause });
+    throw new Error(`the ${what} is not valid DER: ${(cause as Error).message}`, { cause });
   }
 }
 
+export const BASIC_CONSTRAINTS_OID = '2.5.29.19';
+
 /** Whether extensions carry basic constraints cA=TRUE, as a CA certificate and a CA's CSR do. */
 export function isCaByExtensions(extensions: readonly RawExtension[]): boolean {
-  const basic = extensions.find((e) => e.oid === '2.5.29.19');
+  const basic = extensions.find((e) => e.oid === BASIC_CONSTRAINTS_OID);
   if (!basic) return false;
-  const [flag] = children(basic.value, whole(basic.value, 'basic constraints extension'));
-  return flag?.tag === Tag.BOOLEAN && basic.value[flag.start] !== 0;
+  const constraints = whole(basic.value, 'basic constraints extension');
+  if (constraints.tag !== Tag.SEQUENCE) throw new Error('the basic constraints extension is not a SEQUENCE');
+  const [flag] = children(basic.value, constraints);
+  return flag?.tag === Tag.BOOLEAN && booleanValue(basic.value, flag);
 }
 
 /** An extension as the readers take it (der.ts), from @peculiar's. */

@@ -5,11 +5,17 @@
  *   (it has no tls.key) or adopt its key and delete it after the issuance;
  * - give two Certificates one `secretName`, so that they overwrite each other for ever and burn
  *   the ACME account's rate limits.
- * A SelfSigned issuer keeps the issuances local and fast.
+ * - have a CA issuer sign a hand-made CSR with a name nobody saw (a forged SAN entry that OpenSSL
+ *   reads as a DNS name) or a CA certificate the request's spec.isCA does not ask for.
+ * SelfSigned and CA issuers keep the issuances local and fast.
  */
 import test from 'ava';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createCsr } from '../../src/pki/csr.ts';
+import { sequence } from '../../src/pki/der.ts';
+import { generatePrivateKey } from '../../src/pki/keys.ts';
 import { kubectl } from '../env/stack.ts';
+import { craftedCsr, extension, generalName, SAN } from '../helpers/crafted-csr.ts';
 import {
   cleanUpFile, applyYaml, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision,
   type CertificateView, type ControllerProcess, type SecretView,
@@ -103,4 +109,76 @@ test('two Certificates naming one Secret are both Ready=False with the reason, a
   await kubectl(['-n', ns, 'delete', 'certificate', 'second']);
   const first = await waitForCertificateRevision(ns, 'first', 1, 60_000);
   t.is(first.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True', 'the one left is issued');
+});
+
+/** A CertificateRequest as a namespace user writes one by hand, with their own CSR. */
+const request = (ns: string, name: string, csrPem: string, extra = '') => `apiVersion: cert-manager.io/v1
+kind: CertificateRequest
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  request: ${Buffer.from(csrPem).toString('base64')}
+  issuerRef: {name: ca, kind: Issuer}
+${extra}`;
+
+interface RequestView { status?: { certificate?: string; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> } }
+
+async function requestOutcome(ns: string, name: string): Promise<{ ready: { status: string; reason?: string; message?: string }; certificate?: string }> {
+  return waitFor(`CertificateRequest ${name} to end`, async () => {
+    const cr = await kubectlJson<RequestView>(['-n', ns, 'get', 'certificaterequest', name]);
+    const ready = cr.status?.conditions?.find((c) => c.type === 'Ready');
+    return ready && (ready.status === 'True' || ready.reason === 'Failed') ? { ready, certificate: cr.status?.certificate } : undefined;
+  }, 60_000);
+}
+
+test('a CA issuer signs no hand-made CSR that hides a DNS name in a forged SAN entry or asks for a CA that spec.isCA does not', async (t) => {
+  const ns = await freshNamespace('forgedcsr');
+  await applyYaml(`${selfSigned(ns)}---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: root, namespace: ${ns}}
+spec:
+  isCA: true
+  commonName: forged-csr root
+  secretName: root-ca
+  issuerRef: {name: selfsigned, kind: Issuer}
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: ca, namespace: ${ns}}
+spec: {ca: {secretName: root-ca}}
+`);
+  await waitForCertificateRevision(ns, 'root', 1, 60_000);
+  const keyPem = await generatePrivateKey({ algorithm: 'ECDSA' });
+
+  // OpenSSL (and so every TLS client) reads the constructed [2] entry as DNS:evil.test.
+  const hidden = craftedCsr(keyPem, [extension(SAN, sequence(generalName(0x82, `good.${ns}.test`), generalName(0xa2, 'evil.test')))]);
+  const sneakyCa = await createCsr({ keyPem, commonName: 'sneaky sub CA', isCA: true });
+  const honest = await createCsr({ keyPem, dnsNames: [`good.${ns}.test`] });
+  await applyYaml([request(ns, 'hidden-name', hidden), request(ns, 'sneaky-ca', sneakyCa), request(ns, 'honest', honest)].join('---\n'));
+
+  const forged = await requestOutcome(ns, 'hidden-name');
+  t.like(forged.ready, { status: 'False', reason: 'Failed' });
+  t.regex(forged.ready.message ?? '', /Error signing the CSR in spec\.request: .*GeneralName with tag 0xa2/);
+  t.is(forged.certificate, undefined, 'nothing signed');
+  const ca = await requestOutcome(ns, 'sneaky-ca');
+  t.like(ca.ready, { status: 'False', reason: 'Failed' });
+  t.regex(ca.ready.message ?? '', /basic constraints say cA=true but spec\.isCA is false: set spec\.isCA to true/);
+  t.is(ca.certificate, undefined, 'nothing signed');
+
+  // The same issuer signs the honest request: the refusals are about the CSRs, not the issuer.
+  const ok = await requestOutcome(ns, 'honest');
+  t.is(ok.ready.status, 'True');
+  const issued = new X509Certificate(Buffer.from(ok.certificate ?? '', 'base64'));
+  t.is(issued.subjectAltName, `DNS:good.${ns}.test`);
+  t.false(issued.ca);
+  t.regex(issued.issuer, /CN=forged-csr root/);
+
+  // What the user sees: the READY column and a Warning Event naming the reason.
+  const table = (await kubectl(['-n', ns, 'get', 'certificaterequests'])).stdout;
+  t.regex(table, /^hidden-name\s+True\s+False\s+ca\s/m);
+  t.regex(table, /^sneaky-ca\s+True\s+False\s+ca\s/m);
+  t.regex(table, /^honest\s+True\s+True\s+ca\s/m);
+  const warnings = (await events(ns)).filter((e) => e.reason === 'Failed');
+  t.truthy(warnings.find((e) => e.involvedObject.name === 'hidden-name' && /tag 0xa2/.test(e.message)));
+  t.truthy(warnings.find((e) => e.involvedObject.name === 'sneaky-ca' && /spec\.isCA is false/.test(e.message)));
 });

@@ -197,7 +197,7 @@ test('a CSR that openssl wrote reads back field by field, and a CA certificate s
     isCA: true, signatureAlgorithm: 'ECDSAWithSHA384',
   });
   t.deepEqual([...csr.usages].sort(), ['cert sign', 'client auth', 'crl sign', 'decipher only', 'digital signature', 'server auth']);
-  const signed = await signCsr({ csrPem: pem, durationMs: 3_600_000, selfSignKeyPem: key });
+  const signed = await signCsr({ csrPem: pem, durationMs: 3_600_000, selfSignKeyPem: key, isCA: true, usages: [...csr.usages] });
   writeFileSync(`${dir}/ca.pem`, signed.certificatePem);
   t.is(execFileSync('openssl', ['verify', '-CAfile', `${dir}/ca.pem`, `${dir}/ca.pem`]).toString().trim(), `${dir}/ca.pem: OK`);
   t.regex(text(signed.certificatePem), /Signature Algorithm: ecdsa-with-SHA384/);

@@ -79,7 +79,7 @@ interface Fixture {
 
 const fixture: Promise<Fixture> = (async () => {
   const caKey = await generatePrivateKey({ algorithm: 'ECDSA' });
-  const ca = await signCsr({ csrPem: await createCsr({ keyPem: caKey, commonName: 'CA', isCA: true }), durationMs: 3650 * DAY, selfSignKeyPem: caKey, now: issuedAt });
+  const ca = await signCsr({ csrPem: await createCsr({ keyPem: caKey, commonName: 'CA', isCA: true }), durationMs: 3650 * DAY, selfSignKeyPem: caKey, isCA: true, now: issuedAt });
   const keyPem = await generatePrivateKey({});
   const otherKeyPem = await generatePrivateKey({});
   const base = certificate('web');

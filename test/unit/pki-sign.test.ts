@@ -24,7 +24,7 @@ interface Issued {
 async function selfSignedCa(commonName = 'Test Root CA', durationMs = 365 * DAY, algorithm: 'RSA' | 'ECDSA' | 'Ed25519' = 'ECDSA'): Promise<Issued> {
   const keyPem = await generatePrivateKey({ algorithm });
   const csrPem = await createCsr({ keyPem, commonName, isCA: true });
-  return { keyPem, ...(await signCsr({ csrPem, durationMs, selfSignKeyPem: keyPem })) };
+  return { keyPem, ...(await signCsr({ csrPem, durationMs, selfSignKeyPem: keyPem, isCA: true })) };
 }
 
 /** A certificate issued by `ca` for the given names. */
@@ -61,7 +61,7 @@ test('a certificate signed by a CA verifies against the CA and carries the CSRâ€
 
 test('a certificate signed by an intermediate carries the intermediate in tls.crt and the root in ca.crt', async (t) => {
   const root = await selfSignedCa('Root');
-  const intermediate = await issuedBy(root, { commonName: 'Intermediate', isCA: true });
+  const intermediate = await issuedBy(root, { commonName: 'Intermediate', isCA: true }, { isCA: true });
   const issuerChain = { keyPem: intermediate.keyPem, certificatePem: intermediate.certificatePem + root.certificatePem, caPem: root.caPem };
   const leaf = await issuedBy(issuerChain, { dnsNames: ['a.test'] });
   const chain = parseCertificateChain(leaf.certificatePem).chain;
@@ -98,14 +98,16 @@ test('a certificate never outlives the CA that signed it', async (t) => {
   t.is(parseCertificateChain(leaf.certificatePem).leaf.notAfter.getTime(), parseCertificateChain(ca.certificatePem).leaf.notAfter.getTime());
 });
 
-test('usages come from the request, then the CSR, then the defaults; a CA also gets cert sign', async (t) => {
+test('usages come from the request, else the defaults, whether or not the CSR encodes them; a CA also gets cert sign', async (t) => {
   const ca = await selfSignedCa();
-  const fromRequest = await issuedBy(ca, { dnsNames: ['a.test'], usages: ['server auth'] }, { usages: ['digital signature', 'client auth'] });
-  const fromCsr = await issuedBy(ca, { dnsNames: ['a.test'], usages: ['digital signature', 'server auth'] });
-  const asCa = await issuedBy(ca, { commonName: 'Sub CA' }, { isCA: true });
+  const fromRequest = await issuedBy(ca, { dnsNames: ['a.test'], usages: ['digital signature', 'client auth'] }, { usages: ['client auth', 'signing'] });
+  const notEncoded = await issuedBy(ca, { dnsNames: ['a.test'], encodeUsagesInRequest: false }, { usages: ['digital signature', 'server auth'] });
+  const defaults = await issuedBy(ca, { dnsNames: ['a.test'] });
+  const asCa = await issuedBy(ca, { commonName: 'Sub CA', isCA: true }, { isCA: true });
   const usages = (i: Issued) => parseCertificateChain(i.certificatePem).leaf.usages;
   t.deepEqual(usages(fromRequest), ['digital signature', 'client auth']);
-  t.deepEqual(usages(fromCsr), ['digital signature', 'server auth']);
+  t.deepEqual(usages(notEncoded), ['digital signature', 'server auth']);
+  t.deepEqual(usages(defaults), ['digital signature', 'key encipherment']);
   t.deepEqual(usages(asCa), ['digital signature', 'key encipherment', 'cert sign']);
   t.true(parseCertificateChain(asCa.certificatePem).leaf.isCA);
 });

@@ -1,0 +1,120 @@
+/**
+ * Hand-made CSRs against the CSR reader and the local signers. Signing copies the CSR's SAN
+ * extension into the certificate byte for byte, and approvers and the spec checks see only what
+ * the reader reads; so every CSR that OpenSSL reads differently from certroute must be refused,
+ * and only the spec (spec.isCA, spec.usages) decides what kind of certificate is issued.
+ */
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { parseCsr } from '../../src/pki/csr.ts';
+import { bitString, oid, sequence, Tag, tlv } from '../../src/pki/der.ts';
+import { generatePrivateKey } from '../../src/pki/keys.ts';
+import { createCsr } from '../../src/pki/csr.ts';
+import { signCsr } from '../../src/pki/sign.ts';
+import { BASIC_CONSTRAINTS, craftedCsr, extension, generalName, SAN } from '../helpers/crafted-csr.ts';
+
+const DAY = 86_400_000;
+const keyPem = generatePrivateKey({ algorithm: 'ECDSA' });
+
+/** A CA that signs what the tests send, as a CA issuer does. */
+const ca = (async () => {
+  const caKey = await generatePrivateKey({ algorithm: 'ECDSA' });
+  const root = await signCsr({ csrPem: await createCsr({ keyPem: caKey, commonName: 'Forgery Test CA', isCA: true }), durationMs: DAY, selfSignKeyPem: caKey, isCA: true });
+  return { certPem: root.certificatePem, keyPem: caKey };
+})();
+
+/** What OpenSSL reads in a CSR, as text. */
+function openssl(pem: string): string {
+  return execFileSync('openssl', ['req', '-noout', '-text'], { input: pem }).toString();
+}
+
+test('a DNS name hidden in a constructed [2] SAN entry is refused, though OpenSSL reads it as DNS:evil.test', async (t) => {
+  const san = extension(SAN, sequence(generalName(0x82, 'good.test'), generalName(0xa2, 'evil.test')));
+  const pem = craftedCsr(await keyPem, [san]);
+  // The attack is real: OpenSSL, and so anything that trusts the issued certificate, sees the hidden name.
+  t.regex(openssl(pem), /DNS:evil\.test/);
+  t.throws(() => parseCsr(pem), { message: /GeneralName with tag 0xa2/ });
+  await t.throwsAsync(signCsr({ csrPem: pem, durationMs: DAY, issuer: await ca }), { message: /GeneralName with tag 0xa2/ });
+});
+
+test('SAN entries of every tag X.509 does not define are refused, and the kinds certroute does not issue are skipped', async (t) => {
+  for (const tag of [0x80, 0x83, 0x84, 0x85, 0x89, 0xa1, 0xa6, 0xa7, 0xa8, 0x8f]) {
+    const pem = craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0x82, 'good.test'), generalName(tag, 'x')))]);
+    t.throws(() => parseCsr(pem), { message: /GeneralName with tag/ }, `tag 0x${tag.toString(16)}`);
+  }
+  // A directoryName ([4], constructed) is a well-formed name of another kind: every reader agrees it is no DNS name.
+  const directoryName = tlv(0xa4, sequence(tlv(Tag.SET, sequence(oid('2.5.4.3'), tlv(Tag.UTF8_STRING, Buffer.from('dir'))))));
+  const csr = parseCsr(craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0x82, 'good.test'), directoryName))]));
+  t.deepEqual(csr.dnsNames, ['good.test']);
+});
+
+test('SAN values that are not what their kind says are refused: a non-ASCII DNS name, an IP of 5 bytes, an otherName that is no UTF8String', async (t) => {
+  const nonAscii = tlv(0x82, Buffer.from('gööd.test'));
+  const fiveBytes = tlv(0x87, Buffer.from([10, 0, 0, 1, 2]));
+  const otherName = tlv(0xa0, oid('1.3.6.1.4.1.311.20.2.3'), tlv(0xa0, tlv(Tag.IA5_STRING, Buffer.from('user@example.test'))));
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['non-ASCII dNSName', nonAscii, /dNSName .* is not ASCII/],
+    ['iPAddress of 5 bytes', fiveBytes, /iPAddress of 5 bytes/],
+    ['otherName of IA5String', otherName, /otherName whose value is not a UTF8String/],
+  ];
+  for (const [what, name, message] of cases) {
+    const pem = craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0x82, 'good.test'), name))]);
+    t.throws(() => parseCsr(pem), { message }, what);
+  }
+});
+
+test('an extension with extra elements, a BOOLEAN without content, or one extension twice is refused', async (t) => {
+  const dns = sequence(generalName(0x82, 'good.test'));
+  const cases: Array<[string, Uint8Array[], RegExp]> = [
+    // OID, BOOLEAN, an OCTET STRING a reader may take, and the one another may take.
+    ['four elements', [sequence(oid(SAN), tlv(Tag.BOOLEAN, Buffer.from([0])), tlv(Tag.OCTET_STRING, sequence(generalName(0x82, 'shown.test'))), tlv(Tag.OCTET_STRING, dns))], /malformed extension/],
+    ['a criticality BOOLEAN of no bytes', [sequence(oid(SAN), tlv(Tag.BOOLEAN), tlv(Tag.OCTET_STRING, dns))], /malformed BOOLEAN/],
+    ['a criticality that is no BOOLEAN', [sequence(oid(SAN), tlv(Tag.INTEGER, Buffer.from([1])), tlv(Tag.OCTET_STRING, dns))], /malformed BOOLEAN/],
+    ['the SAN extension twice', [extension(SAN, dns), extension(SAN, sequence(generalName(0x82, 'evil.test')))], /2\.5\.29\.17 appears twice/],
+  ];
+  const key = await keyPem;
+  for (const [what, extensions, message] of cases) t.throws(() => parseCsr(craftedCsr(key, extensions)), { message }, what);
+  // Two extension lists in the one extensionRequest: readers disagree on which counts.
+  const twoLists = craftedCsr(await keyPem, [], { lists: [[extension(SAN, dns)], [extension(SAN, sequence(generalName(0x82, 'evil.test')))]] });
+  t.throws(() => parseCsr(twoLists), { message: /one extensionRequest attribute with one list/ });
+});
+
+test('basic constraints with a cA BOOLEAN of no bytes are refused, not read as cA=TRUE', async (t) => {
+  const pem = craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0x82, 'good.test'))), extension(BASIC_CONSTRAINTS, sequence(tlv(Tag.BOOLEAN)), true)]);
+  t.throws(() => parseCsr(pem), { message: /malformed BOOLEAN/ });
+});
+
+test('a CSR asking for cA=TRUE gets no CA certificate unless spec.isCA says so', async (t) => {
+  const issuer = await ca;
+  const csrPem = await createCsr({ keyPem: await keyPem, commonName: 'Sneaky Sub CA', isCA: true });
+  t.true(parseCsr(csrPem).isCA);
+  // A request that leaves spec.isCA out (what an approver reads as "not a CA") is refused.
+  await t.throwsAsync(signCsr({ csrPem, durationMs: DAY, issuer }), { message: /basic constraints say cA=true but spec\.isCA is false/ });
+  await t.throwsAsync(signCsr({ csrPem, durationMs: DAY, issuer, isCA: false }), { message: /cA=true but spec\.isCA is false/ });
+  // With spec.isCA, it is a CA; and spec.isCA alone makes one from a CSR that encodes no constraints.
+  t.true(new X509Certificate((await signCsr({ csrPem, durationMs: DAY, issuer, isCA: true })).certificatePem).ca);
+  const plain = await createCsr({ keyPem: await keyPem, commonName: 'Sub CA', encodeUsagesInRequest: false });
+  t.true(new X509Certificate((await signCsr({ csrPem: plain, durationMs: DAY, issuer, isCA: true })).certificatePem).ca);
+  // And a CSR saying cA=FALSE is refused for a spec that asks for a CA.
+  const leafBasic = craftedCsr(await keyPem, [extension(BASIC_CONSTRAINTS, sequence(), true)], { commonName: 'leaf' });
+  await t.throwsAsync(signCsr({ csrPem: leafBasic, durationMs: DAY, issuer, isCA: true }), { message: /cA=false but spec\.isCA is true/ });
+});
+
+test('usages the CSR encodes must be spec.usages: a code-signing CSR is refused for a spec that lists none', async (t) => {
+  const issuer = await ca;
+  const csrPem = await createCsr({ keyPem: await keyPem, dnsNames: ['a.test'], usages: ['digital signature', 'code signing'] });
+  await t.throwsAsync(signCsr({ csrPem, durationMs: DAY, issuer }), { message: /key usages \[digital signature, code signing\] are not spec\.usages \[digital signature, key encipherment\]/ });
+  const signed = new X509Certificate((await signCsr({ csrPem, durationMs: DAY, issuer, usages: ['code signing', 'signing'] })).certificatePem);
+  t.regex(signed.toLegacyObject().ext_key_usage?.join(',') ?? '', /1\.3\.6\.1\.5\.5\.7\.3\.3/);
+});
+
+test('key usage bits past the nine X.509 names are not read, and a key usage that is no BIT STRING is refused', async (t) => {
+  const dns = extension(SAN, sequence(generalName(0x82, 'good.test')));
+  // digitalSignature (bit 0) and bit 31, which a shift by 31 would turn into a negative flag set.
+  const wide = Buffer.from([0x80, 0, 0, 0x01]);
+  const csr = parseCsr(craftedCsr(await keyPem, [dns, extension('2.5.29.15', bitString(wide), true)]));
+  t.deepEqual(csr.usages, ['digital signature']);
+  const notBits = craftedCsr(await keyPem, [dns, extension('2.5.29.15', tlv(Tag.OCTET_STRING, Buffer.from([0x80])), true)]);
+  t.throws(() => parseCsr(notBits), { message: /key usage extension is not a BIT STRING/ });
+});
