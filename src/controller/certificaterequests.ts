@@ -14,7 +14,7 @@ import { getCondition, kubeTime, setCondition } from '../kube/conditions.ts';
 import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { parseCsr } from '../pki/csr.ts';
-import { signCsr, type SignedCertificate, type SignOptions } from '../pki/sign.ts';
+import { CaSecretError, signCsr, type SignedCertificate, type SignOptions } from '../pki/sign.ts';
 import { findIssuer, issuerSecretNamespace, type Context } from './context.ts';
 import { shortenName } from './orders.ts';
 import { writeStatus } from './status.ts';
@@ -103,6 +103,13 @@ async function finish(
   return done;
 }
 
+/** The CA Secret cannot sign yet: the request is Pending with the reason, and looked at again later. */
+async function waitForCaSecret(ctx: Context, cr: CertificateRequest, status: CertificateRequestStatus, message: string): Promise<Outcome> {
+  status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message }, undefined, ctx.clock());
+  await writeStatus(ctx, Resources.certificaterequests, cr, status);
+  return requeueAfter(ISSUER_WAIT_MS);
+}
+
 async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus): Promise<Outcome> {
   const ns = cr.metadata.namespace ?? 'default';
   const csrPem = decodeB64(cr.spec.request);
@@ -123,11 +130,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
     const caSecret = await ctx.client.find<Secret>(Resources.secrets, secretNs, secretName);
     const caCert = decodeB64(caSecret?.data?.['tls.crt']);
     const caKey = decodeB64(caSecret?.data?.['tls.key']);
-    if (!caCert || !caKey) {
-      status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `CA secret "${secretNs}/${secretName}" is missing tls.crt or tls.key` }, undefined, ctx.clock());
-      await writeStatus(ctx, Resources.certificaterequests, cr, status);
-      return requeueAfter(ISSUER_WAIT_MS);
-    }
+    if (!caCert || !caKey) return waitForCaSecret(ctx, cr, status, `CA secret "${secretNs}/${secretName}" is missing tls.crt or tls.key`);
     const { crlDistributionPoints, ocspServers, issuingCertificateURLs } = issuer.spec.ca ?? {};
     options = { ...common, issuer: { certPem: caCert, keyPem: caKey }, crlDistributionPoints, ocspServers, issuingCertificateURLs };
   }
@@ -135,6 +138,10 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
   try {
     signed = await signCsr(options);
   } catch (err) {
+    if (err instanceof CaSecretError) {
+      // The issuer's Secret, not the request: wait for it, as for a Secret missing its keys.
+      return waitForCaSecret(ctx, cr, status, `CA secret "${issuerSecretNamespace(ctx, cr.spec.issuerRef, ns)}/${issuer.spec.ca?.secretName ?? ''}" cannot sign: ${err.message}`);
+    }
     // A CSR that cannot be signed as asked (unreadable, a bad signature, names or constraints the
     // spec does not state) stays unsigned for good, as cert-manager's local issuers fail it.
     return finish(ctx, cr, status, { status: 'False', reason: 'Failed', message: `Error signing the CSR in spec.request: ${(err as Error).message}` });

@@ -12,10 +12,10 @@ import type { CertificateSpec, NameConstraints, OtherName, SignatureAlgorithm } 
 import { parsePrivateKey, spkiFingerprint } from './keys.ts';
 import { literalSubjectName, subjectKey } from './literal-subject.ts';
 import { nameConstraintsExtension, nameConstraintsKey } from './name-constraints.ts';
-import { isEmptyName, sanExtension, sansFromExtensions, subjectFieldsOf, subjectName, type SubjectAltNames, type SubjectFields } from './names.ts';
+import { CN_OID, isEmptyName, sanExtension, sansFromExtensions, subjectFieldsOf, subjectName, type SubjectAltNames, type SubjectFields } from './names.ts';
 import { memoize } from './memo.ts';
-import { pemBlocks, pemDer, pemEncode } from './pem.ts';
-import { bitString, children, encoding, extensionsIn, integer, nameRdns, oid, oidText, sequence, Tag, tlv, whole, type RawExtension } from './der.ts';
+import { pemEncode, soleBlockDer } from './pem.ts';
+import { bitString, children, encoding, extensionsIn, integer, nameRdns, oid, oidText, sequence, Tag, tlv, whole, type RawExtension, type Tlv } from './der.ts';
 import { nativeSignerFor, signatureAlgorithmByOid, verifyNatively } from './signer.ts';
 import { usageBits, usageBitsFromExtensions, usageExtensions, usageStrings } from './usages.ts';
 import { decodeDer, isCaByExtensions, x509 } from './x509.ts';
@@ -137,7 +137,7 @@ function readCsrDer(der: Uint8Array): { parts: CsrDer; subject: Array<Array<{ oi
       extensions: extensions ?? [],
       request: der,
     },
-    subject: nameRdns(der, subject),
+    subject: strictSubject(der, subject),
   };
 }
 
@@ -147,11 +147,20 @@ function readCsrDer(der: Uint8Array): { parts: CsrDer; subject: Array<Array<{ oi
  */
 export const parseCsr: (pem: string) => ParsedCsr = memoize(parseCsrUncached, 512);
 
+/** A CSR's subject, strictly read (der.ts), with at most one common name: Go reads the last, OpenSSL checks a host against each. */
+function strictSubject(der: Uint8Array, subject: Tlv): Array<Array<{ oid: string; value: string }>> {
+  const rdns = nameRdns(der, subject, true);
+  if (rdns.flat().filter((a) => a.oid === CN_OID).length > 1) throw new Error('the subject holds more than one commonName');
+  return rdns;
+}
+
+/** What openssl and Go write, and the label older tools (and Windows) put on a CSR. */
+const CSR_LABELS = ['CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST'];
+
 function parseCsrUncached(pem: string): ParsedCsr {
-  const block = pemBlocks(pem, 'CERTIFICATE REQUEST')[0];
-  if (!block) throw new Error('the data holds no PEM CERTIFICATE REQUEST block');
+  const der = soleBlockDer(pem, CSR_LABELS, 'certificate request');
   return decodeDer('certificate request', () => {
-    const { parts, subject } = readCsrDer(pemDer(block));
+    const { parts, subject } = readCsrDer(der);
     const extensions = parts.extensions;
     const bits = usageBitsFromExtensions(extensions);
     return {

@@ -126,15 +126,53 @@ export function tbsFields(der: Uint8Array): { tbs: Tlv; fields: Tlv[] } {
   return { tbs, fields: fields[0]?.tag === 0xa0 ? fields.slice(1) : fields };
 }
 
-/** A Name's RDNs in order (SEQUENCE OF SET OF {type, value}), each attribute as OID and text. */
-export function nameRdns(der: Uint8Array, name: Tlv): Array<Array<{ oid: string; value: string }>> {
-  return children(der, name).map((rdn) => children(der, rdn).flatMap((atv) => {
-    const [type, value] = children(der, atv);
-    if (type?.tag !== Tag.OID || !value) return [];
-    // A value of no string type is written as RFC 4514 writes it: '#' and the hex of its DER.
-    const text = STRING_TAGS.has(value.tag) ? stringText(der, value) : `#${Buffer.from(encoding(der, value)).toString('hex')}`;
-    return [{ oid: oidText(der, type), value: text }];
-  }));
+/**
+ * A Name's RDNs in order (SEQUENCE OF SET OF {type, value}), each attribute as OID and text.
+ * `strict` (a CSR's subject, which signing copies byte for byte) refuses what readers could
+ * read differently: anything but SETs of {OID, string}, constructed or malformed strings.
+ */
+export function nameRdns(der: Uint8Array, name: Tlv, strict = false): Array<Array<{ oid: string; value: string }>> {
+  if (strict && name.tag !== Tag.SEQUENCE) throw new Error('the subject is not a SEQUENCE');
+  return children(der, name).map((rdn) => {
+    const atvs = children(der, rdn);
+    if (strict && (rdn.tag !== Tag.SET || atvs.length === 0)) throw new Error(`the subject holds a relative name that is not a SET of attributes at byte ${rdn.header}`);
+    return atvs.flatMap((atv) => {
+      const parts = children(der, atv);
+      const [type, value] = parts;
+      if (strict && (atv.tag !== Tag.SEQUENCE || parts.length !== 2 || type?.tag !== Tag.OID || !value || !wellFormedString(der, value))) {
+        throw new Error(`the subject holds an attribute that is not an OID and a directory string at byte ${atv.header}`);
+      }
+      if (type?.tag !== Tag.OID || !value) return [];
+      // A value of no string type is written as RFC 4514 writes it: '#' and the hex of its DER.
+      const text = STRING_TAGS.has(value.tag) ? stringText(der, value) : `#${Buffer.from(encoding(der, value)).toString('hex')}`;
+      return [{ oid: oidText(der, type), value: text }];
+    });
+  });
+}
+
+/** A primitive directory string whose bytes are what its type allows. */
+function wellFormedString(der: Uint8Array, value: Tlv): boolean {
+  const bytes = der.subarray(value.start, value.end);
+  switch (value.tag) {
+    case Tag.UTF8_STRING:
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+        return true;
+      } catch {
+        return false;
+      }
+    case Tag.PRINTABLE_STRING:
+    case Tag.IA5_STRING:
+      return bytes.every((b) => b < 0x80);
+    case Tag.BMP_STRING:
+      return bytes.length % 2 === 0;
+    case Tag.UNIVERSAL_STRING:
+      return bytes.length % 4 === 0;
+    case Tag.T61_STRING:
+      return true;
+    default:
+      return false;
+  }
 }
 
 const STRING_TAGS: ReadonlySet<number> = new Set([Tag.UTF8_STRING, Tag.PRINTABLE_STRING, Tag.T61_STRING, Tag.IA5_STRING, Tag.UNIVERSAL_STRING, Tag.BMP_STRING]);

@@ -109,7 +109,10 @@ export function sansFromExtensions(extensions: readonly RawExtension[]): Subject
       else if (name.tag === 0x87) out.ipAddresses.push(ipKey(ipText(der.subarray(name.start, name.end))));
       else if (name.tag === 0x86) out.uris.push(ia5Text(der, name, 'uniformResourceIdentifier'));
       else if (name.tag === 0x81) out.emailAddresses.push(ia5Text(der, name, 'rfc822Name'));
-      else if (name.tag === 0xa0) otherNames.push(otherNameIn(der, name));
+      else if (name.tag === 0xa0) {
+        const other = otherNameIn(der, name);
+        if (other) otherNames.push(other);
+      }
       else if (!SKIPPED_GENERAL_NAMES.has(name.tag)) throw new Error(`the subjectAltName extension holds a GeneralName with tag 0x${name.tag.toString(16)}, which is not one X.509 defines`);
     }
   }
@@ -126,14 +129,17 @@ function ia5Text(der: Uint8Array, name: Tlv, kind: string): string {
   return stringText(der, name);
 }
 
-/** otherName: type-id OID, then [0] EXPLICIT value. certroute reads (and cert-manager writes) UTF8String values only. */
-function otherNameIn(der: Uint8Array, name: Tlv): OtherName {
+/**
+ * otherName: type-id OID, then [0] EXPLICIT holding one value. certroute reads (and cert-manager
+ * writes) UTF8String values; others (an SRVName's IA5String, an objectGUID's OCTET STRING) are
+ * well-formed names of their own type that no reader takes for a DNS name, and are skipped.
+ */
+function otherNameIn(der: Uint8Array, name: Tlv): OtherName | undefined {
   const [typeId, wrapped, extra] = children(der, name);
   const value = wrapped?.tag === 0xa0 ? readTlv(der, wrapped.start, wrapped.end) : undefined;
-  if (extra || typeId?.tag !== Tag.OID || value?.tag !== Tag.UTF8_STRING || value.end !== wrapped?.end) {
-    throw new Error('the subjectAltName extension holds an otherName whose value is not a UTF8String, which certroute cannot read (cert-manager\'s spec.otherNames are UTF8 values)');
-  }
-  return { oid: oidText(der, typeId), utf8Value: stringText(der, value) };
+  if (extra || typeId?.tag !== Tag.OID || !value || value.end !== wrapped?.end) throw new Error('the subjectAltName extension holds a malformed otherName');
+  const oid = oidText(der, typeId);
+  return value.tag === Tag.UTF8_STRING ? { oid, utf8Value: stringText(der, value) } : undefined;
 }
 
 /** An iPAddress's octets as text: dotted IPv4, or the eight groups of IPv6 (ipKey canonicalises them). */

@@ -41,6 +41,23 @@ export function pemEncode(label: string, der: Uint8Array): string {
   return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
+/**
+ * The DER of the single PEM block that `input` holds, with one of `labels`, and nothing else: no
+ * text around it, no headers, no character outside base64, canonical padding. Strict because
+ * readers differ where PEM is loose (Go takes the first block of any label and refuses bad
+ * base64; Node's decoder skips bad characters and stops at the first '='), and an approver that
+ * reads one CSR while the signer reads another would approve what it never saw.
+ */
+export function soleBlockDer(input: string, labels: readonly string[], what: string): Buffer {
+  const match = /^\s*-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+\n)-----END \1-----\s*$/.exec(pemText(input));
+  const body = match?.[2]?.replace(/\r?\n/g, '') ?? '';
+  const der = Buffer.from(body, 'base64');
+  if (!match || !labels.includes(match[1] ?? '') || der.length === 0 || der.toString('base64') !== body) {
+    throw new Error(`the ${what} must be one PEM block (${labels.join(' or ')}) and nothing else: no other blocks, headers or text, only base64 lines inside`);
+  }
+  return der;
+}
+
 /** The DER bytes of one PEM block (as `pemBlocks` returns it). */
 export function pemDer(block: string): Buffer {
   return Buffer.from(block.replace(/-----(BEGIN|END) [A-Z0-9 ]+-----/g, '').replace(/\s+/g, ''), 'base64');

@@ -61,8 +61,9 @@ const AKI_OID = '2.5.29.35';
 
 /**
  * Signs a CSR. Throws with a message for the CertificateRequest's status when
- * the CSR's signature is bad, the self-sign key is not the CSR's key, or the
- * CA's key, certificate or validity cannot sign.
+ * the CSR is unreadable, its signature is bad, it asks for what the spec does
+ * not state, or the self-sign key is not the CSR's key; throws a CaSecretError
+ * when the CA's key, certificate or validity cannot sign.
  */
 export async function signCsr(options: SignOptions): Promise<SignedCertificate> {
   const csr = parseCsr(options.csrPem);
@@ -152,10 +153,21 @@ function resolveSigner(options: SignOptions, csrFingerprint: string, now: Date):
     }
     return { key };
   }
-  const signer = caSigner(`${options.issuer.certPem}\0${options.issuer.keyPem}`);
-  if (now.getTime() >= signer.notAfter!.getTime()) throw new Error(`the CA certificate expired at ${signer.notAfter!.toISOString()}`);
+  let signer: ResolvedSigner;
+  try {
+    signer = caSigner(`${options.issuer.certPem}\0${options.issuer.keyPem}`);
+  } catch (err) {
+    throw new CaSecretError((err as Error).message, { cause: err });
+  }
+  if (now.getTime() >= signer.notAfter!.getTime()) throw new CaSecretError(`the CA certificate expired at ${signer.notAfter!.toISOString()}`);
   return signer;
 }
+
+/**
+ * The CA Secret cannot sign (its key and certificate disagree, it is no CA, it expired): the
+ * issuer's state, not the request's, and a Secret caught mid-rotation may be right a moment later.
+ */
+export class CaSecretError extends Error {}
 
 /**
  * A CA Secret's tls.crt and tls.key (joined by a NUL) as a signer: parsed and checked once, not

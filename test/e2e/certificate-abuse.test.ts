@@ -5,17 +5,18 @@
  *   (it has no tls.key) or adopt its key and delete it after the issuance;
  * - give two Certificates one `secretName`, so that they overwrite each other for ever and burn
  *   the ACME account's rate limits.
- * - have a CA issuer sign a hand-made CSR with a name nobody saw (a forged SAN entry that OpenSSL
- *   reads as a DNS name) or a CA certificate the request's spec.isCA does not ask for.
+ * - have a CA issuer sign a hand-made CSR with a name nobody saw (a forged SAN entry or common
+ *   name that OpenSSL reads as a host name, a second PEM block that a Go approver never reads) or
+ *   a CA certificate the request's spec.isCA does not ask for.
  * SelfSigned and CA issuers keep the issuances local and fast.
  */
 import test from 'ava';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { createCsr } from '../../src/pki/csr.ts';
-import { sequence } from '../../src/pki/der.ts';
+import { sequence, Tag, tlv } from '../../src/pki/der.ts';
 import { generatePrivateKey } from '../../src/pki/keys.ts';
 import { kubectl } from '../env/stack.ts';
-import { craftedCsr, extension, generalName, SAN } from '../helpers/crafted-csr.ts';
+import { commonName, craftedCsr, extension, generalName, SAN } from '../helpers/crafted-csr.ts';
 import {
   cleanUpFile, applyYaml, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision,
   type CertificateView, type ControllerProcess, type SecretView,
@@ -130,7 +131,7 @@ async function requestOutcome(ns: string, name: string): Promise<{ ready: { stat
   }, 60_000);
 }
 
-test('a CA issuer signs no hand-made CSR that hides a DNS name in a forged SAN entry or asks for a CA that spec.isCA does not', async (t) => {
+test('a CA issuer signs no hand-made CSR that hides a name (a forged SAN entry, a second PEM block, a constructed common name) or asks for a CA that spec.isCA does not', async (t) => {
   const ns = await freshNamespace('forgedcsr');
   await applyYaml(`${selfSigned(ns)}---
 apiVersion: cert-manager.io/v1
@@ -154,7 +155,14 @@ spec: {ca: {secretName: root-ca}}
   const hidden = craftedCsr(keyPem, [extension(SAN, sequence(generalName(0x82, `good.${ns}.test`), generalName(0xa2, 'evil.test')))]);
   const sneakyCa = await createCsr({ keyPem, commonName: 'sneaky sub CA', isCA: true });
   const honest = await createCsr({ keyPem, dnsNames: [`good.${ns}.test`] });
-  await applyYaml([request(ns, 'hidden-name', hidden), request(ns, 'sneaky-ca', sneakyCa), request(ns, 'honest', honest)].join('---\n'));
+  // Go-based approvers read the first PEM block, whatever its label; the second is the one to sign.
+  const evil = await createCsr({ keyPem, dnsNames: ['bank.example.test'] });
+  const twoBlocks = honest.replaceAll('CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST') + evil;
+  // A constructed UTF8String common name: OpenSSL reads CN = bank.example.test and matches hosts by it.
+  const constructedCn = craftedCsr(keyPem, [], { subject: sequence(commonName(tlv(0x2c, tlv(Tag.UTF8_STRING, Buffer.from('bank.')), tlv(Tag.UTF8_STRING, Buffer.from('example.test'))))) });
+  await applyYaml([
+    request(ns, 'hidden-name', hidden), request(ns, 'sneaky-ca', sneakyCa), request(ns, 'two-blocks', twoBlocks), request(ns, 'constructed-cn', constructedCn), request(ns, 'honest', honest),
+  ].join('---\n'));
 
   const forged = await requestOutcome(ns, 'hidden-name');
   t.like(forged.ready, { status: 'False', reason: 'Failed' });
@@ -164,6 +172,13 @@ spec: {ca: {secretName: root-ca}}
   t.like(ca.ready, { status: 'False', reason: 'Failed' });
   t.regex(ca.ready.message ?? '', /basic constraints say cA=true but spec\.isCA is false: set spec\.isCA to true/);
   t.is(ca.certificate, undefined, 'nothing signed');
+
+  for (const [name, reason] of [['two-blocks', /must be one PEM block/], ['constructed-cn', /subject holds an attribute that is not an OID and a directory string/]] as const) {
+    const outcome = await requestOutcome(ns, name);
+    t.like(outcome.ready, { status: 'False', reason: 'Failed' }, name);
+    t.regex(outcome.ready.message ?? '', reason, name);
+    t.is(outcome.certificate, undefined, `${name}: nothing signed`);
+  }
 
   // The same issuer signs the honest request: the refusals are about the CSRs, not the issuer.
   const ok = await requestOutcome(ns, 'honest');
@@ -177,6 +192,7 @@ spec: {ca: {secretName: root-ca}}
   const table = (await kubectl(['-n', ns, 'get', 'certificaterequests'])).stdout;
   t.regex(table, /^hidden-name\s+True\s+False\s+ca\s/m);
   t.regex(table, /^sneaky-ca\s+True\s+False\s+ca\s/m);
+  t.regex(table, /^two-blocks\s+True\s+False\s+ca\s/m);
   t.regex(table, /^honest\s+True\s+True\s+ca\s/m);
   const warnings = (await events(ns)).filter((e) => e.reason === 'Failed');
   t.truthy(warnings.find((e) => e.involvedObject.name === 'hidden-name' && /tag 0xa2/.test(e.message)));

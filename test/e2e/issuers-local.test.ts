@@ -12,9 +12,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createCsr } from '../../src/pki/csr.ts';
+import { generatePrivateKey } from '../../src/pki/keys.ts';
+import { signCsr } from '../../src/pki/sign.ts';
 import { kubectl } from '../env/stack.ts';
 import {
-  applyYaml, cleanUpFile, freshNamespace, kubectlJson, secretPem, startController, waitForCertificateRevision, type SecretView,
+  applyYaml, cleanUpFile, freshNamespace, kubectlJson, secretPem, startController, waitFor, waitForCertificateRevision, type SecretView,
 } from '../helpers/controller.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'certroute-issuers-'));
@@ -176,4 +179,54 @@ spec:
   t.is(s.caCrt, s.tlsCrt);
   t.regex(await opensslVerify(s.caCrt, [], s.tlsCrt), /: OK$/);
   t.regex((await kubectl(['-n', ns, 'get', 'issuer', 'selfsigned'])).stdout, /selfsigned\s+True\s+/);
+});
+
+/** A self-signed CA certificate and key, valid for `durationMs` from `notBefore`, as a CA Secret's data. */
+async function caSecretData(notBefore: Date, durationMs: number): Promise<{ 'tls.crt': string; 'tls.key': string }> {
+  const keyPem = await generatePrivateKey({ algorithm: 'ECDSA' });
+  const csrPem = await createCsr({ keyPem, commonName: 'rotated CA', isCA: true });
+  const { certificatePem } = await signCsr({ csrPem, durationMs, selfSignKeyPem: keyPem, isCA: true, now: notBefore });
+  return { 'tls.crt': Buffer.from(certificatePem).toString('base64'), 'tls.key': Buffer.from(keyPem).toString('base64') };
+}
+
+test('a CA Secret that cannot sign leaves requests Pending with the reason, not Failed, and they are signed once it is replaced', async (t) => {
+  const ns = await freshNamespace('casecret');
+  const hour = 3_600_000;
+  // Expired an hour ago: the Issuer reads it as a CA key pair, but nothing can be signed with it.
+  const expired = await caSecretData(new Date(Date.now() - 3 * hour), 2 * hour);
+  await applyYaml(`apiVersion: v1
+kind: Secret
+metadata: {name: rotating-ca, namespace: ${ns}}
+type: kubernetes.io/tls
+data: ${JSON.stringify(expired)}
+---
+apiVersion: cert-manager.io/v1
+kind: Issuer
+metadata: {name: rotating, namespace: ${ns}}
+spec: {ca: {secretName: rotating-ca}}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: leaf, namespace: ${ns}}
+spec:
+  secretName: leaf-tls
+  dnsNames: [leaf.${ns}.test]
+  issuerRef: {name: rotating, kind: Issuer}
+`);
+  const pending = await waitFor('the request to wait on the CA Secret', async () => {
+    const list = await kubectlJson<{ items: Array<{ status?: { conditions?: Array<{ type: string; reason?: string; message?: string }> } }> }>(['-n', ns, 'get', 'certificaterequests']);
+    const ready = list.items[0]?.status?.conditions?.find((c) => c.type === 'Ready');
+    return ready?.message?.includes('cannot sign') ? ready : undefined;
+  }, 30_000);
+  t.is(pending.reason, 'Pending');
+  t.regex(pending.message ?? '', new RegExp(`CA secret "${ns}/rotating-ca" cannot sign: the CA certificate expired at `));
+
+  // The operator puts a valid CA in place: the same request is signed, with no failure recorded.
+  const valid = await caSecretData(new Date(Date.now() - hour), 24 * hour);
+  await kubectl(['-n', ns, 'patch', 'secret', 'rotating-ca', '--type=merge', '-p', JSON.stringify({ data: valid })]);
+  const cert = await waitForCertificateRevision(ns, 'leaf', 1, 60_000);
+  t.is(cert.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
+  t.is(cert.status?.failedIssuanceAttempts, undefined, 'no failed issuance');
+  const leaf = new X509Certificate((await secret(ns, 'leaf-tls')).tlsCrt);
+  t.true(leaf.checkIssued(new X509Certificate(Buffer.from(valid['tls.crt'], 'base64').toString())));
 });

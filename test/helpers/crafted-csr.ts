@@ -23,13 +23,18 @@ export function generalName(tag: number, text: string): Buffer {
   return tag & 0x20 ? tlv(tag, tlv(Tag.IA5_STRING, ia5)) : tlv(tag, ia5);
 }
 
+/** One RDN holding a commonName with the given value TLV (of any tag, to forge one). */
+export function commonName(value: Uint8Array): Buffer {
+  return tlv(Tag.SET, sequence(oid('2.5.4.3'), value));
+}
+
 /**
  * A PEM CSR for an ECDSA key (signed with SHA-256) whose extensionRequest holds exactly the
  * given Extension encodings. `lists` puts more than one list in the attribute.
  */
-export function craftedCsr(keyPem: string, extensions: Uint8Array[], options: { commonName?: string; lists?: Uint8Array[][] } = {}): string {
+export function craftedCsr(keyPem: string, extensions: Uint8Array[], options: { commonName?: string; subject?: Uint8Array; lists?: Uint8Array[][] } = {}): string {
   const key = createPrivateKey(keyPem);
-  const subject = sequence(tlv(Tag.SET, sequence(oid('2.5.4.3'), tlv(Tag.UTF8_STRING, Buffer.from(options.commonName ?? 'crafted')))));
+  const subject = options.subject ?? sequence(commonName(tlv(Tag.UTF8_STRING, Buffer.from(options.commonName ?? 'crafted'))));
   const lists = options.lists ?? [extensions];
   const attributes = tlv(0xa0, sequence(oid(EXTENSION_REQUEST), tlv(Tag.SET, ...lists.map((list) => sequence(...list)))));
   const info = sequence(integer(0), subject, createPublicKey(key).export({ type: 'spki', format: 'der' }), attributes);

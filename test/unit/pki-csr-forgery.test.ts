@@ -11,8 +11,8 @@ import { parseCsr } from '../../src/pki/csr.ts';
 import { bitString, oid, sequence, Tag, tlv } from '../../src/pki/der.ts';
 import { generatePrivateKey } from '../../src/pki/keys.ts';
 import { createCsr } from '../../src/pki/csr.ts';
-import { signCsr } from '../../src/pki/sign.ts';
-import { BASIC_CONSTRAINTS, craftedCsr, extension, generalName, SAN } from '../helpers/crafted-csr.ts';
+import { CaSecretError, signCsr } from '../../src/pki/sign.ts';
+import { BASIC_CONSTRAINTS, commonName, craftedCsr, extension, generalName, SAN } from '../helpers/crafted-csr.ts';
 
 const DAY = 86_400_000;
 const keyPem = generatePrivateKey({ algorithm: 'ECDSA' });
@@ -49,14 +49,14 @@ test('SAN entries of every tag X.509 does not define are refused, and the kinds 
   t.deepEqual(csr.dnsNames, ['good.test']);
 });
 
-test('SAN values that are not what their kind says are refused: a non-ASCII DNS name, an IP of 5 bytes, an otherName that is no UTF8String', async (t) => {
+test('SAN values that are not what their kind says are refused: a non-ASCII DNS name, an IP of 5 bytes, an otherName of two values', async (t) => {
   const nonAscii = tlv(0x82, Buffer.from('gööd.test'));
   const fiveBytes = tlv(0x87, Buffer.from([10, 0, 0, 1, 2]));
-  const otherName = tlv(0xa0, oid('1.3.6.1.4.1.311.20.2.3'), tlv(0xa0, tlv(Tag.IA5_STRING, Buffer.from('user@example.test'))));
+  const otherName = tlv(0xa0, oid('1.3.6.1.4.1.311.20.2.3'), tlv(0xa0, tlv(Tag.UTF8_STRING, Buffer.from('a@b.test')), tlv(Tag.UTF8_STRING, Buffer.from('c@d.test'))));
   const cases: Array<[string, Buffer, RegExp]> = [
     ['non-ASCII dNSName', nonAscii, /dNSName .* is not ASCII/],
     ['iPAddress of 5 bytes', fiveBytes, /iPAddress of 5 bytes/],
-    ['otherName of IA5String', otherName, /otherName whose value is not a UTF8String/],
+    ['otherName holding two values', otherName, /malformed otherName/],
   ];
   for (const [what, name, message] of cases) {
     const pem = craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0x82, 'good.test'), name))]);
@@ -117,4 +117,61 @@ test('key usage bits past the nine X.509 names are not read, and a key usage tha
   t.deepEqual(csr.usages, ['digital signature']);
   const notBits = craftedCsr(await keyPem, [dns, extension('2.5.29.15', tlv(Tag.OCTET_STRING, Buffer.from([0x80])), true)]);
   t.throws(() => parseCsr(notBits), { message: /key usage extension is not a BIT STRING/ });
+});
+
+test('an otherName of another string type (an SRVName is IA5) is a name of its own kind: skipped, and the CSR still signs', async (t) => {
+  const srvName = tlv(0xa0, oid('1.3.6.1.5.5.7.8.7'), tlv(0xa0, tlv(Tag.IA5_STRING, Buffer.from('_https.good.test'))));
+  const pem = craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0x82, 'good.test'), srvName))]);
+  t.deepEqual(parseCsr(pem).dnsNames, ['good.test']);
+  t.deepEqual(parseCsr(pem).otherNames, []);
+  const issued = new X509Certificate((await signCsr({ csrPem: pem, durationMs: DAY, issuer: await ca })).certificatePem);
+  t.regex(issued.subjectAltName ?? '', /^DNS:good\.test, othername:/);
+});
+
+test('a PEM that Go and Node would read as two different CSRs is refused: only one clean block', async (t) => {
+  const key = await keyPem;
+  const good = craftedCsr(key, [extension(SAN, sequence(generalName(0x82, 'good.test')))]);
+  const evil = craftedCsr(key, [extension(SAN, sequence(generalName(0x82, 'evil.test')))]);
+  const body = (pem: string) => pem.split('\n').filter((l) => l && !l.startsWith('-----')).join('\n');
+  const cases: Array<[string, string]> = [
+    // Go's decoder takes the first block whatever its label; the old reader took the first CSR-labelled one.
+    ['a first block of another label', `-----BEGIN NEW CERTIFICATE REQUEST-----\n${body(good)}\n-----END NEW CERTIFICATE REQUEST-----\n${evil}`],
+    ['two CSR blocks', good + evil],
+    // Node's base64 skips the '*', Go's refuses the block.
+    ['a character outside base64', good.replace('\n', '\n*')],
+    ['a header line', good.replace('\n', '\nProc-Type: 4,ENCRYPTED\n\n')],
+    ['text before the block', `subject=CN = good.test\n${good}`],
+    // Node's base64 stops at the first '=', Go's refuses what follows it.
+    ['data after a padding character', good.replace('\n-----END', '=QUFB\n-----END')],
+  ];
+  for (const [what, pem] of cases) t.throws(() => parseCsr(pem), { message: /must be one PEM block/ }, what);
+  // One block, as PEM or as spec.request holds it (base64 of PEM), and the older label, are read.
+  t.deepEqual(parseCsr(good).dnsNames, ['good.test']);
+  t.deepEqual(parseCsr(Buffer.from(good).toString('base64')).dnsNames, ['good.test']);
+  t.deepEqual(parseCsr(`-----BEGIN NEW CERTIFICATE REQUEST-----\n${body(good)}\n-----END NEW CERTIFICATE REQUEST-----\n`).dnsNames, ['good.test']);
+});
+
+test('a subject OpenSSL would read differently is refused: a constructed string, two common names, bad UTF-8', async (t) => {
+  const key = await keyPem;
+  const san = [extension(SAN, sequence(generalName(0x82, 'good.test')))];
+  // A constructed UTF8String of two pieces: OpenSSL reads CN = bank.example.com and matches a host by it.
+  const constructed = tlv(0x2c, tlv(Tag.UTF8_STRING, Buffer.from('bank.')), tlv(Tag.UTF8_STRING, Buffer.from('example.com')));
+  const cases: Array<[string, Uint8Array, RegExp]> = [
+    ['a constructed UTF8String', sequence(commonName(constructed)), /not an OID and a directory string/],
+    ['two common names', sequence(commonName(tlv(Tag.UTF8_STRING, Buffer.from('harmless'))), commonName(tlv(Tag.UTF8_STRING, Buffer.from('system:admin')))), /more than one commonName/],
+    ['invalid UTF-8', sequence(commonName(tlv(Tag.UTF8_STRING, Buffer.from([0x61, 0xff, 0x62])))), /not an OID and a directory string/],
+    ['an empty relative name', sequence(tlv(Tag.SET)), /not a SET of attributes/],
+  ];
+  for (const [what, subject, message] of cases) t.throws(() => parseCsr(craftedCsr(key, san, { subject })), { message }, what);
+  t.regex(openssl(craftedCsr(key, [], { subject: sequence(commonName(constructed)) })), /CN ?= ?bank\.example\.com/, 'the forgery is real');
+});
+
+test("a CA Secret that cannot sign is the issuer's problem (CaSecretError), not the request's", async (t) => {
+  const issuer = await ca;
+  const csrPem = await createCsr({ keyPem: await keyPem, dnsNames: ['a.test'] });
+  const otherKey = await generatePrivateKey({ algorithm: 'ECDSA' });
+  const error = await t.throwsAsync(signCsr({ csrPem, durationMs: DAY, issuer: { certPem: issuer.certPem, keyPem: otherKey } }), { message: /tls\.key does not match/ });
+  t.true(error instanceof CaSecretError);
+  const forged = craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0xa2, 'evil.test')))]);
+  t.false((await t.throwsAsync(signCsr({ csrPem: forged, durationMs: DAY, issuer }))) instanceof CaSecretError);
 });
