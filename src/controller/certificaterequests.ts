@@ -127,6 +127,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
   } else {
     const secretNs = issuerSecretNamespace(ctx, cr.spec.issuerRef, ns);
     const secretName = issuer.spec.ca?.secretName ?? '';
+    // A live read: the cache keeps managed Secrets without their PEM (cachedSecret).
     const caSecret = await ctx.client.find<Secret>(Resources.secrets, secretNs, secretName);
     const caCert = decodeB64(caSecret?.data?.['tls.crt']);
     const caKey = decodeB64(caSecret?.data?.['tls.key']);

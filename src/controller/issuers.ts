@@ -117,6 +117,10 @@ async function evaluateCa(ctx: Context, secretName: string, ns: string): Promise
     const chain = parseCertificateChain(crt);
     if (!chain.leaf.isCA) return fail(IssuerReasons.InvalidKeyPair, `certificate in secret "${ns}/${secretName}" is not a CA (basicConstraints CA:false)`);
     if (!certificateMatchesKey(crt, keyPem)) return fail(IssuerReasons.InvalidKeyPair, `tls.crt and tls.key in secret "${ns}/${secretName}" do not match`);
+    // Nothing can be signed with an expired CA: say so here, rather than on every request.
+    if (chain.leaf.notAfter.getTime() <= ctx.clock().getTime()) {
+      return fail(IssuerReasons.InvalidKeyPair, `the CA certificate in secret "${ns}/${secretName}" expired at ${chain.leaf.notAfter.toISOString()}; put a valid CA key pair in the Secret`);
+    }
   } catch (err) {
     return fail(IssuerReasons.InvalidKeyPair, `secret "${ns}/${secretName}" holds no valid certificate and key: ${(err as Error).message}`);
   }

@@ -112,13 +112,17 @@ export interface CsrDer {
 function readCsrDer(der: Uint8Array): { parts: CsrDer; subject: Array<Array<{ oid: string; value: string }>> } {
   const [info, algorithm, signature] = children(der, whole(der, 'certificate request'));
   if (info?.tag !== Tag.SEQUENCE || algorithm?.tag !== Tag.SEQUENCE || signature?.tag !== Tag.BIT_STRING) throw new Error('not a CertificationRequest');
-  const [version, subject, spki, attributes] = children(der, info);
+  const [version, subject, spki, attributes, ...more] = children(der, info);
   const [algorithmOid] = children(der, algorithm);
-  if (version?.tag !== Tag.INTEGER || subject?.tag !== Tag.SEQUENCE || spki?.tag !== Tag.SEQUENCE || algorithmOid?.tag !== Tag.OID) throw new Error('not a CertificationRequestInfo');
+  if (version?.tag !== Tag.INTEGER || subject?.tag !== Tag.SEQUENCE || spki?.tag !== Tag.SEQUENCE || algorithmOid?.tag !== Tag.OID || (attributes && attributes.tag !== 0xa0) || more.length) {
+    throw new Error('not a CertificationRequestInfo (version, subject, subjectPKInfo, [0] attributes)');
+  }
   const bits = children(der, spki)[1];
   if (bits?.tag !== Tag.BIT_STRING) throw new Error('no subjectPublicKey');
   let extensions: RawExtension[] | undefined;
-  for (const attribute of attributes?.tag === 0xa0 ? children(der, attributes) : []) {
+  for (const attribute of attributes ? children(der, attributes) : []) {
+    // Go skips an attribute that is not a SEQUENCE, so an approver would not see its extensions.
+    if (attribute.tag !== Tag.SEQUENCE) throw new Error(`the CSR holds an attribute that is not a SEQUENCE at byte ${attribute.header}`);
     const [type, values] = children(der, attribute);
     if (type?.tag !== Tag.OID || oidText(der, type) !== EXTENSION_REQUEST_OID) continue;
     // One extensionRequest with one list: with two, readers disagree on which extensions count.

@@ -150,10 +150,18 @@ export function nameRdns(der: Uint8Array, name: Tlv, strict = false): Array<Arra
   });
 }
 
-/** A primitive directory string whose bytes are what its type allows. */
+/**
+ * A primitive directory string whose bytes are what its type allows and that every reader reads
+ * alike: no NUL (Go drops a BMPString's last one), no UniversalString (Go reads none: a common
+ * name of one is empty to a Go approver and a host name to OpenSSL), T61 only as ASCII (Go keeps
+ * its bytes, certroute reads Latin-1).
+ */
 function wellFormedString(der: Uint8Array, value: Tlv): boolean {
-  const bytes = der.subarray(value.start, value.end);
-  switch (value.tag) {
+  return stringTypeAllows(der.subarray(value.start, value.end), value.tag) && !stringText(der, value).includes('\u0000');
+}
+
+function stringTypeAllows(bytes: Uint8Array, tag: number): boolean {
+  switch (tag) {
     case Tag.UTF8_STRING:
       try {
         new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -163,13 +171,10 @@ function wellFormedString(der: Uint8Array, value: Tlv): boolean {
       }
     case Tag.PRINTABLE_STRING:
     case Tag.IA5_STRING:
+    case Tag.T61_STRING:
       return bytes.every((b) => b < 0x80);
     case Tag.BMP_STRING:
       return bytes.length % 2 === 0;
-    case Tag.UNIVERSAL_STRING:
-      return bytes.length % 4 === 0;
-    case Tag.T61_STRING:
-      return true;
     default:
       return false;
   }

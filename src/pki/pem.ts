@@ -43,17 +43,23 @@ export function pemEncode(label: string, der: Uint8Array): string {
 
 /**
  * The DER of the single PEM block that `input` holds, with one of `labels`, and nothing else: no
- * text around it, no headers, no character outside base64, canonical padding. Strict because
- * readers differ where PEM is loose (Go takes the first block of any label and refuses bad
- * base64; Node's decoder skips bad characters and stops at the first '='), and an approver that
- * reads one CSR while the signer reads another would approve what it never saw.
+ * other block, no headers, no text after it, no character outside base64, canonical padding.
+ * Strict because readers differ where PEM is loose (Go takes the first block of any label and
+ * refuses bad base64; Node's decoder skips bad characters and stops at the first '='), and an
+ * approver that reads one CSR while the signer reads another would approve what it never saw.
  */
 export function soleBlockDer(input: string, labels: readonly string[], what: string): Buffer {
-  const match = /^\s*-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+\n)-----END \1-----\s*$/.exec(pemText(input));
+  const text = pemText(input);
+  // Text before the block (`openssl req -text` prints the request first) is allowed when it holds
+  // no '-----': then the only BEGIN line is the one every reader starts at.
+  const begin = text.indexOf('-----BEGIN ');
+  const preamble = text.slice(0, Math.max(begin, 0));
+  const clean = begin >= 0 && !preamble.includes('-----') && (begin === 0 || preamble.endsWith('\n'));
+  const match = clean ? /^-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+\n)-----END \1-----\s*$/.exec(text.slice(begin)) : null;
   const body = match?.[2]?.replace(/\r?\n/g, '') ?? '';
   const der = Buffer.from(body, 'base64');
   if (!match || !labels.includes(match[1] ?? '') || der.length === 0 || der.toString('base64') !== body) {
-    throw new Error(`the ${what} must be one PEM block (${labels.join(' or ')}) and nothing else: no other blocks, headers or text, only base64 lines inside`);
+    throw new Error(`the ${what} must be one PEM block (${labels.join(' or ')}) and nothing else: no other blocks, headers or text after it, only base64 lines inside`);
   }
   return der;
 }

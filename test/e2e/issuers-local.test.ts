@@ -189,7 +189,7 @@ async function caSecretData(notBefore: Date, durationMs: number): Promise<{ 'tls
   return { 'tls.crt': Buffer.from(certificatePem).toString('base64'), 'tls.key': Buffer.from(keyPem).toString('base64') };
 }
 
-test('a CA Secret that cannot sign leaves requests Pending with the reason, not Failed, and they are signed once it is replaced', async (t) => {
+test('an expired CA Secret makes its Issuer not Ready and leaves requests Pending with the reason, not Failed; they are signed once it is replaced', async (t) => {
   const ns = await freshNamespace('casecret');
   const hour = 3_600_000;
   // Expired an hour ago: the Issuer reads it as a CA key pair, but nothing can be signed with it.
@@ -213,18 +213,26 @@ spec:
   dnsNames: [leaf.${ns}.test]
   issuerRef: {name: rotating, kind: Issuer}
 `);
+  // The Issuer says why (it reads the Secret as a CA key pair, but an expired one), and the request waits on it.
+  const expiry = new RegExp(`the CA certificate in secret "${ns}/rotating-ca" expired at \\S+; put a valid CA key pair in the Secret`);
+  const issuerTable = await waitFor('the Issuer to report the expired CA', async () => {
+    const { stdout } = await kubectl(['-n', ns, 'get', 'issuer', 'rotating', '-o', 'wide']);
+    return expiry.test(stdout) ? stdout : undefined;
+  }, 30_000);
+  t.regex(issuerTable, /^rotating\s+False\s/m);
   const pending = await waitFor('the request to wait on the CA Secret', async () => {
     const list = await kubectlJson<{ items: Array<{ status?: { conditions?: Array<{ type: string; reason?: string; message?: string }> } }> }>(['-n', ns, 'get', 'certificaterequests']);
     const ready = list.items[0]?.status?.conditions?.find((c) => c.type === 'Ready');
-    return ready?.message?.includes('cannot sign') ? ready : undefined;
+    return ready && expiry.test(ready.message ?? '') ? ready : undefined;
   }, 30_000);
   t.is(pending.reason, 'Pending');
-  t.regex(pending.message ?? '', new RegExp(`CA secret "${ns}/rotating-ca" cannot sign: the CA certificate expired at `));
 
   // The operator puts a valid CA in place: the same request is signed, with no failure recorded.
+  // The controller watches only the Secrets it manages, so the Issuer sees the change on its next
+  // check of the Secret, within a minute.
   const valid = await caSecretData(new Date(Date.now() - hour), 24 * hour);
   await kubectl(['-n', ns, 'patch', 'secret', 'rotating-ca', '--type=merge', '-p', JSON.stringify({ data: valid })]);
-  const cert = await waitForCertificateRevision(ns, 'leaf', 1, 60_000);
+  const cert = await waitForCertificateRevision(ns, 'leaf', 1, 120_000);
   t.is(cert.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
   t.is(cert.status?.failedIssuanceAttempts, undefined, 'no failed issuance');
   const leaf = new X509Certificate((await secret(ns, 'leaf-tls')).tlsCrt);

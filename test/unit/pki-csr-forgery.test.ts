@@ -6,9 +6,10 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { sign, X509Certificate } from 'node:crypto';
 import { parseCsr } from '../../src/pki/csr.ts';
-import { bitString, oid, sequence, Tag, tlv } from '../../src/pki/der.ts';
+import { bitString, oid, readTlv, sequence, Tag, tlv } from '../../src/pki/der.ts';
+import { pemEncode } from '../../src/pki/pem.ts';
 import { generatePrivateKey } from '../../src/pki/keys.ts';
 import { createCsr } from '../../src/pki/csr.ts';
 import { CaSecretError, signCsr } from '../../src/pki/sign.ts';
@@ -140,7 +141,8 @@ test('a PEM that Go and Node would read as two different CSRs is refused: only o
     // Node's base64 skips the '*', Go's refuses the block.
     ['a character outside base64', good.replace('\n', '\n*')],
     ['a header line', good.replace('\n', '\nProc-Type: 4,ENCRYPTED\n\n')],
-    ['text before the block', `subject=CN = good.test\n${good}`],
+    ['text before the block that looks like PEM', `-----BEGIN NOTE----- good.test\n${good}`],
+    ['a block not at the start of a line', `see: ${good}`],
     // Node's base64 stops at the first '=', Go's refuses what follows it.
     ['data after a padding character', good.replace('\n-----END', '=QUFB\n-----END')],
   ];
@@ -149,9 +151,26 @@ test('a PEM that Go and Node would read as two different CSRs is refused: only o
   t.deepEqual(parseCsr(good).dnsNames, ['good.test']);
   t.deepEqual(parseCsr(Buffer.from(good).toString('base64')).dnsNames, ['good.test']);
   t.deepEqual(parseCsr(`-----BEGIN NEW CERTIFICATE REQUEST-----\n${body(good)}\n-----END NEW CERTIFICATE REQUEST-----\n`).dnsNames, ['good.test']);
+  t.deepEqual(parseCsr(good.replaceAll('\n', '\r\n')).dnsNames, ['good.test'], 'CRLF line ends');
+  // What `openssl req -text` prints: the request as text, then the one block.
+  t.deepEqual(parseCsr(execFileSync('openssl', ['req', '-text'], { input: good }).toString()).dnsNames, ['good.test']);
 });
 
-test('a subject OpenSSL would read differently is refused: a constructed string, two common names, bad UTF-8', async (t) => {
+test('a CSR attribute that is not a SEQUENCE, which Go skips, is refused rather than read for its extensions', async (t) => {
+  const key = await keyPem;
+  const pem = craftedCsr(key, [extension(SAN, sequence(generalName(0x82, 'bank.example.test')))]);
+  const der = Buffer.from(pem.split('\n').filter((l) => l && !l.startsWith('-----')).join(''), 'base64');
+  // The one attribute's SEQUENCE tag, found by its extensionRequest OID, turned into a SET.
+  const at = der.indexOf(oid('1.2.840.113549.1.9.14')) - 2;
+  t.is(der[at], Tag.SEQUENCE);
+  der[at] = Tag.SET;
+  const info = readTlv(der, readTlv(der, 0)!.start)!;
+  const infoDer = der.subarray(info.header, info.end);
+  const resigned = sequence(infoDer, sequence(oid('1.2.840.10045.4.3.2')), bitString(sign('sha256', infoDer, key)));
+  t.throws(() => parseCsr(pemEncode('CERTIFICATE REQUEST', resigned)), { message: /attribute that is not a SEQUENCE/ });
+});
+
+test('a subject another reader would read differently is refused: a constructed string, two common names, bad UTF-8, UniversalString, NUL', async (t) => {
   const key = await keyPem;
   const san = [extension(SAN, sequence(generalName(0x82, 'good.test')))];
   // A constructed UTF8String of two pieces: OpenSSL reads CN = bank.example.com and matches a host by it.
@@ -161,6 +180,11 @@ test('a subject OpenSSL would read differently is refused: a constructed string,
     ['two common names', sequence(commonName(tlv(Tag.UTF8_STRING, Buffer.from('harmless'))), commonName(tlv(Tag.UTF8_STRING, Buffer.from('system:admin')))), /more than one commonName/],
     ['invalid UTF-8', sequence(commonName(tlv(Tag.UTF8_STRING, Buffer.from([0x61, 0xff, 0x62])))), /not an OID and a directory string/],
     ['an empty relative name', sequence(tlv(Tag.SET)), /not a SET of attributes/],
+    // Go reads no UniversalString: the common name is empty to a Go approver, a host name to OpenSSL.
+    ['a UniversalString', sequence(commonName(tlv(0x1c, Buffer.from([...'bank.example.test'].flatMap((c) => [0, 0, 0, c.charCodeAt(0)]))))), /not an OID and a directory string/],
+    // Go drops a BMPString's last NUL; "bank\0" is not "bank".
+    ['a BMPString ending in NUL', sequence(commonName(tlv(Tag.BMP_STRING, Buffer.from([0, 0x62, 0, 0x61, 0, 0x6e, 0, 0x6b, 0, 0])))), /not an OID and a directory string/],
+    ['a T61String beyond ASCII', sequence(commonName(tlv(Tag.T61_STRING, Buffer.from([0x62, 0xe9])))), /not an OID and a directory string/],
   ];
   for (const [what, subject, message] of cases) t.throws(() => parseCsr(craftedCsr(key, san, { subject })), { message }, what);
   t.regex(openssl(craftedCsr(key, [], { subject: sequence(commonName(constructed)) })), /CN ?= ?bank\.example\.com/, 'the forgery is real');
