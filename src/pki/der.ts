@@ -156,7 +156,7 @@ export function nameRdns(der: Uint8Array, name: Tlv, strict = false): Array<Arra
  * name of one is empty to a Go approver and a host name to OpenSSL), T61 only as ASCII (Go keeps
  * its bytes, certroute reads Latin-1).
  */
-function wellFormedString(der: Uint8Array, value: Tlv): boolean {
+export function wellFormedString(der: Uint8Array, value: Tlv): boolean {
   return stringTypeAllows(der.subarray(value.start, value.end), value.tag) && !stringText(der, value).includes('\u0000');
 }
 
@@ -196,10 +196,11 @@ export interface RawExtension {
   der: Uint8Array;
 }
 
-/** A BOOLEAN's value; throws unless it is one content byte (DER writes TRUE as 0xff). */
+/** A BOOLEAN's value; throws unless it is one content byte, 0x00 or 0xff as DER has it (Go refuses others). */
 export function booleanValue(der: Uint8Array, tlv: Tlv): boolean {
-  if (tlv.tag !== Tag.BOOLEAN || tlv.end - tlv.start !== 1) throw new Error(`malformed BOOLEAN at byte ${tlv.header}`);
-  return der[tlv.start] !== 0;
+  const byte = der[tlv.start];
+  if (tlv.tag !== Tag.BOOLEAN || tlv.end - tlv.start !== 1 || (byte !== 0 && byte !== 0xff)) throw new Error(`malformed BOOLEAN at byte ${tlv.header}`);
+  return byte === 0xff;
 }
 
 /**

@@ -10,7 +10,7 @@
 import { isIP } from 'node:net';
 import type { OtherName } from '../api/types.ts';
 import { asn1X509, AsnConvert, x509 } from './x509.ts';
-import { children, oidText, readTlv, stringText, Tag, tlv, whole, type RawExtension, type Tlv } from './der.ts';
+import { children, oidText, readTlv, stringText, Tag, tlv, whole, wellFormedString, type RawExtension, type Tlv } from './der.ts';
 
 export interface SubjectAltNames {
   dnsNames: string[];
@@ -106,7 +106,7 @@ export function sansFromExtensions(extensions: readonly RawExtension[]): Subject
     // GeneralName: [1] rfc822Name, [2] dNSName, [6] URI, [7] iPAddress (IMPLICIT), [0] otherName.
     for (const name of children(der, list)) {
       if (name.tag === 0x82) out.dnsNames.push(ia5Text(der, name, 'dNSName'));
-      else if (name.tag === 0x87) out.ipAddresses.push(ipKey(ipText(der.subarray(name.start, name.end))));
+      else if (name.tag === 0x87) out.ipAddresses.push(ipFromOctets(der.subarray(name.start, name.end)));
       else if (name.tag === 0x86) out.uris.push(ia5Text(der, name, 'uniformResourceIdentifier'));
       else if (name.tag === 0x81) out.emailAddresses.push(ia5Text(der, name, 'rfc822Name'));
       else if (name.tag === 0xa0) {
@@ -138,8 +138,18 @@ function otherNameIn(der: Uint8Array, name: Tlv): OtherName | undefined {
   const [typeId, wrapped, extra] = children(der, name);
   const value = wrapped?.tag === 0xa0 ? readTlv(der, wrapped.start, wrapped.end) : undefined;
   if (extra || typeId?.tag !== Tag.OID || !value || value.end !== wrapped?.end) throw new Error('the subjectAltName extension holds a malformed otherName');
+  // A constructed universal string (0x2c: UTF8String in pieces) is one string to OpenSSL, which
+  // matches an email by it, and nothing to a Go reader.
+  if (value.tag >= 0x20 && value.tag < 0x40 && value.tag !== Tag.SEQUENCE && value.tag !== Tag.SET) throw new Error('the subjectAltName extension holds an otherName whose value is a constructed string');
   const oid = oidText(der, typeId);
-  return value.tag === Tag.UTF8_STRING ? { oid, utf8Value: stringText(der, value) } : undefined;
+  if (value.tag !== Tag.UTF8_STRING) return undefined;
+  if (!wellFormedString(der, value)) throw new Error('the subjectAltName extension holds an otherName whose UTF8String is not valid UTF-8');
+  return { oid, utf8Value: stringText(der, value) };
+}
+
+/** An address's octets (4 or 16) in canonical text form; throws on any other length. */
+export function ipFromOctets(octets: Uint8Array): string {
+  return ipKey(ipText(octets));
 }
 
 /** An iPAddress's octets as text: dotted IPv4, or the eight groups of IPv6 (ipKey canonicalises them). */

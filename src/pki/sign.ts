@@ -14,7 +14,7 @@ import { parseCsr, verifyCsr } from './csr.ts';
 import { bitString, encoding, explicit, integer, oid, sequence, Tag, tbsFields, time, tlv, unsignedInteger } from './der.ts';
 import { pemEncode } from './pem.ts';
 import { parsePrivateKey, publicKeyFingerprint } from './keys.ts';
-import { NAME_CONSTRAINTS_OID } from './name-constraints.ts';
+import { NAME_CONSTRAINTS_OID, nameConstraintsExtension, nameConstraintsOf } from './name-constraints.ts';
 import { nativeSignerFor, signatureAlgorithmFits } from './signer.ts';
 import { EXT_KEY_USAGE_OID, KEY_USAGE_OID, usageBits, usageExtensions, usagesEqual, usageStrings } from './usages.ts';
 import { BASIC_CONSTRAINTS_OID, x509 } from './x509.ts';
@@ -90,11 +90,14 @@ export async function signCsr(options: SignOptions): Promise<SignedCertificate> 
     extension(SKI_OID, false, tlv(Tag.OCTET_STRING, ski)),
   ];
   if (authorityKeyId) extensions.push(extension(AKI_OID, false, sequence(tlv(0x80, authorityKeyId))));
-  // Names, and for a CA its name constraints, are the CSR's, byte for byte.
-  for (const wanted of isCA ? [SAN_OID, NAME_CONSTRAINTS_OID] : [SAN_OID]) {
-    const ext = csr.der.extensions.find((e) => e.oid === wanted);
-    if (ext) extensions.push(ext.der);
-  }
+  // Names are the CSR's, byte for byte (parseCsr read them strictly). A CA's name constraints are
+  // written anew from their strict reading, as cert-manager does: a mask with holes or a BER
+  // encoding in the CSR never reaches the certificate.
+  const san = csr.der.extensions.find((e) => e.oid === SAN_OID);
+  if (san) extensions.push(san.der);
+  const constraints = isCA ? csr.der.extensions.find((e) => e.oid === NAME_CONSTRAINTS_OID) : undefined;
+  const rewritten = constraints ? nameConstraintsExtension(nameConstraintsOf(constraints)) : undefined;
+  if (rewritten) extensions.push(new Uint8Array(rewritten.rawData));
   extensions.push(...issuerUrlExtensions(options).map((e) => new Uint8Array(e.rawData)));
 
   let notAfter = new Date(now.getTime() + options.durationMs);

@@ -6,7 +6,7 @@
  * cert-manager's choice per key (RSA by modulus size, ECDSA by curve) so the
  * signature is as strong as the key and no weaker.
  */
-import { sign, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import type { PrivateKeyAlgorithm, SignatureAlgorithm } from '../api/types.ts';
 import { DER_NULL, oid, sequence } from './der.ts';
 import { describeKey } from './keys.ts';
@@ -95,7 +95,10 @@ export function verifyNatively(algorithmOid: string, data: Uint8Array, spkiDer: 
   const name = signatureAlgorithmByOid(algorithmOid);
   if (!name) return undefined;
   try {
-    return verify(nodeHash(SIGNATURE_ALGORITHMS[name].hash), data, { key: Buffer.from(spkiDer), format: 'der', type: 'spki' }, signature);
+    const key = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
+    // The algorithm must be the key's kind, as Go's CheckSignature demands (Node would verify an ECDSA signature labelled RSA).
+    if (!signatureAlgorithmFits(key, name)) return false;
+    return verify(nodeHash(SIGNATURE_ALGORITHMS[name].hash), data, key, signature);
   } catch {
     return false;
   }

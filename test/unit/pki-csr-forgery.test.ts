@@ -199,3 +199,55 @@ test("a CA Secret that cannot sign is the issuer's problem (CaSecretError), not 
   const forged = craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0xa2, 'evil.test')))]);
   t.false((await t.throwsAsync(signCsr({ csrPem: forged, durationMs: DAY, issuer }))) instanceof CaSecretError);
 });
+
+test('an otherName whose value is a UTF8String in pieces, which OpenSSL joins into an email it matches, is refused', async (t) => {
+  const pieces = tlv(0x2c, tlv(Tag.UTF8_STRING, Buffer.from('ceo@')), tlv(Tag.UTF8_STRING, Buffer.from('bank.example')));
+  const mailbox = tlv(0xa0, oid('1.3.6.1.5.5.7.8.9'), tlv(0xa0, pieces));
+  const pem = craftedCsr(await keyPem, [extension(SAN, sequence(generalName(0x82, 'good.test'), mailbox))]);
+  t.throws(() => parseCsr(pem), { message: /otherName whose value is a constructed string/ });
+  const badUtf8 = tlv(0xa0, oid('1.3.6.1.5.5.7.8.9'), tlv(0xa0, tlv(Tag.UTF8_STRING, Buffer.from([0x61, 0xc0, 0x40]))));
+  const badPem = craftedCsr(await keyPem, [extension(SAN, sequence(badUtf8))]);
+  t.throws(() => parseCsr(badPem), { message: /not valid UTF-8/ });
+});
+
+const NAME_CONSTRAINTS = '2.5.29.30';
+const ipConstraint = (bytes: number[]) => tlv(0x87, Buffer.from(bytes));
+
+test('name constraints a Go approver would refuse or read otherwise are refused; good ones are written anew, not copied', async (t) => {
+  const key = await keyPem;
+  const issuer = await ca;
+  const caCsr = (value: Uint8Array) => craftedCsr(key, [extension(BASIC_CONSTRAINTS, sequence(tlv(Tag.BOOLEAN, Buffer.from([0xff]))), true), extension(NAME_CONSTRAINTS, value, true)], { commonName: 'Sub CA' });
+  const permitted = (...names: Uint8Array[]) => tlv(0xa0, ...names.map((n) => sequence(n)));
+  const excluded = (...names: Uint8Array[]) => tlv(0xa1, ...names.map((n) => sequence(n)));
+  const cases: Array<[string, Uint8Array, RegExp]> = [
+    // 10.0.0.0 with mask 0.255.0.0: the library read /8; OpenSSL applies it byte by byte.
+    ['a mask with holes', sequence(permitted(ipConstraint([10, 0, 0, 0, 0, 0xff, 0, 0]))), /mask is not contiguous/],
+    ['excluded before permitted', sequence(excluded(generalName(0x82, 'evil.test')), permitted(generalName(0x82, 'good.test'))), /not \{ \[0\] permitted, \[1\] excluded \}/],
+    ['a directoryName constraint', sequence(permitted(tlv(0xa4, sequence()))), /tag 0xa4/],
+    ['a subtree with a minimum', sequence(tlv(0xa0, sequence(generalName(0x82, 'good.test'), tlv(0x80, Buffer.from([1]))))), /subtree that is not one name/],
+    ['an IP range of 5 bytes', sequence(permitted(ipConstraint([10, 0, 0, 0, 255]))), /IP range of 5 bytes/],
+  ];
+  for (const [what, value, message] of cases) t.throws(() => parseCsr(caCsr(value)), { message }, what);
+  // Indefinite length (BER): the reader takes no such TLV.
+  const ber = Buffer.concat([Buffer.from([0x30, 0x80]), permitted(generalName(0x82, 'good.test')), Buffer.from([0, 0])]);
+  t.throws(() => parseCsr(caCsr(ber)), { message: /malformed DER|not valid DER/ });
+
+  const good = caCsr(sequence(permitted(generalName(0x82, '.good.test'), ipConstraint([10, 0, 0, 0, 255, 0, 0, 0])), excluded(generalName(0x81, 'ceo@good.test'))));
+  const signed = (await signCsr({ csrPem: good, durationMs: DAY, issuer, isCA: true })).certificatePem;
+  const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: signed }).toString();
+  t.regex(text, /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.good\.test\s+IP:10\.0\.0\.0\/255\.0\.0\.0\s+Excluded:\s+email:ceo@good\.test/);
+});
+
+test('a BOOLEAN of 0x01 is refused, as Go refuses it, and an ECDSA signature labelled RSA does not verify', async (t) => {
+  const key = await keyPem;
+  const oneTrue = sequence(oid(SAN), tlv(Tag.BOOLEAN, Buffer.from([0x01])), tlv(Tag.OCTET_STRING, sequence(generalName(0x82, 'good.test'))));
+  t.throws(() => parseCsr(craftedCsr(key, [oneTrue])), { message: /malformed BOOLEAN/ });
+  // The same CSR, its algorithm identifier swapped for sha256WithRSAEncryption.
+  const pem = craftedCsr(key, [extension(SAN, sequence(generalName(0x82, 'good.test')))]);
+  const der = Buffer.from(pem.split('\n').filter((l) => l && !l.startsWith('-----')).join(''), 'base64');
+  const outer = readTlv(der, 0)!;
+  const info = readTlv(der, outer.start)!;
+  const algorithm = readTlv(der, info.end)!;
+  const relabelled = sequence(der.subarray(info.header, info.end), sequence(oid('1.2.840.113549.1.1.11'), tlv(0x05)), der.subarray(algorithm.end, outer.end));
+  await t.throwsAsync(signCsr({ csrPem: pemEncode('CERTIFICATE REQUEST', relabelled), durationMs: DAY, issuer: await ca }), { message: /signature is invalid/ });
+});
