@@ -75,12 +75,12 @@ export async function createCsr(options: CsrOptions): Promise<string> {
   if (options.encodeUsagesInRequest !== false) extensions.push(...usageExtensions(usageBits(options.usages, options.isCA)));
   if (options.isCA) extensions.push(new x509.BasicConstraintsExtension(true, undefined, true));
   const constraints = nameConstraintsExtension(options.nameConstraints);
-  if (constraints) extensions.push(constraints);
 
   // Laid out here and signed by Node (der.ts says why); the name and extensions are @peculiar's DER.
   const key = parsePrivateKey(options.keyPem);
   const signer = nativeSignerFor(key, options.signatureAlgorithm);
-  const attributes = extensions.length ? [sequence(oid(EXTENSION_REQUEST_OID), tlv(Tag.SET, sequence(...extensions.map((e) => new Uint8Array(e.rawData)))))] : [];
+  const extensionDers = [...extensions.map((e) => new Uint8Array(e.rawData)), ...(constraints ? [constraints] : [])];
+  const attributes = extensionDers.length ? [sequence(oid(EXTENSION_REQUEST_OID), tlv(Tag.SET, sequence(...extensionDers)))] : [];
   const info = sequence(integer(0), new Uint8Array(name.toArrayBuffer()), createPublicKey(key).export({ type: 'spki', format: 'der' }), tlv(0xa0, ...attributes));
   return pemEncode('CERTIFICATE REQUEST', sequence(info, signer.algorithmIdentifier, bitString(signer.sign(info))));
 }

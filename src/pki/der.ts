@@ -224,6 +224,11 @@ export function extensionsIn(der: Uint8Array, list: Tlv): RawExtension[] {
   });
 }
 
+/** One Extension { extnID, critical (written only when true, as DER's DEFAULT FALSE wants), extnValue }. */
+export function extensionDer(extnId: string, critical: boolean, value: Uint8Array): Buffer {
+  return sequence(oid(extnId), ...(critical ? [tlv(Tag.BOOLEAN, Buffer.from([0xff]))] : []), tlv(Tag.OCTET_STRING, value));
+}
+
 /** The single TLV that fills `der` exactly (an extension's value, say); throws otherwise. */
 export function whole(der: Uint8Array, what: string): Tlv {
   const tlv = readTlv(der, 0);

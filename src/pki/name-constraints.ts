@@ -1,88 +1,82 @@
 /**
  * cert-manager's `spec.nameConstraints` (RFC 5280 §4.2.1.10), for CA
  * certificates: the names every certificate below the CA must (permitted) or
- * must not (excluded) fall under. The CSR carries the extension and the
+ * must not (excluded) fall under. The CSR carries the extension, and the
  * SelfSigned and CA signers write it anew from its strict reading, so the CSR
  * is also what the re-issue policy compares, by meaning rather than by bytes.
+ *
+ * Written and read here with der.ts, in both directions the way Go reads it
+ * (cert-manager's approvers): an IP range is the address's own 4 or 16 bytes
+ * and a contiguous mask (an IPv4-mapped IPv6 range stays IPv6), and names are
+ * ASCII domains Go accepts. Anything else is refused, naming the entry.
  */
+import { isIP } from 'node:net';
 import type { NameConstraintItems, NameConstraints } from '../api/types.ts';
-import { children, Tag, whole, type RawExtension } from './der.ts';
-import { ipFromOctets } from './names.ts';
-import { asn1X509, AsnConvert, rawExtension, x509 } from './x509.ts';
+import { children, extensionDer, sequence, Tag, tlv, whole, type RawExtension } from './der.ts';
 
 export const NAME_CONSTRAINTS_OID = '2.5.29.30';
 
-function subtrees(items: NameConstraintItems | undefined): asn1X509.GeneralSubtrees | undefined {
-  const names = [
-    ...(items?.dnsDomains ?? []).map((dNSName) => new asn1X509.GeneralName({ dNSName })),
-    ...(items?.ipRanges ?? []).map((iPAddress) => new asn1X509.GeneralName({ iPAddress })),
-    ...(items?.emailAddresses ?? []).map((rfc822Name) => new asn1X509.GeneralName({ rfc822Name })),
-    ...(items?.uriDomains ?? []).map((uniformResourceIdentifier) => new asn1X509.GeneralName({ uniformResourceIdentifier })),
-  ];
-  return names.length ? new asn1X509.GeneralSubtrees(names.map((base) => new asn1X509.GeneralSubtree({ base }))) : undefined;
-}
+const KINDS = [
+  ['dnsDomains', 0x82],
+  ['ipRanges', 0x87],
+  ['emailAddresses', 0x81],
+  ['uriDomains', 0x86],
+] as const;
 
 /**
- * The extension for a spec, or undefined when it constrains nothing. Throws,
- * naming the field, for an IP range that is not CIDR (the CRD checks it too).
+ * The whole Extension for a spec, or undefined when it constrains nothing. Throws, naming the
+ * field, for an entry Go would not read: an IP range that is not CIDR, a domain with an empty or
+ * non-ASCII label, a URI domain that is an address.
  */
-export function nameConstraintsExtension(spec: NameConstraints | undefined): x509.Extension | undefined {
-  if (!spec) return undefined;
-  for (const range of [...(spec.permitted?.ipRanges ?? []), ...(spec.excluded?.ipRanges ?? [])]) {
-    if (!/^[0-9a-fA-F.:]+\/\d{1,3}$/.test(range)) throw new Error(`spec.nameConstraints ipRanges entry ${JSON.stringify(range)} is not a CIDR range such as 10.0.0.0/8`);
-  }
-  const permittedSubtrees = subtrees(spec.permitted);
-  const excludedSubtrees = subtrees(spec.excluded);
-  if (!permittedSubtrees && !excludedSubtrees) return undefined;
-  const value = new asn1X509.NameConstraints({ ...(permittedSubtrees ? { permittedSubtrees } : {}), ...(excludedSubtrees ? { excludedSubtrees } : {}) });
-  return new x509.Extension(NAME_CONSTRAINTS_OID, spec.critical ?? false, AsnConvert.serialize(value));
+export function nameConstraintsExtension(spec: NameConstraints | undefined): Uint8Array | undefined {
+  const value = constraintsValue(spec);
+  return value && extensionDer(NAME_CONSTRAINTS_OID, spec?.critical ?? false, value);
+}
+
+/** The extension's value (NameConstraints) for a spec, or undefined when it constrains nothing. */
+function constraintsValue(spec: NameConstraints | undefined): Uint8Array | undefined {
+  const side = (tag: number, items: NameConstraintItems | undefined, field: string) => {
+    const trees = KINDS.flatMap(([kind, nameTag]) => (items?.[kind] ?? []).map((value) => {
+      const what = `spec.nameConstraints.${field}.${kind} entry ${JSON.stringify(value)}`;
+      const bytes = kind === 'ipRanges' ? rangeOctets(value, what) : Buffer.from(checkedName(kind, value, what), 'latin1');
+      return sequence(tlv(nameTag, bytes));
+    }));
+    return trees.length ? [tlv(tag, ...trees)] : [];
+  };
+  const parts = [...side(0xa0, spec?.permitted, 'permitted'), ...side(0xa1, spec?.excluded, 'excluded')];
+  return parts.length ? sequence(...parts) : undefined;
 }
 
 /**
- * A name constraints extension read strictly with der.ts, as the spec's fields: { [0] permitted,
- * [1] excluded } of subtrees with only a base, each a DNS, email or URI name (ASCII) or an IP
- * range of address and contiguous mask. Throws on anything else (other name kinds, a mask with
- * holes, BER, trailing bytes): the signer writes the extension anew from this reading, so what it
- * issues is what Go reads (cert-manager's approvers) and what the re-issue policy compares.
+ * A name constraints extension read strictly, as the spec's fields: { [0] permitted, [1]
+ * excluded } of subtrees with only a base, each a DNS, email or URI name or an IP range. Throws
+ * on anything else (other name kinds, a mask with holes, BER, trailing bytes).
  */
 export function nameConstraintsOf(ext: RawExtension): NameConstraints {
   const der = ext.value;
   const outer = whole(der, 'name constraints extension');
   const parts = outer.tag === Tag.SEQUENCE ? children(der, outer) : [];
   const [first, second] = parts;
-  const ordered = parts.length >= 1 && parts.length <= 2 && (parts.length === 1 ? first!.tag === 0xa0 || first!.tag === 0xa1 : first!.tag === 0xa0 && second?.tag === 0xa1);
+  const ordered = parts.length === 1 ? first!.tag === 0xa0 || first!.tag === 0xa1 : parts.length === 2 && first!.tag === 0xa0 && second?.tag === 0xa1;
   if (!ordered) throw new Error('the name constraints extension is not { [0] permitted, [1] excluded }');
   const out: NameConstraints = { critical: ext.critical };
   for (const part of parts) {
+    const field = part.tag === 0xa0 ? 'permitted' : 'excluded';
     const items: Required<NameConstraintItems> = { dnsDomains: [], ipRanges: [], emailAddresses: [], uriDomains: [] };
     const trees = children(der, part);
     if (trees.length === 0) throw new Error('the name constraints extension holds an empty list of subtrees');
     for (const tree of trees) {
       const [base, ...bounds] = tree.tag === Tag.SEQUENCE ? children(der, tree) : [];
       if (!base || bounds.length) throw new Error(`the name constraints extension holds a subtree that is not one name at byte ${tree.header}`);
+      const kind = KINDS.find(([, tag]) => tag === base.tag)?.[0];
+      if (!kind) throw new Error(`the name constraints extension holds a name of tag 0x${base.tag.toString(16)}; cert-manager's spec.nameConstraints has DNS, IP, email and URI names only`);
       const bytes = der.subarray(base.start, base.end);
-      const text = (kind: string) => {
-        if (!bytes.every((b) => b < 0x80 && b !== 0)) throw new Error(`the name constraints ${kind} at byte ${base.header} is not ASCII`);
-        return Buffer.from(bytes).toString('latin1');
-      };
-      if (base.tag === 0x82) items.dnsDomains.push(text('dNSName'));
-      else if (base.tag === 0x81) items.emailAddresses.push(text('rfc822Name'));
-      else if (base.tag === 0x86) items.uriDomains.push(text('uniformResourceIdentifier'));
-      else if (base.tag === 0x87) items.ipRanges.push(ipRange(bytes));
-      else throw new Error(`the name constraints extension holds a name of tag 0x${base.tag.toString(16)}; cert-manager's spec.nameConstraints has DNS, IP, email and URI names only`);
+      const what = `the name constraints' ${field} ${kind} entry at byte ${base.header}`;
+      items[kind].push(kind === 'ipRanges' ? rangeText(bytes, what) : checkedName(kind, Buffer.from(bytes).toString('latin1'), what));
     }
-    out[part.tag === 0xa0 ? 'permitted' : 'excluded'] = Object.fromEntries(Object.entries(items).filter(([, v]) => v.length)) as NameConstraintItems;
+    out[field] = Object.fromEntries(Object.entries(items).filter(([, v]) => v.length)) as NameConstraintItems;
   }
   return out;
-}
-
-/** An iPAddress constraint: the address, then a mask of leading ones, as CIDR text. */
-function ipRange(octets: Uint8Array): string {
-  if (octets.length !== 8 && octets.length !== 32) throw new Error(`the name constraints hold an IP range of ${octets.length} bytes; one has 8 (IPv4) or 32 (IPv6)`);
-  const half = octets.length / 2;
-  const mask = [...octets.subarray(half)].map((b) => b.toString(2).padStart(8, '0')).join('');
-  if (!/^1*0*$/.test(mask)) throw new Error('the name constraints hold an IP range whose mask is not contiguous');
-  return `${ipFromOctets(octets.subarray(0, half))}/${mask.indexOf('0') === -1 ? mask.length : mask.indexOf('0')}`;
 }
 
 /** What a name constraints extension says, as comparable text; '' when there is none. */
@@ -90,17 +84,71 @@ export function nameConstraintsKey(extensions: readonly RawExtension[]): string 
   const ext = extensions.find((e) => e.oid === NAME_CONSTRAINTS_OID);
   if (!ext) return '';
   const parsed = nameConstraintsOf(ext);
-  const side = (items: NameConstraintItems | undefined): string[] => [
-    ...(items?.dnsDomains ?? []).map((v) => `dns:${v}`),
-    ...(items?.ipRanges ?? []).map((v) => `ip:${v}`),
-    ...(items?.emailAddresses ?? []).map((v) => `email:${v}`),
-    ...(items?.uriDomains ?? []).map((v) => `uri:${v}`),
-  ].sort();
+  const side = (items: NameConstraintItems | undefined): string[] => KINDS.flatMap(([kind]) => (items?.[kind] ?? []).map((v) => `${kind}:${v}`)).sort();
   return JSON.stringify({ critical: ext.critical, permitted: side(parsed.permitted), excluded: side(parsed.excluded) });
 }
 
 /** The same text for a spec. */
 export function nameConstraintsSpecKey(spec: NameConstraints | undefined): string {
-  const ext = nameConstraintsExtension(spec);
-  return ext ? nameConstraintsKey([rawExtension(ext)]) : '';
+  const value = constraintsValue(spec);
+  return value ? nameConstraintsKey([{ oid: NAME_CONSTRAINTS_OID, critical: spec?.critical ?? false, value, der: value }]) : '';
+}
+
+/**
+ * A domain (DNS, or the domain part of an email or URI constraint) as Go reads one: ASCII, one
+ * optional leading dot, then labels that are not empty and hold no space or control character;
+ * '' matches everything. An email constraint may be one mailbox (local@domain); a URI constraint
+ * is a domain, never an address.
+ */
+function checkedName(kind: 'dnsDomains' | 'emailAddresses' | 'uriDomains', value: string, what: string): string {
+  let domain = value;
+  if (kind === 'emailAddresses' && value.includes('@')) {
+    const at = value.lastIndexOf('@');
+    if (at === 0 || /[\s@"\\]/.test(value.slice(0, at))) throw new Error(`${what} is not a mailbox or a domain`);
+    domain = value.slice(at + 1);
+  } else if (domain.startsWith('.')) domain = domain.slice(1);
+  const labels = value === '' ? [] : domain.split('.');
+  if (labels.some((label) => !/^[\x21-\x7e]+$/.test(label))) throw new Error(`${what} is not a domain of ASCII labels such as example.com or .example.com`);
+  if (kind === 'uriDomains' && (isIP(domain) || domain.startsWith('['))) throw new Error(`${what} is an address; a URI constraint is a domain`);
+  return value;
+}
+
+/** "address/prefix" as a constraint's bytes: the address (4 or 16 bytes, as written) and its mask. */
+function rangeOctets(range: string, what: string): Buffer {
+  const cut = range.lastIndexOf('/');
+  const address = range.slice(0, cut);
+  const version = cut > 0 ? isIP(address) : 0;
+  const bits = version === 4 ? 32 : version === 6 ? 128 : 0;
+  const prefix = Number(range.slice(cut + 1));
+  if (!bits || !/^\d{1,3}$/.test(range.slice(cut + 1)) || prefix > bits) throw new Error(`${what} is not a CIDR range such as 10.0.0.0/8`);
+  const octets = version === 4 ? Buffer.from(address.split('.').map(Number)) : ipv6Octets(address);
+  const mask = Buffer.alloc(bits / 8);
+  for (let i = 0; i < prefix; i++) mask[i >> 3]! |= 0x80 >> (i & 7);
+  return Buffer.concat([octets, mask]);
+}
+
+/** The 16 bytes of an IPv6 address in any notation (a dotted tail, '::'), through the WHATWG URL parser. */
+function ipv6Octets(address: string): Buffer {
+  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  const [head = '', tail] = canonical.split('::');
+  const groups = (text: string) => (text ? text.split(':').map((g) => parseInt(g, 16)) : []);
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const all = [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+  const out = Buffer.alloc(16);
+  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
+}
+
+/** A constraint's bytes as "address/prefix": IPv4 dotted, IPv6 in canonical hex (never unmapped to IPv4). */
+function rangeText(octets: Uint8Array, what: string): string {
+  if (octets.length !== 8 && octets.length !== 32) throw new Error(`${what} is an IP range of ${octets.length} bytes; one has 8 (IPv4) or 32 (IPv6)`);
+  const half = octets.length / 2;
+  const mask = [...octets.subarray(half)].map((b) => b.toString(2).padStart(8, '0')).join('');
+  if (!/^1*0*$/.test(mask)) throw new Error(`${what} has a mask that is not contiguous`);
+  const address = Buffer.from(octets.subarray(0, half));
+  const text = half === 4
+    ? [...address].join('.')
+    : new URL(`http://[${Array.from({ length: 8 }, (_, i) => address.readUInt16BE(i * 2).toString(16)).join(':')}]/`).hostname.slice(1, -1);
+  return `${text}/${mask.replace(/0+$/, '').length}`;
 }

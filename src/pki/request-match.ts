@@ -42,7 +42,7 @@ export function requestMismatches(request: CertificateRequest, spec: Certificate
   if (!sameSet(csr.emailAddresses, spec.emailAddresses)) out.push('spec.emailAddresses');
   if (!sameSet(csr.otherNames.map(otherNameKey), (spec.otherNames ?? []).map(otherNameKey))) out.push('spec.otherNames');
   out.push(...subjectMismatches(csr, spec));
-  if (csr.nameConstraints !== nameConstraintsSpecKey(spec.isCA ? spec.nameConstraints : undefined)) out.push('spec.nameConstraints');
+  if (csr.nameConstraints !== specConstraintsKey(spec)) out.push('spec.nameConstraints');
   // Unset means the key's default, whatever the CSR was signed with: only an explicit choice is compared.
   if (spec.signatureAlgorithm && csr.signatureAlgorithm !== spec.signatureAlgorithm) out.push('spec.signatureAlgorithm');
   if ((request.spec.isCA ?? false) !== isCA || csr.isCA !== isCA) out.push('spec.isCA');
@@ -83,5 +83,14 @@ function sameDuration(a: string | undefined, b: string | undefined): boolean {
     return durationMs(a) === durationMs(b);
   } catch {
     return (a ?? '') === (b ?? '');
+  }
+}
+
+/** The spec's name constraints as comparable text; one that cannot be written (an entry Go would not read) differs from any CSR, and building the next CSR says why. */
+function specConstraintsKey(spec: CertificateSpec): string {
+  try {
+    return nameConstraintsSpecKey(spec.isCA ? spec.nameConstraints : undefined);
+  } catch {
+    return 'unwritable';
   }
 }

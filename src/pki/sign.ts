@@ -11,7 +11,7 @@ import { createHash, randomBytes, X509Certificate as NodeCertificate } from 'nod
 import { parseCertificateChain } from './cert.ts';
 import { memoize } from './memo.ts';
 import { parseCsr, verifyCsr } from './csr.ts';
-import { bitString, encoding, explicit, integer, oid, sequence, Tag, tbsFields, time, tlv, unsignedInteger } from './der.ts';
+import { bitString, encoding, explicit, extensionDer, integer, sequence, Tag, tbsFields, time, tlv, unsignedInteger } from './der.ts';
 import { pemEncode } from './pem.ts';
 import { parsePrivateKey, publicKeyFingerprint } from './keys.ts';
 import { NAME_CONSTRAINTS_OID, nameConstraintsExtension, nameConstraintsOf } from './name-constraints.ts';
@@ -85,11 +85,11 @@ export async function signCsr(options: SignOptions): Promise<SignedCertificate> 
   // A self-signed certificate is its own authority; a CA without an SKI gets no AKI, as a guessed one could mislead path building.
   const authorityKeyId = signer.chain ? signer.keyId : ski;
   const extensions: Uint8Array[] = [
-    extension(BASIC_CONSTRAINTS_OID, true, sequence(...(isCA ? [tlv(Tag.BOOLEAN, Buffer.from([0xff]))] : []))),
+    extensionDer(BASIC_CONSTRAINTS_OID, true, sequence(...(isCA ? [tlv(Tag.BOOLEAN, Buffer.from([0xff]))] : []))),
     ...usageExtensions(usageBits(usages, isCA)).map((e) => new Uint8Array(e.rawData)),
-    extension(SKI_OID, false, tlv(Tag.OCTET_STRING, ski)),
+    extensionDer(SKI_OID, false, tlv(Tag.OCTET_STRING, ski)),
   ];
-  if (authorityKeyId) extensions.push(extension(AKI_OID, false, sequence(tlv(0x80, authorityKeyId))));
+  if (authorityKeyId) extensions.push(extensionDer(AKI_OID, false, sequence(tlv(0x80, authorityKeyId))));
   // Names are the CSR's, byte for byte (parseCsr read them strictly). A CA's name constraints are
   // written anew from their strict reading, as cert-manager does: a mask with holes or a BER
   // encoding in the CSR never reaches the certificate.
@@ -97,7 +97,7 @@ export async function signCsr(options: SignOptions): Promise<SignedCertificate> 
   if (san) extensions.push(san.der);
   const constraints = isCA ? csr.der.extensions.find((e) => e.oid === NAME_CONSTRAINTS_OID) : undefined;
   const rewritten = constraints ? nameConstraintsExtension(nameConstraintsOf(constraints)) : undefined;
-  if (rewritten) extensions.push(new Uint8Array(rewritten.rawData));
+  if (rewritten) extensions.push(rewritten);
   extensions.push(...issuerUrlExtensions(options).map((e) => new Uint8Array(e.rawData)));
 
   let notAfter = new Date(now.getTime() + options.durationMs);
@@ -119,11 +119,6 @@ export async function signCsr(options: SignOptions): Promise<SignedCertificate> 
   const leafPem = pemEncode('CERTIFICATE', sequence(tbs, native.algorithmIdentifier, bitString(native.sign(tbs))));
   if (!signer.chain) return { certificatePem: leafPem, caPem: leafPem };
   return { certificatePem: leafPem + (signer.intermediates ?? []).join(''), caPem: signer.chain[signer.chain.length - 1] ?? leafPem };
-}
-
-/** One Extension: its OID, `critical` when set, and the value's DER in an OCTET STRING. */
-function extension(extnId: string, critical: boolean, value: Uint8Array): Buffer {
-  return sequence(oid(extnId), ...(critical ? [tlv(Tag.BOOLEAN, Buffer.from([0xff]))] : []), tlv(Tag.OCTET_STRING, value));
 }
 
 /** CRL distribution points and authority information access, as Go's x509 writes them for cert-manager. */

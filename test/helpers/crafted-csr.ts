@@ -4,7 +4,7 @@
  * basic constraints extension the spec does not state, an extension twice).
  */
 import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
-import { bitString, integer, oid, sequence, Tag, tlv } from '../../src/pki/der.ts';
+import { bitString, extensionDer, integer, oid, sequence, Tag, tlv } from '../../src/pki/der.ts';
 import { pemEncode } from '../../src/pki/pem.ts';
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
@@ -13,9 +13,7 @@ export const SAN = '2.5.29.17';
 export const BASIC_CONSTRAINTS = '2.5.29.19';
 
 /** One Extension { extnID, critical (only when true), extnValue }. */
-export function extension(id: string, value: Uint8Array, critical = false): Buffer {
-  return sequence(oid(id), ...(critical ? [tlv(Tag.BOOLEAN, Buffer.from([0xff]))] : []), tlv(Tag.OCTET_STRING, value));
-}
+export const extension = (id: string, value: Uint8Array, critical = false): Buffer => extensionDer(id, critical, value);
 
 /** An IA5 GeneralName with the given tag byte (0x82 is a dNSName; 0xa2 is the forgery OpenSSL still reads as one). */
 export function generalName(tag: number, text: string): Buffer {

@@ -221,7 +221,7 @@ test('name constraints a Go approver would refuse or read otherwise are refused;
   const excluded = (...names: Uint8Array[]) => tlv(0xa1, ...names.map((n) => sequence(n)));
   const cases: Array<[string, Uint8Array, RegExp]> = [
     // 10.0.0.0 with mask 0.255.0.0: the library read /8; OpenSSL applies it byte by byte.
-    ['a mask with holes', sequence(permitted(ipConstraint([10, 0, 0, 0, 0, 0xff, 0, 0]))), /mask is not contiguous/],
+    ['a mask with holes', sequence(permitted(ipConstraint([10, 0, 0, 0, 0, 0xff, 0, 0]))), /mask that is not contiguous/],
     ['excluded before permitted', sequence(excluded(generalName(0x82, 'evil.test')), permitted(generalName(0x82, 'good.test'))), /not \{ \[0\] permitted, \[1\] excluded \}/],
     ['a directoryName constraint', sequence(permitted(tlv(0xa4, sequence()))), /tag 0xa4/],
     ['a subtree with a minimum', sequence(tlv(0xa0, sequence(generalName(0x82, 'good.test'), tlv(0x80, Buffer.from([1]))))), /subtree that is not one name/],
@@ -232,10 +232,23 @@ test('name constraints a Go approver would refuse or read otherwise are refused;
   const ber = Buffer.concat([Buffer.from([0x30, 0x80]), permitted(generalName(0x82, 'good.test')), Buffer.from([0, 0])]);
   t.throws(() => parseCsr(caCsr(ber)), { message: /malformed DER|not valid DER/ });
 
+  for (const [what, name] of [['an empty label', 'a..b'], ['a trailing dot', 'x.test.'], ['a space', 'a b.test']] as const) {
+    t.throws(() => parseCsr(caCsr(sequence(permitted(generalName(0x82, name))))), { message: /not a domain of ASCII labels/ }, what);
+  }
+  t.throws(() => parseCsr(caCsr(sequence(permitted(generalName(0x86, '10.0.0.1'))))), { message: /a URI constraint is a domain/ });
+
   const good = caCsr(sequence(permitted(generalName(0x82, '.good.test'), ipConstraint([10, 0, 0, 0, 255, 0, 0, 0])), excluded(generalName(0x81, 'ceo@good.test'))));
   const signed = (await signCsr({ csrPem: good, durationMs: DAY, issuer, isCA: true })).certificatePem;
   const text = execFileSync('openssl', ['x509', '-noout', '-text'], { input: signed }).toString();
   t.regex(text, /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:\.good\.test\s+IP:10\.0\.0\.0\/255\.0\.0\.0\s+Excluded:\s+email:ceo@good\.test/);
+
+  // An IPv4-mapped IPv6 range (::ffff:192.168.0.0, IPv6 mask /16) permits no IPv4 name to a Go
+  // reader; rewritten as 192.168.0.0/16 it would permit 192.168.1.1. It stays the same 32 bytes.
+  const mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 0, 0, 0xff, 0xff, ...Array<number>(14).fill(0)];
+  const mappedCa = (await signCsr({ csrPem: caCsr(sequence(permitted(ipConstraint(mapped)))), durationMs: DAY, issuer, isCA: true })).certificatePem;
+  const ext = new X509Certificate(mappedCa).raw;
+  t.true(ext.includes(Buffer.from([0x87, 32, ...mapped])), 'the mapped range is written as its own 32 bytes');
+  t.false(ext.includes(Buffer.from([0x87, 8, 192, 168, 0, 0, 0xff, 0xff, 0, 0])), 'not as an IPv4 range');
 });
 
 test('a BOOLEAN of 0x01 is refused, as Go refuses it, and an ECDSA signature labelled RSA does not verify', async (t) => {

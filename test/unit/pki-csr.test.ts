@@ -6,6 +6,8 @@ import test from 'ava';
 import { createCsr, parseCsr, verifyCsr, type CsrOptions } from '../../src/pki/csr.ts';
 import { generatePrivateKey, publicKeyFingerprint } from '../../src/pki/keys.ts';
 import { normaliseIp } from '../../src/pki/names.ts';
+import { nameConstraintsSpecKey } from '../../src/pki/name-constraints.ts';
+import type { NameConstraints } from '../../src/api/types.ts';
 import { encodeB64 } from '../../src/base/objects.ts';
 import { DEFAULT_USAGES, usageBits, usagesEqual, usageStrings } from '../../src/pki/usages.ts';
 
@@ -127,3 +129,25 @@ for (const [input, canonical] of ipCases) {
     t.is(normaliseIp(input), canonical);
   });
 }
+
+test('name constraints in a spec read back from the CSR as the same key, IPv6 forms with a dotted tail or IPv4-mapped included', async (t) => {
+  const specs: NameConstraints[] = [
+    { permitted: { ipRanges: ['10.0.0.0/8', '2001:db8::/32'] } },
+    { critical: true, permitted: { ipRanges: ['::ffff:10.0.0.0/104'] }, excluded: { dnsDomains: ['.evil.test'] } },
+    { excluded: { ipRanges: ['64:ff9b::192.0.2.0/120', '2001:db8::1.2.3.4/128'], emailAddresses: ['ceo@good.test', '.good.test'], uriDomains: ['.good.test'] } },
+  ];
+  for (const spec of specs) {
+    const { pem } = await csrFor('ec', { commonName: 'Sub CA', isCA: true, nameConstraints: spec });
+    t.is(parseCsr(pem).nameConstraints, nameConstraintsSpecKey(spec), JSON.stringify(spec));
+  }
+  // A dotted tail is its own bytes (64:ff9b::c000:200), not hex digits read from '192'.
+  t.regex(nameConstraintsSpecKey(specs[2]), /ipRanges:64:ff9b::c000:200\/120/);
+  t.regex(nameConstraintsSpecKey(specs[1]), /ipRanges:::ffff:a00:0\/104/);
+});
+
+test('a spec name constraint Go would not read is refused, naming the entry', (t) => {
+  t.throws(() => nameConstraintsSpecKey({ permitted: { dnsDomains: ['a..b'] } }), { message: 'spec.nameConstraints.permitted.dnsDomains entry "a..b" is not a domain of ASCII labels such as example.com or .example.com' });
+  t.throws(() => nameConstraintsSpecKey({ excluded: { dnsDomains: ['bücher.test'] } }), { message: /excluded\.dnsDomains entry "bücher\.test" is not a domain of ASCII labels/ });
+  t.throws(() => nameConstraintsSpecKey({ permitted: { ipRanges: ['10.0.0.0/33'] } }), { message: /ipRanges entry "10\.0\.0\.0\/33" is not a CIDR range/ });
+  t.throws(() => nameConstraintsSpecKey({ permitted: { uriDomains: ['10.0.0.1'] } }), { message: /a URI constraint is a domain/ });
+});
