@@ -237,7 +237,14 @@ async function issue(ctx: Context, cert: Certificate, status: CertificateStatus 
     if (!findIssuer(ctx, cert.spec.issuerRef, ns) && cert.spec.issuerRef.group && cert.spec.issuerRef.group !== 'cert-manager.io') {
       ctx.events.event(cert, Resources.certificates, 'Warning', 'IssuerNotFound', `issuerRef group ${cert.spec.issuerRef.group} is not served by certroute`);
     }
-    const request = await buildCertificateRequest(cert, crName, revision, nextKey.metadata.name, keyPem);
+    let request: CertificateRequest;
+    try {
+      request = await buildCertificateRequest(cert, crName, revision, nextKey.metadata.name, keyPem);
+    } catch (err) {
+      // A spec no CSR can carry (a name constraint Go would not read, say): a failed issuance,
+      // with the reason, backed off as any other.
+      return recordFailure(ctx, cert, status, undefined, `no CSR can be made from the spec: ${(err as Error).message}`);
+    }
     await ctx.client.create(Resources.certificaterequests, request);
     ctx.events.event(cert, Resources.certificates, 'Normal', 'Requested', `Created new CertificateRequest resource "${crName}"`);
     await writeStatus(ctx, Resources.certificates, cert, status);
@@ -340,7 +347,7 @@ async function createNextKey(ctx: Context, cert: Certificate, status: Certificat
   return created;
 }
 
-async function recordFailure(ctx: Context, cert: Certificate, status: CertificateStatus, cr: CertificateRequest, message: string): Promise<Outcome> {
+async function recordFailure(ctx: Context, cert: Certificate, status: CertificateStatus, cr: CertificateRequest | undefined, message: string): Promise<Outcome> {
   const now = ctx.clock();
   status.failedIssuanceAttempts = (status.failedIssuanceAttempts ?? 0) + 1;
   status.lastFailureTime = kubeTime(now);
@@ -349,7 +356,7 @@ async function recordFailure(ctx: Context, cert: Certificate, status: Certificat
   await writeStatus(ctx, Resources.certificates, cert, status);
   // The failed request is removed so the retry can reuse the revision's name;
   // its story stays in the Certificate's Events.
-  await ctx.client.delete(Resources.certificaterequests, cr.metadata.namespace, cr.metadata.name, cr.metadata.uid);
+  if (cr) await ctx.client.delete(Resources.certificaterequests, cr.metadata.namespace, cr.metadata.name, cr.metadata.uid);
   ctx.events.event(cert, Resources.certificates, 'Warning', 'Failed', text);
   return done;
 }
@@ -441,7 +448,7 @@ async function pruneRequests(ctx: Context, cert: Certificate, revision: number):
   for (const cr of ctx.caches.certificaterequests.ownedBy(cert)) {
     const rev = Number(cr.metadata.annotations?.[CRA.revision]);
     if (Number.isFinite(rev) && rev <= revision - limit) {
-      await ctx.client.delete(Resources.certificaterequests, cr.metadata.namespace, cr.metadata.name, cr.metadata.uid);
+      if (cr) await ctx.client.delete(Resources.certificaterequests, cr.metadata.namespace, cr.metadata.name, cr.metadata.uid);
     }
   }
 }

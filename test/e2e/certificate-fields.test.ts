@@ -194,6 +194,33 @@ test('nameConstraints of a CA certificate are in the issued CA certificate', asy
   t.regex(out, /CA:TRUE/);
 });
 
+test('a name constraint no CSR can carry fails the issuance with the entry named, backed off, and nothing is issued', async (t) => {
+  const ns = await selfSignedNamespace('badconstraint');
+  await applyYaml(`apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: ca, namespace: ${ns}}
+spec:
+  secretName: ca-tls
+  issuerRef: {name: selfsigned}
+  isCA: true
+  commonName: constrained ca
+  nameConstraints:
+    permitted:
+      dnsDomains: [bücher.example]
+`);
+  const cert = await waitFor('the failed issuance', async () => {
+    const c = await kubectlJson<{ status?: { failedIssuanceAttempts?: number; conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> } }>(['-n', ns, 'get', 'certificate', 'ca']);
+    return c.status?.failedIssuanceAttempts ? c : undefined;
+  }, 30_000);
+  const issuing = cert.status?.conditions?.find((c) => c.type === 'Issuing');
+  t.like(issuing, { status: 'False', reason: 'Failed' });
+  t.regex(issuing?.message ?? '', /no CSR can be made from the spec: spec\.nameConstraints\.permitted\.dnsDomains entry "bücher\.example" is not a domain of ASCII labels/);
+  t.is(cert.status?.failedIssuanceAttempts, 1);
+  const requests = await kubectlJson<{ items: unknown[] }>(['-n', ns, 'get', 'certificaterequests']);
+  t.deepEqual(requests.items, [], 'no CertificateRequest');
+  await t.throwsAsync(kubectl(['-n', ns, 'get', 'secret', 'ca-tls']), undefined, 'no Secret');
+});
+
 // cert-manager's CA issuer fields: crlDistributionPoints, ocspServers ("for example
 // http://ocsp.int-x3.letsencrypt.org") and issuingCertificateURLs.
 test('a CA issuer’s CRL distribution points, OCSP servers and issuing certificate URLs are in what it issues', async (t) => {
