@@ -95,22 +95,51 @@ export function nameConstraintsSpecKey(spec: NameConstraints | undefined): strin
 }
 
 /**
- * A domain (DNS, or the domain part of an email or URI constraint) as Go reads one: ASCII, one
- * optional leading dot, then labels that are not empty and hold no space or control character;
- * '' matches everything. An email constraint may be one mailbox (local@domain); a URI constraint
- * is a domain, never an address.
+ * A name constraint as Go reads one (cert-manager's approvers, and any Go client of the CA):
+ * ASCII only; a domain is an optional leading dot, then labels that are not empty and hold no
+ * space or control character ('' matches everything); an email constraint is a domain or one
+ * RFC 2821 mailbox (a dot-atom or a quoted local part, '@', a domain); a URI constraint is a
+ * domain, never an IP address.
  */
 function checkedName(kind: 'dnsDomains' | 'emailAddresses' | 'uriDomains', value: string, what: string): string {
-  let domain = value;
+  if (!/^[\x00-\x7f]*$/.test(value)) throw new Error(`${what} is not ASCII`);
+  if (kind === 'uriDomains' && isIP(value) && !value.includes('%')) throw new Error(`${what} is an address; a URI constraint is a domain`);
+  let domain = value.startsWith('.') ? value.slice(1) : value;
   if (kind === 'emailAddresses' && value.includes('@')) {
-    const at = value.lastIndexOf('@');
-    if (at === 0 || /[\s@"\\]/.test(value.slice(0, at))) throw new Error(`${what} is not a mailbox or a domain`);
+    const at = mailboxLocalEnd(value);
+    if (at === undefined) throw new Error(`${what} is not a mailbox (local@domain) or a domain`);
     domain = value.slice(at + 1);
-  } else if (domain.startsWith('.')) domain = domain.slice(1);
-  const labels = value === '' ? [] : domain.split('.');
+  }
+  const labels = domain === '' ? [] : domain.split('.');
   if (labels.some((label) => !/^[\x21-\x7e]+$/.test(label))) throw new Error(`${what} is not a domain of ASCII labels such as example.com or .example.com`);
-  if (kind === 'uriDomains' && (isIP(domain) || domain.startsWith('['))) throw new Error(`${what} is an address; a URI constraint is a domain`);
   return value;
+}
+
+/** Where the local part of an RFC 2821 mailbox ends (the index of its '@'), read as Go's parseRFC2821Mailbox reads it; undefined when it is none. */
+function mailboxLocalEnd(mailbox: string): number | undefined {
+  const code = (i: number) => mailbox.charCodeAt(i);
+  let i = 0;
+  if (mailbox[0] === '"') {
+    // Quoted string: qtext, or a backslash and the character it quotes.
+    for (i = 1; i < mailbox.length && mailbox[i] !== '"'; i++) {
+      const c = code(i);
+      if (c === 0x5c) {
+        const next = code(++i);
+        if (!(next >= 1 && next <= 127 && next !== 10 && next !== 13)) return undefined;
+      } else if (!((c >= 1 && c <= 8) || c === 11 || c === 12 || (c >= 14 && c <= 33) || (c >= 35 && c <= 91) || (c >= 93 && c <= 126))) return undefined;
+    }
+    if (mailbox[i] !== '"') return undefined;
+    i++;
+  } else {
+    // Dot-atom: atext and backslash pairs, with no empty atom.
+    for (; i < mailbox.length && mailbox[i] !== '@'; i++) {
+      const c = mailbox[i]!;
+      if (c === '\\') i++;
+      else if (c === '.' ? i === 0 || mailbox[i - 1] === '.' || mailbox[i + 1] === '@' : !/[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]/.test(c)) return undefined;
+    }
+    if (i === 0) return undefined;
+  }
+  return mailbox[i] === '@' ? i : undefined;
 }
 
 /** "address/prefix" as a constraint's bytes: the address (4 or 16 bytes, as written) and its mask. */

@@ -147,7 +147,20 @@ test('name constraints in a spec read back from the CSR as the same key, IPv6 fo
 
 test('a spec name constraint Go would not read is refused, naming the entry', (t) => {
   t.throws(() => nameConstraintsSpecKey({ permitted: { dnsDomains: ['a..b'] } }), { message: 'spec.nameConstraints.permitted.dnsDomains entry "a..b" is not a domain of ASCII labels such as example.com or .example.com' });
-  t.throws(() => nameConstraintsSpecKey({ excluded: { dnsDomains: ['bücher.test'] } }), { message: /excluded\.dnsDomains entry "bücher\.test" is not a domain of ASCII labels/ });
+  t.throws(() => nameConstraintsSpecKey({ excluded: { dnsDomains: ['bücher.test'] } }), { message: 'spec.nameConstraints.excluded.dnsDomains entry "bücher.test" is not ASCII' });
   t.throws(() => nameConstraintsSpecKey({ permitted: { ipRanges: ['10.0.0.0/33'] } }), { message: /ipRanges entry "10\.0\.0\.0\/33" is not a CIDR range/ });
   t.throws(() => nameConstraintsSpecKey({ permitted: { uriDomains: ['10.0.0.1'] } }), { message: /a URI constraint is a domain/ });
+});
+
+test('email and URI constraints are held to what Go reads: RFC 2821 mailboxes, domains, no bare address for a URI', (t) => {
+  const email = (value: string) => () => nameConstraintsSpecKey({ permitted: { emailAddresses: [value] } });
+  const uri = (value: string) => () => nameConstraintsSpecKey({ permitted: { uriDomains: [value] } });
+  for (const honest of ['ceo@good.test', '"a b"@x.test', '"a@b"@x.test', 'a\\ b@x.test', 'a@b@x.test', 'a@', '.good.test', 'good.test', '']) {
+    t.notThrows(email(honest), honest);
+  }
+  for (const bad of ['a..b@x.test', 'a(b@x.test', '.a@x.test', 'a.@x.test', 'a\u0001b@x.test', 'café@x.test', 'x\u0140y@z.test', '@x.test']) {
+    t.throws(email(bad), { message: /is not (ASCII|a mailbox)/ }, bad);
+  }
+  for (const honest of ['.good.test', '[::1]', '.10.0.0.1', 'fe80::1%eth0']) t.notThrows(uri(honest), honest);
+  for (const bad of ['10.0.0.1', '::1']) t.throws(uri(bad), { message: /a URI constraint is a domain/ }, bad);
 });
