@@ -6,9 +6,10 @@
  * on the bench's 500 CA certificates that was about a third of the controller's busy time
  * (decoding a leaf about 2.6 ms, building and signing one about 5 ms on the 2-core machine).
  * What these paths need is narrow: walk a certificate or CSR down to a few fields, and lay out
- * a TBSCertificate or a CertificationRequestInfo from parts that are already DER. Everything
- * richer (names built from a spec, otherName SANs, name constraints, keystores) stays with
- * @peculiar/x509 (x509.ts).
+ * a TBSCertificate or a CertificationRequestInfo from parts that are already DER. Name
+ * constraints are written and read here too, so that they mean to certroute what they mean to
+ * Go (name-constraints.ts). Everything richer (names built from a spec, otherName SANs, CA
+ * chains, keystores) stays with @peculiar/x509 (x509.ts).
  *
  * Only definite, minimal lengths and single-byte tags: DER allows nothing else for these
  * structures, and anything else reads as malformed. The readers are strict on purpose: what
