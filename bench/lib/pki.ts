@@ -25,8 +25,9 @@ export interface Leaf extends KeyPair {
 /** A self-signed CA, ECDSA P-256 unless told otherwise. */
 export async function makeCa(commonName: string, key: PrivateKeySpec = { algorithm: 'ECDSA' }): Promise<KeyPair> {
   const keyPem = await generatePrivateKey(key);
-  const csrPem = await createCsr({ keyPem, commonName, isCA: true, usages: ['cert sign', 'crl sign', 'digital signature'] });
-  const signed = await signCsr({ csrPem, durationMs: 365 * DAY_MS, isCA: true, selfSignKeyPem: keyPem });
+  const usages = ['cert sign', 'crl sign', 'digital signature'];
+  const csrPem = await createCsr({ keyPem, commonName, isCA: true, usages });
+  const signed = await signCsr({ csrPem, durationMs: 365 * DAY_MS, isCA: true, usages, selfSignKeyPem: keyPem });
   return { certPem: signed.certificatePem, keyPem };
 }
 
