@@ -115,6 +115,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
   const csrPem = decodeB64(cr.spec.request);
   const common = { csrPem, durationMs: durationMs(cr.spec.duration), usages: cr.spec.usages, isCA: cr.spec.isCA };
   let options: SignOptions;
+  let caSecretRef = '';
   if (issuer.spec.selfSigned) {
     // A self-signed certificate is signed by its own key: the next-key Secret.
     const keySecret = cr.metadata.annotations?.[CRA.privateKeySecretName];
@@ -128,10 +129,11 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
     const secretNs = issuerSecretNamespace(ctx, cr.spec.issuerRef, ns);
     const secretName = issuer.spec.ca?.secretName ?? '';
     // A live read: the cache keeps managed Secrets without their PEM (cachedSecret).
+    caSecretRef = `${secretNs}/${secretName}`;
     const caSecret = await ctx.client.find<Secret>(Resources.secrets, secretNs, secretName);
     const caCert = decodeB64(caSecret?.data?.['tls.crt']);
     const caKey = decodeB64(caSecret?.data?.['tls.key']);
-    if (!caCert || !caKey) return waitForCaSecret(ctx, cr, status, `CA secret "${secretNs}/${secretName}" is missing tls.crt or tls.key`);
+    if (!caCert || !caKey) return waitForCaSecret(ctx, cr, status, `CA secret "${caSecretRef}" is missing tls.crt or tls.key`);
     const { crlDistributionPoints, ocspServers, issuingCertificateURLs } = issuer.spec.ca ?? {};
     options = { ...common, issuer: { certPem: caCert, keyPem: caKey }, crlDistributionPoints, ocspServers, issuingCertificateURLs };
   }
@@ -141,7 +143,7 @@ async function signLocally(ctx: Context, cr: CertificateRequest, issuer: Issuer,
   } catch (err) {
     if (err instanceof CaSecretError) {
       // The issuer's Secret, not the request: wait for it, as for a Secret missing its keys.
-      return waitForCaSecret(ctx, cr, status, `CA secret "${issuerSecretNamespace(ctx, cr.spec.issuerRef, ns)}/${issuer.spec.ca?.secretName ?? ''}" cannot sign: ${err.message}`);
+      return waitForCaSecret(ctx, cr, status, `CA secret "${caSecretRef}" cannot sign: ${err.message}`);
     }
     // A CSR that cannot be signed as asked (unreadable, a bad signature, names or constraints the
     // spec does not state) stays unsigned for good, as cert-manager's local issuers fail it.

@@ -52,7 +52,7 @@ function constraintsValue(spec: NameConstraints | undefined): Uint8Array | undef
  * excluded } of subtrees with only a base, each a DNS, email or URI name or an IP range. Throws
  * on anything else (other name kinds, a mask with holes, BER, trailing bytes).
  */
-export function nameConstraintsOf(ext: RawExtension): NameConstraints {
+export function nameConstraintsOf(ext: Pick<RawExtension, 'value' | 'critical'>): NameConstraints {
   const der = ext.value;
   const outer = whole(der, 'name constraints extension');
   const parts = outer.tag === Tag.SEQUENCE ? children(der, outer) : [];
@@ -83,15 +83,19 @@ export function nameConstraintsOf(ext: RawExtension): NameConstraints {
 export function nameConstraintsKey(extensions: readonly RawExtension[]): string {
   const ext = extensions.find((e) => e.oid === NAME_CONSTRAINTS_OID);
   if (!ext) return '';
-  const parsed = nameConstraintsOf(ext);
+  return constraintsKey(nameConstraintsOf(ext));
+}
+
+/** Comparable text of constraints as read: criticality and each side's entries, in order. */
+function constraintsKey(parsed: NameConstraints): string {
   const side = (items: NameConstraintItems | undefined): string[] => KINDS.flatMap(([kind]) => (items?.[kind] ?? []).map((v) => `${kind}:${v}`)).sort();
-  return JSON.stringify({ critical: ext.critical, permitted: side(parsed.permitted), excluded: side(parsed.excluded) });
+  return JSON.stringify({ critical: parsed.critical ?? false, permitted: side(parsed.permitted), excluded: side(parsed.excluded) });
 }
 
 /** The same text for a spec. */
 export function nameConstraintsSpecKey(spec: NameConstraints | undefined): string {
   const value = constraintsValue(spec);
-  return value ? nameConstraintsKey([{ oid: NAME_CONSTRAINTS_OID, critical: spec?.critical ?? false, value, der: value }]) : '';
+  return value ? constraintsKey(nameConstraintsOf({ value, critical: spec?.critical ?? false })) : '';
 }
 
 /**

@@ -148,7 +148,7 @@ function otherNameIn(der: Uint8Array, name: Tlv): OtherName | undefined {
 }
 
 /** An address's octets (4 or 16) in canonical text form; throws on any other length. */
-export function ipFromOctets(octets: Uint8Array): string {
+function ipFromOctets(octets: Uint8Array): string {
   return ipKey(ipText(octets));
 }
 
