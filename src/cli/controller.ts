@@ -314,7 +314,7 @@ export async function run(argv: string[]): Promise<number> {
   const servers: http.Server[] = [];
   const metricsPort = portFlag('metrics-port', values['metrics-port'], 9402);
   if (metricsPort) {
-    servers.push(await listen(metricsPort, metricsHandler(manager.metrics.registry, logger)));
+    servers.push(await listen(metricsPort, metricsHandler(manager.metrics, logger)));
   }
   const healthPort = portFlag('health-port', values['health-port'], 9403);
   if (healthPort) {

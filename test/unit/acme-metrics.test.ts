@@ -24,10 +24,16 @@ function overCache(...certs: Certificate[]): { m: Metrics; put(c: Certificate): 
   return { m: new Metrics({ defaultMetrics: false, certificates: () => cache.values() }), put, drop: (c) => void cache.delete(`${c.metadata.namespace}/${c.metadata.name}`) };
 }
 
+/** The samples of one metric, read back from the exposition as Prometheus would read it. */
 async function series(m: Metrics, name: string): Promise<Array<{ labels: Record<string, string | number>; value: number }>> {
-  const metric = m.registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  return (await metric.get()).values.map(({ labels, value }) => ({ labels: labels as Record<string, string | number>, value }));
+  const text = await m.text();
+  if (!new RegExp(`^# TYPE ${name} `, 'm').test(text)) throw new Error(`no metric ${name}`);
+  return text.split('\n').flatMap((line) => {
+    const sample = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!sample || sample[1] !== name) return [];
+    const labels = Object.fromEntries([...(sample[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map(([, k, v]) => [k!, v!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))]));
+    return [{ labels, value: Number(sample[3]) }];
+  });
 }
 
 /** condition → value for one Certificate's ready_status. */
@@ -131,7 +137,7 @@ test('the exposition carries cert-manager’s metric names, so dashboards and al
   m.acmeRequests.inc({ scheme: 'https', host: 'acme.test', action: 'new-order', method: 'POST', status: '201' });
   m.acmeDuration.observe({ scheme: 'https', host: 'acme.test', action: 'new-order', method: 'POST', status: '201' }, 0.1);
   m.syncCount.inc({ controller: 'certificates' });
-  const text = await m.registry.metrics();
+  const text = await m.text();
   for (const name of [
     'certmanager_certificate_ready_status',
     'certmanager_certificate_expiration_timestamp_seconds',
@@ -166,4 +172,27 @@ test('a deleted Issuer or ClusterIssuer leaves no series behind, and the others 
   m.forgetIssuer('ClusterIssuer', undefined, 'le');
   t.deepEqual([...new Set((await series(m, 'certmanager_issuer_ready_status')).map((s) => s.labels.name))], ['kept']);
   t.deepEqual(await series(m, 'certmanager_clusterissuer_ready_status'), []);
+});
+
+test('label values are escaped as the text format requires, and read back unchanged', async (t) => {
+  const odd = 'le "prod" \\ backslash';
+  const { m } = overCache(certificate('web', ready('True'), issued, (c) => void (c.spec.issuerRef = { name: odd, kind: 'ClusterIssuer' })));
+  const [sample] = await series(m, 'certmanager_certificate_expiration_timestamp_seconds');
+  t.is(sample?.labels.issuer_name, odd);
+  t.is(sample?.value, secs(NOT_AFTER));
+});
+
+test('each Certificate family is one block, with one HELP and TYPE, however many pieces its samples come in', async (t) => {
+  const certs = Array.from({ length: 1000 }, (_, i) => certificate(`web-${i}`, ready('True'), issued));
+  const { m } = overCache(...certs);
+  const pieces: string[] = [];
+  for await (const piece of m.exposition()) pieces.push(piece);
+  t.true(pieces.length > 5, 'served in pieces');
+  const lines = pieces.join('').split('\n');
+  const family = 'certmanager_certificate_ready_status';
+  t.is(lines.filter((l) => l === `# TYPE ${family} gauge`).length, 1);
+  const first = lines.indexOf(`# TYPE ${family} gauge`);
+  const block = lines.slice(first + 1, first + 1 + 3000);
+  t.true(block.every((l) => l.startsWith(`${family}{`)), 'its 3,000 samples follow its TYPE line, with nothing between');
+  t.is(new Set(block).size, 3000);
 });

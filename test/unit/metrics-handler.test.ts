@@ -7,6 +7,7 @@
 import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Certificate } from '../../src/api/types.ts';
 import { Metrics, metricsHandler } from '../../src/metrics/metrics.ts';
 
 interface Scrape {
@@ -40,7 +41,7 @@ test('a collector that throws gives that scrape a 500 and a warning, and the nex
   const rejections: unknown[] = [];
   const onRejection = (reason: unknown) => rejections.push(reason);
   process.on('unhandledRejection', onRejection);
-  const server = http.createServer(metricsHandler(metrics.registry, logger));
+  const server = http.createServer(metricsHandler(metrics, logger));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {
     process.off('unhandledRejection', onRejection);
@@ -59,4 +60,22 @@ test('a collector that throws gives that scrape a 500 and a warning, and the nex
   t.is(served.type, metrics.registry.contentType);
   t.regex(served.body, /^certroute_kube_requests_total\{verb="get"\} 3$/m);
   t.deepEqual(rejections, [], 'no rejection escaped the handler');
+});
+
+test('10,000 Certificates are served whole through the stream, 50,000 Certificate samples and the registry’s own', async (t) => {
+  const certs = Array.from({ length: 10_000 }, (_, i) => ({
+    metadata: { name: `web-${i}`, namespace: 'apps' },
+    spec: { secretName: `web-${i}-tls`, issuerRef: { name: 'le', kind: 'ClusterIssuer' } },
+    status: { conditions: [{ type: 'Ready', status: 'True' }], notAfter: '2030-01-01T00:00:00Z' },
+  })) as unknown as Certificate[];
+  const metrics = new Metrics({ defaultMetrics: false, kubeRequests: () => ({ get: 1 }), certificates: () => certs });
+  const server = http.createServer(metricsHandler(metrics, { warn: () => undefined }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const served = await scrape((server.address() as AddressInfo).port);
+  t.is(served.status, 200);
+  const samples = served.body.split('\n').filter((l) => l.startsWith('certmanager_certificate_'));
+  t.is(samples.length, 10_000 * 7);
+  t.true(samples.includes('certmanager_certificate_expiration_timestamp_seconds{name="web-9999",namespace="apps",issuer_name="le",issuer_kind="ClusterIssuer",issuer_group="cert-manager.io"} 1893456000'));
+  t.regex(served.body, /^certroute_kube_requests_total\{verb="get"\} 1$/m);
 });
