@@ -81,7 +81,7 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
     const solver = ctx.solvers.forChallenge(ch);
     if (ch.metadata.deletionTimestamp) {
       if (ch.metadata.finalizers?.includes(CHALLENGE_FINALIZER)) {
-        await solver?.cleanUp(ch);
+        await solver?.cleanUp?.(ch);
         await ctx.client.mergePatch(Resources.challenges, namespace, name, {
           metadata: { finalizers: ch.metadata.finalizers.filter((f) => f !== CHALLENGE_FINALIZER), resourceVersion: ch.metadata.resourceVersion },
         });

@@ -350,7 +350,8 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
     const key = await client.getChallengeKeyAuthorization(acmeChallengeOf(choice.solver.challengeType, offer.url, offer.token));
     try {
       await ctx.client.create<Challenge>(Resources.challenges, {
-        metadata: { name, namespace: ns, finalizers: [CHALLENGE_FINALIZER], ownerReferences: [controllerReference(Resources.orders, order)] },
+        // The finalizer holds the deletion until the solver's cleanUp ran; a solver with none needs no hold.
+        metadata: { name, namespace: ns, ...(choice.solver.cleanUp ? { finalizers: [CHALLENGE_FINALIZER] } : {}), ownerReferences: [controllerReference(Resources.orders, order)] },
         spec: {
           url: offer.url,
           authorizationURL: authz.url,

@@ -47,8 +47,7 @@ export class Http01Solver {
     return result.ok ? { kind: 'ready' } : { kind: 'notReady', message: describeSelfCheckFailure(result) };
   }
 
-  /** A deleted Challenge leaves the index through `onChallenge`; nothing outside it holds the answer. */
-  async cleanUp(_ch: Challenge): Promise<void> {}
+  // No cleanUp: a deleted Challenge leaves the index through `onChallenge`; nothing outside it holds the answer.
 
   onChallenge(ch: Challenge, event: 'add' | 'update' | 'delete'): void {
     if (event === 'delete') this.index.remove(ch);

@@ -2,7 +2,7 @@
  * The contract every ACME challenge solver keeps, in the spirit of lego's
  * `challenge.Provider`: `present` makes the answer available, `check` says
  * whether the CA may be told to validate now, `cleanUp` takes the answer
- * away. The Challenge reconciler drives these three and knows nothing of
+ * away (a solver whose answer goes with the Challenge has none). The Challenge reconciler drives these three and knows nothing of
  * HTTP-01 or DNS-01; a new challenge type is one new file in this folder and
  * one line in `registry.ts`.
  *
@@ -59,8 +59,13 @@ export interface ChallengeSolver {
   present(ch: Challenge): Promise<PresentedRecord | void>;
   /** Whether the answer can be seen the way the CA will look for it. Never throws for what the network does. */
   check(ch: Challenge): Promise<Readiness>;
-  /** Takes the answer away; runs when the Challenge is deleted, and may run more than once. */
-  cleanUp(ch: Challenge): Promise<void>;
+  /**
+   * Takes the answer away; runs when the Challenge is deleted, and may run more than once. Absent
+   * when nothing outside the Challenge holds the answer (HTTP-01's responder index follows the
+   * informer): such a Challenge is made without cert-manager's finalizer, which would cost a patch
+   * at every deletion and guard nothing.
+   */
+  cleanUp?(ch: Challenge): Promise<void>;
 }
 
 /**

@@ -81,6 +81,14 @@ test('a pending Order creates one Challenge per authorization, owned by it, with
   t.deepEqual(made[0]?.metadata.finalizers, ['finalizer.acme.cert-manager.io']);
 });
 
+test('a Challenge whose solver has nothing to clean up is made without the finalizer, so its deletion needs no patch', async (t) => {
+  const h = withOrder();
+  Object.defineProperty(h.solver, 'cleanUp', { value: undefined });
+  await presented(h);
+  t.is(challenges(h).length, 2);
+  t.deepEqual(challenges(h).map((c) => c.metadata.finalizers ?? []), [[], []]);
+});
+
 test('a pending Order waits while a Challenge is not valid, without asking the CA', async (t) => {
   const h = withOrder();
   await presented(h);

@@ -6,7 +6,7 @@
 import test from 'ava';
 import type { AcmeAuthorization, AcmeSolver } from '../../src/api/types.ts';
 import { http01, Http01Solver } from '../../src/solvers/http01.ts';
-import { SolverRegistry } from '../../src/solvers/registry.ts';
+import { REGISTERED, SolverRegistry } from '../../src/solvers/registry.ts';
 import { chooseSolver, noSolverReason, selectSolver } from '../../src/solvers/select.ts';
 import type { ChallengeSolver, SolverDeps, SolverRegistration } from '../../src/solvers/solver.ts';
 import type { Challenge } from '../../src/api/types.ts';
@@ -132,6 +132,13 @@ test('the registry finds a solver by its configuration kind and by the type a Ch
   t.is(registry.forConfig(dns01ByName), undefined);
   t.is(registry.forChallenge(challenge('c', 'a.test')), registry.get('http01'));
   t.is(registry.forChallenge(challenge('c', 'a.test', (c) => (c.spec.type = 'DNS-01'))), undefined);
+});
+
+test('only the solvers that leave something outside the Challenge clean up (and so hold its deletion with a finalizer)', (t) => {
+  const registry = new SolverRegistry(solverDeps(), REGISTERED);
+  t.is(registry.get('http01')?.cleanUp, undefined, 'HTTP-01: the responder index follows the informer');
+  t.is(typeof registry.get('dns01')?.cleanUp, 'function', 'DNS-01: the TXT record');
+  t.is(typeof registry.get('tlsAlpn01')?.cleanUp, 'function', 'TLS-ALPN-01: the IngressRouteTCP');
 });
 
 test('two registrations for the same challenge type are refused at start-up', (t) => {
