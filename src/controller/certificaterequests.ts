@@ -54,7 +54,7 @@ export function certificateRequestReconciler(ctx: Context): (key: string) => Pro
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const cr = ctx.caches.certificaterequests.get(namespace, name);
-    if (!cr || cr.metadata.deletionTimestamp) return done;
+    if (!cr || cr.metadata.deletionTimestamp || ctx.caches.certificaterequests.isReplaced(cr)) return done;
     const ready = getCondition(cr.status?.conditions, 'Ready');
     if (ready?.status === 'True' || ready?.reason === 'Failed' || ready?.reason === 'Denied') return done;
     const now = ctx.clock();

@@ -73,6 +73,8 @@ export function certificateReconciler(ctx: Context): (key: string) => Promise<Ou
     const { namespace, name } = splitKey(key);
     const cert = ctx.caches.certificates.get(namespace, name);
     if (!cert || cert.metadata.deletionTimestamp) return done;
+    // The version our last write replaced: that write's watch event brings the next pass.
+    if (ctx.caches.certificates.isReplaced(cert)) return done;
     const twins = sharingSecret(ctx, cert);
     if (twins.length > 0) return refuseSharedSecret(ctx, cert, twins);
     const issuing = getCondition(cert.status?.conditions, 'Issuing')?.status === 'True';

@@ -78,6 +78,7 @@ export function challengeReconciler(ctx: Context): (key: string) => Promise<Outc
       accepted.delete(key);
       return done;
     }
+    if (ctx.caches.challenges.isReplaced(ch)) return done;
     const solver = ctx.solvers.forChallenge(ch);
     if (ch.metadata.deletionTimestamp) {
       if (ch.metadata.finalizers?.includes(CHALLENGE_FINALIZER)) {

@@ -57,6 +57,8 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
       poller.reset(key);
       return done;
     }
+    // The version our last write replaced: that write's watch event brings the next pass.
+    if (ctx.caches.orders.isReplaced(order)) return done;
     const owner = controllerOf(order, 'CertificateRequest');
     if (owner && !ctx.caches.certificaterequests.get(namespace, owner)) {
       // Its request is gone (pruned or deleted): finish the garbage collector's job.

@@ -16,6 +16,7 @@ import { objectKey } from '../base/objects.ts';
 import type { KubeClient } from './client.ts';
 import { byController, byOwnerUid, controllerIndexValue, Indexer, type IndexFunc } from './indexer.ts';
 import { ListWatch } from './listwatch.ts';
+import { ReplacedVersions } from './own-writes.ts';
 import type { Logger } from '../log.ts';
 
 export type Handler<T> = (obj: T, event: 'add' | 'update' | 'delete') => void;
@@ -69,6 +70,7 @@ export class Informer<T extends KubeObject> {
   private readonly owners = new Indexer<T>(byOwnerUid);
   private readonly controllers = new Indexer<T>(byController);
   private readonly indexes = new Map<string, Indexer<T>>();
+  private readonly replaced = new ReplacedVersions();
 
   constructor(client: KubeClient, def: ResourceDef, opts: InformerOptions) {
     this.client = client;
@@ -100,6 +102,16 @@ export class Informer<T extends KubeObject> {
   /** Cached objects in `namespace` whose controller is the `kind` named `name` (as `controllerOf` reads). */
   controlledBy(namespace: string | undefined, kind: string, name: string): T[] {
     return this.controllers.get(controllerIndexValue(namespace, kind, name));
+  }
+
+  /** `obj`, as read from this cache, was just replaced by a write of this process (own-writes.ts). */
+  replacedByWrite(obj: KubeObject): void {
+    this.replaced.replaced(obj);
+  }
+
+  /** Whether this cache still shows a version a write of this process replaced (own-writes.ts). */
+  isReplaced(obj: KubeObject): boolean {
+    return this.replaced.outdated(obj);
   }
 
   /** Adds an index; only before `start`, so that it sees every object. */
@@ -202,6 +214,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private emit(obj: T, event: 'add' | 'update' | 'delete'): void {
+    this.replaced.seen(obj, event === 'delete');
     this.owners.apply(obj, event);
     this.controllers.apply(obj, event);
     for (const index of this.indexes.values()) index.apply(obj, event);

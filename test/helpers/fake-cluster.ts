@@ -11,6 +11,7 @@
  * Integration and e2e tests never use this: they run against the real stack.
  */
 import type { KubeObject, ResourceDef } from '../../src/api/types.ts';
+import { ReplacedVersions } from '../../src/kube/own-writes.ts';
 import { ApiError, type ListResult } from '../../src/kube/client.ts';
 import { controllerOf, isOwnedBy, sameContent } from '../../src/base/objects.ts';
 import type { IndexFunc } from '../../src/kube/indexer.ts';
@@ -41,6 +42,8 @@ export interface FakeCache<T extends KubeObject> {
   controlledBy(namespace: string | undefined, kind: string, name: string): T[];
   addIndex(name: string, fn: IndexFunc<T>): void;
   byIndex(name: string, value: string): T[];
+  replacedByWrite(obj: KubeObject): void;
+  isReplaced(obj: KubeObject): boolean;
   /** A controller's event handler; a spec plays a watch event to it with `emit`. */
   on(handler: (obj: T, event: 'add' | 'update' | 'delete') => void): void;
 }
@@ -107,7 +110,12 @@ export class FakeCluster {
 
   /** A cache over the store: it sees every write at once, as a caught-up informer does, except what `showInCache` pins. */
   cache<T extends KubeObject>(def: ResourceDef): FakeCache<T> {
+    // What the real informer keeps of the writes it has not shown yet; the store's writes are
+    // shown at once, so only a version `showInCache` pins can be one of them.
+    const replaced = new ReplacedVersions();
     return {
+      replacedByWrite: (obj) => replaced.replaced(obj),
+      isReplaced: (obj) => replaced.outdated(obj),
       get: (namespace, name) => {
         const key = this.key(def, namespace, name);
         if (!this.pinned.has(key)) return this.read<T>(def, namespace, name);

@@ -67,3 +67,20 @@ test('a cache that agrees with the API server costs one read, only when an issua
   t.deepEqual(h.cluster.reads, [], 'nothing was due, nothing was read');
   t.false(issuingSet(h));
 });
+
+test('a pass that reads the version its own status write replaced ends there: no second Issuing Event, no write, no 409', async (t) => {
+  const h = context(certificate('web'), undefined, undefined);
+  const before = h.cluster.read<Certificate>(Resources.certificates, 'apps', 'web')!;
+  await certificateReconciler(h.ctx)('apps/web');
+  t.true(issuingSet(h));
+  const writes = h.cluster.writes.length;
+  const events = h.events.length;
+  // The next-key Secret's watch event wakes the Certificate before its own update arrived.
+  h.cluster.showInCache(Resources.certificates, 'apps', 'web', before);
+  await t.notThrowsAsync(certificateReconciler(h.ctx)('apps/web'));
+  t.is(h.cluster.writes.length, writes, 'nothing written from the replaced version');
+  t.is(h.events.length, events, 'the Issuing Event is not recorded twice');
+  // A version this process did not replace is acted on as before: an older one loses its write to a 409.
+  h.cluster.showInCache(Resources.certificates, 'apps', 'web', { ...before, metadata: { ...before.metadata, resourceVersion: '0' } });
+  await t.throwsAsync(certificateReconciler(h.ctx)('apps/web'), { message: /Conflict/ });
+});
