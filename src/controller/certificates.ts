@@ -12,7 +12,7 @@
  *   the Secret, written once, with its resourceVersion precondition, only
  *   when the new certificate matches its key and has not expired.
  */
-import type { Certificate, CertificateRequest, CertificateStatus, Secret } from '../api/types.ts';
+import type { AriStatus, Certificate, CertificateRequest, CertificateStatus, Secret } from '../api/types.ts';
 import { CertificateRequestAnnotations as CRA, MANAGED_LABEL, Resources, SecretAnnotations } from '../api/types.ts';
 import { exponentialDelay } from '../base/backoff.ts';
 import { controllerOf, controllerReference, decodeB64, isOwnedBy, objectKey, sameContent, splitKey } from '../base/objects.ts';
@@ -27,7 +27,8 @@ import { certificateRenewalTime } from '../pki/renewal.ts';
 import { outputFacts } from '../pki/outputs.ts';
 import { factsInPlaceOfPem, secretFacts } from '../pki/secret-facts.ts';
 import { trimSecret } from '../kube/secret-cache.ts';
-import { findIssuer, type Context } from './context.ts';
+import { checkRenewalInfo } from './ari-check.ts';
+import { findIssuer, issuerKey, type Context } from './context.ts';
 import { buildCertificateRequest, buildSecret, requestMatchesSpec } from './issuing.ts';
 import { keystoreOutputs, keystoreReader, PASSWORD_RETRY_MS } from './keystores.ts';
 import { refreshOutputs } from './secret-outputs.ts';
@@ -375,6 +376,9 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   const keystores = await keystoreOutputs(ctx, cert, Buffer.from(keyPem), Buffer.from(chainPem), Buffer.from(caPem));
   Object.assign(built.secret.data ?? {}, keystores.data);
   built.remove.push(...keystores.remove);
+  // The CA is asked for the new certificate's renewal window while the Secret is written, so the
+  // Ready write below carries it (and the renewal time it gives).
+  const renewalInfo = askRenewalInfo(ctx, cert, built.leaf.renewalInfoId, now);
   // Merged into the Secret as the API server has it: the cache keeps only the keys certroute
   // reads, and other keys (added by the user) must survive. A Secret the cache does not show is
   // created without reading first: if one exists after all (a lagging cache), the create is
@@ -410,6 +414,8 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   // What ARI said was about the certificate just replaced; the new one is asked about anew.
   const acme = { ...(status.acme ?? {}) };
   delete acme.ari;
+  const ari = await renewalInfo;
+  if (ari) acme.ari = ari;
   const profile = profileOf(ctx, cr);
   if (profile) acme.profile = profile;
   else delete acme.profile;
@@ -418,7 +424,7 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
     revision: (status.revision ?? 0) + 1,
     notBefore: kubeTime(leaf.notBefore),
     notAfter: kubeTime(leaf.notAfter),
-    renewalTime: kubeTime(certificateRenewalTime({ ...cert, status: {} }, leaf)),
+    renewalTime: kubeTime(certificateRenewalTime({ ...cert, status: ari ? { acme: { ari } } : {} }, leaf)),
     acme,
   };
   if (Object.keys(acme).length === 0) delete next.acme;
@@ -436,6 +442,23 @@ async function storeCertificate(ctx: Context, cert: Certificate, status: Certifi
   ctx.events.event(cert, Resources.certificates, 'Normal', 'Issuing', 'The certificate has been successfully issued');
   await pruneRequests(ctx, cert, next.revision ?? 1);
   return requeueAfter(Math.min(renew.getTime() - now.getTime(), 24 * 3600_000, keystores.passwordMissing ? PASSWORD_RETRY_MS : Infinity));
+}
+
+/**
+ * The ARI status of a certificate just issued by an ACME issuer (with --ari on), or nothing: no
+ * renewalInfo at the CA, a CA that does not know it yet, or any error. Nothing is lost then: the
+ * renewalinfo reconciler asks on its own schedule.
+ */
+async function askRenewalInfo(ctx: Context, cert: Certificate, id: string | undefined, now: Date): Promise<AriStatus | undefined> {
+  const ns = cert.metadata.namespace ?? 'default';
+  if (!ctx.config.ari || !id || !findIssuer(ctx, cert.spec.issuerRef, ns)?.spec.acme) return undefined;
+  try {
+    const check = await checkRenewalInfo(ctx.accounts.client(issuerKey(cert.spec.issuerRef, ns)), id, undefined, now.getTime(), ctx.config.ariPollMaxMs);
+    return check.kind === 'answered' ? check.ari : undefined;
+  } catch (err) {
+    ctx.logger.debug({ key: objectKey(cert), err: String(err) }, 'renewal info of the new certificate not read; the renewalinfo controller asks later');
+    return undefined;
+  }
 }
 
 /** The ACME profile the request's Order was issued under, as the CA answered (none for other issuers). */

@@ -13,23 +13,17 @@
  * written. The check time is kept in status (nextCheck), so a restarted controller does not ask
  * about every certificate at once.
  */
-import type { AriStatus, Certificate, CertificateStatus } from '../api/types.ts';
+import type { Certificate, CertificateStatus } from '../api/types.ts';
 import { Resources } from '../api/types.ts';
 import { objectKey, splitKey } from '../base/objects.ts';
-import { AcmeProblemError, call, directoryOffers, fetchRenewalInfo } from '../acme/client.ts';
-import { getCondition, kubeTime } from '../kube/conditions.ts';
+import { getCondition } from '../kube/conditions.ts';
 import { keysOf, type ControllerRegistration } from '../kube/controller.ts';
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
-import { pickInWindow } from '../pki/ari.ts';
 import { secretFacts } from '../pki/secret-facts.ts';
 import { indexBySecretName, namingSecret, timesFromSecret } from './certificates.ts';
+import { checkRenewalInfo } from './ari-check.ts';
 import { findIssuer, issuerKey, type Context } from './context.ts';
 import { writeStatus } from './status.ts';
-
-/** RFC 9773 §4.3: a Retry-After is honoured, but a client need not wait longer than this. */
-export const MAX_ARI_RETRY_AFTER_MS = 6 * 3600_000;
-/** The shortest wait between two checks, whatever a CA's Retry-After says (unless the poll interval is shorter). */
-const MIN_ARI_RETRY_AFTER_MS = 60_000;
 
 export const renewalInfoController: ControllerRegistration<Context> = {
   name: 'renewalinfo',
@@ -45,12 +39,6 @@ export const renewalInfoController: ControllerRegistration<Context> = {
     return { reconcile: renewalInfoReconciler(ctx), resync: () => keysOf(ctx.caches.certificates) };
   },
 };
-
-/** How long to wait before the next check: the CA's Retry-After, within the bounds above. */
-export function nextCheckDelay(retryAfterMs: number | undefined, pollMaxMs: number): number {
-  const longest = Math.min(MAX_ARI_RETRY_AFTER_MS, pollMaxMs);
-  return Math.max(Math.min(retryAfterMs ?? longest, longest), Math.min(MIN_ARI_RETRY_AFTER_MS, pollMaxMs));
-}
 
 /**
  * How old lastChecked may grow before a check that changed nothing is written anyway. A check
@@ -70,6 +58,7 @@ export function renewalInfoReconciler(ctx: Context): (key: string) => Promise<Ou
       nextChecks.delete(key);
       return done;
     }
+    if (ctx.caches.certificates.isReplaced(cert)) return done;
     const had = cert.status?.acme?.ari;
     const issuer = findIssuer(ctx, cert.spec.issuerRef, namespace);
     if (!ctx.config.ari || (issuer && !issuer.spec.acme)) return forget(ctx, cert);
@@ -89,31 +78,12 @@ export function renewalInfoReconciler(ctx: Context): (key: string) => Promise<Ou
     const due = Math.max(had?.certID === id && had.nextCheck ? Date.parse(had.nextCheck) : now, remembered?.id === id ? remembered.at : now);
     if (due > now) return requeueAfter(due - now);
     const client = ctx.accounts.client(issuerKey(cert.spec.issuerRef, namespace));
-    const { renewalInfo } = await call('read directory', () => directoryOffers(client));
-    if (!renewalInfo) return forget(ctx, cert);
-    let info;
-    try {
-      info = await call('get renewal info', () => fetchRenewalInfo(client, renewalInfo, id));
-    } catch (err) {
-      // The CA does not know the certificate (another CA issued it; a test CA restarted) or
-      // answered nonsense: the renewal time stays the spec's, and the CA is asked again later.
-      if (err instanceof AcmeProblemError) return requeueAfter(nextCheckDelay(undefined, ctx.config.ariPollMaxMs));
-      throw err;
-    }
-    const window = { start: kubeTime(info.start), end: kubeTime(info.end) };
-    const sameWindow = had?.certID === id && had.suggestedWindow.start === window.start && had.suggestedWindow.end === window.end;
-    const wait = nextCheckDelay(info.retryAfterMs, ctx.config.ariPollMaxMs);
-    const ari: AriStatus = {
-      certID: id,
-      suggestedWindow: window,
-      selectedTime: sameWindow && had.selectedTime ? had.selectedTime : kubeTime(pickInWindow(info.start, info.end)),
-      ...(info.explanationURL ? { explanationURL: info.explanationURL } : {}),
-      lastChecked: kubeTime(new Date(now)),
-      nextCheck: kubeTime(new Date(now + wait)),
-    };
+    const check = await checkRenewalInfo(client, id, had, now, ctx.config.ariPollMaxMs);
+    if (check.kind === 'unsupported') return forget(ctx, cert);
+    if (check.kind === 'unknown') return requeueAfter(check.waitMs);
+    const { ari, waitMs: wait } = check;
     nextChecks.set(key, { id, at: now + wait });
-    const unchanged = sameWindow && ari.selectedTime === had.selectedTime && ari.explanationURL === had.explanationURL;
-    if (unchanged && had.lastChecked && now - Date.parse(had.lastChecked) < REWRITE_UNCHANGED_MS) return requeueAfter(wait);
+    if (check.unchanged && had?.lastChecked && now - Date.parse(had.lastChecked) < REWRITE_UNCHANGED_MS) return requeueAfter(wait);
     const status: CertificateStatus = structuredClone(cert.status ?? {});
     status.acme = { ...status.acme, ari };
     // The renewal time this moment gives, in the same write: the Certificate reconciler would

@@ -12,6 +12,7 @@ import {
   waitForCertificateRevision, type SecretView,
 } from '../helpers/controller.ts';
 import { certificateYaml, deleteIssuers, newIssuer } from '../helpers/issuance.ts';
+import { describeRequest, requestsOn } from '../helpers/audit.ts';
 import { pebbleRenewalInfo, revokeWithAccountKey, setPebbleRenewalWindow } from '../helpers/pebble.ts';
 import { servedCertificate, serveLocal, type LocalServer } from '../helpers/tls.ts';
 import { ariCertificateId } from '../../src/pki/ari.ts';
@@ -68,6 +69,7 @@ const within = (time: string, w: { start: string; end: string }) => Date.parse(t
 
 test("Pebble's ARI window drives renewalTime, and a window the CA moves moves it", async (t) => {
   const ns = await freshNamespace('ari-window');
+  const since = new Date();
   await applyYaml(certificateYaml(ns, 'web', ['web.ari-window.test'], issuer));
   await waitForCertificateRevision(ns, 'web', 1, 90_000);
   const leaf = await leafOf(ns, 'web-tls');
@@ -78,6 +80,10 @@ test("Pebble's ARI window drives renewalTime, and a window the CA moves moves it
   t.is(Date.parse(ari.suggestedWindow.end), Math.floor(Date.parse(pebble.suggestedWindow.end) / 1000) * 1000);
   t.true(within(ari.selectedTime, ari.suggestedWindow), `${ari.selectedTime} is inside the window`);
   t.is(first.status?.renewalTime, ari.selectedTime);
+  // The API server's record of the issuance: one status write starts it (Issuing, the next key's
+  // name), one ends it, and that one carries the ARI window already; none is refused with a 409.
+  const statusWrites = requestsOn('certificates', ns, 'web', since).filter((e) => e.objectRef?.subresource === 'status' && e.verb !== 'get');
+  t.deepEqual(statusWrites.map((e) => `${e.verb} ${e.responseStatus?.code}`), ['update 200', 'update 200'], statusWrites.map(describeRequest).join('\n'));
 
   // Pebble now suggests a window 10 days from now: the next check moves renewalTime into it.
   const start = new Date(Date.now() + 10 * 86_400_000);

@@ -20,6 +20,11 @@ export interface AuditEvent {
 
 /** Completed requests of `users`, received at or after `since`, in log order. */
 export function auditedRequests(users: string[], since: Date): AuditEvent[] {
+  return readEvents().filter((e) => users.includes(e.user.username) && Date.parse(e.requestReceivedTimestamp) >= since.getTime());
+}
+
+/** Every completed request in the log. */
+function readEvents(): AuditEvent[] {
   let text: string;
   try {
     text = readFileSync(auditLogFile, 'utf8');
@@ -28,8 +33,13 @@ export function auditedRequests(users: string[], since: Date): AuditEvent[] {
   }
   return text.split('\n').filter(Boolean).flatMap((line) => {
     const e = JSON.parse(line) as AuditEvent;
-    return e.stage === 'ResponseComplete' && users.includes(e.user.username) && Date.parse(e.requestReceivedTimestamp) >= since.getTime() ? [e] : [];
+    return e.stage === 'ResponseComplete' ? [e] : [];
   });
+}
+
+/** Completed requests on one object (its subresources included), by anyone, received at or after `since`, in log order. */
+export function requestsOn(resource: string, namespace: string, name: string, since: Date): AuditEvent[] {
+  return readEvents().filter((e) => e.objectRef?.resource === resource && e.objectRef.namespace === namespace && e.objectRef.name === name && Date.parse(e.requestReceivedTimestamp) >= since.getTime());
 }
 
 /** A request the apiserver carried out (2xx). */
