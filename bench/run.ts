@@ -53,6 +53,7 @@ function machine() {
     loadavgAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
     // The controller runs with the chart's heap policy, resolved against the chart's memory limit.
     controllerNodeOptions: chartHeapPolicy().nodeOptions,
+    controllerEnv: chartHeapPolicy().env,
     // The controller runs compiled, as the image ships it (npm run build), not from src/.
     controllerEntry: `${compiledEntry} (npm run build, as the image runs it)`,
     apiserverAuditLog: 'off',

@@ -73,18 +73,21 @@ export function sumOf(metrics: Map<string, number>, name: string): number {
 const BINARY_UNITS: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, K: 1e3, M: 1e6, G: 1e9, '': 1 };
 
 /**
- * The heap policy the chart gives the pod (`nodeOptions`), for a process
+ * The heap policy the chart gives the pod (`nodeOptions`, and `mallocTrimThreshold` as the
+ * environment variable it sets), for a process
  * that has no container limit: `--max-old-space-size-percentage` is a share
  * of the cgroup's memory limit in the pod, so here it becomes the same share
  * of the chart's default `resources.limits.memory`, in MiB as V8 takes it.
  */
-export function chartHeapPolicy(valuesFile = new URL('../../charts/certroute/values.yaml', import.meta.url)): { nodeOptions: string; limitMiB: number } {
-  const values = parse(readFileSync(valuesFile, 'utf8')) as { nodeOptions?: string; resources?: { limits?: { memory?: string } } };
+export function chartHeapPolicy(valuesFile = new URL('../../charts/certroute/values.yaml', import.meta.url)): { nodeOptions: string; limitMiB: number; env: Record<string, string> } {
+  const values = parse(readFileSync(valuesFile, 'utf8')) as { nodeOptions?: string; mallocTrimThreshold?: string; resources?: { limits?: { memory?: string } } };
   const limit = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|K|M|G|)$/.exec(String(values.resources?.limits?.memory ?? ''));
   if (!limit) throw new Error(`charts/certroute/values.yaml: resources.limits.memory "${values.resources?.limits?.memory}" is not a quantity the bench reads (e.g. 512Mi)`);
   const limitMiB = (Number(limit[1]) * BINARY_UNITS[limit[2]!]!) / 2 ** 20;
   const nodeOptions = (values.nodeOptions ?? '').replace(/--max-old-space-size-percentage=(\d+(?:\.\d+)?)/, (_, pct: string) => `--max-old-space-size=${Math.floor((Number(pct) / 100) * limitMiB)}`);
-  return { nodeOptions, limitMiB };
+  // The chart's malloc setting goes into the pod's environment; here into the controller's.
+  const env: Record<string, string> = values.mallocTrimThreshold ? { MALLOC_TRIM_THRESHOLD_: String(values.mallocTrimThreshold) } : {};
+  return { nodeOptions, limitMiB, env };
 }
 
 export class BenchController {
@@ -109,11 +112,12 @@ export class BenchController {
    */
   static async start(name: string, extraArgs: string[] = []): Promise<BenchController> {
     const [metricsPort, healthPort] = (await freePorts(2)) as [number, number];
+    const policy = chartHeapPolicy();
     const proc = await startController([`--metrics-port=${metricsPort}`, `--health-port=${healthPort}`, '--leader-elect=false', ...extraArgs], {
       name: `bench-${name}-${process.pid}`,
       entry: await builtEntry(),
       // BENCH_CONTROLLER_NODE_OPTIONS (e.g. --cpu-prof) profiles the controller without touching the bench process.
-      env: { LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_OPTIONS: `${chartHeapPolicy().nodeOptions} ${process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? ''}`.trim() },
+      env: { ...policy.env, LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info', NODE_OPTIONS: `${policy.nodeOptions} ${process.env.BENCH_CONTROLLER_NODE_OPTIONS ?? ''}`.trim() },
     });
     const ctl = new BenchController(proc, metricsPort, healthPort);
     BenchController.running.add(ctl);
