@@ -17,7 +17,7 @@ import { parseCsr } from '../pki/csr.ts';
 import { CaSecretError, signCsr, type SignedCertificate, type SignOptions } from '../pki/sign.ts';
 import { findIssuer, issuerSecretNamespace, type Context } from './context.ts';
 import { shortenName } from './orders.ts';
-import { writeStatus } from './status.ts';
+import { createObject, writeStatus } from './status.ts';
 
 const ISSUER_WAIT_MS = 5_000;
 
@@ -41,16 +41,14 @@ export const certificateRequestsController: ControllerRegistration<Context> = {
 };
 
 /**
- * Orders this process created, by `namespace/name`, with the time, until the cache shows them: a
- * pass that runs on the request's own status event, before the Order's watch event arrives, waits
- * for it instead of sending a create the API server would refuse. After ORDER_SEEN_MS it creates
- * again (a 409 if the Order is there after all).
+ * How long a pass waits for the watch event of an Order this process created (the Order cache's
+ * `createdAt`) before it sends the create again (a 409 if the Order is there after all): a pass
+ * that runs on the request's own status event, before the Order's, waits instead of sending a
+ * create the API server would refuse.
  */
-type CreatedOrders = Map<string, number>;
 const ORDER_SEEN_MS = 30_000;
 
 export function certificateRequestReconciler(ctx: Context): (key: string) => Promise<Outcome> {
-  const created: CreatedOrders = new Map();
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const cr = ctx.caches.certificaterequests.get(namespace, name);
@@ -82,7 +80,7 @@ export function certificateRequestReconciler(ctx: Context): (key: string) => Pro
       await writeStatus(ctx, Resources.certificaterequests, cr, status);
       return requeueAfter(ISSUER_WAIT_MS);
     }
-    if (issuer.spec.acme) return viaOrder(ctx, cr, issuer, status, created);
+    if (issuer.spec.acme) return viaOrder(ctx, cr, issuer, status);
     return signLocally(ctx, cr, issuer, status);
   };
 }
@@ -161,7 +159,7 @@ export function orderName(cr: CertificateRequest, spec: Order['spec']): string {
   return `${shortenName(cr.metadata.name)}-${hash}`;
 }
 
-async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus, created: CreatedOrders): Promise<Outcome> {
+async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, status: CertificateRequestStatus): Promise<Outcome> {
   const ns = cr.metadata.namespace ?? 'default';
   let csr;
   try {
@@ -180,10 +178,8 @@ async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, st
   };
   const name = orderName(cr, spec);
   const order = ctx.caches.orders.get(ns, name);
-  const orderKey = `${ns}/${name}`;
-  const createdAt = created.get(orderKey);
-  if (order) created.delete(orderKey);
   if (!order) {
+    const createdAt = ctx.caches.orders.createdAt(ns, name);
     status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `Waiting on certificate issuance from order ${ns}/${name}` }, undefined, ctx.clock());
     await writeStatus(ctx, Resources.certificaterequests, cr, status);
     const now = ctx.clock().getTime();
@@ -191,9 +187,7 @@ async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, st
     // deleted meanwhile), the wait's end does, and the create is sent again.
     if (createdAt !== undefined && now - createdAt < ORDER_SEEN_MS) return requeueAfter(ORDER_SEEN_MS - (now - createdAt));
     try {
-      await ctx.client.create<Order>(Resources.orders, { metadata: { name, namespace: ns, labels: { ...(cr.metadata.labels ?? {}) }, ownerReferences: [controllerReference(Resources.certificaterequests, cr)] }, spec });
-      if (created.size >= 1000) for (const [k, at] of created) if (now - at >= ORDER_SEEN_MS) created.delete(k);
-      created.set(orderKey, now);
+      await createObject<Order>(ctx, Resources.orders, { metadata: { name, namespace: ns, labels: { ...(cr.metadata.labels ?? {}) }, ownerReferences: [controllerReference(Resources.certificaterequests, cr)] }, spec });
       ctx.events.event(cr, Resources.certificaterequests, 'Normal', 'OrderCreated', `Created Order resource ${ns}/${name}`);
     } catch (err) {
       if (!isAlreadyExists(err)) throw err;

@@ -23,9 +23,11 @@ import { enqueueOwner, keysOf, type ControllerRegistration } from '../kube/contr
 import { done, requeueAfter, type Outcome } from '../kube/queue.ts';
 import { chooseSolver, noSolverReason } from '../solvers/select.ts';
 import { findIssuer, issuerKey, type Context } from './context.ts';
-import { writeStatus } from './status.ts';
+import { createObject, deleteObject, writeStatus } from './status.ts';
 
 export const CHALLENGE_FINALIZER = 'finalizer.acme.cert-manager.io';
+/** How long a Challenge this process created may stay out of the cache before it is created again (a 409 if it is there after all). */
+const CHALLENGE_SEEN_MS = 30_000;
 const FINAL = new Set(['valid', 'invalid', 'errored', 'expired']);
 
 /** Watches its Orders, the request that owns each (its deletion ends the Order) and the Challenges each owns. */
@@ -346,7 +348,9 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
   for (const authz of authzs) {
     if (authz.initialState === 'valid') continue;
     const name = challengeName(order, authz.url);
-    if (ctx.caches.challenges.get(ns, name)) continue;
+    // Made, by this pass or one just before it, and not in the cache yet: its watch event comes.
+    const madeAt = ctx.caches.challenges.createdAt(ns, name);
+    if (ctx.caches.challenges.get(ns, name) || (madeAt !== undefined && ctx.clock().getTime() - madeAt < CHALLENGE_SEEN_MS)) continue;
     const choice = chooseSolver(ctx.solvers, issuer, authz, order.metadata.labels);
     if (!choice) {
       throw new AcmeProblemError(`Failed to determine a valid solver configuration for the set of domains on the Order: ${noSolverReason(ctx.solvers, authz)}`, 400, 'certroute:noSolver');
@@ -355,7 +359,7 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
     const client = ctx.accounts.client(issuerKey(order.spec.issuerRef, ns));
     const key = await client.getChallengeKeyAuthorization(acmeChallengeOf(choice.solver.challengeType, offer.url, offer.token));
     try {
-      await ctx.client.create<Challenge>(Resources.challenges, {
+      await createObject<Challenge>(ctx, Resources.challenges, {
         // The finalizer holds the deletion until the solver's cleanUp ran; a solver with none needs no hold.
         metadata: { name, namespace: ns, ...(choice.solver.cleanUp ? { finalizers: [CHALLENGE_FINALIZER] } : {}), ownerReferences: [controllerReference(Resources.orders, order)] },
         spec: {
@@ -382,6 +386,6 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
 
 async function cleanUpChallenges(ctx: Context, order: Order): Promise<void> {
   for (const ch of challengesOf(ctx, order)) {
-    if (!ch.metadata.deletionTimestamp) await ctx.client.delete(Resources.challenges, ch.metadata.namespace, ch.metadata.name, ch.metadata.uid);
+    if (!ch.metadata.deletionTimestamp && !ctx.caches.challenges.isDeleting(ch)) await deleteObject(ctx, Resources.challenges, ch);
   }
 }

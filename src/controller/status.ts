@@ -23,3 +23,25 @@ export async function writeStatus<T extends KubeObject & { status?: object }>(
   cache?.replacedByWrite(current);
   return written;
 }
+
+/**
+ * Creates `obj` and notes it on its cache (`createdAt`), so a pass that runs again before the
+ * object's watch event knows it was made instead of sending a create the API server refuses.
+ */
+export async function createObject<T extends KubeObject>(ctx: Context, def: ResourceDef, obj: T): Promise<T> {
+  const created = await ctx.client.create<T>(def, obj);
+  const cache: Pick<Informer<KubeObject>, 'createdByWrite'> | undefined = ctx.caches[def.plural as keyof Caches];
+  cache?.createdByWrite(created, ctx.clock().getTime());
+  return created;
+}
+
+/**
+ * Deletes `obj` (only the one of its uid) and notes it on its cache (`isDeleting`), so a pass that
+ * runs again before the deletion's watch event does not send a second delete.
+ */
+export async function deleteObject(ctx: Context, def: ResourceDef, obj: KubeObject): Promise<void> {
+  await ctx.client.delete(def, obj.metadata.namespace, obj.metadata.name, obj.metadata.uid);
+  const cache: Pick<Informer<KubeObject>, 'deletedByWrite'> | undefined = ctx.caches[def.plural as keyof Caches];
+  cache?.deletedByWrite(obj);
+}
+

@@ -16,7 +16,7 @@ import { objectKey } from '../base/objects.ts';
 import type { KubeClient } from './client.ts';
 import { byController, byOwnerUid, controllerIndexValue, Indexer, type IndexFunc } from './indexer.ts';
 import { ListWatch } from './listwatch.ts';
-import { ReplacedVersions } from './own-writes.ts';
+import { OwnWrites } from './own-writes.ts';
 import type { Logger } from '../log.ts';
 
 export type Handler<T> = (obj: T, event: 'add' | 'update' | 'delete') => void;
@@ -70,7 +70,7 @@ export class Informer<T extends KubeObject> {
   private readonly owners = new Indexer<T>(byOwnerUid);
   private readonly controllers = new Indexer<T>(byController);
   private readonly indexes = new Map<string, Indexer<T>>();
-  private readonly replaced = new ReplacedVersions();
+  private readonly ownWrites = new OwnWrites();
 
   constructor(client: KubeClient, def: ResourceDef, opts: InformerOptions) {
     this.client = client;
@@ -106,12 +106,32 @@ export class Informer<T extends KubeObject> {
 
   /** `obj`, as read from this cache, was just replaced by a write of this process (own-writes.ts). */
   replacedByWrite(obj: KubeObject): void {
-    this.replaced.replaced(obj);
+    this.ownWrites.replacedVersion(obj);
   }
 
   /** Whether this cache still shows a version a write of this process replaced (own-writes.ts). */
   isReplaced(obj: KubeObject): boolean {
-    return this.replaced.outdated(obj);
+    return this.ownWrites.outdated(obj);
+  }
+
+  /** `obj` was just created by this process, at `now` (ms) (own-writes.ts). */
+  createdByWrite(obj: KubeObject, now: number): void {
+    this.ownWrites.createdObject(obj, now);
+  }
+
+  /** `obj` was just deleted by this process (own-writes.ts). */
+  deletedByWrite(obj: KubeObject): void {
+    this.ownWrites.deletedObject(obj);
+  }
+
+  /** Whether this process deleted `obj` and this cache has not shown the deletion yet (own-writes.ts). */
+  isDeleting(obj: KubeObject): boolean {
+    return this.ownWrites.deleting(obj);
+  }
+
+  /** When this process created the object, if this cache has not shown it since (own-writes.ts). */
+  createdAt(namespace: string | undefined, name: string): number | undefined {
+    return this.ownWrites.createdAt(namespace, name);
   }
 
   /** Adds an index; only before `start`, so that it sees every object. */
@@ -214,7 +234,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private emit(obj: T, event: 'add' | 'update' | 'delete'): void {
-    this.replaced.seen(obj, event === 'delete');
+    this.ownWrites.seen(obj, event === 'delete');
     this.owners.apply(obj, event);
     this.controllers.apply(obj, event);
     for (const index of this.indexes.values()) index.apply(obj, event);

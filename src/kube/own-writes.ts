@@ -1,35 +1,72 @@
 /**
- * The versions this process's own writes replaced, per object, until its cache shows another.
+ * What this process's own writes changed that its cache has not shown yet, per object: the
+ * version a write replaced, the objects it created, and those it deleted.
  *
  * A pass woken by another object's event (a Secret's, say) can run before the write the last
  * pass made has come back through this object's watch. Reading the replaced version, it would
  * redo the step just taken (an Event twice) and lose its write to a 409, then wait a retry's
  * back-off. A reconciler asks `outdated` first and ends such a pass: the write's own watch event
- * brings the next one. An entry lives from the write to the next watch event of the object, so
- * the map holds only writes in flight.
+ * brings the next one. Likewise a pass that made an object and runs again before the object's
+ * watch event would create it a second time (a 409): `createdAt` says it was made, and when;
+ * and one that deleted an object would delete it again (a 404): `deleting` says so.
+ * An entry lives from the write to the object's next watch event, so the maps hold only writes
+ * in flight.
  */
 import type { KubeObject } from '../api/types.ts';
 import { objectKey } from '../base/objects.ts';
 
-export class ReplacedVersions {
-  private readonly byKey = new Map<string, string>();
+/** Entries older than this go when the map is large: their watch event was missed, and a relist shows the object anyway. */
+const FORGET_AFTER_MS = 60_000;
+const PRUNE_ABOVE = 1_000;
+
+export class OwnWrites {
+  private readonly replaced = new Map<string, string>();
+  private readonly created = new Map<string, number>();
+  /** Deleted objects, by key, with the uid deleted. */
+  private readonly deleted = new Map<string, string>();
 
   /** `obj`, as it was read (its resourceVersion), was just replaced by a write of this process. */
-  replaced(obj: KubeObject): void {
+  replacedVersion(obj: KubeObject): void {
     const rv = obj.metadata.resourceVersion;
-    if (rv) this.byKey.set(objectKey(obj), rv);
+    if (rv) this.replaced.set(objectKey(obj), rv);
   }
 
-  /** The cache now shows `obj` (or its deletion): any version but the replaced one ends the record. */
+  /** This process created `obj` at `now` (ms). */
+  createdObject(obj: KubeObject, now: number): void {
+    if (this.created.size >= PRUNE_ABOVE) for (const [k, at] of this.created) if (now - at >= FORGET_AFTER_MS) this.created.delete(k);
+    this.created.set(objectKey(obj), now);
+  }
+
+  /** This process deleted `obj` (the one of its uid). */
+  deletedObject(obj: KubeObject): void {
+    if (this.deleted.size >= PRUNE_ABOVE) this.deleted.clear();
+    this.deleted.set(objectKey(obj), obj.metadata.uid ?? '');
+  }
+
+  /** The cache now shows `obj` (or its deletion): any version but the replaced one ends the records. */
   seen(obj: KubeObject, deleted = false): void {
-    if (this.byKey.size === 0) return;
+    if (this.replaced.size === 0 && this.created.size === 0 && this.deleted.size === 0) return;
     const key = objectKey(obj);
-    if (deleted || this.byKey.get(key) !== obj.metadata.resourceVersion) this.byKey.delete(key);
+    this.created.delete(key);
+    // A deletion that waits on a finalizer shows as an update with deletionTimestamp; either ends it.
+    if (deleted || obj.metadata.deletionTimestamp || this.deleted.get(key) !== (obj.metadata.uid ?? '')) this.deleted.delete(key);
+    if (deleted || this.replaced.get(key) !== obj.metadata.resourceVersion) this.replaced.delete(key);
   }
 
   /** Whether `obj` is the very version a write of this process replaced. */
   outdated(obj: KubeObject): boolean {
-    const rv = this.byKey.get(objectKey(obj));
+    const rv = this.replaced.get(objectKey(obj));
     return rv !== undefined && rv === obj.metadata.resourceVersion;
+  }
+
+  /** Whether this process deleted `obj` (its uid) and the cache has not shown the deletion yet. */
+  deleting(obj: KubeObject): boolean {
+    const uid = this.deleted.get(objectKey(obj));
+    return uid !== undefined && uid === (obj.metadata.uid ?? '');
+  }
+
+  /** When this process created the object `namespace/name`, if the cache has not shown it since. */
+  createdAt(namespace: string | undefined, name: string): number | undefined {
+    return this.created.get(objectKey({ metadata: { namespace, name } }));
   }
 }

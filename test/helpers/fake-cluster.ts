@@ -11,7 +11,7 @@
  * Integration and e2e tests never use this: they run against the real stack.
  */
 import type { KubeObject, ResourceDef } from '../../src/api/types.ts';
-import { ReplacedVersions } from '../../src/kube/own-writes.ts';
+import { OwnWrites } from '../../src/kube/own-writes.ts';
 import { ApiError, type ListResult } from '../../src/kube/client.ts';
 import { controllerOf, isOwnedBy, sameContent } from '../../src/base/objects.ts';
 import type { IndexFunc } from '../../src/kube/indexer.ts';
@@ -44,6 +44,10 @@ export interface FakeCache<T extends KubeObject> {
   byIndex(name: string, value: string): T[];
   replacedByWrite(obj: KubeObject): void;
   isReplaced(obj: KubeObject): boolean;
+  createdByWrite(obj: KubeObject, now: number): void;
+  createdAt(namespace: string | undefined, name: string): number | undefined;
+  deletedByWrite(obj: KubeObject): void;
+  isDeleting(obj: KubeObject): boolean;
   /** A controller's event handler; a spec plays a watch event to it with `emit`. */
   on(handler: (obj: T, event: 'add' | 'update' | 'delete') => void): void;
 }
@@ -108,28 +112,48 @@ export class FakeCluster {
       .map(([, o]) => structuredClone(o) as T);
   }
 
+  /** What the caches list: the store, with what `showInCache` pins in place of (or instead of no) object. */
+  private shown<T extends KubeObject>(def: ResourceDef, namespace?: string): T[] {
+    const prefix = `${def.plural}/`;
+    const byKey = new Map([...this.store.entries()].filter(([k]) => k.startsWith(prefix)));
+    for (const [k, o] of this.pinned) {
+      if (!k.startsWith(prefix)) continue;
+      if (o) byKey.set(k, o);
+      else byKey.delete(k);
+    }
+    return [...byKey.values()]
+      .filter((o) => namespace === undefined || !def.namespaced || o.metadata.namespace === namespace)
+      .map((o) => structuredClone(o) as T);
+  }
+
   /** A cache over the store: it sees every write at once, as a caught-up informer does, except what `showInCache` pins. */
   cache<T extends KubeObject>(def: ResourceDef): FakeCache<T> {
-    // What the real informer keeps of the writes it has not shown yet; the store's writes are
-    // shown at once, so only a version `showInCache` pins can be one of them.
-    const replaced = new ReplacedVersions();
+    // What the real informer keeps of the writes it has not shown yet. The store's writes are
+    // shown at once: only what `showInCache` pins can be outdated, and a created object is shown
+    // (it ends its record) unless pinned away.
+    const own = new OwnWrites();
     return {
-      replacedByWrite: (obj) => replaced.replaced(obj),
-      isReplaced: (obj) => replaced.outdated(obj),
+      replacedByWrite: (obj) => own.replacedVersion(obj),
+      isReplaced: (obj) => own.outdated(obj),
+      createdByWrite: (obj, now) => own.createdObject(obj, now),
+      createdAt: (namespace, name) => (this.cache<T>(def).get(namespace, name) ? undefined : own.createdAt(namespace, name)),
+      deletedByWrite: (obj) => own.deletedObject(obj),
+      // The store shows a deletion at once; only a pinned copy can still show the object.
+      isDeleting: (obj) => own.deleting(obj),
       get: (namespace, name) => {
         const key = this.key(def, namespace, name);
         if (!this.pinned.has(key)) return this.read<T>(def, namespace, name);
         const shown = this.pinned.get(key);
         return shown ? (structuredClone(shown) as T) : undefined;
       },
-      list: (namespace) => this.all<T>(def, namespace),
-      ownedBy: (owner) => this.all<T>(def).filter((o) => isOwnedBy(o, owner)),
-      controlledBy: (namespace, kind, name) => this.all<T>(def, namespace).filter((o) => controllerOf(o, kind) === name),
+      list: (namespace) => this.shown<T>(def, namespace),
+      ownedBy: (owner) => this.shown<T>(def).filter((o) => isOwnedBy(o, owner)),
+      controlledBy: (namespace, kind, name) => this.shown<T>(def, namespace).filter((o) => controllerOf(o, kind) === name),
       addIndex: (name, fn) => void this.indexes.set(`${def.plural}/${name}`, fn as IndexFunc<KubeObject>),
       byIndex: (name, value) => {
         const fn = this.indexes.get(`${def.plural}/${name}`);
         if (!fn) throw new Error(`no index ${name} on ${def.plural}`);
-        return this.all<T>(def).filter((o) => fn(o).includes(value));
+        return this.shown<T>(def).filter((o) => fn(o).includes(value));
       },
       on: (handler) => {
         const list = this.handlers.get(def.plural) ?? [];

@@ -199,6 +199,27 @@ test('an Order in a final state deletes its Challenges', async (t) => {
   t.true(challenges(h).every((c) => c.metadata.deletionTimestamp !== undefined), 'each Challenge is being deleted (its finalizer lets the solver clean up)');
 });
 
+test('a second final pass before the deletions reach the cache sends no second delete', async (t) => {
+  const h = withOrder();
+  Object.defineProperty(h.solver, 'cleanUp', { value: undefined });
+  await presented(h);
+  const made = challenges(h);
+  h.cluster.seed(Resources.orders, { ...current(h), status: { ...current(h).status, state: 'valid' } });
+  await h.reconcile(KEY);
+  t.deepEqual(challenges(h), [], 'without a finalizer they are gone at once');
+  t.is(h.cluster.writes.filter((w) => w.verb === 'delete' && w.resource === 'challenges').length, 2);
+  // The Challenges' delete events have not arrived: the cache still shows them.
+  for (const c of made) h.cluster.showInCache(Resources.challenges, 'apps', c.metadata.name, c);
+  const sent: string[] = [];
+  const del = h.cluster.client.delete;
+  h.cluster.client.delete = async (def, ns, name, uid) => {
+    sent.push(`${def.plural} ${name}`);
+    return del(def, ns, name, uid);
+  };
+  await h.reconcile(KEY);
+  t.deepEqual(sent, [], 'no delete request for a Challenge this process deleted already');
+});
+
 test('an Order whose CertificateRequest is gone is deleted: the garbage collector’s job, done by hand', async (t) => {
   const h = harness();
   const gone = certificateRequest('web-1');

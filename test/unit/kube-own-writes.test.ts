@@ -1,12 +1,12 @@
 import test from 'ava';
 import type { KubeObject } from '../../src/api/types.ts';
-import { ReplacedVersions } from '../../src/kube/own-writes.ts';
+import { OwnWrites } from '../../src/kube/own-writes.ts';
 
 const at = (resourceVersion: string, name = 'web'): KubeObject => ({ metadata: { namespace: 'apps', name, resourceVersion } });
 
 test('the version a write replaced is outdated until the cache shows another, and only that object and version', (t) => {
-  const v = new ReplacedVersions();
-  v.replaced(at('10'));
+  const v = new OwnWrites();
+  v.replacedVersion(at('10'));
   t.true(v.outdated(at('10')));
   t.false(v.outdated(at('9')), 'an older version is not one this process replaced');
   t.false(v.outdated(at('10', 'other')));
@@ -17,10 +17,35 @@ test('the version a write replaced is outdated until the cache shows another, an
 });
 
 test('a deletion ends the record, and an object without a resourceVersion is never recorded', (t) => {
-  const v = new ReplacedVersions();
-  v.replaced(at('10'));
+  const v = new OwnWrites();
+  v.replacedVersion(at('10'));
   v.seen(at('10'), true);
   t.false(v.outdated(at('10')));
-  v.replaced({ metadata: { namespace: 'apps', name: 'web' } });
+  v.replacedVersion({ metadata: { namespace: 'apps', name: 'web' } });
   t.false(v.outdated({ metadata: { namespace: 'apps', name: 'web' } }));
+});
+
+test('an object this process created is remembered until the cache shows it, or its deletion', (t) => {
+  const v = new OwnWrites();
+  v.createdObject(at('3'), 1_000);
+  t.is(v.createdAt('apps', 'web'), 1_000);
+  t.is(v.createdAt('apps', 'other'), undefined);
+  v.seen(at('3'));
+  t.is(v.createdAt('apps', 'web'), undefined);
+  v.createdObject(at('3'), 2_000);
+  v.seen(at('3'), true);
+  t.is(v.createdAt('apps', 'web'), undefined);
+});
+
+test('an object this process deleted is deleting until the cache shows the deletion, and only that uid', (t) => {
+  const v = new OwnWrites();
+  const ch: KubeObject = { metadata: { namespace: 'apps', name: 'web', uid: 'u1', resourceVersion: '5' } };
+  v.deletedObject(ch);
+  t.true(v.deleting(ch));
+  t.false(v.deleting({ metadata: { ...ch.metadata, uid: 'u2' } }), 'a new object of the same name is not the one deleted');
+  v.seen({ metadata: { ...ch.metadata, deletionTimestamp: '2030-01-01T00:00:00Z' } });
+  t.false(v.deleting(ch), 'a deletion held by a finalizer shows as an update');
+  v.deletedObject(ch);
+  v.seen(ch, true);
+  t.false(v.deleting(ch));
 });

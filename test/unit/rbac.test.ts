@@ -182,6 +182,10 @@ const indirect: Record<string, string[]> = {
   'src/kube/listwatch.ts list(this.def)': [],
   // writeStatus's own call: counted through each `writeStatus(ctx, Resources.x, …)`.
   'src/controller/status.ts replaceStatus(def)': [],
+  // createObject's own call: counted through each `createObject<…>(ctx, Resources.x, …)`.
+  'src/controller/status.ts create(def)': [],
+  // deleteObject's own call: counted through each `deleteObject(ctx, Resources.x, …)`.
+  'src/controller/status.ts delete(def)': [],
   // The issuer reconciler serves both kinds with one def.
   'src/controller/issuers.ts writeStatus(def)': ['cert-manager.io/issuers/status update', 'cert-manager.io/clusterissuers/status update'],
   // A lost ACME account is cleared from the status of either kind of issuer.
@@ -223,6 +227,11 @@ function scanCode(): { used: Set<string>; unresolved: string[] } {
       const r = resourceOf(m[1] ?? '');
       if (!r) note(`${file} writeStatus(${m[1]})`);
       else used.add(pair(r.group, `${r.plural}/status`, 'update'));
+    }
+    for (const m of text.matchAll(/\b(createObject|deleteObject)\s*(?:<[^>()]*>)?\(\s*ctx,\s*([\w.]+)/g)) {
+      const r = resourceOf(m[2] ?? '');
+      if (!r) note(`${file} ${m[1]}(${m[2]})`);
+      else used.add(pair(r.group, r.plural, m[1] === 'createObject' ? 'create' : 'delete'));
     }
     for (const m of text.matchAll(/(?:\binf|\.for)<\w+>\(\s*Resources\.(\w+)/g)) {
       const r = resourceOf(`Resources.${m[1]}`);
