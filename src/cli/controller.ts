@@ -90,7 +90,7 @@ Flags:
   --watch-timeout=DURATION        how long the API server keeps each of the caches' watches open before
                                   they resume from the last version (default a random 5m to 10m, as
                                   client-go's reflector asks)
-  --poll-min=25ms                 first wait before polling a pending ACME order or challenge again;
+  --poll-min=10ms                 first wait before polling a pending ACME order or challenge again;
                                   it doubles with each poll, up to 5s
   --dns01-recursive-nameservers=HOST:PORT,…
                                   nameservers for DNS-01's SOA, NS and CNAME lookups and its
@@ -273,7 +273,7 @@ export async function run(argv: string[]): Promise<number> {
       maxBackoffMs: durationFlag('max-backoff', values['max-backoff'], '32h'),
       selfCheckWebAddress: web.web,
       selfCheckWebsecureAddress: web.websecure,
-      pollMinMs: durationFlag('poll-min', values['poll-min'], '25ms'),
+      pollMinMs: durationFlag('poll-min', values['poll-min'], '10ms'),
       pollMaxMs: 5_000,
       selfCheckRetryMs: 5_000,
       autoApprove: booleanFlag('auto-approve', values['auto-approve'], true),
