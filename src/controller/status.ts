@@ -10,6 +10,11 @@ import { sameContent } from '../base/objects.ts';
 import type { Informer } from '../kube/informer.ts';
 import type { Caches, Context } from './context.ts';
 
+/** The cache of the objects `def` names, if the controllers keep one (the cert-manager kinds and Secrets do). */
+function cacheOf(ctx: Context, def: ResourceDef): Pick<Informer<KubeObject>, 'replacedByWrite' | 'createdByWrite' | 'deletedByWrite'> | undefined {
+  return ctx.caches[def.plural as keyof Caches];
+}
+
 export async function writeStatus<T extends KubeObject & { status?: object }>(
   ctx: Context,
   def: ResourceDef,
@@ -19,8 +24,7 @@ export async function writeStatus<T extends KubeObject & { status?: object }>(
   if (sameContent(current.status ?? {}, status)) return undefined;
   const next = { ...structuredClone(current), status } as T;
   const written = await ctx.client.replaceStatus(def, next);
-  const cache: Pick<Informer<KubeObject>, 'replacedByWrite'> | undefined = ctx.caches[def.plural as keyof Caches];
-  cache?.replacedByWrite(current);
+  cacheOf(ctx, def)?.replacedByWrite(current);
   return written;
 }
 
@@ -30,8 +34,7 @@ export async function writeStatus<T extends KubeObject & { status?: object }>(
  */
 export async function createObject<T extends KubeObject>(ctx: Context, def: ResourceDef, obj: T): Promise<T> {
   const created = await ctx.client.create<T>(def, obj);
-  const cache: Pick<Informer<KubeObject>, 'createdByWrite'> | undefined = ctx.caches[def.plural as keyof Caches];
-  cache?.createdByWrite(created, ctx.clock().getTime());
+  cacheOf(ctx, def)?.createdByWrite(created, ctx.clock().getTime());
   return created;
 }
 
@@ -41,7 +44,5 @@ export async function createObject<T extends KubeObject>(ctx: Context, def: Reso
  */
 export async function deleteObject(ctx: Context, def: ResourceDef, obj: KubeObject): Promise<void> {
   await ctx.client.delete(def, obj.metadata.namespace, obj.metadata.name, obj.metadata.uid);
-  const cache: Pick<Informer<KubeObject>, 'deletedByWrite'> | undefined = ctx.caches[def.plural as keyof Caches];
-  cache?.deletedByWrite(obj);
+  cacheOf(ctx, def)?.deletedByWrite(obj);
 }
-
