@@ -1,8 +1,7 @@
 /**
  * The ACME Order state machine. Each pass branches on what the persisted
- * status still lacks and takes one step: no URL → create the order, record it with its
- * authorizations and make their Challenges; no authorizations → fetch them; missing
- * Challenges → create them; ready →
+ * status still lacks and takes one step: no URL → create the order; no
+ * authorizations → fetch them; missing Challenges → create them; ready →
  * finalize; valid → download the chain. Every URL is written to status the
  * moment it is known, so a restarted controller resumes the same order and
  * never opens a duplicate. Nothing here waits on the CA: pending states
@@ -227,9 +226,6 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
       throw err;
     }
     await writeStatus(ctx, Resources.orders, order, status);
-    // The Challenges follow in the same pass, once the URL and the authorizations they come from
-    // are recorded: a crash between the two leaves the next pass to make them (below).
-    if (status.state === 'pending') await ensureChallenges(ctx, order, status.authorizations);
     return done;
   }
   created.delete(uid);

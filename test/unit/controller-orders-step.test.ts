@@ -30,30 +30,14 @@ async function presented(h: ReturnType<typeof withOrder>): Promise<void> {
   for (let i = 0; i < 3; i++) await h.reconcile(KEY);
 }
 
-test('an Order without a URL creates the order at the CA, records its URL, finalize URL, state and authorizations in one write, then makes the Challenges', async (t) => {
+test('an Order without a URL creates the order at the CA and records its URL, finalize URL, state and authorizations in one write', async (t) => {
   const h = withOrder();
   await h.reconcile(KEY);
   t.like(current(h).status, { url: 'https://ca.test/acme/order/1', finalizeURL: 'https://ca.test/acme/order/1/finalize', state: 'pending' });
   t.deepEqual(current(h).status?.authorizations?.map((a) => a.identifier), ['a.test', 'b.test']);
   t.deepEqual(h.ca.calls, ['createOrder', 'getAuthorizations']);
-  const writes = h.cluster.writes.filter((w) => w.resource === 'orders' || w.resource === 'challenges').map((w) => `${w.verb} ${w.resource}`);
-  t.deepEqual(writes, ['status orders', 'create challenges', 'create challenges'], 'the URL is recorded before any Challenge is made');
-  t.is(challenges(h).length, 2);
-});
-
-test('a Challenge create that fails after the URL is recorded is made by the next pass, on the same order', async (t) => {
-  const h = withOrder();
-  const create = h.cluster.client.create;
-  let refused = 0;
-  h.cluster.client.create = async (def, obj) => {
-    if (def.plural === 'challenges' && refused++ === 0) throw new Error('the API server went away');
-    return create(def, obj);
-  };
-  await t.throwsAsync(h.reconcile(KEY), { message: /went away/ });
-  t.truthy(current(h).status?.url, 'the URL was written first');
-  await h.reconcile(KEY);
-  t.is(challenges(h).length, 2);
-  t.deepEqual(h.ca.calls.filter((c) => c === 'createOrder'), ['createOrder'], 'no second order at the CA');
+  t.deepEqual(h.cluster.writes.filter((w) => w.resource === 'orders'), [{ verb: 'status', resource: 'orders', key: 'apps/web-1-1234' }]);
+  t.deepEqual(challenges(h), [], 'no Challenge yet: they are the next pass');
 });
 
 test('when reading the new order’s authorizations fails, its URL is written all the same before the error is retried', async (t) => {
@@ -77,14 +61,7 @@ test('a pass that does not see the URL it wrote (a lost status write) resumes th
 
 test('with a URL and no authorizations, a pass records the authorizations and their challenges', async (t) => {
   const h = withOrder();
-  // A first pass that recorded the URL and made no Challenge (its creates failed).
-  const create = h.cluster.client.create;
-  h.cluster.client.create = async (def, obj) => {
-    if (def.plural === 'challenges') throw new Error('the API server went away');
-    return create(def, obj);
-  };
-  await t.throwsAsync(h.reconcile(KEY));
-  h.cluster.client.create = create;
+  await h.reconcile(KEY);
   const { url, finalizeURL, state } = current(h).status ?? {};
   h.cluster.seed(Resources.orders, { ...current(h), status: { url, finalizeURL, state } });
   await h.reconcile(KEY);
