@@ -24,7 +24,9 @@ export async function writeStatus<T extends KubeObject & { status?: object }>(
   if (sameContent(current.status ?? {}, status)) return undefined;
   const next = { ...structuredClone(current), status } as T;
   const written = await ctx.client.replaceStatus(def, next);
-  cacheOf(ctx, def)?.replacedByWrite(current);
+  // An update the API server found to change nothing (a field the schema prunes, say) keeps the
+  // resourceVersion and sends no watch event: nothing would end the record, so none is made.
+  if (written.metadata.resourceVersion !== current.metadata.resourceVersion) cacheOf(ctx, def)?.replacedByWrite(current);
   return written;
 }
 

@@ -7,9 +7,10 @@
  * (found by the 410 fault test, test/e2e/faults-kube.test.ts).
  */
 import test from 'ava';
-import type { Certificate, Secret } from '../../src/api/types.ts';
+import type { Certificate, KubeObject, Secret } from '../../src/api/types.ts';
 import { certificateReconciler } from '../../src/controller/certificates.ts';
 import { buildSecret } from '../../src/controller/issuing.ts';
+import { writeStatus } from '../../src/controller/status.ts';
 import { certificate, ready, Resources, selfSigned, withCertificateStatus } from '../helpers/builders.ts';
 import { harness, type Harness } from '../helpers/fake-context.ts';
 
@@ -83,4 +84,21 @@ test('a pass that reads the version its own status write replaced ends there: no
   // A version this process did not replace is acted on as before: an older one loses its write to a 409.
   h.cluster.showInCache(Resources.certificates, 'apps', 'web', { ...before, metadata: { ...before.metadata, resourceVersion: '0' } });
   await t.throwsAsync(certificateReconciler(h.ctx)('apps/web'), { message: /Conflict/ });
+});
+
+test('a status write the API server found to change nothing (same resourceVersion, no watch event) holds no later pass back', async (t) => {
+  const h = context(certificate('web'), undefined, undefined);
+  const cert = h.cluster.read<Certificate>(Resources.certificates, 'apps', 'web')!;
+  // A server that prunes the only field that differed answers with the object as it was.
+  h.cluster.client.replaceStatus = async <T extends KubeObject>(_def: unknown, obj: T) => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: cert.metadata.resourceVersion } });
+  await writeStatus(h.ctx, Resources.certificates, cert, { revision: 7 });
+  t.false(h.ctx.caches.certificates.isReplaced(cert));
+});
+
+test('a status write that made a new version marks the one it replaced', async (t) => {
+  const h = context(certificate('web'), undefined, undefined);
+  const cert = h.cluster.read<Certificate>(Resources.certificates, 'apps', 'web')!;
+  await writeStatus(h.ctx, Resources.certificates, cert, { revision: 7 });
+  t.true(h.ctx.caches.certificates.isReplaced(cert));
+  t.false(h.ctx.caches.certificates.isReplaced(h.cluster.read<Certificate>(Resources.certificates, 'apps', 'web')!));
 });
