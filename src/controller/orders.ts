@@ -240,8 +240,11 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
     return done;
   }
   if (status.state === 'pending') {
-    const created = await ensureChallenges(ctx, order, status.authorizations);
+    const { created, waitMs } = await ensureChallenges(ctx, order, status.authorizations);
     if (created) return done;
+    // A Challenge made moments ago is not in the cache yet: its event brings the next pass, and
+    // should none come (deleted meanwhile, a watch away), the wait's end makes it again.
+    if (waitMs !== undefined) return requeueAfter(waitMs);
     const mine = challengesOf(ctx, order);
     if (mine.some((c) => c.status?.state === 'invalid')) return refresh(ctx, order, status, client, poll, reset);
     const needed = status.authorizations.filter((a) => a.initialState !== 'valid').length;
@@ -337,16 +340,25 @@ export function challengeName(order: Order, authzUrl: string): string {
   return `${shortenName(order.metadata.name)}-${hash}`;
 }
 
-async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthorization[]): Promise<boolean> {
+/**
+ * Creates the Challenges the cache does not show. `created`: one was made in this pass.
+ * `waitMs`: one this process made earlier is not in the cache yet, and is made again after it.
+ */
+async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthorization[]): Promise<{ created: boolean; waitMs?: number }> {
   const ns = order.metadata.namespace ?? 'default';
   const issuer = findIssuer(ctx, order.spec.issuerRef, ns);
   let created = false;
+  let waitMs: number | undefined;
   for (const authz of authzs) {
     if (authz.initialState === 'valid') continue;
     const name = challengeName(order, authz.url);
-    // Made, by this pass or one just before it, and not in the cache yet: its watch event comes.
+    if (ctx.caches.challenges.get(ns, name)) continue;
     const madeAt = ctx.caches.challenges.createdAt(ns, name);
-    if (ctx.caches.challenges.get(ns, name) || (madeAt !== undefined && ctx.clock().getTime() - madeAt < CHALLENGE_SEEN_MS)) continue;
+    const left = madeAt === undefined ? 0 : CHALLENGE_SEEN_MS - (ctx.clock().getTime() - madeAt);
+    if (left > 0) {
+      waitMs = Math.min(waitMs ?? left, left);
+      continue;
+    }
     const choice = chooseSolver(ctx.solvers, issuer, authz, order.metadata.labels);
     if (!choice) {
       throw new AcmeProblemError(`Failed to determine a valid solver configuration for the set of domains on the Order: ${noSolverReason(ctx.solvers, authz)}`, 400, 'certroute:noSolver');
@@ -377,7 +389,7 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
       if (!isAlreadyExists(err)) throw err;
     }
   }
-  return created;
+  return { created, waitMs };
 }
 
 async function cleanUpChallenges(ctx: Context, order: Order): Promise<void> {

@@ -26,7 +26,7 @@ export async function writeStatus<T extends KubeObject & { status?: object }>(
   const written = await ctx.client.replaceStatus(def, next);
   // An update the API server found to change nothing (a field the schema prunes, say) keeps the
   // resourceVersion and sends no watch event: nothing would end the record, so none is made.
-  if (written.metadata.resourceVersion !== current.metadata.resourceVersion) cacheOf(ctx, def)?.replacedByWrite(current);
+  if (written.metadata.resourceVersion !== current.metadata.resourceVersion) cacheOf(ctx, def)?.replacedByWrite(current, written.metadata.resourceVersion);
   return written;
 }
 

@@ -104,8 +104,12 @@ export class Informer<T extends KubeObject> {
     return this.controllers.get(controllerIndexValue(namespace, kind, name));
   }
 
-  /** `obj`, as read from this cache, was just replaced by a write of this process (own-writes.ts). */
-  replacedByWrite(obj: KubeObject): void {
+  /**
+   * `obj`, as read from this cache, was just replaced by a write of this process that made the
+   * version `written` (own-writes.ts). Nothing is noted when the cache shows that version already.
+   */
+  replacedByWrite(obj: KubeObject, written: string | undefined): void {
+    if (this.get(obj.metadata.namespace, obj.metadata.name)?.metadata.resourceVersion === written) return;
     this.ownWrites.replacedVersion(obj);
   }
 
@@ -114,13 +118,15 @@ export class Informer<T extends KubeObject> {
     return this.ownWrites.outdated(obj);
   }
 
-  /** `obj` was just created by this process, at `now` (ms) (own-writes.ts). */
+  /** `obj` was just created by this process, at `now` (ms) (own-writes.ts); not noted when the cache shows it already. */
   createdByWrite(obj: KubeObject, now: number): void {
+    if (this.get(obj.metadata.namespace, obj.metadata.name)?.metadata.uid === obj.metadata.uid) return;
     this.ownWrites.createdObject(obj, now);
   }
 
-  /** `obj` was just deleted by this process (own-writes.ts). */
+  /** `obj` was just deleted by this process (own-writes.ts); not noted when the cache no longer shows it. */
   deletedByWrite(obj: KubeObject): void {
+    if (this.get(obj.metadata.namespace, obj.metadata.name)?.metadata.uid !== obj.metadata.uid) return;
     this.ownWrites.deletedObject(obj);
   }
 
@@ -129,9 +135,9 @@ export class Informer<T extends KubeObject> {
     return this.ownWrites.deleting(obj);
   }
 
-  /** When this process created the object, if this cache has not shown it since (own-writes.ts). */
+  /** When this process created the object, if this cache does not show it (own-writes.ts). */
   createdAt(namespace: string | undefined, name: string): number | undefined {
-    return this.ownWrites.createdAt(namespace, name);
+    return this.get(namespace, name) ? undefined : this.ownWrites.createdAt(namespace, name);
   }
 
   /** Adds an index; only before `start`, so that it sees every object. */

@@ -10,7 +10,8 @@
  * watch event would create it a second time (a 409): `createdAt` says it was made, and when;
  * and one that deleted an object would delete it again (a 404): `deleting` says so.
  * An entry lives from the write to the object's next watch event, so the maps hold only writes
- * in flight.
+ * in flight; the Informer notes nothing its cache shows already (the event came before the
+ * write's answer).
  */
 import type { KubeObject } from '../api/types.ts';
 import { objectKey } from '../base/objects.ts';

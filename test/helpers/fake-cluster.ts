@@ -42,7 +42,7 @@ export interface FakeCache<T extends KubeObject> {
   controlledBy(namespace: string | undefined, kind: string, name: string): T[];
   addIndex(name: string, fn: IndexFunc<T>): void;
   byIndex(name: string, value: string): T[];
-  replacedByWrite(obj: KubeObject): void;
+  replacedByWrite(obj: KubeObject, written: string | undefined): void;
   isReplaced(obj: KubeObject): boolean;
   createdByWrite(obj: KubeObject, now: number): void;
   createdAt(namespace: string | undefined, name: string): number | undefined;
@@ -60,6 +60,8 @@ export class FakeCluster {
   /** `resource ns/name` of every get or find sent to the API server. */
   readonly reads: string[] = [];
   private readonly store = new Map<string, KubeObject>();
+  /** The caches' records of this process's own writes, by resource (kube/own-writes.ts). */
+  private readonly ownWrites = new Map<string, OwnWrites>();
   /** What a lagging cache shows instead of the store, by store key (undefined: not there). */
   private readonly pinned = new Map<string, KubeObject | undefined>();
   /** Index functions by resource and index name; a fake index scans the store. */
@@ -128,17 +130,24 @@ export class FakeCluster {
 
   /** A cache over the store: it sees every write at once, as a caught-up informer does, except what `showInCache` pins. */
   cache<T extends KubeObject>(def: ResourceDef): FakeCache<T> {
-    // What the real informer keeps of the writes it has not shown yet. The store's writes are
-    // shown at once: only what `showInCache` pins can be outdated, and a created object is shown
-    // (it ends its record) unless pinned away.
-    const own = new OwnWrites();
+    // What the real informer keeps of the writes it has not shown yet, with the same rules: a
+    // write the cache shows already is not noted. The store shows writes at once, so only a copy
+    // `showInCache` pins keeps a record alive, as a lagging informer would.
+    const own = this.ownWrites.get(def.plural) ?? new OwnWrites();
+    this.ownWrites.set(def.plural, own);
+    const shown = (namespace: string | undefined, name: string): T | undefined => this.cache<T>(def).get(namespace, name);
     return {
-      replacedByWrite: (obj) => own.replacedVersion(obj),
+      replacedByWrite: (obj, written) => {
+        if (shown(obj.metadata.namespace, obj.metadata.name)?.metadata.resourceVersion !== written) own.replacedVersion(obj);
+      },
       isReplaced: (obj) => own.outdated(obj),
-      createdByWrite: (obj, now) => own.createdObject(obj, now),
-      createdAt: (namespace, name) => (this.cache<T>(def).get(namespace, name) ? undefined : own.createdAt(namespace, name)),
-      deletedByWrite: (obj) => own.deletedObject(obj),
-      // The store shows a deletion at once; only a pinned copy can still show the object.
+      createdByWrite: (obj, now) => {
+        if (shown(obj.metadata.namespace, obj.metadata.name)?.metadata.uid !== obj.metadata.uid) own.createdObject(obj, now);
+      },
+      createdAt: (namespace, name) => (shown(namespace, name) ? undefined : own.createdAt(namespace, name)),
+      deletedByWrite: (obj) => {
+        if (shown(obj.metadata.namespace, obj.metadata.name)?.metadata.uid === obj.metadata.uid) own.deletedObject(obj);
+      },
       isDeleting: (obj) => own.deleting(obj),
       get: (namespace, name) => {
         const key = this.key(def, namespace, name);

@@ -8,7 +8,7 @@ import test from 'ava';
 import type { Challenge, Order } from '../../src/api/types.ts';
 import { AcmeProblemError } from '../../src/acme/client.ts';
 import { decodeB64 } from '../../src/base/objects.ts';
-import { orderReconciler } from '../../src/controller/orders.ts';
+import { challengeName, orderReconciler } from '../../src/controller/orders.ts';
 import { certificateRequest, http01Solver, issuer, order, ownedBy, Resources, withSolvers } from '../helpers/builders.ts';
 import { harness, type Harness } from '../helpers/fake-context.ts';
 
@@ -87,6 +87,24 @@ test('a Challenge whose solver has nothing to clean up is made without the final
   await presented(h);
   t.is(challenges(h).length, 2);
   t.deepEqual(challenges(h).map((c) => c.metadata.finalizers ?? []), [[], []]);
+});
+
+test('a Challenge this process made that the cache does not show yet is not made twice, and the Order looks again after the wait', async (t) => {
+  const h = withOrder();
+  await h.reconcile(KEY);
+  // The Challenges' add events will not arrive (a watch away, say).
+  for (const c of ['a.test', 'b.test']) {
+    const authz = current(h).status?.authorizations?.find((a) => a.identifier === c);
+    h.cluster.showInCache(Resources.challenges, 'apps', challengeName(current(h), authz!.url), undefined);
+  }
+  await h.reconcile(KEY);
+  const creates = () => h.cluster.writes.filter((w) => w.verb === 'create' && w.resource === 'challenges').length;
+  t.is(creates(), 2);
+  const outcome = await h.reconcile(KEY);
+  t.is(creates(), 2, 'not made again while its event may still come');
+  t.like(outcome, { kind: 'requeueAfter' }, 'the Order is not left waiting for an event that may never come');
+  h.clock.now = new Date(h.clock.now.getTime() + 31_000);
+  await t.notThrowsAsync(h.reconcile(KEY), 'after the wait it is made again; the API server says it exists');
 });
 
 test('a pending Order waits while a Challenge is not valid, without asking the CA', async (t) => {
@@ -181,12 +199,12 @@ test('a second final pass before the deletions reach the cache sends no second d
   Object.defineProperty(h.solver, 'cleanUp', { value: undefined });
   await presented(h);
   const made = challenges(h);
+  // The Challenges' delete events will not have arrived: the cache goes on showing them.
+  for (const c of made) h.cluster.showInCache(Resources.challenges, 'apps', c.metadata.name, c);
   h.cluster.seed(Resources.orders, { ...current(h), status: { ...current(h).status, state: 'valid' } });
   await h.reconcile(KEY);
-  t.deepEqual(challenges(h), [], 'without a finalizer they are gone at once');
+  t.deepEqual(h.cluster.all(Resources.challenges, 'apps'), [], 'without a finalizer they are gone at once');
   t.is(h.cluster.writes.filter((w) => w.verb === 'delete' && w.resource === 'challenges').length, 2);
-  // The Challenges' delete events have not arrived: the cache still shows them.
-  for (const c of made) h.cluster.showInCache(Resources.challenges, 'apps', c.metadata.name, c);
   const sent: string[] = [];
   const del = h.cluster.client.delete;
   h.cluster.client.delete = async (def, ns, name, uid) => {
