@@ -40,14 +40,6 @@ export const certificateRequestsController: ControllerRegistration<Context> = {
   },
 };
 
-/**
- * How long a pass waits for the watch event of an Order this process created (the Order cache's
- * `createdAt`) before it sends the create again (a 409 if the Order is there after all): a pass
- * that runs on the request's own status event, before the Order's, waits instead of sending a
- * create the API server would refuse.
- */
-const ORDER_SEEN_MS = 30_000;
-
 export function certificateRequestReconciler(ctx: Context): (key: string) => Promise<Outcome> {
   return async (key) => {
     const { namespace, name } = splitKey(key);
@@ -179,13 +171,14 @@ async function viaOrder(ctx: Context, cr: CertificateRequest, issuer: Issuer, st
   const name = orderName(cr, spec);
   const order = ctx.caches.orders.get(ns, name);
   if (!order) {
-    const createdAt = ctx.caches.orders.createdAt(ns, name);
+    // A pass on the request's own status event can come before the event of the Order it made:
+    // it waits for that event (own-writes.ts) instead of sending a create the API server refuses.
+    const wait = ctx.caches.orders.createdWaitMs(ns, name, ctx.clock().getTime());
     status.conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'Pending', message: `Waiting on certificate issuance from order ${ns}/${name}` }, undefined, ctx.clock());
     await writeStatus(ctx, Resources.certificaterequests, cr, status);
-    const now = ctx.clock().getTime();
     // Its watch event brings the next pass; if that never comes (a missed event, the Order
     // deleted meanwhile), the wait's end does, and the create is sent again.
-    if (createdAt !== undefined && now - createdAt < ORDER_SEEN_MS) return requeueAfter(ORDER_SEEN_MS - (now - createdAt));
+    if (wait !== undefined) return requeueAfter(wait);
     try {
       await createObject<Order>(ctx, Resources.orders, { metadata: { name, namespace: ns, labels: { ...(cr.metadata.labels ?? {}) }, ownerReferences: [controllerReference(Resources.certificaterequests, cr)] }, spec });
       ctx.events.event(cr, Resources.certificaterequests, 'Normal', 'OrderCreated', `Created Order resource ${ns}/${name}`);

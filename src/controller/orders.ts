@@ -25,8 +25,6 @@ import { findIssuer, issuerKey, type Context } from './context.ts';
 import { createObject, deleteObject, writeStatus } from './status.ts';
 
 export const CHALLENGE_FINALIZER = 'finalizer.acme.cert-manager.io';
-/** How long a Challenge this process created may stay out of the cache before it is created again (a 409 if it is there after all). */
-const CHALLENGE_SEEN_MS = 30_000;
 const FINAL = new Set(['valid', 'invalid', 'errored', 'expired']);
 
 /** Watches its Orders, the request that owns each (its deletion ends the Order) and the Challenges each owns. */
@@ -353,9 +351,8 @@ async function ensureChallenges(ctx: Context, order: Order, authzs: AcmeAuthoriz
     if (authz.initialState === 'valid') continue;
     const name = challengeName(order, authz.url);
     if (ctx.caches.challenges.get(ns, name)) continue;
-    const madeAt = ctx.caches.challenges.createdAt(ns, name);
-    const left = madeAt === undefined ? 0 : CHALLENGE_SEEN_MS - (ctx.clock().getTime() - madeAt);
-    if (left > 0) {
+    const left = ctx.caches.challenges.createdWaitMs(ns, name, ctx.clock().getTime());
+    if (left !== undefined) {
       waitMs = Math.min(waitMs ?? left, left);
       continue;
     }

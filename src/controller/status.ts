@@ -31,7 +31,7 @@ export async function writeStatus<T extends KubeObject & { status?: object }>(
 }
 
 /**
- * Creates `obj` and notes it on its cache (`createdAt`), so a pass that runs again before the
+ * Creates `obj` and notes it on its cache (`createdWaitMs`), so a pass that runs again before the
  * object's watch event knows it was made instead of sending a create the API server refuses.
  */
 export async function createObject<T extends KubeObject>(ctx: Context, def: ResourceDef, obj: T): Promise<T> {

@@ -70,7 +70,7 @@ export class Informer<T extends KubeObject> {
   private readonly owners = new Indexer<T>(byOwnerUid);
   private readonly controllers = new Indexer<T>(byController);
   private readonly indexes = new Map<string, Indexer<T>>();
-  private readonly ownWrites = new OwnWrites();
+  private readonly ownWrites = new OwnWrites((namespace, name) => this.get(namespace, name));
 
   constructor(client: KubeClient, def: ResourceDef, opts: InformerOptions) {
     this.client = client;
@@ -104,13 +104,9 @@ export class Informer<T extends KubeObject> {
     return this.controllers.get(controllerIndexValue(namespace, kind, name));
   }
 
-  /**
-   * `obj`, as read from this cache, was just replaced by a write of this process that made the
-   * version `written` (own-writes.ts). Nothing is noted when the cache shows that version already.
-   */
+  /** `obj`, as read from this cache, was just replaced by a write of this process that made the version `written` (own-writes.ts). */
   replacedByWrite(obj: KubeObject, written: string | undefined): void {
-    if (this.get(obj.metadata.namespace, obj.metadata.name)?.metadata.resourceVersion === written) return;
-    this.ownWrites.replacedVersion(obj);
+    this.ownWrites.replacedVersion(obj, written);
   }
 
   /** Whether this cache still shows a version a write of this process replaced (own-writes.ts). */
@@ -118,15 +114,13 @@ export class Informer<T extends KubeObject> {
     return this.ownWrites.outdated(obj);
   }
 
-  /** `obj` was just created by this process, at `now` (ms) (own-writes.ts); not noted when the cache shows it already. */
+  /** `obj` was just created by this process, at `now` (ms) (own-writes.ts). */
   createdByWrite(obj: KubeObject, now: number): void {
-    if (this.get(obj.metadata.namespace, obj.metadata.name)?.metadata.uid === obj.metadata.uid) return;
     this.ownWrites.createdObject(obj, now);
   }
 
-  /** `obj` was just deleted by this process (own-writes.ts); not noted when the cache no longer shows it. */
+  /** `obj` was just deleted by this process (own-writes.ts). */
   deletedByWrite(obj: KubeObject): void {
-    if (this.get(obj.metadata.namespace, obj.metadata.name)?.metadata.uid !== obj.metadata.uid) return;
     this.ownWrites.deletedObject(obj);
   }
 
@@ -135,9 +129,9 @@ export class Informer<T extends KubeObject> {
     return this.ownWrites.deleting(obj);
   }
 
-  /** When this process created the object, if this cache does not show it (own-writes.ts). */
-  createdAt(namespace: string | undefined, name: string): number | undefined {
-    return this.get(namespace, name) ? undefined : this.ownWrites.createdAt(namespace, name);
+  /** How much longer to wait for an object this process created and this cache does not show (own-writes.ts). */
+  createdWaitMs(namespace: string | undefined, name: string, now: number): number | undefined {
+    return this.ownWrites.createdWaitMs(namespace, name, now);
   }
 
   /** Adds an index; only before `start`, so that it sees every object. */

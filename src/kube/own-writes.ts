@@ -7,39 +7,61 @@
  * redo the step just taken (an Event twice) and lose its write to a 409, then wait a retry's
  * back-off. A reconciler asks `outdated` first and ends such a pass: the write's own watch event
  * brings the next one. Likewise a pass that made an object and runs again before the object's
- * watch event would create it a second time (a 409): `createdAt` says it was made, and when;
- * and one that deleted an object would delete it again (a 404): `deleting` says so.
+ * watch event would create it a second time (a 409): `createdWaitMs` says how much longer to
+ * wait for that event before creating it again; and one that deleted an object would delete it
+ * again (a 404): `deleting` says so.
  * An entry lives from the write to the object's next watch event, so the maps hold only writes
- * in flight; the Informer notes nothing its cache shows already (the event came before the
- * write's answer).
+ * in flight; nothing is noted that the cache (`shown`) shows already, because the event came
+ * before the write's answer.
  */
 import type { KubeObject } from '../api/types.ts';
 import { objectKey } from '../base/objects.ts';
 
+/** How long a created object may stay out of the cache before it counts as not made (and is created again: a 409 if it is there after all). */
+export const CREATED_SEEN_MS = 30_000;
 /** Entries older than this go when the map is large: their watch event was missed, and a relist shows the object anyway. */
-const FORGET_AFTER_MS = 60_000;
+const FORGET_AFTER_MS = 2 * CREATED_SEEN_MS;
 const PRUNE_ABOVE = 1_000;
+
+/** What the cache shows for an object now. */
+export type Shown = (namespace: string | undefined, name: string) => KubeObject | undefined;
 
 export class OwnWrites {
   private readonly replaced = new Map<string, string>();
   private readonly created = new Map<string, number>();
   /** Deleted objects, by key, with the uid deleted. */
   private readonly deleted = new Map<string, string>();
+  /** The cache's view; without one, every write is noted. */
+  private readonly shown: Shown | undefined;
 
-  /** `obj`, as it was read (its resourceVersion), was just replaced by a write of this process. */
-  replacedVersion(obj: KubeObject): void {
-    const rv = obj.metadata.resourceVersion;
-    if (rv) this.replaced.set(objectKey(obj), rv);
+  constructor(shown?: Shown) {
+    this.shown = shown;
   }
 
-  /** This process created `obj` at `now` (ms). */
+  private shownOf(obj: KubeObject): KubeObject | undefined {
+    return this.shown?.(obj.metadata.namespace, obj.metadata.name);
+  }
+
+  /**
+   * `obj`, as it was read (its resourceVersion), was just replaced by a write of this process
+   * that made the version `written`; not noted when the cache shows that version already.
+   */
+  replacedVersion(obj: KubeObject, written?: string): void {
+    const rv = obj.metadata.resourceVersion;
+    if (!rv || (written !== undefined && this.shownOf(obj)?.metadata.resourceVersion === written)) return;
+    this.replaced.set(objectKey(obj), rv);
+  }
+
+  /** This process created `obj` at `now` (ms); not noted when the cache shows it already. */
   createdObject(obj: KubeObject, now: number): void {
+    if (this.shown && this.shownOf(obj)?.metadata.uid === obj.metadata.uid) return;
     if (this.created.size >= PRUNE_ABOVE) for (const [k, at] of this.created) if (now - at >= FORGET_AFTER_MS) this.created.delete(k);
     this.created.set(objectKey(obj), now);
   }
 
-  /** This process deleted `obj` (the one of its uid). */
+  /** This process deleted `obj` (the one of its uid); not noted when the cache no longer shows it. */
   deletedObject(obj: KubeObject): void {
+    if (this.shown && this.shownOf(obj)?.metadata.uid !== obj.metadata.uid) return;
     if (this.deleted.size >= PRUNE_ABOVE) this.deleted.clear();
     this.deleted.set(objectKey(obj), obj.metadata.uid ?? '');
   }
@@ -66,8 +88,15 @@ export class OwnWrites {
     return uid !== undefined && uid === (obj.metadata.uid ?? '');
   }
 
-  /** When this process created the object `namespace/name`, if the cache has not shown it since. */
-  createdAt(namespace: string | undefined, name: string): number | undefined {
-    return this.created.get(objectKey({ metadata: { namespace, name } }));
+  /**
+   * How much longer to wait, at `now`, for the watch event of the object `namespace/name` this
+   * process created, which the cache does not show; undefined when there is nothing to wait for
+   * (not made here, shown already, or made CREATED_SEEN_MS ago or more).
+   */
+  createdWaitMs(namespace: string | undefined, name: string, now: number): number | undefined {
+    if (this.shown?.(namespace, name)) return undefined;
+    const at = this.created.get(objectKey({ metadata: { namespace, name } }));
+    const left = at === undefined ? 0 : CREATED_SEEN_MS - (now - at);
+    return left > 0 ? left : undefined;
   }
 }

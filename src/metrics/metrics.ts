@@ -163,7 +163,7 @@ function certificateLabelText(cert: Certificate): string {
 interface CertificateGauge {
   name: string;
   help: string;
-  /** The Certificate's samples: the text after the metric name and the opening brace, given its labels. */
+  /** The Certificate's sample lines, each ending in a newline, given its label text (`certificateLabelText`). */
   samples(cert: Certificate, labels: string): string;
 }
 

@@ -45,7 +45,7 @@ export interface FakeCache<T extends KubeObject> {
   replacedByWrite(obj: KubeObject, written: string | undefined): void;
   isReplaced(obj: KubeObject): boolean;
   createdByWrite(obj: KubeObject, now: number): void;
-  createdAt(namespace: string | undefined, name: string): number | undefined;
+  createdWaitMs(namespace: string | undefined, name: string, now: number): number | undefined;
   deletedByWrite(obj: KubeObject): void;
   isDeleting(obj: KubeObject): boolean;
   /** A controller's event handler; a spec plays a watch event to it with `emit`. */
@@ -130,24 +130,17 @@ export class FakeCluster {
 
   /** A cache over the store: it sees every write at once, as a caught-up informer does, except what `showInCache` pins. */
   cache<T extends KubeObject>(def: ResourceDef): FakeCache<T> {
-    // What the real informer keeps of the writes it has not shown yet, with the same rules: a
-    // write the cache shows already is not noted. The store shows writes at once, so only a copy
-    // `showInCache` pins keeps a record alive, as a lagging informer would.
-    const own = this.ownWrites.get(def.plural) ?? new OwnWrites();
+    // What the real informer keeps of the writes it has not shown yet, by the same rules over
+    // what this cache shows. The store shows writes at once, so only a copy `showInCache` pins
+    // keeps a record alive, as a lagging informer would.
+    const own = this.ownWrites.get(def.plural) ?? new OwnWrites((namespace, name) => this.cache<T>(def).get(namespace, name));
     this.ownWrites.set(def.plural, own);
-    const shown = (namespace: string | undefined, name: string): T | undefined => this.cache<T>(def).get(namespace, name);
     return {
-      replacedByWrite: (obj, written) => {
-        if (shown(obj.metadata.namespace, obj.metadata.name)?.metadata.resourceVersion !== written) own.replacedVersion(obj);
-      },
+      replacedByWrite: (obj, written) => own.replacedVersion(obj, written),
       isReplaced: (obj) => own.outdated(obj),
-      createdByWrite: (obj, now) => {
-        if (shown(obj.metadata.namespace, obj.metadata.name)?.metadata.uid !== obj.metadata.uid) own.createdObject(obj, now);
-      },
-      createdAt: (namespace, name) => (shown(namespace, name) ? undefined : own.createdAt(namespace, name)),
-      deletedByWrite: (obj) => {
-        if (shown(obj.metadata.namespace, obj.metadata.name)?.metadata.uid === obj.metadata.uid) own.deletedObject(obj);
-      },
+      createdByWrite: (obj, now) => own.createdObject(obj, now),
+      createdWaitMs: (namespace, name, now) => own.createdWaitMs(namespace, name, now),
+      deletedByWrite: (obj) => own.deletedObject(obj),
       isDeleting: (obj) => own.deleting(obj),
       get: (namespace, name) => {
         const key = this.key(def, namespace, name);

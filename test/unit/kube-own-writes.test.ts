@@ -25,16 +25,31 @@ test('a deletion ends the record, and an object without a resourceVersion is nev
   t.false(v.outdated({ metadata: { namespace: 'apps', name: 'web' } }));
 });
 
-test('an object this process created is remembered until the cache shows it, or its deletion', (t) => {
+test('an object this process created is waited for until the cache shows it, or its deletion, for at most 30 s', (t) => {
   const v = new OwnWrites();
   v.createdObject(at('3'), 1_000);
-  t.is(v.createdAt('apps', 'web'), 1_000);
-  t.is(v.createdAt('apps', 'other'), undefined);
+  t.is(v.createdWaitMs('apps', 'web', 1_000), 30_000);
+  t.is(v.createdWaitMs('apps', 'web', 21_000), 10_000);
+  t.is(v.createdWaitMs('apps', 'web', 31_000), undefined, 'the wait is over: it is made again');
+  t.is(v.createdWaitMs('apps', 'other', 1_000), undefined);
   v.seen(at('3'));
-  t.is(v.createdAt('apps', 'web'), undefined);
+  t.is(v.createdWaitMs('apps', 'web', 1_000), undefined);
   v.createdObject(at('3'), 2_000);
   v.seen(at('3'), true);
-  t.is(v.createdAt('apps', 'web'), undefined);
+  t.is(v.createdWaitMs('apps', 'web', 2_000), undefined);
+});
+
+test('with a view of the cache, nothing is noted that it shows already, and a shown object is never waited for', (t) => {
+  let shown: KubeObject | undefined = { metadata: { namespace: 'apps', name: 'web', uid: 'u1', resourceVersion: '12' } };
+  const v = new OwnWrites(() => shown);
+  v.replacedVersion(at('10'), '12');
+  t.false(v.outdated(at('10')), 'the cache shows the written version');
+  v.createdObject({ metadata: { namespace: 'apps', name: 'web', uid: 'u1' } }, 0);
+  t.is(v.createdWaitMs('apps', 'web', 0), undefined);
+  shown = undefined;
+  t.is(v.createdWaitMs('apps', 'web', 0), undefined, 'it was shown when made: not noted');
+  v.deletedObject({ metadata: { namespace: 'apps', name: 'web', uid: 'u1' } });
+  t.false(v.deleting({ metadata: { namespace: 'apps', name: 'web', uid: 'u1' } }), 'the cache no longer shows it');
 });
 
 test('an object this process deleted is deleting until the cache shows the deletion, and only that uid', (t) => {
