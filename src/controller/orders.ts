@@ -49,6 +49,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
   // Fast at first (Pebble validates in milliseconds), capped later.
   const poller = new Backoff(ctx.config.pollMinMs, ctx.config.pollMaxMs);
   const created: CreatedOrders = new Map();
+  const finalized = new Set<string>();
   const places = new OrderPlaces(ctx);
   return async (key) => {
     const { namespace, name } = splitKey(key);
@@ -59,6 +60,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
     }
     // The version our last write replaced: that write's watch event brings the next pass.
     if (ctx.caches.orders.isReplaced(order)) return done;
+    const uid = order.metadata.uid ?? key;
     const owner = controllerOf(order, 'CertificateRequest');
     if (owner && !ctx.caches.certificaterequests.get(namespace, owner)) {
       // Its request is gone (pruned or deleted): finish the garbage collector's job.
@@ -68,12 +70,13 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
     const state = order.status?.state;
     if (state && FINAL.has(state)) {
       poller.reset(key);
+      finalized.delete(uid);
       await cleanUpChallenges(ctx, order);
       return done;
     }
     const status: OrderStatus = structuredClone(order.status ?? {});
     try {
-      return await step(ctx, order, status, created, places, () => poller.next(key), () => poller.reset(key));
+      return await step(ctx, order, status, { created, finalized, places }, () => poller.next(key), () => poller.reset(key));
     } catch (err) {
       await ctx.accounts.throwIfLost(issuerKey(order.spec.issuerRef, namespace), err);
       if (!(err instanceof AcmeProblemError)) throw err;
@@ -94,6 +97,17 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
  * up with it yet): such a pass resumes the order it already has instead of opening a duplicate.
  */
 type CreatedOrders = Map<string, CreatedOrder>;
+
+/**
+ * What the Order reconciler remembers between passes: the ACME orders it created (above), the
+ * Orders it sent the CSR for while their status still says pending, and the places at the CA.
+ */
+interface OrderMemory {
+  created: CreatedOrders;
+  /** By Order uid: finalize was sent, so later passes read the order instead (`finalize` copes when the answer was lost). */
+  finalized: Set<string>;
+  places: OrderPlaces;
+}
 type CreatedOrder = Pick<AcmeOrder, 'url' | 'finalize' | 'status' | 'authorizations'> & { profile?: string; replaces?: string };
 
 /** How often an Order waiting for a place looks again, besides being woken when an order ends. */
@@ -195,7 +209,8 @@ async function replacedCertificate(ctx: Context, order: Order, client: AcmeClien
   return offers.renewalInfo ? id : undefined;
 }
 
-async function step(ctx: Context, order: Order, status: OrderStatus, created: CreatedOrders, places: OrderPlaces, poll: () => number, reset: () => void): Promise<Outcome> {
+async function step(ctx: Context, order: Order, status: OrderStatus, memory: OrderMemory, poll: () => number, reset: () => void): Promise<Outcome> {
+  const { created, finalized, places } = memory;
   const client = ctx.accounts.client(issuerKey(order.spec.issuerRef, order.metadata.namespace));
   const uid = order.metadata.uid ?? `${order.metadata.namespace}/${order.metadata.name}`;
   if (!status.url) {
@@ -247,7 +262,12 @@ async function step(ctx: Context, order: Order, status: OrderStatus, created: Cr
     if (mine.some((c) => c.status?.state === 'invalid')) return refresh(ctx, order, status, client, poll, reset);
     const needed = status.authorizations.filter((a) => a.initialState !== 'valid').length;
     if (mine.filter((c) => c.status?.state === 'valid').length < needed) return done;
-    return refresh(ctx, order, status, client, poll, reset);
+    if (finalized.has(uid)) return refresh(ctx, order, status, client, poll, reset);
+    // Every authorization is valid, so the order is ready (RFC 8555 §7.1.6): finalized without
+    // reading it first. A CA that does not have it ready yet answers orderNotReady, and
+    // `finalize` reads where the order is.
+    finalized.add(uid);
+    return finalize(ctx, order, { ...status, state: 'ready' }, client, poll, reset);
   }
   if (status.state === 'ready') return finalize(ctx, order, status, client, poll, reset);
   return refresh(ctx, order, status, client, poll, reset);

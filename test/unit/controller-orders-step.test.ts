@@ -116,14 +116,16 @@ test('a pending Order waits while a Challenge is not valid, without asking the C
   t.is(current(h).status?.state, 'pending');
 });
 
-test('once every Challenge is valid the Order reads the CA again, finalizes in the same pass and stores the chain', async (t) => {
+test('once every Challenge is valid the Order finalizes without reading the order first, and stores the chain in the same pass', async (t) => {
   const h = withOrder();
   await presented(h);
   for (const ch of challenges(h)) {
     h.ca.validate(ch.spec.authorizationURL);
     await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
   }
+  const before = h.ca.calls.length;
   await h.reconcile(KEY);
+  t.deepEqual(h.ca.calls.slice(before), ['finalizeOrder', 'getCertificate']);
   t.is(current(h).status?.state, 'valid');
   await h.reconcile(KEY);
   t.is(current(h).status?.state, 'valid');
@@ -151,6 +153,19 @@ test('an Order the CA is still signing after finalize is polled without a status
   t.is(current(h).status?.state, 'valid');
   t.truthy(current(h).status?.certificate);
   t.deepEqual(h.ca.calls.filter((c) => c === 'finalizeOrder'), ['finalizeOrder'], 'finalized once');
+});
+
+test('Challenges valid before the CA has the order ready: finalize is refused (orderNotReady), the order is read and polled, and finalized once it is ready', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  for (const ch of challenges(h)) await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
+  const outcome = await h.reconcile(KEY);
+  t.like(outcome, { kind: 'requeueAfter' });
+  t.is(current(h).status?.state, 'pending', 'nothing failed');
+  for (const ch of challenges(h)) h.ca.validate(ch.spec.authorizationURL);
+  await h.reconcile(KEY);
+  t.is(current(h).status?.state, 'valid');
+  t.deepEqual(h.ca.calls.filter((c) => c === 'finalizeOrder'), ['finalizeOrder', 'finalizeOrder'], 'the refused finalize, then the one that took');
 });
 
 test('a ready Order the CA has finalized already (orderNotReady) reads where it went instead of failing', async (t) => {
