@@ -9,6 +9,7 @@ import type { Certificate, CertificateRequest, Challenge, Issuer, Order, Secret 
 import { MANAGED_LABEL, Resources } from '../api/types.ts';
 import { AccountRegistry } from '../acme/accounts.ts';
 import { observeRequests } from '../acme/client.ts';
+import { compactHeap } from '../base/heap.ts';
 import { isConflict, type KubeClient } from '../kube/client.ts';
 import { Informers, type ControllerRegistration, type Reconciler } from '../kube/controller.ts';
 import { EventRecorder } from '../kube/events.ts';
@@ -175,8 +176,17 @@ export class Manager {
 
   async start(): Promise<void> {
     await Promise.all(this.informers.all().map((c) => c.start()));
-    if (this.elector) this.elector.start();
-    else this.startLeading();
+    if (this.elector) {
+      // A replica that waits for the Lease has done its start-up work: the lists.
+      this.compact('caches listed');
+      this.elector.start();
+    } else this.startLeading();
+  }
+
+  /** Gives the start-up work's garbage back to the system (base/heap.ts). */
+  private compact(after: string): void {
+    const done = compactHeap();
+    if (done) this.opts.logger.info({ ...done, after }, 'heap compacted');
   }
 
   /**
@@ -215,6 +225,9 @@ export class Manager {
         if (this.term === term) this.opts.logger.info({ controller: name, keys, ms: Date.now() - started }, 'initial pass done');
       });
     }
+    void Promise.all([...this.running.values()].map((r) => r.queue.idle())).then(() => {
+      if (this.term === term) this.compact('initial pass');
+    });
   }
 
   private stopLeading(): void {
