@@ -177,7 +177,8 @@ export class Manager {
   async start(): Promise<void> {
     await Promise.all(this.informers.all().map((c) => c.start()));
     if (this.elector) {
-      // A replica that waits for the Lease has done its start-up work: the lists.
+      // Its start-up work so far is the lists; it may wait for the Lease a long time (the one
+      // that gets it compacts again after its initial pass).
       this.compact('caches listed');
       this.elector.start();
     } else this.startLeading();

@@ -49,28 +49,29 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
   // Fast at first (Pebble validates in milliseconds), capped later.
   const poller = new Backoff(ctx.config.pollMinMs, ctx.config.pollMaxMs);
   const created: CreatedOrders = new Map();
-  const finalized = new Set<string>();
+  const finalized: Finalized = new Map();
   const places = new OrderPlaces(ctx);
   return async (key) => {
     const { namespace, name } = splitKey(key);
     const order = ctx.caches.orders.get(namespace, name);
     if (!order) {
       poller.reset(key);
+      finalized.delete(key);
       return done;
     }
     // The version our last write replaced: that write's watch event brings the next pass.
     if (ctx.caches.orders.isReplaced(order)) return done;
-    const uid = order.metadata.uid ?? key;
     const owner = controllerOf(order, 'CertificateRequest');
     if (owner && !ctx.caches.certificaterequests.get(namespace, owner)) {
       // Its request is gone (pruned or deleted): finish the garbage collector's job.
       await ctx.client.delete(Resources.orders, namespace, name, order.metadata.uid);
+      finalized.delete(key);
       return done;
     }
     const state = order.status?.state;
     if (state && FINAL.has(state)) {
       poller.reset(key);
-      finalized.delete(uid);
+      finalized.delete(key);
       await cleanUpChallenges(ctx, order);
       return done;
     }
@@ -99,13 +100,19 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
 type CreatedOrders = Map<string, CreatedOrder>;
 
 /**
+ * Orders (key → uid) this process sent the CSR for while their status still says pending: later
+ * passes read the order instead of finalizing again. After a restart the map is empty, and the
+ * finalize sent again is refused by the CA; `finalize` then reads where the order went.
+ */
+type Finalized = Map<string, string>;
+
+/**
  * What the Order reconciler remembers between passes: the ACME orders it created (above), the
  * Orders it sent the CSR for while their status still says pending, and the places at the CA.
  */
 interface OrderMemory {
   created: CreatedOrders;
-  /** By Order uid: finalize was sent, so later passes read the order instead (`finalize` copes when the answer was lost). */
-  finalized: Set<string>;
+  finalized: Finalized;
   places: OrderPlaces;
 }
 type CreatedOrder = Pick<AcmeOrder, 'url' | 'finalize' | 'status' | 'authorizations'> & { profile?: string; replaces?: string };
@@ -262,12 +269,13 @@ async function step(ctx: Context, order: Order, status: OrderStatus, memory: Ord
     if (mine.some((c) => c.status?.state === 'invalid')) return refresh(ctx, order, status, client, poll, reset);
     const needed = status.authorizations.filter((a) => a.initialState !== 'valid').length;
     if (mine.filter((c) => c.status?.state === 'valid').length < needed) return done;
-    if (finalized.has(uid)) return refresh(ctx, order, status, client, poll, reset);
+    const key = objectKey(order);
+    if (finalized.get(key) === uid) return refresh(ctx, order, status, client, poll, reset);
     // Every authorization is valid, so the order is ready (RFC 8555 §7.1.6): finalized without
-    // reading it first. A CA that does not have it ready yet answers orderNotReady, and
+    // reading it first. A CA that does not have it ready yet (or has it already) refuses, and
     // `finalize` reads where the order is.
-    finalized.add(uid);
-    return finalize(ctx, order, { ...status, state: 'ready' }, client, poll, reset);
+    finalized.set(key, uid);
+    return finalize(ctx, order, { ...status, state: 'ready' }, client, poll, reset, true);
   }
   if (status.state === 'ready') return finalize(ctx, order, status, client, poll, reset);
   return refresh(ctx, order, status, client, poll, reset);
@@ -285,7 +293,8 @@ async function readAuthorizations(client: AcmeClient, order: AcmeOrder): Promise
   }));
 }
 
-async function finalize(ctx: Context, order: Order, status: OrderStatus, client: AcmeClient, poll: () => number, reset: () => void): Promise<Outcome> {
+/** `unread`: sent without reading the order first, on the Challenges' word that it is ready. */
+async function finalize(ctx: Context, order: Order, status: OrderStatus, client: AcmeClient, poll: () => number, reset: () => void, unread = false): Promise<Outcome> {
   const csr = decodeB64(order.spec.request);
   let finalized: AcmeOrder;
   try {
@@ -294,7 +303,9 @@ async function finalize(ctx: Context, order: Order, status: OrderStatus, client:
     // Finalizing cannot be repeated: once the CA has the CSR it answers orderNotReady. A pass
     // whose predecessor finalized but never recorded it (a crash, a failed status write, a
     // stale cache) reads where the order went instead of failing it.
-    if (err instanceof AcmeProblemError && err.type === 'urn:ietf:params:acme:error:orderNotReady') return refresh(ctx, order, status, client, poll, reset);
+    // RFC 8555 §7.4 says orderNotReady; any refusal of an unread order is read, so that a CA
+    // wording it otherwise cannot fail an order it has in fact finalized (after a restart).
+    if (err instanceof AcmeProblemError && (unread || err.type === 'urn:ietf:params:acme:error:orderNotReady')) return refresh(ctx, order, status, client, poll, reset);
     throw err;
   }
   status.state = finalized.status;

@@ -10,14 +10,17 @@ import type { Compaction } from '../../src/base/heap.ts';
 
 const heapModule = fileURLToPath(new URL('../../src/base/heap.ts', import.meta.url));
 
-/** Allocates ~100 MB of short-lived objects, keeps a little, then compacts; prints the result. */
+/**
+ * Holds about 60 MB of objects long enough for V8 to move them to the old generation (as a
+ * cache's list pages live through a start-up pass), drops them, then compacts; prints the result.
+ */
 const script = `
 const { compactHeap } = await import(${JSON.stringify(heapModule)});
-const kept = [];
-for (let i = 0; i < 200; i++) {
-  const page = JSON.parse(JSON.stringify(Array.from({ length: 2000 }, (_, j) => ({ name: 'object-' + j, labels: { a: 'x'.repeat(40) } }))));
-  if (i % 20 === 0) kept.push(page.slice(0, 100));
-}
+let held = [];
+for (let i = 0; i < 120; i++) held.push(JSON.parse(JSON.stringify(Array.from({ length: 2000 }, (_, j) => ({ name: 'object-' + j, labels: { a: 'x'.repeat(40) } })))));
+for (let i = 0; i < 50; i++) JSON.parse(JSON.stringify(Array.from({ length: 2000 }, (_, j) => ({ filler: j }))));
+const kept = held.slice(0, 5);
+held = [];
 console.log(JSON.stringify({ result: compactHeap() ?? null, kept: kept.length }));
 `;
 
@@ -29,8 +32,7 @@ async function run(nodeOptions: string): Promise<Compaction | null> {
 test('with --expose-gc, the garbage of a burst of work is collected and its pages handed back', async (t) => {
   const done = await run('--expose-gc --max-semi-space-size=2');
   if (!done) return t.fail('compactHeap did nothing although gc was exposed');
-  t.true(done.rssAfterMB < done.rssBeforeMB - 10, `RSS ${done.rssBeforeMB} → ${done.rssAfterMB} MB`);
-  t.true(done.ms >= 0);
+  t.true(done.rssAfterMB < done.rssBeforeMB - 30, `RSS ${done.rssBeforeMB} → ${done.rssAfterMB} MB`);
 });
 
 test('without --expose-gc, nothing happens', async (t) => {

@@ -163,9 +163,28 @@ test('Challenges valid before the CA has the order ready: finalize is refused (o
   t.like(outcome, { kind: 'requeueAfter' });
   t.is(current(h).status?.state, 'pending', 'nothing failed');
   for (const ch of challenges(h)) h.ca.validate(ch.spec.authorizationURL);
+  const before = h.ca.calls.length;
   await h.reconcile(KEY);
+  t.deepEqual(h.ca.calls.slice(before), ['getOrder', 'finalizeOrder', 'getCertificate'], 'this time the order is read before it is finalized');
   t.is(current(h).status?.state, 'valid');
-  t.deepEqual(h.ca.calls.filter((c) => c === 'finalizeOrder'), ['finalizeOrder', 'finalizeOrder'], 'the refused finalize, then the one that took');
+});
+
+test('after a restart (nothing remembered), an Order the CA has already finalized is refused in any words, read, and its chain stored', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  for (const ch of challenges(h)) {
+    h.ca.validate(ch.spec.authorizationURL);
+    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
+  }
+  const url = current(h).status?.url ?? '';
+  await h.ca.finalizeOrder({ ...h.ca.orders.get(url)!, url });
+  // A CA that words the refusal otherwise than RFC 8555's orderNotReady.
+  h.ca.finalizeOrder = async () => {
+    throw new AcmeProblemError('Order is already finalized', 403, 'urn:ietf:params:acme:error:unauthorized');
+  };
+  await h.reconcile(KEY);
+  t.is(current(h).status?.state, 'valid', 'not errored');
+  t.truthy(current(h).status?.certificate);
 });
 
 test('a ready Order the CA has finalized already (orderNotReady) reads where it went instead of failing', async (t) => {
