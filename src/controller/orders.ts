@@ -300,18 +300,19 @@ async function finalize(ctx: Context, order: Order, status: OrderStatus, client:
   try {
     finalized = await call('finalize order', () => client.finalizeOrder({ url: status.url!, finalize: status.finalizeURL ?? '', status: 'ready', identifiers: [], authorizations: [] }, csr));
   } catch (err) {
-    // Finalizing cannot be repeated: once the CA has the CSR it answers orderNotReady. A pass
-    // whose predecessor finalized but never recorded it (a crash, a failed status write, a
-    // stale cache) reads where the order went instead of failing it.
-    // RFC 8555 §7.4 says orderNotReady; any refusal of an unread order is read, so that a CA
-    // wording it otherwise cannot fail an order it has in fact finalized (after a restart).
+    // Finalizing cannot be repeated: once the CA has the CSR it answers orderNotReady (RFC 8555
+    // §7.4). A pass whose predecessor finalized but never recorded it (a crash, a failed status
+    // write, a stale cache) reads where the order went instead of failing it; so does any refusal
+    // of an unread finalize, so that a CA wording it otherwise cannot fail an order it has in
+    // fact finalized (after a restart, which forgets what was finalized).
     if (err instanceof AcmeProblemError && (unread || err.type === 'urn:ietf:params:acme:error:orderNotReady')) return refresh(ctx, order, status, client, poll, reset);
     throw err;
   }
-  status.state = finalized.status;
   if (finalized.certificate) return download(ctx, order, status, client, finalized);
-  if (finalized.status !== 'processing') await writeStatus(ctx, Resources.orders, order, status);
-  return requeueAfter(poll());
+  if (finalized.status === 'processing') return requeueAfter(poll());
+  // Any other answer (invalid, say) is recorded as a read of the order records it: with the CA's
+  // reason, the failure time and the Event.
+  return refresh(ctx, order, status, client, poll, reset);
 }
 
 /** Reads the order from the CA and records a state change, or polls again. */

@@ -187,6 +187,24 @@ test('after a restart (nothing remembered), an Order the CA has already finalize
   t.truthy(current(h).status?.certificate);
 });
 
+test('a finalize the CA answers with an invalid order records the CA\'s reason, the failure time and a Warning Event', async (t) => {
+  const h = withOrder();
+  await presented(h);
+  for (const ch of challenges(h)) {
+    h.ca.validate(ch.spec.authorizationURL);
+    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
+  }
+  h.ca.finalizeOrder = async (order) => {
+    const held = h.ca.orders.get(order.url)!;
+    Object.assign(held, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:badCSR', detail: 'the key is too weak' } });
+    return structuredClone(held);
+  };
+  await h.reconcile(KEY);
+  t.like(current(h).status, { state: 'invalid', reason: 'urn:ietf:params:acme:error:badCSR: the key is too weak' });
+  t.truthy(current(h).status?.failureTime);
+  t.true(h.events.some((e) => e.startsWith('Warning Failed:') && e.includes('badCSR')), h.events.join('\n'));
+});
+
 test('a ready Order the CA has finalized already (orderNotReady) reads where it went instead of failing', async (t) => {
   const h = withOrder();
   await presented(h);
