@@ -98,6 +98,7 @@ export function orderReconciler(ctx: Context): (key: string) => Promise<Outcome>
  * up with it yet): such a pass resumes the order it already has instead of opening a duplicate.
  */
 type CreatedOrders = Map<string, CreatedOrder>;
+type CreatedOrder = Pick<AcmeOrder, 'url' | 'finalize' | 'status' | 'authorizations'> & { profile?: string; replaces?: string };
 
 /**
  * Orders (key → uid) this process sent the CSR for while their status still says pending: later
@@ -115,7 +116,6 @@ interface OrderMemory {
   finalized: Finalized;
   places: OrderPlaces;
 }
-type CreatedOrder = Pick<AcmeOrder, 'url' | 'finalize' | 'status' | 'authorizations'> & { profile?: string; replaces?: string };
 
 /** How often an Order waiting for a place looks again, besides being woken when an order ends. */
 const ORDER_PLACE_RECHECK_MS = 5_000;
