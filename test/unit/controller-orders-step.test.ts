@@ -25,6 +25,14 @@ function withOrder(): Harness & { reconcile: (key: string) => ReturnType<ReturnT
 const current = (h: Harness) => h.cluster.read<Order>(Resources.orders, 'apps', 'web-1-1234')!;
 const challenges = (h: Harness) => h.cluster.all<Challenge>(Resources.challenges, 'apps');
 
+/** Every Challenge of the Order valid in the cluster, and (unless `atCa` is false) its authorization valid at the CA. */
+async function challengesValid(h: Harness, { atCa = true } = {}): Promise<void> {
+  for (const ch of challenges(h)) {
+    if (atCa) h.ca.validate(ch.spec.authorizationURL);
+    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
+  }
+}
+
 /** Passes until the Order has its Challenges. */
 async function presented(h: ReturnType<typeof withOrder>): Promise<void> {
   for (let i = 0; i < 3; i++) await h.reconcile(KEY);
@@ -119,10 +127,7 @@ test('a pending Order waits while a Challenge is not valid, without asking the C
 test('once every Challenge is valid the Order finalizes without reading the order first, and stores the chain in the same pass', async (t) => {
   const h = withOrder();
   await presented(h);
-  for (const ch of challenges(h)) {
-    h.ca.validate(ch.spec.authorizationURL);
-    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
-  }
+  await challengesValid(h);
   const before = h.ca.calls.length;
   await h.reconcile(KEY);
   t.deepEqual(h.ca.calls.slice(before), ['finalizeOrder', 'getCertificate']);
@@ -137,10 +142,7 @@ test('an Order the CA is still signing after finalize is polled without a status
   const h = withOrder();
   h.ca.slowSigning = true;
   await presented(h);
-  for (const ch of challenges(h)) {
-    h.ca.validate(ch.spec.authorizationURL);
-    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
-  }
+  await challengesValid(h);
   const writes = () => h.cluster.writes.filter((w) => w.resource === 'orders').length;
   const before = writes();
   await h.reconcile(KEY);
@@ -158,7 +160,7 @@ test('an Order the CA is still signing after finalize is polled without a status
 test('Challenges valid before the CA has the order ready: finalize is refused (orderNotReady), the order is read and polled, and finalized once it is ready', async (t) => {
   const h = withOrder();
   await presented(h);
-  for (const ch of challenges(h)) await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
+  await challengesValid(h, { atCa: false });
   const outcome = await h.reconcile(KEY);
   t.like(outcome, { kind: 'requeueAfter' });
   t.is(current(h).status?.state, 'pending', 'nothing failed');
@@ -172,10 +174,7 @@ test('Challenges valid before the CA has the order ready: finalize is refused (o
 test('after a restart (nothing remembered), an Order the CA has already finalized is refused in any words, read, and its chain stored', async (t) => {
   const h = withOrder();
   await presented(h);
-  for (const ch of challenges(h)) {
-    h.ca.validate(ch.spec.authorizationURL);
-    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
-  }
+  await challengesValid(h);
   const url = current(h).status?.url ?? '';
   await h.ca.finalizeOrder({ ...h.ca.orders.get(url)!, url });
   // A CA that words the refusal otherwise than RFC 8555's orderNotReady.
@@ -190,10 +189,7 @@ test('after a restart (nothing remembered), an Order the CA has already finalize
 test('a finalize the CA answers with an invalid order records the CA\'s reason, the failure time and a Warning Event', async (t) => {
   const h = withOrder();
   await presented(h);
-  for (const ch of challenges(h)) {
-    h.ca.validate(ch.spec.authorizationURL);
-    await h.cluster.client.replaceStatus(Resources.challenges, { ...ch, status: { state: 'valid', presented: true, processing: false } });
-  }
+  await challengesValid(h);
   h.ca.finalizeOrder = async (order) => {
     const held = h.ca.orders.get(order.url)!;
     Object.assign(held, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:badCSR', detail: 'the key is too weak' } });
